@@ -1,0 +1,71 @@
+"""The generators' model config, with the spectral init as one of its fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch.nn as nn
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from spectral_init import SpectralInitSpec
+
+from .generators.blocks import InputTransformMode, OutputMode
+from .generators.spectral_conv import SpectralBackend
+
+
+class GeneratorConfig(BaseModel):
+    """Which generator to build and how; ``spectral_init`` reaches every spectral layer.
+
+    ``spectral_init`` takes a strategy name, a mapping of ``SpectralInitSettings``
+    fields, or settings; ``None`` means the defaults and ``SPECTRAL_INIT_*``
+    environment read when the generator is built.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    architecture: Literal["fno", "hybrid"] = "fno"
+    N: int = Field(64, gt=0, description="Patch size in pixels (even).")
+    C: int = Field(4, ge=1, description="Channels per sample: gridsize².")
+    fno_width: int = Field(32, ge=1)
+    fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
+    fno_blocks: int = Field(4, ge=1)
+    fno_cnn_blocks: int = Field(2, ge=0)
+    input_transform: InputTransformMode = "none"
+    output_mode: OutputMode = "real_imag"
+    spectral_init: SpectralInitSpec | None = None
+    spectral_backend: SpectralBackend | None = Field(
+        None, description="auto | fallback | neuralop; None reads PTYCHO_SPECTRAL_BACKEND, then auto."
+    )
+
+    @model_validator(mode="after")
+    def _consistent_sizes(self) -> "GeneratorConfig":
+        if self.N % 2:
+            raise ValueError(f"N must be a positive even size; got {self.N}")
+        if self.fno_modes > self.N // 2:
+            raise ValueError(f"fno_modes must be <= N // 2 = {self.N // 2}; got {self.fno_modes}")
+        factor = 2 ** (self.fno_blocks - 1)
+        if self.architecture == "hybrid" and self.N % factor:
+            raise ValueError(
+                f"architecture 'hybrid' with fno_blocks={self.fno_blocks} needs N divisible by {factor}; got {self.N}"
+            )
+        return self
+
+
+def build_generator(config: GeneratorConfig) -> nn.Module:
+    """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``."""
+    from .generators import CascadedFNOGenerator, HybridUNOGenerator
+
+    common = dict(
+        in_channels=1,
+        out_channels=2,
+        hidden_channels=config.fno_width,
+        modes=config.fno_modes,
+        C=config.C,
+        input_transform=config.input_transform,
+        output_mode=config.output_mode,
+        spectral_init=config.spectral_init,
+        spectral_backend=config.spectral_backend,
+    )
+    if config.architecture == "hybrid":
+        return HybridUNOGenerator(n_blocks=config.fno_blocks, **common)
+    return CascadedFNOGenerator(fno_blocks=config.fno_blocks, cnn_blocks=config.fno_cnn_blocks, **common)

@@ -1,0 +1,216 @@
+"""Spectral convolutions whose complex weights are drawn by a ``spectral_init`` strategy.
+
+Two backends, one contract (``.in_channels``, ``.out_channels``, ``.modes``,
+``.weights``, ``.spectral_init``, ``reset_parameters()``), both keeping the
+same retained modes — ky in [0, modes) and kx in [-modes, modes):
+
+- ``_FallbackSpectralConv2d``: this package's own layer.
+- ``NeuralopSpectralConv2d``: neuraloperator's ``SpectralConv`` with the chosen
+  strategy written into its dense weight.
+
+``make_spectral_conv`` picks one: ``backend`` argument, else the env var
+``PTYCHO_SPECTRAL_BACKEND``, else ``auto`` (neuraloperator when importable, as
+in the reference code). ``fallback`` forces this package's layer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, get_args
+
+import torch
+import torch.nn as nn
+
+from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
+
+try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
+    from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
+
+    HAS_NEURALOPERATOR = True
+except ImportError:
+    _NeuralopSpectralConv = None
+    HAS_NEURALOPERATOR = False
+
+SpectralBackend = Literal["auto", "fallback", "neuralop"]
+BACKEND_ENV_VAR = "PTYCHO_SPECTRAL_BACKEND"
+
+SpectralInitArg = SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None
+
+
+def _check_positive_int(value: object, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
+    return value
+
+
+def _default_complex_dtype() -> torch.dtype:
+    return torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64
+
+
+def retained_rows(height: int, modes: int) -> tuple[int, int]:
+    """How many kx >= 0 and kx < 0 rows are kept for an input of ``height`` rows.
+
+    kx = 0…p-1 and kx = -n…-1 with p + n <= height, so the two corners never
+    overlap; on odd heights the extra row goes to kx >= 0.
+    """
+    return min(modes, (height + 1) // 2), min(modes, height // 2)
+
+
+class _FallbackSpectralConv2d(nn.Module):
+    """FNO spectral convolution: rfft2 → mix channels at the low modes → irfft2.
+
+    ``weights`` has shape (in, out, 2·modes, modes): rows [0, modes) hold
+    kx = 0…modes-1, rows [modes, 2·modes) hold kx = -modes…-1; columns are
+    ky = 0…modes-1. Both kx corners are kept (as in Li et al. and
+    neuraloperator), so the layer is not orientation-selective. On inputs too
+    small for ``modes`` the kept modes are capped, the corners never overlapping.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes: int,
+        spectral_init: SpectralInitArg = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _check_positive_int(in_channels, "in_channels")
+        self.out_channels = _check_positive_int(out_channels, "out_channels")
+        self.modes = _check_positive_int(modes, "modes")
+        self._initializer = make_initializer(spectral_init)
+        self.weights = nn.Parameter(
+            torch.empty(in_channels, out_channels, 2 * modes, modes, dtype=_default_complex_dtype())
+        )
+        self.reset_parameters()
+
+    @property
+    def spectral_init(self) -> SpectralInitSettings:
+        return self._initializer.settings
+
+    def reset_parameters(self) -> None:
+        """Re-draw the weights from this layer's strategy (unchanged if that fails)."""
+        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or not x.is_floating_point():
+            raise ValueError(
+                f"expected a real floating tensor of shape (batch, {self.in_channels}, H, W); "
+                f"got shape {tuple(x.shape)} and dtype {x.dtype}"
+            )
+        batch, _, height, width = x.shape
+        x_ft = torch.fft.rfft2(x)
+        weights = self.weights.to(x_ft.dtype)
+        n_pos, n_neg = retained_rows(height, self.modes)
+        n_cols = min(self.modes, width // 2 + 1)
+        out_ft = x_ft.new_zeros(batch, self.out_channels, height, width // 2 + 1)
+        out_ft[:, :, :n_pos, :n_cols] = torch.einsum(
+            "bixy,ioxy->boxy", x_ft[:, :, :n_pos, :n_cols], weights[:, :, :n_pos, :n_cols]
+        )
+        if n_neg:
+            out_ft[:, :, height - n_neg :, :n_cols] = torch.einsum(
+                "bixy,ioxy->boxy",
+                x_ft[:, :, height - n_neg :, :n_cols],
+                weights[:, :, 2 * self.modes - n_neg :, :n_cols],
+            )
+        return torch.fft.irfft2(out_ft, s=(height, width))
+
+    def extra_repr(self) -> str:
+        s = self.spectral_init
+        seed = "" if s.seed is None else f", seed={s.seed}"
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, modes={self.modes}, "
+            f"spectral_init={s.strategy}, gain={s.gain:g}{seed}"
+        )
+
+
+class NeuralopSpectralConv2d(nn.Module):
+    """neuraloperator's ``SpectralConv`` keeping the same modes, its weight drawn by our strategy.
+
+    ``n_modes=(2·modes, 2·modes-1)`` keeps kx in [-modes, modes) and, after
+    neuraloperator's rfft halving, ky in [0, modes). The layer is built without
+    a bias (the fallback has none; the block's local conv carries one) and with
+    the global RNG state restored, so a seeded init leaves it untouched.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes: int,
+        spectral_init: SpectralInitArg = None,
+    ) -> None:
+        super().__init__()
+        if not HAS_NEURALOPERATOR:
+            raise ImportError(
+                "the neuralop backend needs neuraloperator: pip install 'spectral-init[neuralop]'"
+            )
+        self.in_channels = _check_positive_int(in_channels, "in_channels")
+        self.out_channels = _check_positive_int(out_channels, "out_channels")
+        self.modes = _check_positive_int(modes, "modes")
+        self._initializer = make_initializer(spectral_init)
+        with torch.random.fork_rng(devices=[]):
+            self.conv = _NeuralopSpectralConv(
+                in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False
+            )
+        expected = (in_channels, out_channels, 2 * modes, modes)
+        dense = getattr(self.conv.weight, "tensor", None)
+        if not isinstance(dense, nn.Parameter) or tuple(dense.shape) != expected or not dense.is_complex():
+            raise RuntimeError(
+                "cannot apply the spectral init exactly: this neuraloperator version does not hold "
+                f"its SpectralConv weight as one dense complex tensor of shape {expected} "
+                f"(found {type(self.conv.weight).__name__}); use backend='fallback' "
+                f"or {BACKEND_ENV_VAR}=fallback"
+            )
+        self.reset_parameters()
+
+    @property
+    def weights(self) -> nn.Parameter:
+        """The dense complex weight, shape (in, out, 2·modes, modes) in fftshift-ed kx order."""
+        return self.conv.weight.tensor
+
+    @property
+    def spectral_init(self) -> SpectralInitSettings:
+        return self._initializer.settings
+
+    def reset_parameters(self) -> None:
+        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+    def extra_repr(self) -> str:
+        s = self.spectral_init
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, modes={self.modes}, "
+            f"spectral_init={s.strategy}, gain={s.gain:g}, backend=neuralop"
+        )
+
+
+def resolve_backend(backend: str | None = None) -> Literal["fallback", "neuralop"]:
+    """The backend to build: argument, else ``PTYCHO_SPECTRAL_BACKEND``, else ``auto``."""
+    source = "backend"
+    if backend is None:
+        backend, source = os.environ.get(BACKEND_ENV_VAR, "auto"), BACKEND_ENV_VAR
+    choice = backend.strip().lower()
+    if choice not in get_args(SpectralBackend):
+        raise ValueError(f"{source} must be one of {list(get_args(SpectralBackend))}; got {backend!r}")
+    if choice == "auto":
+        return "neuralop" if HAS_NEURALOPERATOR else "fallback"
+    if choice == "neuralop" and not HAS_NEURALOPERATOR:
+        raise ImportError(
+            f"{source}='neuralop' but neuraloperator is not installed "
+            "(pip install 'spectral-init[neuralop]'; it imports as `neuralop`)"
+        )
+    return choice
+
+
+def make_spectral_conv(
+    in_channels: int,
+    out_channels: int,
+    modes: int,
+    spectral_init: SpectralInitArg = None,
+    backend: str | None = None,
+) -> _FallbackSpectralConv2d | NeuralopSpectralConv2d:
+    """A spectral convolution of the resolved backend, initialized by ``spectral_init``."""
+    cls = NeuralopSpectralConv2d if resolve_backend(backend) == "neuralop" else _FallbackSpectralConv2d
+    return cls(in_channels, out_channels, modes, spectral_init=spectral_init)

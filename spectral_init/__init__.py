@@ -1,0 +1,38 @@
+"""Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
+
+from . import presets as _presets  # noqa: F401  (registers the built-in strategies)
+from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
+from .presets import register_variance_scaling
+from .registry import (
+    ENTRY_POINT_GROUP,
+    PluginLoadWarning,
+    Strategy,
+    UnknownStrategyError,
+    available_strategies,
+    get_strategy,
+    normalize_name,
+    register_strategy,
+)
+from .scaling import VarianceScaling, complex_normal_, uniform_parts_
+from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginLoadWarning",
+    "SpectralInitSettings",
+    "SpectralInitSpec",
+    "SpectralInitializer",
+    "Strategy",
+    "UnknownStrategyError",
+    "VarianceScaling",
+    "available_strategies",
+    "complex_normal_",
+    "get_strategy",
+    "init_spectral_weight_",
+    "make_initializer",
+    "normalize_name",
+    "register_strategy",
+    "register_variance_scaling",
+    "resolve_settings",
+    "uniform_parts_",
+]

@@ -1,0 +1,85 @@
+"""``spectral-init``: list and describe the registered strategies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
+
+_EXAMPLE_SHAPES = ((32, 32), (32, 16), (64, 128))
+
+
+def _summary(strategy: Strategy) -> dict[str, object]:
+    return {
+        "name": strategy.name,
+        "second_moment": strategy.formula,
+        "distribution": strategy.distribution,
+        "description": strategy.description,
+        "params_schema": None if strategy.params_model is None else strategy.params_model.model_json_schema(),
+    }
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    strategies = [get_strategy(n) for n in available_strategies()]
+    if args.json:
+        print(json.dumps([_summary(s) for s in strategies], indent=2))
+        return 0
+    rows = [[s.name, s.formula, s.distribution, s.description] for s in strategies]
+    print(_table(rows, ["name", "E|w|²", "distribution", "description"]))
+    return 0
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    strategy = get_strategy(args.name)
+    summary = _summary(strategy)
+    if strategy.params_model is None:
+        summary["examples"] = [
+            {"in": i, "out": o, "gain": args.gain, "second_moment": strategy.second_moment(i, o, args.gain)}
+            for i, o in _EXAMPLE_SHAPES
+        ]
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{strategy.name}\n  E|w|²: {strategy.formula}\n  distribution: {strategy.distribution}")
+    print(f"  {strategy.description}")
+    if summary["params_schema"] is not None:
+        print("  parameters: " + json.dumps(summary["params_schema"].get("properties", {})))
+    for ex in summary.get("examples", []):
+        print(f"  in={ex['in']:<4} out={ex['out']:<4} gain={ex['gain']:g}: E|w|² = {ex['second_moment']:.6g}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spectral-init", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_list = sub.add_parser("list", help="table of every registered strategy")
+    p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_list.set_defaults(func=_cmd_list)
+    p_desc = sub.add_parser("describe", help="one strategy in detail")
+    p_desc.add_argument("name")
+    p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments")
+    p_desc.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_desc.set_defaults(func=_cmd_describe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnknownStrategyError, ValueError) as exc:
+        print(f"spectral-init: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Named init strategies: ``register_strategy`` / ``get_strategy`` / ``available_strategies``.
+
+Names are matched case-insensitively with ``-`` and ``_`` equivalent; the name
+given at registration stays the canonical one. Third-party packages add
+strategies through the entry-point group ``spectral_init.strategies``, loaded
+lazily on the first lookup.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from numbers import Real
+from typing import Any, Callable, Protocol
+
+import pydantic
+import torch
+
+ENTRY_POINT_GROUP = "spectral_init.strategies"
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class FillFunction(Protocol):
+    def __call__(
+        self,
+        weight: torch.Tensor,
+        *,
+        in_channels: int,
+        out_channels: int,
+        gain: float,
+        generator: torch.Generator | None,
+        **params: Any,
+    ) -> Any: ...
+
+
+SecondMomentFunction = Callable[..., float]
+
+
+class UnknownStrategyError(ValueError):
+    """A strategy name that is not registered; the message lists the known ones."""
+
+
+class PluginLoadWarning(UserWarning):
+    """A ``spectral_init.strategies`` entry point failed to load."""
+
+
+def normalize_name(name: str) -> str:
+    """The lookup key of a strategy name: case-folded, ``-`` read as ``_``."""
+    return name.casefold().replace("-", "_")
+
+
+def check_channels(value: object, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
+    return value
+
+
+def check_gain(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"gain must be a finite number > 0; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Strategy:
+    """A registered init strategy: call it to fill a complex weight in place.
+
+    ``second_moment(in_channels, out_channels, gain)`` is the E|w|² it promises;
+    tests, ``describe`` and the docs all read that one declaration.
+    """
+
+    name: str
+    description: str
+    fill: FillFunction
+    second_moment_fn: SecondMomentFunction
+    formula: str
+    distribution: str
+    params_model: type[pydantic.BaseModel] | None = None
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Check strategy-specific parameters against ``params_model``; return them completed."""
+        if self.params_model is None:
+            if params:
+                raise ValueError(
+                    f"strategy {self.name!r} takes no parameters; got {sorted(params)}"
+                )
+            return {}
+        return self.params_model.model_validate(params).model_dump()
+
+    def second_moment(
+        self, in_channels: int, out_channels: int, gain: float = 1.0, **params: Any
+    ) -> float:
+        """E|w|² of the weights this strategy draws."""
+        check_channels(in_channels, "in_channels")
+        check_channels(out_channels, "out_channels")
+        return float(
+            self.second_moment_fn(
+                in_channels, out_channels, check_gain(gain), **self.validate_params(params)
+            )
+        )
+
+    def __call__(
+        self,
+        weight: torch.Tensor,
+        *,
+        in_channels: int,
+        out_channels: int,
+        gain: float = 1.0,
+        generator: torch.Generator | None = None,
+        **params: Any,
+    ) -> torch.Tensor:
+        """Fill the complex tensor ``weight`` in place and return it.
+
+        Every argument is checked before ``weight`` is touched.
+        """
+        if not isinstance(weight, torch.Tensor) or not weight.is_complex():
+            got = weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__
+            raise TypeError(
+                f"weight must be a complex tensor (torch.complex64 or torch.complex128); got {got}"
+            )
+        check_channels(in_channels, "in_channels")
+        check_channels(out_channels, "out_channels")
+        gain = check_gain(gain)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        checked = self.validate_params(params)
+        with torch.no_grad():
+            self.fill(
+                weight,
+                in_channels=in_channels,
+                out_channels=out_channels,
+                gain=gain,
+                generator=generator,
+                **checked,
+            )
+        return weight
+
+
+class StrategyRegistry:
+    """Strategies by normalized name, with entry-point plugins loaded on first lookup."""
+
+    def __init__(self, entry_point_group: str = ENTRY_POINT_GROUP) -> None:
+        self._strategies: dict[str, Strategy] = {}
+        self._entry_point_group = entry_point_group
+        self._plugins_loaded = False
+        self._lock = threading.RLock()
+
+    def add(self, strategy: Strategy, *, override: bool = False) -> Strategy:
+        if not isinstance(strategy.name, str) or not _NAME_PATTERN.match(strategy.name):
+            raise ValueError(
+                "strategy name must start with a letter and contain only letters, digits, "
+                f"'-' and '_'; got {strategy.name!r}"
+            )
+        key = normalize_name(strategy.name)
+        with self._lock:
+            existing = self._strategies.get(key)
+            if existing is not None and not override:
+                raise ValueError(
+                    f"a strategy named {existing.name!r} is already registered "
+                    f"(names match case-insensitively, '-' = '_'); pass override=True to replace it"
+                )
+            self._strategies[key] = strategy
+        return strategy
+
+    def get(self, name: str) -> Strategy:
+        if not isinstance(name, str):
+            raise TypeError(f"strategy name must be a string; got {type(name).__name__}")
+        self.load_plugins()
+        strategy = self._strategies.get(normalize_name(name))
+        if strategy is None:
+            raise UnknownStrategyError(self._unknown_message(name))
+        return strategy
+
+    def names(self) -> list[str]:
+        self.load_plugins()
+        return sorted(s.name for s in self._strategies.values())
+
+    def _unknown_message(self, name: str) -> str:
+        known = self.names()
+        closest = difflib.get_close_matches(
+            normalize_name(name), [normalize_name(k) for k in known], n=1, cutoff=0.0
+        )
+        by_key = {normalize_name(k): k for k in known}
+        hint = f"; did you mean {by_key[closest[0]]!r}?" if closest else ""
+        return f"unknown spectral init strategy {name!r}{hint} Known strategies: {', '.join(known)}"
+
+    def load_plugins(self) -> None:
+        """Import every entry point of the group once; a broken one only warns."""
+        with self._lock:
+            if self._plugins_loaded:
+                return
+            # Set first: a plugin that looks up a strategy while loading must not recurse.
+            self._plugins_loaded = True
+            for ep in entry_points(group=self._entry_point_group):
+                try:
+                    loaded = ep.load()
+                    # An entry point may name a module (registering on import), an already
+                    # registered Strategy, or a function that registers when called.
+                    if callable(loaded) and not isinstance(loaded, Strategy):
+                        loaded()
+                except Exception as exc:  # noqa: BLE001 - any plugin failure must not break the built-ins
+                    warnings.warn(
+                        f"spectral_init plugin {ep.name!r} ({ep.value}) failed to load and was "
+                        f"skipped: {exc!r}. The other strategies remain available.",
+                        PluginLoadWarning,
+                        stacklevel=3,
+                    )
+
+
+REGISTRY = StrategyRegistry()
+
+
+def register_strategy(
+    name: str,
+    *,
+    second_moment: SecondMomentFunction,
+    description: str,
+    override: bool = False,
+    formula: str = "see second_moment",
+    distribution: str = "custom",
+    params_model: type[pydantic.BaseModel] | None = None,
+) -> Callable[[FillFunction], Strategy]:
+    """Decorator: register ``fill(weight, *, in_channels, out_channels, gain, generator)``.
+
+    ``second_moment(in_channels, out_channels, gain) -> float`` declares the E|w|²
+    that ``fill`` draws. A strategy with parameters of its own declares them as a
+    pydantic ``params_model``; they then reach both functions as keyword
+    arguments, validated, and settings validate them too. A name already taken
+    (case-insensitively, ``-`` = ``_``) raises unless ``override=True``.
+    """
+    if not callable(second_moment):
+        raise TypeError("second_moment must be a callable (in_channels, out_channels, gain) -> float")
+    if params_model is not None and not (
+        isinstance(params_model, type) and issubclass(params_model, pydantic.BaseModel)
+    ):
+        raise TypeError("params_model must be a pydantic.BaseModel subclass or None")
+
+    def decorator(fill: FillFunction) -> Strategy:
+        if not callable(fill):
+            raise TypeError("register_strategy decorates a fill function")
+        strategy = Strategy(
+            name=name,
+            description=description,
+            fill=fill,
+            second_moment_fn=second_moment,
+            formula=formula,
+            distribution=distribution,
+            params_model=params_model,
+        )
+        return REGISTRY.add(strategy, override=override)
+
+    return decorator
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy registered under ``name`` (any case, ``-`` or ``_``)."""
+    return REGISTRY.get(name)
+
+
+def available_strategies() -> list[str]:
+    """Sorted canonical names of all strategies, plugins included."""
+    return REGISTRY.names()

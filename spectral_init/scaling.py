@@ -1,0 +1,124 @@
+"""The parametric core: E|w|² = scale · gain² / fan(in, out), drawn from one distribution.
+
+Every built-in strategy is a preset of this core, in the spirit of JAX's
+``variance_scaling``. The fans are channel counts only: a spectral weight of
+shape (in, out, modes…) maps in→out separately at each retained mode, so the
+number of modes never enters the fan (unlike ``torch.nn.init``'s fan logic,
+which multiplies by the trailing dimensions and reads dim 1 as fan_in).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Literal, get_args
+
+import torch
+
+FanMode = Literal["in", "out", "avg", "in_out_squared"]
+Distribution = Literal["complex_normal", "uniform_parts"]
+
+_FANS: dict[str, tuple[Callable[[int, int], float], str]] = {
+    # name: (fan(in, out), denominator as printed in the E|w|² formula)
+    "in": (lambda i, o: float(i), "in"),
+    "out": (lambda i, o: float(o), "out"),
+    "avg": (lambda i, o: (i + o) / 2.0, "(in+out)"),
+    "in_out_squared": (lambda i, o: float(i * o) ** 2, "(in·out)²"),
+}
+
+DISTRIBUTION_LABELS: dict[str, str] = {
+    "complex_normal": "circular complex normal",
+    "uniform_parts": "Re, Im each a·U[0,1), nonzero mean",
+}
+
+
+def complex_normal_(
+    weight: torch.Tensor, second_moment: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Fill ``weight`` with a circular complex normal of E|w|² = ``second_moment``.
+
+    Real and imaginary parts are independent N(0, second_moment/2); the modulus
+    is Rayleigh and the phase uniform. ``Tensor.normal_(0, s)`` on a complex
+    tensor already draws E|w|² = s², so s = √second_moment.
+    """
+    return weight.normal_(0.0, math.sqrt(second_moment), generator=generator)
+
+
+def uniform_parts_(
+    weight: torch.Tensor, second_moment: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Fill real and imaginary parts each with a·U[0, 1), where E|w|² = 2a²/3.
+
+    This is the reference FNO code's ``scale * torch.rand(cfloat)``: its mean is
+    a(1+i)/2, not zero, and each part has variance a²/12.
+    """
+    amplitude = math.sqrt(1.5 * second_moment)
+    torch.view_as_real(weight).uniform_(0.0, amplitude, generator=generator)
+    return weight
+
+
+_SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
+    "complex_normal": complex_normal_,
+    "uniform_parts": uniform_parts_,
+}
+
+
+def _coefficient_text(value: float) -> str:
+    frac = Fraction(value).limit_denominator(1000)
+    if frac == 1:
+        return ""
+    if frac.denominator == 1:
+        return f"{frac.numerator}·"
+    return f"({frac.numerator}/{frac.denominator})·"
+
+
+@dataclass(frozen=True)
+class VarianceScaling:
+    """E|w|² = ``scale`` · gain² / fan(in, out), sampled from ``distribution``.
+
+    ``fan``: ``in`` → in, ``out`` → out, ``avg`` → (in+out)/2,
+    ``in_out_squared`` → (in·out)² (the reference code's 1/(in·out) std).
+    """
+
+    scale: float
+    fan: FanMode
+    distribution: Distribution
+
+    def __post_init__(self) -> None:
+        if self.fan not in _FANS:
+            raise ValueError(f"fan must be one of {list(get_args(FanMode))}; got {self.fan!r}")
+        if self.distribution not in _SAMPLERS:
+            raise ValueError(
+                f"distribution must be one of {list(get_args(Distribution))}; got {self.distribution!r}"
+            )
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be a finite number > 0; got {self.scale!r}")
+
+    def second_moment(self, in_channels: int, out_channels: int, gain: float) -> float:
+        fan, _ = _FANS[self.fan]
+        return self.scale * gain * gain / fan(in_channels, out_channels)
+
+    def fill(
+        self,
+        weight: torch.Tensor,
+        *,
+        in_channels: int,
+        out_channels: int,
+        gain: float,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        target = self.second_moment(in_channels, out_channels, gain)
+        return _SAMPLERS[self.distribution](weight, target, generator)
+
+    @property
+    def formula(self) -> str:
+        """E|w|² as text, e.g. ``2·gain²/(in+out)``."""
+        _, denominator = _FANS[self.fan]
+        # avg's fan is (in+out)/2, so its printed denominator carries a factor 2.
+        coefficient = self.scale * (2 if self.fan == "avg" else 1)
+        return f"{_coefficient_text(coefficient)}gain²/{denominator}"
+
+    @property
+    def distribution_label(self) -> str:
+        return DISTRIBUTION_LABELS[self.distribution]

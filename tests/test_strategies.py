@@ -1,0 +1,109 @@
+"""The built-in strategies: declared E|w|², formulas, and what they draw."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import spectral_init as si
+from stats import assert_second_moment
+
+# (name, E|w|² as a function of in, out, gain, distribution) — the table of the foundation issue.
+TABLE = {
+    "legacy": (lambda i, o, g: g**2 / (i * o) ** 2, "complex_normal"),
+    "sqrt_in": (lambda i, o, g: g**2 / i, "complex_normal"),
+    "xavier-complex": (lambda i, o, g: 2 * g**2 / (i + o), "complex_normal"),
+    "kaiming-complex": (lambda i, o, g: 2 * g**2 / i, "complex_normal"),
+    "fno-uniform": (lambda i, o, g: (2 / 3) * g**2 / (i * o) ** 2, "uniform_parts"),
+}
+FORMULAS = {
+    "legacy": "gain²/(in·out)²",
+    "sqrt_in": "gain²/in",
+    "xavier-complex": "2·gain²/(in+out)",
+    "kaiming-complex": "2·gain²/in",
+    "fno-uniform": "(2/3)·gain²/(in·out)²",
+}
+
+
+def test_builtins_are_registered() -> None:
+    assert set(TABLE) <= set(si.available_strategies())
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+@pytest.mark.parametrize("shape", [(1, 1), (32, 16), (16, 32), (7, 130)])
+@pytest.mark.parametrize("gain", [1.0, 0.5, 3.0])
+def test_declared_second_moment_matches_table(name: str, shape: tuple[int, int], gain: float) -> None:
+    expected, _ = TABLE[name]
+    assert si.get_strategy(name).second_moment(*shape, gain) == pytest.approx(expected(*shape, gain), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_formula_text(name: str) -> None:
+    assert si.get_strategy(name).formula == FORMULAS[name]
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_sample_second_moment(name: str, dtype: torch.dtype) -> None:
+    in_ch, out_ch, gain = 32, 16, 1.7
+    expected, distribution = TABLE[name]
+    w = torch.empty(in_ch, out_ch, 24, 12, dtype=dtype)
+    si.get_strategy(name)(w, in_channels=in_ch, out_channels=out_ch, gain=gain, generator=torch.Generator().manual_seed(0))
+    assert w.dtype == dtype
+    assert_second_moment(w, expected(in_ch, out_ch, gain), distribution)
+
+
+def test_fans_are_channels_not_modes() -> None:
+    """torch.nn.init's fan logic would give ≈2.9e-4 here; the channel fans give 2/48."""
+    w = torch.empty(32, 16, 12, 12, dtype=torch.complex64)
+    si.get_strategy("xavier-complex")(w, in_channels=32, out_channels=16, generator=torch.Generator().manual_seed(1))
+    assert_second_moment(w, 2 / 48)
+    many_modes = torch.empty(32, 16, 48, 48, dtype=torch.complex64)
+    si.get_strategy("xavier-complex")(many_modes, in_channels=32, out_channels=16, generator=torch.Generator().manual_seed(2))
+    assert_second_moment(many_modes, 2 / 48)
+
+
+def test_circular_normal_parts_each_carry_half() -> None:
+    """sqrt_in's real-part std is 1/√(2·in), not 1/√in."""
+    in_ch = 8
+    w = torch.empty(in_ch, 64, 64, 33, dtype=torch.complex128)
+    si.get_strategy("sqrt_in")(w, in_channels=in_ch, out_channels=64, generator=torch.Generator().manual_seed(3))
+    n = w.numel()
+    half = 1 / (2 * in_ch)
+    # Var of a normal's sample variance: 2σ⁴/n; 6σ bound.
+    tol = 6 * math.sqrt(2 / n)
+    assert abs(w.real.var().item() / half - 1) < tol
+    assert abs(w.imag.var().item() / half - 1) < tol
+
+
+def test_fno_uniform_mean_is_not_zero() -> None:
+    in_ch, out_ch = 4, 4
+    a = 1 / (in_ch * out_ch)
+    w = torch.empty(in_ch, out_ch, 128, 65, dtype=torch.complex128)
+    si.get_strategy("fno-uniform")(w, in_channels=in_ch, out_channels=out_ch, generator=torch.Generator().manual_seed(4))
+    assert w.real.min() >= 0 and w.imag.min() >= 0
+    assert w.real.max() < a and w.imag.max() < a
+    # mean a/2 per part, std of the mean a/√(12 n); 6σ.
+    tol = 6 * a / math.sqrt(12 * w.numel())
+    assert abs(w.real.mean().item() - a / 2) < tol
+    assert abs(w.imag.mean().item() - a / 2) < tol
+
+
+def test_same_generator_seed_gives_identical_weights_and_leaves_global_rng() -> None:
+    strategy = si.get_strategy("kaiming-complex")
+    before = torch.random.get_rng_state()
+    a = strategy(torch.empty(5, 6, 4, 3, dtype=torch.complex64), in_channels=5, out_channels=6, generator=torch.Generator().manual_seed(7))
+    b = strategy(torch.empty(5, 6, 4, 3, dtype=torch.complex64), in_channels=5, out_channels=6, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_variance_scaling_rejects_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="fan must be one of"):
+        si.VarianceScaling(scale=1.0, fan="fan_in", distribution="complex_normal")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="distribution must be one of"):
+        si.VarianceScaling(scale=1.0, fan="in", distribution="normal")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        si.VarianceScaling(scale=0.0, fan="in", distribution="complex_normal")
