@@ -128,6 +128,7 @@ def resolve_settings(spec: SpectralInitSettings | str | dict[str, Any] | None = 
     if isinstance(spec, SpectralInitSettings):
         return spec
     if isinstance(spec, str):
+        get_strategy(spec)  # an unknown name raises UnknownStrategyError, not a wrapped ValidationError
         return SpectralInitSettings(strategy=spec)
     if isinstance(spec, dict):
         return SpectralInitSettings(**spec)
