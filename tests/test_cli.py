@@ -1,0 +1,57 @@
+"""The ``spectral-init`` command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from spectral_init.cli import main
+
+FORMULAS = {
+    "legacy": "gain²/(in·out)²",
+    "sqrt_in": "gain²/in",
+    "xavier-complex": "2·gain²/(in+out)",
+    "kaiming-complex": "2·gain²/in",
+    "fno-uniform": "(2/3)·gain²/(in·out)²",
+}
+
+
+def test_list_prints_every_strategy_with_its_formula(capsys) -> None:
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["name", "E|w|²", "distribution"]
+    for name, formula in FORMULAS.items():
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert formula in row
+
+
+def test_list_json(capsys) -> None:
+    assert main(["list", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert {name: entries[name]["second_moment"] for name in FORMULAS} == FORMULAS
+    assert entries["fno-uniform"]["distribution"].startswith("Re, Im each")
+
+
+def test_describe(capsys) -> None:
+    assert main(["describe", "XAVIER_COMPLEX", "--json", "--gain", "2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "xavier-complex"
+    example = next(e for e in data["examples"] if (e["in"], e["out"]) == (32, 16))
+    assert example["second_moment"] == pytest.approx(2 * 4 / 48)
+    assert main(["describe", "legacy"]) == 0
+    assert "gain²/(in·out)²" in capsys.readouterr().out
+
+
+def test_describe_unknown_exits_2_with_suggestion(capsys) -> None:
+    assert main(["describe", "kaiming"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'kaiming-complex'" in err
+
+
+@pytest.mark.skipif(shutil.which("spectral-init") is None, reason="package not installed (console script missing)")
+def test_console_script() -> None:
+    out = subprocess.run(["spectral-init", "list"], check=True, capture_output=True, text=True).stdout
+    assert all(name in out for name in FORMULAS)
