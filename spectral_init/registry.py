@@ -55,7 +55,8 @@ def normalize_name(name: str) -> str:
     return name.casefold().replace("-", "_")
 
 
-def check_channels(value: object, argument: str) -> int:
+def check_positive_int(value: object, argument: str) -> int:
+    """``value`` if it is an int >= 1 (bools excluded), else a ValueError naming ``argument``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
     return value
@@ -97,8 +98,8 @@ class Strategy:
         self, in_channels: int, out_channels: int, gain: float = 1.0, **params: Any
     ) -> float:
         """E|w|² of the weights this strategy draws."""
-        check_channels(in_channels, "in_channels")
-        check_channels(out_channels, "out_channels")
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
         return float(
             self.second_moment_fn(
                 in_channels, out_channels, check_gain(gain), **self.validate_params(params)
@@ -124,8 +125,8 @@ class Strategy:
             raise TypeError(
                 f"weight must be a complex tensor (torch.complex64 or torch.complex128); got {got}"
             )
-        check_channels(in_channels, "in_channels")
-        check_channels(out_channels, "out_channels")
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
         gain = check_gain(gain)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")

@@ -8,16 +8,8 @@ import subprocess
 
 import pytest
 
+from reference_table import FORMULAS
 from spectral_init.cli import main
-
-FORMULAS = {
-    "legacy": "gain²/(in·out)²",
-    "sqrt_in": "gain²/in",
-    "xavier-complex": "2·gain²/(in+out)",
-    "kaiming-complex": "2·gain²/in",
-    "fno-uniform": "(2/3)·gain²/(in·out)²",
-}
-
 
 def test_list_prints_every_strategy_with_its_formula(capsys) -> None:
     assert main(["list"]) == 0

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import make_initializer
+from spectral_init.registry import check_positive_int
 
 from .blocks import InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter
 from .spectral_conv import SpectralInitArg
@@ -35,8 +36,7 @@ class HybridUNOGenerator(nn.Module):
         spectral_backend: str | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
-            raise ValueError(f"n_blocks must be an integer >= 1; got {n_blocks!r}")
+        check_positive_int(n_blocks, "n_blocks")
         self.C = C
         self.output_mode = output_mode
         self.n_blocks = n_blocks

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
+from spectral_init.registry import check_positive_int
 
 try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
     from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
@@ -37,12 +38,6 @@ BACKEND_ENV_VAR = "PTYCHO_SPECTRAL_BACKEND"
 SpectralInitArg = SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None
 
 
-def _check_positive_int(value: object, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
-    return value
-
-
 def _default_complex_dtype() -> torch.dtype:
     return torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64
 
@@ -56,7 +51,36 @@ def retained_rows(height: int, modes: int) -> tuple[int, int]:
     return min(modes, (height + 1) // 2), min(modes, height // 2)
 
 
-class _FallbackSpectralConv2d(nn.Module):
+class _SpectralConvBase(nn.Module):
+    """What both backends share: sizes, the bound initializer, and re-initialization."""
+
+    weights: nn.Parameter
+
+    def __init__(self, in_channels: int, out_channels: int, modes: int, spectral_init: SpectralInitArg) -> None:
+        super().__init__()
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.out_channels = check_positive_int(out_channels, "out_channels")
+        self.modes = check_positive_int(modes, "modes")
+        self._initializer = make_initializer(spectral_init)
+
+    @property
+    def spectral_init(self) -> SpectralInitSettings:
+        return self._initializer.settings
+
+    def reset_parameters(self) -> None:
+        """Re-draw the weights from this layer's strategy (unchanged if that fails)."""
+        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
+
+    def extra_repr(self) -> str:
+        s = self.spectral_init
+        seed = "" if s.seed is None else f", seed={s.seed}"
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, modes={self.modes}, "
+            f"spectral_init={s.strategy}, gain={s.gain:g}{seed}"
+        )
+
+
+class _FallbackSpectralConv2d(_SpectralConvBase):
     """FNO spectral convolution: rfft2 → mix channels at the low modes → irfft2.
 
     ``weights`` has shape (in, out, 2·modes, modes): rows [0, modes) hold
@@ -73,23 +97,11 @@ class _FallbackSpectralConv2d(nn.Module):
         modes: int,
         spectral_init: SpectralInitArg = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = _check_positive_int(in_channels, "in_channels")
-        self.out_channels = _check_positive_int(out_channels, "out_channels")
-        self.modes = _check_positive_int(modes, "modes")
-        self._initializer = make_initializer(spectral_init)
+        super().__init__(in_channels, out_channels, modes, spectral_init)
         self.weights = nn.Parameter(
             torch.empty(in_channels, out_channels, 2 * modes, modes, dtype=_default_complex_dtype())
         )
         self.reset_parameters()
-
-    @property
-    def spectral_init(self) -> SpectralInitSettings:
-        return self._initializer.settings
-
-    def reset_parameters(self) -> None:
-        """Re-draw the weights from this layer's strategy (unchanged if that fails)."""
-        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or not x.is_floating_point():
@@ -114,16 +126,8 @@ class _FallbackSpectralConv2d(nn.Module):
             )
         return torch.fft.irfft2(out_ft, s=(height, width))
 
-    def extra_repr(self) -> str:
-        s = self.spectral_init
-        seed = "" if s.seed is None else f", seed={s.seed}"
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, modes={self.modes}, "
-            f"spectral_init={s.strategy}, gain={s.gain:g}{seed}"
-        )
 
-
-class NeuralopSpectralConv2d(nn.Module):
+class NeuralopSpectralConv2d(_SpectralConvBase):
     """neuraloperator's ``SpectralConv`` keeping the same modes, its weight drawn by our strategy.
 
     ``n_modes=(2·modes, 2·modes-1)`` keeps kx in [-modes, modes) and, after
@@ -139,15 +143,11 @@ class NeuralopSpectralConv2d(nn.Module):
         modes: int,
         spectral_init: SpectralInitArg = None,
     ) -> None:
-        super().__init__()
         if not HAS_NEURALOPERATOR:
             raise ImportError(
                 "the neuralop backend needs neuraloperator: pip install 'spectral-init[neuralop]'"
             )
-        self.in_channels = _check_positive_int(in_channels, "in_channels")
-        self.out_channels = _check_positive_int(out_channels, "out_channels")
-        self.modes = _check_positive_int(modes, "modes")
-        self._initializer = make_initializer(spectral_init)
+        super().__init__(in_channels, out_channels, modes, spectral_init)
         with torch.random.fork_rng(devices=[]):
             self.conv = _NeuralopSpectralConv(
                 in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False
@@ -168,22 +168,11 @@ class NeuralopSpectralConv2d(nn.Module):
         """The dense complex weight, shape (in, out, 2·modes, modes) in fftshift-ed kx order."""
         return self.conv.weight.tensor
 
-    @property
-    def spectral_init(self) -> SpectralInitSettings:
-        return self._initializer.settings
-
-    def reset_parameters(self) -> None:
-        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
 
     def extra_repr(self) -> str:
-        s = self.spectral_init
-        return (
-            f"in_channels={self.in_channels}, out_channels={self.out_channels}, modes={self.modes}, "
-            f"spectral_init={s.strategy}, gain={s.gain:g}, backend=neuralop"
-        )
+        return super().extra_repr() + ", backend=neuralop"
 
 
 def resolve_backend(backend: str | None = None) -> Literal["fallback", "neuralop"]:
