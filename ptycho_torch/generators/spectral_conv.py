@@ -109,6 +109,11 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
                 f"expected a real floating tensor of shape (batch, {self.in_channels}, H, W); "
                 f"got shape {tuple(x.shape)} and dtype {x.dtype}"
             )
+        if not self.weights.is_complex():
+            raise TypeError(
+                f"the spectral weights are {self.weights.dtype}, no longer complex: Module.to(<real dtype>) "
+                "casts complex parameters to real and drops the imaginary part; use .float() or .double()"
+            )
         batch, _, height, width = x.shape
         x_ft = torch.fft.rfft2(x)
         weights = self.weights.to(x_ft.dtype)

@@ -1,0 +1,1 @@
+"""Benchmark scripts: ``python -m benchmarks.gradient_ratios``, ``python -m benchmarks.spectral_conv_speed``."""

@@ -1,0 +1,111 @@
+"""What every benchmark shares: the device, the record of the environment, progress, output files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+
+def resolve_device(choice: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if choice not in ("cpu", "cuda"):
+        raise SystemExit(f"--device must be auto, cpu or cuda; got {choice!r}")
+    return torch.device(choice)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment(device: torch.device, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Device, versions and command line: what a reader needs to trust or redo a number."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for module in ("pydantic", "pydantic_settings", "neuralop"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            versions[module] = None
+    return {
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "versions": versions,
+        "platform": platform.platform(),
+        "command": " ".join(["python -m", _module_name(), *(sys.argv[1:] if argv is None else argv)]),
+        "git_commit": _git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else Path(sys.argv[0]).stem
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True) -> None:
+        self.total, self.label, self.done = max(total, 1), label, 0
+        self.enabled = enabled
+        self.start = time.perf_counter()
+
+    def step(self, note: str = "") -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / self.total)
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"{elapsed:5.1f}s {note[:40]:<40}"
+        )
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown: str) -> dict[str, Path]:
+    """Write ``stem``.json and ``stem``.md; refuse an output path that is a file."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise SystemExit(f"--output-dir {str(output_dir)!r} exists and is not a directory")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": output_dir / f"{stem}.json", "markdown": output_dir / f"{stem}.md"}
+    paths["json"].write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+    paths["markdown"].write_text(markdown)
+    return paths
+
+
+def format_ci(mean: float, ci95: float | None, digits: int = 3) -> str:
+    """``mean ± half-width`` (just the mean when there is no interval)."""
+    if ci95 is None:
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {ci95:.2g}"

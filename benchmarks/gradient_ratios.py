@@ -1,0 +1,485 @@
+"""Gradient and activation diagnostics of every init strategy on the same work.
+
+For each strategy and seed this builds a stack of ``PtychoBlock``s and a
+``CascadedFNOGenerator``, runs one forward pass and one backward pass per probe
+loss, and records per block: mean |∇| of the spectral and local weights and
+their ratio (the reference plan's metric), the relative gradient ‖∇W‖/‖W‖ of
+each (what an optimizer step sees), the std of both branch outputs and their
+ratio, and the activation std through depth. A seed fixes the input, the probe,
+the local weights and the spectral draw, so strategies are compared paired by seed.
+
+    python -m benchmarks.gradient_ratios                      # the default sweep
+    python -m benchmarks.gradient_ratios --quick --strategies legacy
+    python -m benchmarks.gradient_ratios --compare OLD.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+from pydantic import BaseModel, ConfigDict
+
+from ptycho_torch.generators import CascadedFNOGenerator, PtychoBlock
+from spectral_init import available_strategies, get_strategy, make_initializer
+
+from .common import Progress, environment, format_ci, resolve_device, write_outputs
+from .stats import mean_ci, paired_difference
+
+SCHEMA = "spectral-init/gradient-ratios/1"
+MODELS = ("blocks", "generator")
+INPUTS = ("white-noise", "diffraction")
+LOSSES = ("mean", "abs-mean", "random-projection")
+BLOCK_METRICS = (
+    "grad_mean_abs_spectral",
+    "grad_mean_abs_local",
+    "grad_ratio_local_over_spectral",
+    "rel_grad_spectral",
+    "rel_grad_local",
+    "branch_std_spectral",
+    "branch_std_local",
+    "branch_std_ratio_spectral_over_local",
+    "activation_std",
+)
+SUMMARY_METRICS = BLOCK_METRICS[2:]
+
+
+# --- the JSON's schema; the README documents it -------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Stat(_Strict):
+    n: int
+    mean: float
+    std: float | None
+    ci95: float | None
+
+
+class BlockRecord(_Strict):
+    index: int
+    grad_mean_abs_spectral: float
+    grad_mean_abs_local: float
+    grad_ratio_local_over_spectral: float
+    rel_grad_spectral: float
+    rel_grad_local: float
+    branch_std_spectral: float
+    branch_std_local: float
+    branch_std_ratio_spectral_over_local: float
+    activation_std: float
+
+
+class Run(_Strict):
+    model: str
+    input: str
+    loss: str
+    strategy: str
+    seed: int
+    blocks: list[BlockRecord]
+    seconds: float
+
+
+class SummaryEntry(_Strict):
+    model: str
+    input: str
+    loss: str
+    strategy: str
+    metrics: dict[str, Stat]
+    vs_baseline: dict[str, Stat] | None
+
+
+class SweepConfig(_Strict):
+    strategies: list[str]
+    seeds: list[int]
+    models: list[str]
+    inputs: list[str]
+    losses: list[str]
+    width: int
+    blocks: int
+    modes: int
+    size: int
+    batch: int
+    baseline: str
+    backend: str
+    dtype: str
+
+
+class Report(_Strict):
+    schema_: str
+    environment: dict[str, Any]
+    config: SweepConfig
+    skipped: list[dict[str, str]]
+    runs: list[Run]
+    summary: list[SummaryEntry]
+    timings: dict[str, float]
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = self.model_dump()
+        data = {"schema": data.pop("schema_"), **data}
+        return data
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> "Report":
+        data = dict(data)
+        return cls(schema_=data.pop("schema"), **data)
+
+
+# --- the measurement ---------------------------------------------------------------------------
+
+
+def build_model(kind: str, strategy: str, seed: int, cfg: SweepConfig) -> tuple[nn.Module, list[PtychoBlock]]:
+    """The model of ``kind``; the seed fixes every weight, the spectral ones through their own stream."""
+    torch.manual_seed(seed)  # local weights: the same for every strategy at one seed
+    initializer = make_initializer({"strategy": strategy, "seed": seed})
+    if kind == "blocks":
+        model: nn.Module = nn.Sequential(
+            *(PtychoBlock(cfg.width, cfg.modes, initializer, cfg.backend) for _ in range(cfg.blocks))
+        )
+    else:
+        model = CascadedFNOGenerator(
+            in_channels=1, out_channels=2, hidden_channels=cfg.width, fno_blocks=cfg.blocks,
+            cnn_blocks=2, modes=cfg.modes, C=1, spectral_init=initializer, spectral_backend=cfg.backend,
+        )
+    blocks = [m for m in model.modules() if isinstance(m, PtychoBlock)]
+    return model, blocks
+
+
+def make_input(model_kind: str, seed: int, cfg: SweepConfig) -> torch.Tensor:
+    channels = cfg.width if model_kind == "blocks" else 1
+    generator = torch.Generator().manual_seed(10_007 + seed)
+    return torch.randn(cfg.batch, channels, cfg.size, cfg.size, generator=generator, dtype=getattr(torch, cfg.dtype))
+
+
+def probe_loss(name: str, y: torch.Tensor, seed: int) -> torch.Tensor:
+    if name == "mean":
+        return y.mean()
+    if name == "abs-mean":
+        return y.abs().mean()
+    # A fixed random direction: every output element gets a gradient of the same scale.
+    r = torch.randn(y.shape, generator=torch.Generator().manual_seed(20_011 + seed), dtype=y.dtype).to(y.device)
+    return (y * r).sum() / math.sqrt(y.numel())
+
+
+def _std(t: torch.Tensor) -> float:
+    return t.detach().double().std().item()
+
+
+def measure(model: nn.Module, blocks: list[PtychoBlock], x: torch.Tensor, losses: Sequence[str], seed: int) -> dict[str, list[dict[str, float]]]:
+    """Per loss, per block: the BLOCK_METRICS of one forward and one backward pass."""
+    captured: dict[tuple[int, str], torch.Tensor] = {}
+    handles = []
+    for i, block in enumerate(blocks):
+        for part, module in (("spectral", block.spectral), ("local", block.local_conv), ("out", block)):
+            handles.append(module.register_forward_hook(
+                lambda m, inp, out, key=(i, part): captured.__setitem__(key, out.detach())
+            ))
+    try:
+        y = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    forward = []
+    for i in range(len(blocks)):
+        s, l = _std(captured[(i, "spectral")]), _std(captured[(i, "local")])
+        forward.append({
+            "branch_std_spectral": s,
+            "branch_std_local": l,
+            "branch_std_ratio_spectral_over_local": s / l,
+            "activation_std": _std(captured[(i, "out")]),
+        })
+    results: dict[str, list[dict[str, float]]] = {}
+    for loss_name in losses:
+        model.zero_grad(set_to_none=True)
+        probe_loss(loss_name, y, seed).backward(retain_graph=True)
+        per_block = []
+        for i, block in enumerate(blocks):
+            ws, wl = block.spectral.weights, block.local_conv.weight
+            gs, gl = ws.grad.abs().double(), wl.grad.abs().double()
+            mean_s, mean_l = gs.mean().item(), gl.mean().item()
+            per_block.append({
+                "index": i,
+                "grad_mean_abs_spectral": mean_s,
+                "grad_mean_abs_local": mean_l,
+                "grad_ratio_local_over_spectral": mean_l / mean_s,
+                "rel_grad_spectral": gs.norm().item() / ws.detach().abs().double().norm().item(),
+                "rel_grad_local": gl.norm().item() / wl.detach().abs().double().norm().item(),
+                **forward[i],
+            })
+        results[loss_name] = per_block
+    return results
+
+
+def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
+    """Block-averaged metrics: mean and 95% CI over seeds, and paired differences to the baseline."""
+    per_seed: dict[tuple[str, str, str, str], dict[int, dict[str, float]]] = {}
+    for run in runs:
+        averaged = {m: statistics.fmean(getattr(b, m) for b in run.blocks) for m in SUMMARY_METRICS}
+        per_seed.setdefault((run.model, run.input, run.loss, run.strategy), {})[run.seed] = averaged
+    entries = []
+    for (model, inp, loss, strategy), by_seed in per_seed.items():
+        seeds = sorted(by_seed)
+        metrics = {m: Stat(**mean_ci([by_seed[s][m] for s in seeds])) for m in SUMMARY_METRICS}
+        base = per_seed.get((model, inp, loss, cfg.baseline))
+        vs = None
+        if base is not None and strategy != cfg.baseline:
+            vs = {
+                m: Stat(**paired_difference([by_seed[s][m] for s in seeds], [base[s][m] for s in seeds]))
+                for m in SUMMARY_METRICS
+            }
+        entries.append(SummaryEntry(model=model, input=inp, loss=loss, strategy=strategy, metrics=metrics, vs_baseline=vs))
+    return entries
+
+
+def run_sweep(
+    cfg: SweepConfig, device: torch.device, show_progress: bool = True, argv: Sequence[str] | None = None
+) -> Report:
+    skipped = []
+    inputs = []
+    for inp in cfg.inputs:
+        if inp == "diffraction":
+            skipped.append({"input": "diffraction", "reason": "no ptychography simulator in ptycho_torch yet (training issue)"})
+            print("diffraction input: skipped, no ptychography simulator in ptycho_torch yet", file=sys.stderr)
+        else:
+            inputs.append(inp)
+    total = len(cfg.models) * len(inputs) * len(cfg.strategies) * len(cfg.seeds)
+    progress = Progress(total, "gradient ratios", enabled=show_progress)
+    runs: list[Run] = []
+    start = time.perf_counter()
+    for model_kind in cfg.models:
+        for inp in inputs:
+            for seed in cfg.seeds:
+                # Strategies interleaved within a seed: drifts in machine load hit them alike.
+                for strategy in cfg.strategies:
+                    t0 = time.perf_counter()
+                    model, blocks = build_model(model_kind, strategy, seed, cfg)
+                    # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
+                    model = (model.double() if cfg.dtype == "float64" else model).to(device)
+                    x = make_input(model_kind, seed, cfg).to(device)
+                    results = measure(model, blocks, x, cfg.losses, seed)
+                    seconds = time.perf_counter() - t0
+                    for loss_name, per_block in results.items():
+                        runs.append(Run(
+                            model=model_kind, input=inp, loss=loss_name, strategy=strategy, seed=seed,
+                            blocks=[BlockRecord(**b) for b in per_block], seconds=seconds,
+                        ))
+                    progress.step(f"{model_kind} {strategy} seed {seed}")
+    elapsed = time.perf_counter() - start
+    return Report(
+        schema_=SCHEMA,
+        environment=environment(device, argv),
+        config=cfg,
+        skipped=skipped,
+        runs=runs,
+        summary=summarize(runs, cfg),
+        timings={"total_seconds": elapsed, "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0},
+    )
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+_TABLE_METRICS = (
+    "grad_ratio_local_over_spectral", "rel_grad_spectral", "rel_grad_local", "branch_std_spectral",
+    "branch_std_ratio_spectral_over_local", "activation_std",
+)
+_DELTA_METRICS = ("grad_ratio_local_over_spectral", "branch_std_ratio_spectral_over_local")
+
+
+def _cell(stat: Stat) -> str:
+    return format_ci(stat.mean, stat.ci95)
+
+
+def markdown_report(report: Report) -> str:
+    env, cfg = report.environment, report.config
+    lines = [
+        "# Gradient ratios per init strategy",
+        "",
+        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads · {cfg.dtype}",
+        f"Command: `{env['command']}`",
+        f"Width {cfg.width}, {cfg.blocks} blocks, {cfg.modes} modes, {cfg.size}×{cfg.size}, batch {cfg.batch}, "
+        f"seeds {cfg.seeds}, backend {cfg.backend}. Values: block-averaged, mean ± 95% CI half-width over seeds; "
+        f"Δ: paired by seed against `{cfg.baseline}`.",
+        "",
+    ]
+    for skip in report.skipped:
+        lines.append(f"Skipped input `{skip['input']}`: {skip['reason']}.")
+    groups: dict[tuple[str, str, str], list[SummaryEntry]] = {}
+    for e in report.summary:
+        groups.setdefault((e.model, e.input, e.loss), []).append(e)
+    for (model, inp, loss), entries in groups.items():
+        lines += [
+            "",
+            f"## {model}, {inp} input, loss `{loss}`",
+            "",
+            "| strategy | local/spectral mean\\|∇\\| | ‖∇W‖/‖W‖ spectral | ‖∇W‖/‖W‖ local | spectral std | spectral/local std | output std | Δ local/spectral | Δ spectral/local std |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for e in entries:
+            cells = [_cell(e.metrics[m]) for m in _TABLE_METRICS]
+            cells += ["—" if e.vs_baseline is None else _cell(e.vs_baseline[m]) for m in _DELTA_METRICS]
+            lines.append(f"| {e.strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: Report, path: Path) -> Path | None:
+    """A PNG of the two headline metrics, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    entries = [e for e in report.summary if e.loss == report.config.losses[-1]]
+    labels = [f"{e.model} / {e.strategy}" for e in entries]
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(entries)), 4.5))
+    for ax, metric, title in (
+        (axes[0], "grad_ratio_local_over_spectral", f"local/spectral mean|∇| (loss {report.config.losses[-1]})"),
+        (axes[1], "branch_std_ratio_spectral_over_local", "spectral/local branch std"),
+    ):
+        means = [e.metrics[metric].mean for e in entries]
+        errs = [e.metrics[metric].ci95 or 0.0 for e in entries]
+        ax.bar(range(len(entries)), means, yerr=errs, capsize=3)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(entries)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"{report.environment['device_name']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def compare(new: Report, old: Report) -> str:
+    """Per strategy and setting: new mean, old mean and their difference for the summary metrics."""
+    old_index = {(e.model, e.input, e.loss, e.strategy): e for e in old.summary}
+    lines = [f"{'model':9} {'loss':17} {'strategy':16} {'metric':36} {'new':>10} {'old':>10} {'delta':>10}"]
+    matched = 0
+    for e in new.summary:
+        before = old_index.get((e.model, e.input, e.loss, e.strategy))
+        if before is None:
+            continue
+        matched += 1
+        for metric in ("grad_ratio_local_over_spectral", "rel_grad_spectral", "branch_std_ratio_spectral_over_local"):
+            a, b = e.metrics[metric].mean, before.metrics[metric].mean
+            lines.append(f"{e.model:9} {e.loss:17} {e.strategy:16} {metric:36} {a:10.4g} {b:10.4g} {a - b:+10.3g}")
+    if not matched:
+        lines.append("(no (model, input, loss, strategy) in common with the earlier run)")
+    return "\n".join(lines)
+
+
+def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
+    """The reference debug printout: one block, one seed, loss y.mean()."""
+    one = cfg.model_copy(update={"blocks": 1, "seeds": cfg.seeds[:1]})
+    model, blocks = build_model("blocks", strategy, one.seeds[0], one)
+    model = model.to(device)
+    x = make_input("blocks", one.seeds[0], one).to(device)
+    model(x).mean().backward()
+    block = blocks[0]
+    out = [f"strategy {strategy}: one PtychoBlock, width {cfg.width}, {cfg.modes} modes, {cfg.size}×{cfg.size}, seed {one.seeds[0]}, loss y.mean()"]
+    for label, w in (("spectral", block.spectral.weights), ("local", block.local_conv.weight)):
+        v, g = w.detach().abs(), w.grad.abs()
+        out.append(
+            f"  {label:8} weight: mean {w.detach().mean().item():+.3e}  std {w.detach().std().item():.3e}  |mean| {v.mean().item():.3e}"
+        )
+        out.append(f"  {label:8} grad:   mean {g.mean().item():.3e}  std {g.std().item():.3e}  max {g.max().item():.3e}")
+    ratio = block.local_conv.weight.grad.abs().mean() / block.spectral.weights.grad.abs().mean()
+    out.append(f"  local/spectral mean |grad| ratio: {ratio.item():.2f}")
+    return "\n".join(out)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def _csv(choices: Sequence[str] | None) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if choices is not None:
+            bad = [t for t in items if t not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(f"unknown {bad}; allowed: {', '.join(choices)}")
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value")
+        return items
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.gradient_ratios", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--strategies", type=_csv(None), default=None, help="comma-separated (default: every registered one)")
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0…n-1 (default 5)")
+    p.add_argument("--models", type=_csv(MODELS), default=list(MODELS))
+    p.add_argument("--inputs", type=_csv(INPUTS), default=list(INPUTS))
+    p.add_argument("--losses", type=_csv(LOSSES), default=list(LOSSES))
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--blocks", type=int, default=4)
+    p.add_argument("--modes", type=int, default=12)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
+    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--output-dir", type=Path, default=Path("results"))
+    p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
+    p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("seeds", "width", "blocks", "modes", "size", "batch"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name} must be >= 1; got {getattr(args, name)}")
+    if args.modes > args.size // 2:
+        raise SystemExit(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
+    try:
+        strategies = [get_strategy(s).name for s in (args.strategies or available_strategies())]
+        baseline = get_strategy(args.baseline).name
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if baseline not in strategies and not args.quick:
+        strategies = [baseline, *strategies]
+    device = resolve_device(args.device)
+    cfg = SweepConfig(
+        strategies=strategies, seeds=list(range(args.seeds)), models=args.models, inputs=args.inputs,
+        losses=args.losses, width=args.width, blocks=args.blocks, modes=args.modes, size=args.size,
+        batch=args.batch, baseline=baseline, backend=args.backend, dtype=args.dtype,
+    )
+    if args.quick:
+        for strategy in strategies:
+            print(quick(strategy, cfg, device))
+        return 0
+    old = None
+    if args.compare is not None:
+        try:
+            old = Report.from_json_dict(json.loads(args.compare.read_text()))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}") from exc
+    report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
+    markdown = markdown_report(report)
+    paths = write_outputs(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown)
+    png = plot(report, args.output_dir / "gradient_ratios.png")
+    print(markdown)
+    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    if old is not None:
+        print(compare(report, old))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

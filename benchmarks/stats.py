@@ -1,0 +1,43 @@
+"""Means with 95% confidence intervals over seeds, and paired-by-seed differences."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Sequence
+
+# Student t 0.975 quantiles for 1…30 degrees of freedom.
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)
+
+
+def t_quantile_975(df: int) -> float:
+    """The 0.975 quantile of Student's t: a table to 30 df, then the Cornish–Fisher expansion."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1; got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = NormalDist().inv_cdf(0.975)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Mean, sample std and the half-width of the t-based 95% CI (None for one value)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = math.fsum(values) / n
+    if n == 1:
+        return {"n": 1, "mean": mean, "std": None, "ci95": None}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return {"n": n, "mean": mean, "std": std, "ci95": t_quantile_975(n - 1) * std / math.sqrt(n)}
+
+
+def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dict[str, float | int | None]:
+    """mean_ci of values[i] - baseline[i], the same seed i on both sides."""
+    if len(values) != len(baseline):
+        raise ValueError(f"paired samples differ in length: {len(values)} vs {len(baseline)}")
+    return mean_ci([v - b for v, b in zip(values, baseline)])

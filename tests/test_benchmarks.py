@@ -1,0 +1,138 @@
+"""The benchmark scripts, each in a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import gradient_ratios, spectral_conv_speed
+from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
+
+TINY = ["--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress", "--device", "cpu"]
+
+
+def all_numbers(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from all_numbers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from all_numbers(v)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield obj
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gradient_ratios")
+    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(out), *TINY]
+    assert gradient_ratios.main(argv) == 0
+    return out, json.loads((out / "gradient_ratios.json").read_text())
+
+
+def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
+    out, data = tiny_run
+    report = gradient_ratios.Report.from_json_dict(data)
+    assert data["schema"] == gradient_ratios.SCHEMA
+    assert report.config.strategies == ["sqrt_in", "legacy"] and report.config.baseline == "legacy"
+    # 2 models × 1 usable input × 2 strategies × 2 seeds × 3 losses; diffraction skipped with a reason
+    assert len(report.runs) == 24 and all(len(r.blocks) == 2 for r in report.runs)
+    assert [s["input"] for s in report.skipped] == ["diffraction"]
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    assert {"device_name", "versions", "command", "torch_threads"} <= set(data["environment"])
+    assert "--seeds 2" in data["environment"]["command"]
+    assert (out / "gradient_ratios.md").read_text().startswith("# Gradient ratios per init strategy")
+
+
+def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
+    _, data = tiny_run
+    report = gradient_ratios.Report.from_json_dict(data)
+    for run in report.runs:
+        for b in run.blocks:
+            assert b.grad_ratio_local_over_spectral == pytest.approx(b.grad_mean_abs_local / b.grad_mean_abs_spectral)
+            assert b.branch_std_ratio_spectral_over_local == pytest.approx(b.branch_std_spectral / b.branch_std_local)
+    # One seed draws the same normals for both strategies, so the first block's spectral output
+    # scales exactly by the ratio of stds: √((1/(4·4)²) / (1/4)) = 1/8 at width 4.
+    first = {(r.model, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"}
+    for model in ("blocks", "generator"):
+        for seed in (0, 1):
+            assert first[(model, "legacy", seed)] / first[(model, "sqrt_in", seed)] == pytest.approx(1 / 8, rel=1e-4)
+
+
+def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
+    _, data = tiny_run
+    report = gradient_ratios.Report.from_json_dict(data)
+    for entry in report.summary:
+        assert (entry.vs_baseline is None) == (entry.strategy == "legacy")
+        runs = [r for r in report.runs if (r.model, r.input, r.loss, r.strategy) == (entry.model, entry.input, entry.loss, entry.strategy)]
+        per_seed = [sum(b.rel_grad_spectral for b in r.blocks) / len(r.blocks) for r in sorted(runs, key=lambda r: r.seed)]
+        assert entry.metrics["rel_grad_spectral"].mean == pytest.approx(sum(per_seed) / 2)
+        assert entry.metrics["rel_grad_spectral"].n == 2
+
+
+def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
+    out, _ = tiny_run
+    capsys.readouterr()
+    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(tmp_path),
+            "--compare", str(out / "gradient_ratios.json"), *TINY]
+    assert gradient_ratios.main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if line.startswith(("blocks ", "generator "))]
+    # 2 models × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
+    assert len(rows) == 36
+    assert all(float(row.split()[-1]) == 0 for row in rows)
+
+
+def test_gradient_ratios_quick(capsys) -> None:
+    assert gradient_ratios.main(["--quick", "--strategies", "legacy", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "strategy legacy: one PtychoBlock" in printed and "local/spectral mean |grad| ratio" in printed
+
+
+def test_gradient_ratios_bad_input(tmp_path) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(SystemExit, match="not a directory"):
+        gradient_ratios.main(["--strategies", "legacy", "--seeds", "1", "--output-dir", str(afile), *TINY])
+    with pytest.raises(SystemExit, match="did you mean 'xavier-complex'"):
+        gradient_ratios.main(["--strategies", "xavier", *TINY])
+    with pytest.raises(SystemExit, match="modes must be <="):
+        gradient_ratios.main(["--strategies", "legacy", *TINY, "--modes", "5"])
+
+
+def test_spectral_conv_speed_tiny(tmp_path) -> None:
+    argv = ["--shapes", "2x2x8x2,1x3x16x4", "--repeats", "3", "--warmup", "1", "--output-dir", str(tmp_path),
+            "--no-progress", "--device", "cpu"]
+    assert spectral_conv_speed.main(argv) == 0
+    data = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
+    assert data["schema"] == spectral_conv_speed.SCHEMA
+    assert [(r["batch"], r["channels"], r["size"], r["modes"]) for r in data["results"]] == [(2, 2, 8, 2), (1, 3, 16, 4)]
+    for r in data["results"]:
+        med = r["median_seconds"]
+        assert all(t > 0 and math.isfinite(t) for t in med.values())
+        assert r["ratios"]["fallback_over_roundtrip"] == pytest.approx(med["fallback"] / med["roundtrip"])
+        if data["config"]["neuralop_available"]:
+            assert r["ratios"]["fallback_over_neuralop"] == pytest.approx(med["fallback"] / med["neuralop"])
+    assert "| 2×2×8², 2 |" in (tmp_path / "spectral_conv_speed.md").read_text()
+
+
+def test_speed_rejects_bad_shapes() -> None:
+    with pytest.raises(SystemExit):
+        spectral_conv_speed.main(["--shapes", "2x2x8"])
+    with pytest.raises(SystemExit):
+        spectral_conv_speed.main(["--shapes", "2x2x8x5"])
+
+
+def test_statistics() -> None:
+    assert t_quantile_975(4) == 2.776
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=1e-3)
+    assert t_quantile_975(1000) == pytest.approx(1.9623, abs=1e-3)
+    stat = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert stat["mean"] == 3.0 and stat["std"] == pytest.approx(math.sqrt(2.5))
+    assert stat["ci95"] == pytest.approx(2.776 * math.sqrt(2.5) / math.sqrt(5))
+    assert mean_ci([7.0])["ci95"] is None
+    assert paired_difference([3.0, 5.0], [1.0, 2.0])["mean"] == 2.5
+    with pytest.raises(ValueError):
+        paired_difference([1.0], [1.0, 2.0])
