@@ -7,12 +7,15 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+
+from ptycho_torch.progress import Progress
+
+__all__ = ["Progress", "device_name", "environment", "format_ci", "resolve_device", "write_outputs"]
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -67,30 +70,6 @@ def _module_name() -> str:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return spec.name if spec is not None else Path(sys.argv[0]).stem
-
-
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True) -> None:
-        self.total, self.label, self.done = max(total, 1), label, 0
-        self.enabled = enabled
-        self.start = time.perf_counter()
-
-    def step(self, note: str = "") -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        width = 30
-        filled = int(width * self.done / self.total)
-        elapsed = time.perf_counter() - self.start
-        sys.stderr.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-            f"{elapsed:5.1f}s {note[:40]:<40}"
-        )
-        if self.done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
 
 def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown: str) -> dict[str, Path]:

@@ -1,0 +1,65 @@
+"""The physics-informed loss and reconstruction errors: generator output → object → diffraction."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from .simulation.forward import diffraction_amplitude
+
+LossName = Literal["mae", "poisson"]
+
+
+def to_complex_object(output: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """A generator's output as a complex object patch (B, N, N) for C = 1.
+
+    ``real_imag`` outputs (B, N, N, 1, 2) are re + i·im; ``amp_phase`` outputs
+    (amp, phase), each (B, 1, N, N), are amp·e^{i·phase}.
+    """
+    if isinstance(output, tuple):
+        amp, phase = output
+        return torch.polar(amp[:, 0], phase[:, 0])
+    return torch.complex(output[..., 0, 0], output[..., 0, 1])
+
+
+def physics_loss(
+    obj: torch.Tensor,
+    probe: torch.Tensor,
+    amplitudes: torch.Tensor,
+    counts: torch.Tensor,
+    intensity_scale: float,
+    kind: LossName = "mae",
+) -> torch.Tensor:
+    """Compare the diffraction of ``obj`` under ``probe`` with the measurement.
+
+    ``mae``: mean |predicted − measured amplitude| in model units. ``poisson``:
+    the Poisson negative log-likelihood of the photon counts at rate
+    (scale · predicted amplitude)², divided by scale² to stay in model units.
+    """
+    predicted = diffraction_amplitude(obj, probe).unsqueeze(1)
+    if kind == "mae":
+        return (predicted - amplitudes).abs().mean()
+    rate = (intensity_scale * predicted) ** 2
+    return F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-8) / intensity_scale**2
+
+
+def reconstruction_errors(pred: torch.Tensor, true: torch.Tensor, probe: torch.Tensor) -> dict[str, float]:
+    """Amplitude and phase mean absolute errors inside the probe, after removing each patch's global phase.
+
+    The global phase is unobservable in ptychography; it is removed per patch
+    by the φ₀ that maximizes Re Σ true·conj(pred·e^{iφ₀}). Pixels count where
+    the probe amplitude exceeds 10% of its maximum.
+    """
+    support = probe.abs() > 0.1 * probe.abs().max()
+    overlap = (true * pred.conj() * support).sum(dim=(-2, -1), keepdim=True)
+    aligned = pred * torch.exp(1j * torch.angle(overlap))
+    amp_err = (aligned.abs() - true.abs()).abs()[..., support]
+    phase_diff = torch.angle(aligned * true.conj())[..., support]
+    return {
+        "amplitude_mae": amp_err.mean().item(),
+        "phase_mae": phase_diff.abs().mean().item(),
+        "phase_mae_fraction_of_pi": phase_diff.abs().mean().item() / math.pi,
+    }

@@ -1,0 +1,98 @@
+"""Simulated ptychography data: patches on a scan grid, their noisy diffraction amplitudes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .forward import diffraction_amplitude, poisson_counts
+from .objects import lines_object
+from .probe import disk_probe, load_probe
+
+
+class SimulationConfig(BaseModel):
+    """What to simulate. Patches of N × N lie on a grid with step ``offset`` px."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    N: int = Field(64, gt=0, description="Patch and probe size (even).")
+    gridsize: int = Field(1, description="Patches per sample along each axis; only 1 is implemented.")
+    nimgs_train: int = Field(1, ge=1)
+    nimgs_test: int = Field(1, ge=1)
+    object_size: int | None = Field(None, description="Object canvas size; default 2·N.")
+    offset: int | None = Field(None, ge=1, description="Scan step in px; default N // 4.")
+    n_lines: int = Field(100, ge=1)
+    nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")
+    probe_path: Path | None = Field(None, description="An .npz with a complex N × N 'probeGuess'; default a disk.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "SimulationConfig":
+        if self.N % 2:
+            raise ValueError(f"N must be a positive even size; got {self.N}")
+        if self.gridsize != 1:
+            raise ValueError(f"gridsize must be 1 (grouped scans are not implemented); got {self.gridsize}")
+        if self.object_size is not None and self.object_size < self.N:
+            raise ValueError(f"object_size must be >= N = {self.N}; got {self.object_size}")
+        return self
+
+    @property
+    def canvas(self) -> int:
+        return self.object_size or 2 * self.N
+
+    @property
+    def step(self) -> int:
+        return self.offset or max(1, self.N // 4)
+
+
+@dataclass
+class PtychoDataset:
+    """Measured amplitudes and their ground truth, in model units (counts = (scale · amplitude)²)."""
+
+    amplitudes: torch.Tensor  # (n, 1, N, N) float32: √counts / intensity_scale
+    counts: torch.Tensor  # (n, 1, N, N) float32 photon counts
+    objects: torch.Tensor  # (n, N, N) complex64 ground-truth patches
+    probe: torch.Tensor  # (N, N) complex64
+    intensity_scale: float
+
+    def __len__(self) -> int:
+        return self.amplitudes.shape[0]
+
+
+def extract_patches(obj: torch.Tensor, N: int, step: int) -> torch.Tensor:
+    """All N × N patches of ``obj`` whose corners lie on a grid of ``step`` px."""
+    size = obj.shape[-1]
+    starts = range(0, size - N + 1, step)
+    return torch.stack([obj[y : y + N, x : x + N] for y in starts for x in starts])
+
+
+def simulate_dataset(
+    config: SimulationConfig, nimgs: int, seed: int, intensity_scale: float | None = None
+) -> PtychoDataset:
+    """``nimgs`` objects from seeds seed, seed+1, …; noise from its own stream.
+
+    ``intensity_scale`` defaults to √(nphotons / mean Σ|Ψ|²) of this data, so a
+    pattern holds ``nphotons`` photons on average; pass the training set's
+    scale to a test set so both share one unit.
+    """
+    probe = load_probe(config.probe_path, config.N) if config.probe_path else disk_probe(config.N)
+    objects = torch.cat([
+        extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config.N, config.step)
+        for i in range(nimgs)
+    ])
+    clean = diffraction_amplitude(objects, probe)
+    if intensity_scale is None:
+        mean_total = clean.double().square().sum(dim=(-2, -1)).mean().item()
+        intensity_scale = math.sqrt(config.nphotons / mean_total)
+    counts = poisson_counts(clean, intensity_scale, torch.Generator().manual_seed(1_000_003 + seed))
+    amplitudes = torch.sqrt(counts) / intensity_scale
+    return PtychoDataset(
+        amplitudes=amplitudes.float().unsqueeze(1),
+        counts=counts.float().unsqueeze(1),
+        objects=objects,
+        probe=probe,
+        intensity_scale=intensity_scale,
+    )

@@ -1,0 +1,50 @@
+"""The "lines" test object: random segments on a canvas, blurred at several scales."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# (σ in pixels, weight): sharp edges, mid-scale structure, and slow background variation.
+BLUR_SCALES: tuple[tuple[float, float], ...] = ((1.0, 0.5), (5.0, 0.3), (10.0, 0.2))
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Periodic Gaussian blur of a 2-D image, applied in Fourier space."""
+    h, w = image.shape
+    fy = torch.fft.fftfreq(h, dtype=torch.float64).view(-1, 1)
+    fx = torch.fft.rfftfreq(w, dtype=torch.float64).view(1, -1)
+    transfer = torch.exp(-2 * math.pi**2 * sigma**2 * (fy**2 + fx**2))
+    return torch.fft.irfft2(torch.fft.rfft2(image.double()) * transfer, s=(h, w))
+
+
+def draw_lines(size: int, n_lines: int, generator: torch.Generator) -> torch.Tensor:
+    """A binary canvas with ``n_lines`` segments between uniformly random end points."""
+    canvas = torch.zeros(size, size, dtype=torch.float64)
+    ends = torch.rand(n_lines, 4, generator=generator, dtype=torch.float64) * (size - 1)
+    for y0, x0, y1, x1 in ends.tolist():
+        steps = int(2 * math.hypot(y1 - y0, x1 - x0)) + 2
+        t = torch.linspace(0, 1, steps, dtype=torch.float64)
+        ys = torch.round(y0 + t * (y1 - y0)).long()
+        xs = torch.round(x0 + t * (x1 - x0)).long()
+        canvas[ys, xs] = 1.0
+    return canvas
+
+
+def lines_object(
+    size: int, n_lines: int = 100, seed: int = 0, phase_range: float = math.pi / 2
+) -> torch.Tensor:
+    """A complex object (size × size, complex64), deterministic from ``seed``.
+
+    The blurred, max-normalized line image s ∈ [0, 1] sets amplitude 0.5 + 0.5·s
+    and phase ``phase_range``·s.
+    """
+    if size < 2 or n_lines < 1:
+        raise ValueError(f"lines_object needs size >= 2 and n_lines >= 1; got size={size}, n_lines={n_lines}")
+    generator = torch.Generator().manual_seed(seed)
+    lines = draw_lines(size, n_lines, generator)
+    image = sum(weight * gaussian_blur(lines, sigma) for sigma, weight in BLUR_SCALES)
+    image = image - image.min()
+    image = image / image.max().clamp_min(1e-12)
+    return torch.polar(0.5 + 0.5 * image, phase_range * image).to(torch.complex64)

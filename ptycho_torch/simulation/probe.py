@@ -1,0 +1,35 @@
+"""Illumination probes: an idealized soft-edged disk, or one loaded from an ``.npz``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def disk_probe(N: int, radius: float | None = None, edge: float = 2.0) -> torch.Tensor:
+    """A flat-phase disk of radius ``radius`` (default N/4) with a tanh edge ``edge`` px wide."""
+    if N < 2:
+        raise ValueError(f"N must be >= 2; got {N}")
+    radius = N / 4 if radius is None else radius
+    if radius <= 0 or edge <= 0:
+        raise ValueError(f"radius and edge must be > 0; got radius={radius}, edge={edge}")
+    coords = torch.arange(N, dtype=torch.float64) - (N - 1) / 2
+    r = torch.sqrt(coords.view(-1, 1) ** 2 + coords.view(1, -1) ** 2)
+    amplitude = 0.5 * (1 - torch.tanh((r - radius) / edge))
+    return amplitude.to(torch.complex64)
+
+
+def load_probe(path: str | Path, N: int) -> torch.Tensor:
+    """The ``probeGuess`` array of an ``.npz`` file, checked to be N × N."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"probe file not found: {str(path)!r}")
+    with np.load(path) as data:
+        if "probeGuess" not in data:
+            raise ValueError(f"probe file {str(path)!r} has no 'probeGuess' array (found: {sorted(data.files)})")
+        probe = np.asarray(data["probeGuess"])
+    if probe.shape != (N, N):
+        raise ValueError(f"probe file {str(path)!r}: probeGuess has shape {probe.shape}, expected ({N}, {N})")
+    return torch.from_numpy(probe.astype(np.complex64))

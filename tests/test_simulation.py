@@ -1,0 +1,113 @@
+"""The ptychography simulator: forward model, noise, objects, probes and datasets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ptycho_torch.simulation import (
+    SimulationConfig,
+    diffraction_amplitude,
+    disk_probe,
+    lines_object,
+    load_probe,
+    poisson_counts,
+    simulate_dataset,
+)
+
+
+def test_parseval() -> None:
+    g = torch.Generator().manual_seed(0)
+    patch = torch.randn(3, 32, 32, dtype=torch.complex128, generator=g)
+    probe = disk_probe(32).to(torch.complex128)
+    amp = diffraction_amplitude(patch, probe)
+    torch.testing.assert_close(amp.square().sum(dim=(-2, -1)), (probe * patch).abs().square().sum(dim=(-2, -1)))
+
+
+def test_flat_object_gives_the_probes_diffraction() -> None:
+    probe = disk_probe(64)
+    flat = torch.full((64, 64), 0.7 * complex(math.cos(1.1), math.sin(1.1)), dtype=torch.complex64)
+    expected = 0.7 * torch.fft.fftshift(torch.fft.fft2(probe, norm="ortho")).abs()
+    torch.testing.assert_close(diffraction_amplitude(flat, probe), expected, rtol=1e-5, atol=1e-5)
+    # centred: a flat-phase disk's far field peaks at DC, which fftshift puts at (N/2, N/2)
+    amp = diffraction_amplitude(flat, probe)
+    assert divmod(int(amp.argmax()), 64) == (32, 32)
+
+
+@pytest.mark.parametrize("rate", [4.0, 100.0])
+def test_poisson_counts_mean_and_variance(rate: float) -> None:
+    """Sample mean ± 6·√(λ/n); sample variance ± 6·√((λ + 2λ²)/n): false-failure ≈ 2e-9 each."""
+    n = 200_000
+    scale = 2.0
+    amplitude = torch.full((n,), math.sqrt(rate) / scale)
+    counts = poisson_counts(amplitude, scale, torch.Generator().manual_seed(1)).double()
+    assert torch.equal(counts, counts.round()) and counts.min() >= 0
+    assert abs(counts.mean().item() - rate) < 6 * math.sqrt(rate / n)
+    assert abs(counts.var().item() - rate) < 6 * math.sqrt((rate + 2 * rate**2) / n)
+
+
+def test_lines_object_is_deterministic_and_in_range() -> None:
+    a, b, c = lines_object(96, seed=3), lines_object(96, seed=3), lines_object(96, seed=4)
+    assert a.shape == (96, 96) and a.dtype == torch.complex64
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.abs().min() >= 0.5 - 1e-6 and a.abs().max() <= 1 + 1e-6
+    assert a.angle().min() >= -1e-6 and a.angle().max() <= math.pi / 2 + 1e-6
+    with pytest.raises(ValueError, match="n_lines"):
+        lines_object(32, n_lines=0)
+
+
+def test_disk_probe() -> None:
+    probe = disk_probe(64)
+    assert probe.shape == (64, 64) and probe.dtype == torch.complex64
+    assert probe[32, 32].abs() > 0.99 and probe[0, 0].abs() < 1e-3
+    torch.testing.assert_close(probe, probe.flip(0).flip(1))
+
+
+def test_load_probe(tmp_path) -> None:
+    good = tmp_path / "probe.npz"
+    array = (np.random.default_rng(0).standard_normal((16, 16)) + 1j).astype(np.complex64)
+    np.savez(good, probeGuess=array)
+    assert torch.equal(load_probe(good, 16), torch.from_numpy(array))
+    with pytest.raises(ValueError, match=r"shape \(16, 16\), expected \(32, 32\)"):
+        load_probe(good, 32)
+    other = tmp_path / "other.npz"
+    np.savez(other, probe=array)
+    with pytest.raises(ValueError, match="no 'probeGuess'"):
+        load_probe(other, 16)
+    with pytest.raises(FileNotFoundError):
+        load_probe(tmp_path / "missing.npz", 16)
+
+
+def test_dataset_shapes_scale_and_patches() -> None:
+    config = SimulationConfig(N=32, nphotons=1e6)
+    data = simulate_dataset(config, nimgs=2, seed=0)
+    per_image = ((2 * 32 - 32) // 8 + 1) ** 2
+    assert len(data) == 2 * per_image
+    assert data.amplitudes.shape == data.counts.shape == (2 * per_image, 1, 32, 32)
+    assert data.amplitudes.dtype == torch.float32 and data.objects.dtype == torch.complex64
+    # On average a pattern holds nphotons photons: Σ counts has std ≈ √(n·1e6) over n patterns.
+    assert abs(data.counts.double().sum(dim=(-2, -1)).mean().item() / 1e6 - 1) < 6 / math.sqrt(len(data) * 1e6)
+    torch.testing.assert_close(data.amplitudes, torch.sqrt(data.counts) / data.intensity_scale)
+    # The first patch is the object's top-left corner.
+    torch.testing.assert_close(data.objects[0], lines_object(64, seed=0)[:32, :32])
+
+
+def test_test_set_uses_other_images_and_the_given_scale() -> None:
+    config = SimulationConfig(N=32)
+    train = simulate_dataset(config, 1, seed=0)
+    test = simulate_dataset(config, 1, seed=7, intensity_scale=train.intensity_scale)
+    assert test.intensity_scale == train.intensity_scale
+    assert not torch.equal(train.objects, test.objects)
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [(dict(N=33), "positive even"), (dict(gridsize=2), "gridsize must be 1"), (dict(N=32, object_size=16), "object_size"),
+     (dict(nphotons=0), "nphotons"), (dict(N=-2), "N")],
+)
+def test_simulation_config_rejects_bad_input(kwargs, pattern) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        SimulationConfig(**kwargs)

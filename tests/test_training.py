@@ -1,0 +1,143 @@
+"""Physics-informed training: a falling loss, the CLI and its config, bad input, and torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ptycho_torch import GeneratorConfig, build_generator
+from ptycho_torch.simulation import SimulationConfig
+from ptycho_torch.train import main
+from ptycho_torch.training import DistributedContext, TrainingConfig, shard_indices, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
+              "--batch-size", "8", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu",
+              "--spectral-backend", "fallback", "--no-progress"]
+
+
+def tiny_config(**overrides) -> TrainingConfig:
+    model = dict(N=32, C=1, fno_width=8, fno_modes=4, fno_blocks=2, fno_cnn_blocks=1, spectral_backend="fallback")
+    model.update(overrides.pop("model", {}))
+    data = overrides.pop("data", SimulationConfig(N=32))
+    return TrainingConfig(model=GeneratorConfig(**model), data=data, batch_size=8, device="cpu", **overrides)
+
+
+@pytest.mark.parametrize("architecture", ["fno", "hybrid"])
+def test_loss_falls_on_a_tiny_run(architecture: str) -> None:
+    result = train(tiny_config(nepochs=4, model={"architecture": architecture, "spectral_init": "sqrt_in"}))
+    assert len(result.epoch_losses) == 4 and len(result.step_losses) == 4 * 4  # 25 patches, batches of 8
+    assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
+    assert all(np.isfinite(v) for v in result.test.values())
+    n_blocks = 2 if architecture == "fno" else 3  # hybrid: two encoder stages and the bottleneck
+    assert len(result.participation["start"]) == len(result.participation["end"]) == n_blocks
+
+
+def test_poisson_loss_runs_and_falls() -> None:
+    result = train(tiny_config(nepochs=3, loss="poisson", data=SimulationConfig(N=32, nphotons=1e4)))
+    assert result.epoch_losses[-1] < result.epoch_losses[0]
+
+
+def test_shards_cover_the_epoch_evenly() -> None:
+    shards = [shard_indices(25, epoch=1, seed=3, ctx=DistributedContext(rank, 2, rank)) for rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 13
+    assert set(torch.cat(shards).tolist()) == set(range(25))
+
+
+def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main([*TINY_FLAGS, "--nepochs", "2", "--spectral-init", "Xavier_Complex", "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["model"]["spectral_init"]["strategy"] == "xavier-complex"
+    assert metrics["spectral_init"]["strategy"] == "xavier-complex"
+    assert len(metrics["epoch_losses"]) == 2
+    assert {"amplitude_mae", "phase_mae", "physics_loss"} <= set(metrics["test"])
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    model = build_generator(TrainingConfig.model_validate(checkpoint["config"]).model)
+    model.load_state_dict(checkpoint["model_state"])
+    assert not (out / "metrics.json.tmp").exists()
+
+
+def test_config_file_with_flags_overriding(tmp_path) -> None:
+    config = tmp_path / "train.toml"
+    config.write_text(
+        'nepochs = 3\nlr = 0.002\n[model]\nspectral_init = "legacy"\nfno_width = 8\nfno_modes = 4\n'
+        'fno_blocks = 2\nfno_cnn_blocks = 1\n[data]\nN = 32\n'
+    )
+    out = tmp_path / "run"
+    argv = ["--config", str(config), "--nepochs", "1", "--spectral-init", "kaiming-complex",
+            "--device", "cpu", "--spectral-backend", "fallback", "--no-progress", "--output-dir", str(out)]
+    assert main(argv) == 0
+    saved = json.loads((out / "metrics.json").read_text())["config"]
+    assert saved["nepochs"] == 1 and saved["lr"] == 0.002
+    assert saved["model"]["spectral_init"]["strategy"] == "kaiming-complex"
+    assert saved["model"]["N"] == saved["data"]["N"] == 32 and saved["model"]["C"] == 1
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--architecture", "unet"], "model.architecture"),
+        (["--spectral-init", "xavier"], "did you mean 'xavier-complex'"),
+        (["--N", "33"], "N must be a positive even size"),
+        (["--fno-modes", "20"], "fno_modes must be <= N // 2 = 16"),
+        (["--gridsize", "2"], "gridsize must be 1"),
+        (["--loss", "mse"], "loss"),
+    ],
+)
+def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, extra, message) -> None:
+    out = tmp_path / "run"
+    assert main([*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(out), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_bad_probe_files(tmp_path, capsys) -> None:
+    no_key = tmp_path / "nokey.npz"
+    np.savez(no_key, probe=np.ones((32, 32), np.complex64))
+    wrong_shape = tmp_path / "shape.npz"
+    np.savez(wrong_shape, probeGuess=np.ones((16, 16), np.complex64))
+    for path, message in ((no_key, "no 'probeGuess'"), (wrong_shape, "expected (32, 32)")):
+        out = tmp_path / path.stem
+        assert main([*TINY_FLAGS, "--nepochs", "1", "--probe", str(path), "--output-dir", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
+def test_cli_output_dir_that_is_a_file(tmp_path, capsys) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("keep me")
+    assert main([*TINY_FLAGS, "--output-dir", str(afile)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert afile.read_text() == "keep me"
+
+
+def test_cli_bad_config_file(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("nepochs = \n")
+    assert main(["--config", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    typo = tmp_path / "typo.json"
+    typo.write_text('{"nepoch": 3}')
+    assert main(["--config", str(typo), "--output-dir", str(tmp_path / "o")]) == 2
+    assert "nepoch" in capsys.readouterr().err
+
+
+def test_torchrun_two_cpu_processes_keep_identical_replicas(tmp_path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "ptycho_torch.train", *TINY_FLAGS, "--nepochs", "2", "--batch-size", "4", "--output-dir", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = json.loads((out / "metrics.json").read_text())["ddp"]
+    assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
+    assert ddp["samples_per_rank_per_epoch"] == 13  # 25 patches over 2 ranks
+    assert ddp["replica_max_abs_diff"] == 0.0
