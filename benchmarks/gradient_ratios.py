@@ -28,7 +28,9 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict
 
+from ptycho_torch.diagnostics import BranchCapture
 from ptycho_torch.generators import CascadedFNOGenerator, PtychoBlock
+from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import available_strategies, get_strategy, make_initializer
 
 from .common import Progress, environment, format_ci, resolve_device, write_outputs
@@ -118,7 +120,6 @@ class Report(_Strict):
     schema_: str
     environment: dict[str, Any]
     config: SweepConfig
-    skipped: list[dict[str, str]]
     runs: list[Run]
     summary: list[SummaryEntry]
     timings: dict[str, float]
@@ -156,10 +157,20 @@ def build_model(kind: str, strategy: str, seed: int, cfg: SweepConfig) -> tuple[
     return model, blocks
 
 
-def make_input(model_kind: str, seed: int, cfg: SweepConfig) -> torch.Tensor:
+def make_input(input_kind: str, model_kind: str, seed: int, cfg: SweepConfig) -> torch.Tensor:
+    """White noise, or simulated diffraction amplitudes (``lines`` objects, disk probe, 1e9 photons).
+
+    The block stack takes ``width`` channels: a diffraction batch is repeated
+    across them, so its blocks see the amplitudes' real dynamic range.
+    """
     channels = cfg.width if model_kind == "blocks" else 1
-    generator = torch.Generator().manual_seed(10_007 + seed)
-    return torch.randn(cfg.batch, channels, cfg.size, cfg.size, generator=generator, dtype=getattr(torch, cfg.dtype))
+    dtype = getattr(torch, cfg.dtype)
+    if input_kind == "white-noise":
+        generator = torch.Generator().manual_seed(10_007 + seed)
+        return torch.randn(cfg.batch, channels, cfg.size, cfg.size, generator=generator, dtype=dtype)
+    data = simulate_dataset(SimulationConfig(N=cfg.size), nimgs=1, seed=seed)
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(30_011 + seed))[: cfg.batch]
+    return data.amplitudes[pick].to(dtype).expand(-1, channels, -1, -1).contiguous()
 
 
 def probe_loss(name: str, y: torch.Tensor, seed: int) -> torch.Tensor:
@@ -172,32 +183,18 @@ def probe_loss(name: str, y: torch.Tensor, seed: int) -> torch.Tensor:
     return (y * r).sum() / math.sqrt(y.numel())
 
 
-def _std(t: torch.Tensor) -> float:
-    return t.detach().double().std().item()
-
-
 def measure(model: nn.Module, blocks: list[PtychoBlock], x: torch.Tensor, losses: Sequence[str], seed: int) -> dict[str, list[dict[str, float]]]:
     """Per loss, per block: the BLOCK_METRICS of one forward and one backward pass."""
-    captured: dict[tuple[int, str], torch.Tensor] = {}
-    handles = []
-    for i, block in enumerate(blocks):
-        for part, module in (("spectral", block.spectral), ("local", block.local_conv), ("out", block)):
-            handles.append(module.register_forward_hook(
-                lambda m, inp, out, key=(i, part): captured.__setitem__(key, out.detach())
-            ))
-    try:
+    with BranchCapture(blocks) as capture:
         y = model(x)
-    finally:
-        for h in handles:
-            h.remove()
     forward = []
     for i in range(len(blocks)):
-        s, l = _std(captured[(i, "spectral")]), _std(captured[(i, "local")])
+        s, l = capture.std(i, "spectral"), capture.std(i, "local")
         forward.append({
             "branch_std_spectral": s,
             "branch_std_local": l,
             "branch_std_ratio_spectral_over_local": s / l,
-            "activation_std": _std(captured[(i, "out")]),
+            "activation_std": capture.std(i, "out"),
         })
     results: dict[str, list[dict[str, float]]] = {}
     for loss_name in losses:
@@ -245,14 +242,7 @@ def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
 def run_sweep(
     cfg: SweepConfig, device: torch.device, show_progress: bool = True, argv: Sequence[str] | None = None
 ) -> Report:
-    skipped = []
-    inputs = []
-    for inp in cfg.inputs:
-        if inp == "diffraction":
-            skipped.append({"input": "diffraction", "reason": "no ptychography simulator in ptycho_torch yet (training issue)"})
-            print("diffraction input: skipped, no ptychography simulator in ptycho_torch yet", file=sys.stderr)
-        else:
-            inputs.append(inp)
+    inputs = cfg.inputs
     total = len(cfg.models) * len(inputs) * len(cfg.strategies) * len(cfg.seeds)
     progress = Progress(total, "gradient ratios", enabled=show_progress)
     runs: list[Run] = []
@@ -266,7 +256,7 @@ def run_sweep(
                     model, blocks = build_model(model_kind, strategy, seed, cfg)
                     # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
                     model = (model.double() if cfg.dtype == "float64" else model).to(device)
-                    x = make_input(model_kind, seed, cfg).to(device)
+                    x = make_input(inp, model_kind, seed, cfg).to(device)
                     results = measure(model, blocks, x, cfg.losses, seed)
                     seconds = time.perf_counter() - t0
                     for loss_name, per_block in results.items():
@@ -280,7 +270,6 @@ def run_sweep(
         schema_=SCHEMA,
         environment=environment(device, argv),
         config=cfg,
-        skipped=skipped,
         runs=runs,
         summary=summarize(runs, cfg),
         timings={"total_seconds": elapsed, "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0},
@@ -313,8 +302,6 @@ def markdown_report(report: Report) -> str:
         f"Δ: paired by seed against `{cfg.baseline}`.",
         "",
     ]
-    for skip in report.skipped:
-        lines.append(f"Skipped input `{skip['input']}`: {skip['reason']}.")
     groups: dict[tuple[str, str, str], list[SummaryEntry]] = {}
     for e in report.summary:
         groups.setdefault((e.model, e.input, e.loss), []).append(e)
@@ -365,7 +352,7 @@ def plot(report: Report, path: Path) -> Path | None:
 def compare(new: Report, old: Report) -> str:
     """Per strategy and setting: new mean, old mean and their difference for the summary metrics."""
     old_index = {(e.model, e.input, e.loss, e.strategy): e for e in old.summary}
-    lines = [f"{'model':9} {'loss':17} {'strategy':16} {'metric':36} {'new':>10} {'old':>10} {'delta':>10}"]
+    lines = [f"{'model':9} {'input':11} {'loss':17} {'strategy':16} {'metric':36} {'new':>10} {'old':>10} {'delta':>10}"]
     matched = 0
     for e in new.summary:
         before = old_index.get((e.model, e.input, e.loss, e.strategy))
@@ -374,7 +361,7 @@ def compare(new: Report, old: Report) -> str:
         matched += 1
         for metric in ("grad_ratio_local_over_spectral", "rel_grad_spectral", "branch_std_ratio_spectral_over_local"):
             a, b = e.metrics[metric].mean, before.metrics[metric].mean
-            lines.append(f"{e.model:9} {e.loss:17} {e.strategy:16} {metric:36} {a:10.4g} {b:10.4g} {a - b:+10.3g}")
+            lines.append(f"{e.model:9} {e.input:11} {e.loss:17} {e.strategy:16} {metric:36} {a:10.4g} {b:10.4g} {a - b:+10.3g}")
     if not matched:
         lines.append("(no (model, input, loss, strategy) in common with the earlier run)")
     return "\n".join(lines)
@@ -385,7 +372,7 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
     one = cfg.model_copy(update={"blocks": 1, "seeds": cfg.seeds[:1]})
     model, blocks = build_model("blocks", strategy, one.seeds[0], one)
     model = model.to(device)
-    x = make_input("blocks", one.seeds[0], one).to(device)
+    x = make_input("white-noise", "blocks", one.seeds[0], one).to(device)
     model(x).mean().backward()
     block = blocks[0]
     out = [f"strategy {strategy}: one PtychoBlock, width {cfg.width}, {cfg.modes} modes, {cfg.size}×{cfg.size}, seed {one.seeds[0]}, loss y.mean()"]

@@ -37,9 +37,9 @@ def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     report = gradient_ratios.Report.from_json_dict(data)
     assert data["schema"] == gradient_ratios.SCHEMA
     assert report.config.strategies == ["sqrt_in", "legacy"] and report.config.baseline == "legacy"
-    # 2 models × 1 usable input × 2 strategies × 2 seeds × 3 losses; diffraction skipped with a reason
-    assert len(report.runs) == 24 and all(len(r.blocks) == 2 for r in report.runs)
-    assert [s["input"] for s in report.skipped] == ["diffraction"]
+    # 2 models × 2 inputs × 2 strategies × 2 seeds × 3 losses
+    assert len(report.runs) == 48 and all(len(r.blocks) == 2 for r in report.runs)
+    assert {r.input for r in report.runs} == {"white-noise", "diffraction"}
     assert all(math.isfinite(x) for x in all_numbers(data))
     assert {"device_name", "versions", "command", "torch_threads"} <= set(data["environment"])
     assert "--seeds 2" in data["environment"]["command"]
@@ -55,10 +55,12 @@ def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
             assert b.branch_std_ratio_spectral_over_local == pytest.approx(b.branch_std_spectral / b.branch_std_local)
     # One seed draws the same normals for both strategies, so the first block's spectral output
     # scales exactly by the ratio of stds: √((1/(4·4)²) / (1/4)) = 1/8 at width 4.
-    first = {(r.model, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"}
+    first = {(r.model, r.input, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"}
     for model in ("blocks", "generator"):
-        for seed in (0, 1):
-            assert first[(model, "legacy", seed)] / first[(model, "sqrt_in", seed)] == pytest.approx(1 / 8, rel=1e-4)
+        for inp in ("white-noise", "diffraction"):
+            for seed in (0, 1):
+                ratio = first[(model, inp, "legacy", seed)] / first[(model, inp, "sqrt_in", seed)]
+                assert ratio == pytest.approx(1 / 8, rel=1e-4)
 
 
 def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
@@ -80,8 +82,8 @@ def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
     assert gradient_ratios.main(argv) == 0
     printed = capsys.readouterr().out
     rows = [line for line in printed.splitlines() if line.startswith(("blocks ", "generator "))]
-    # 2 models × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
-    assert len(rows) == 36
+    # 2 models × 2 inputs × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
+    assert len(rows) == 72
     assert all(float(row.split()[-1]) == 0 for row in rows)
 
 
