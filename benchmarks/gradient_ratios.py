@@ -34,7 +34,7 @@ from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import available_strategies, get_strategy, make_initializer
 
 from .common import Progress, environment, format_ci, resolve_device, write_outputs
-from .stats import mean_ci, paired_difference
+from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
 MODELS = ("blocks", "generator")
@@ -220,22 +220,19 @@ def measure(model: nn.Module, blocks: list[PtychoBlock], x: torch.Tensor, losses
 
 def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
     """Block-averaged metrics: mean and 95% CI over seeds, and paired differences to the baseline."""
-    per_seed: dict[tuple[str, str, str, str], dict[int, dict[str, float]]] = {}
+    groups: dict[tuple[str, str, str], dict[str, dict[int, dict[str, float]]]] = {}
     for run in runs:
         averaged = {m: statistics.fmean(getattr(b, m) for b in run.blocks) for m in SUMMARY_METRICS}
-        per_seed.setdefault((run.model, run.input, run.loss, run.strategy), {})[run.seed] = averaged
+        groups.setdefault((run.model, run.input, run.loss), {}).setdefault(run.strategy, {})[run.seed] = averaged
     entries = []
-    for (model, inp, loss, strategy), by_seed in per_seed.items():
-        seeds = sorted(by_seed)
-        metrics = {m: Stat(**mean_ci([by_seed[s][m] for s in seeds])) for m in SUMMARY_METRICS}
-        base = per_seed.get((model, inp, loss, cfg.baseline))
-        vs = None
-        if base is not None and strategy != cfg.baseline:
-            vs = {
-                m: Stat(**paired_difference([by_seed[s][m] for s in seeds], [base[s][m] for s in seeds]))
-                for m in SUMMARY_METRICS
-            }
-        entries.append(SummaryEntry(model=model, input=inp, loss=loss, strategy=strategy, metrics=metrics, vs_baseline=vs))
+    for (model, inp, loss), per_seed in groups.items():
+        for strategy, result in compare_strategies(per_seed, SUMMARY_METRICS, cfg.baseline).items():
+            vs = result["vs_baseline"]
+            entries.append(SummaryEntry(
+                model=model, input=inp, loss=loss, strategy=strategy,
+                metrics={m: Stat(**s) for m, s in result["metrics"].items()},
+                vs_baseline=None if vs is None else {m: Stat(**s) for m, s in vs.items()},
+            ))
     return entries
 
 

@@ -41,3 +41,25 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float]) -> dic
     if len(values) != len(baseline):
         raise ValueError(f"paired samples differ in length: {len(values)} vs {len(baseline)}")
     return mean_ci([v - b for v, b in zip(values, baseline)])
+
+
+def compare_strategies(
+    per_seed: dict[str, dict[int, dict[str, float]]], metrics: Sequence[str], baseline: str
+) -> dict[str, dict[str, dict[str, dict[str, float | int | None]] | None]]:
+    """Per strategy: ``metrics`` as mean_ci over seeds, and paired differences to ``baseline``.
+
+    ``per_seed[strategy][seed][metric]`` holds one run's value; differences pair
+    the seeds both strategies ran (``vs_baseline`` is None for the baseline
+    itself, or when it did not run).
+    """
+    out: dict[str, dict[str, dict[str, dict[str, float | int | None]] | None]] = {}
+    base = per_seed.get(baseline)
+    for strategy, by_seed in per_seed.items():
+        seeds = sorted(by_seed)
+        stats = {m: mean_ci([by_seed[s][m] for s in seeds]) for m in metrics}
+        vs = None
+        if base is not None and strategy != baseline:
+            shared = [s for s in seeds if s in base]
+            vs = {m: paired_difference([by_seed[s][m] for s in shared], [base[s][m] for s in shared]) for m in metrics}
+        out[strategy] = {"metrics": stats, "vs_baseline": vs}
+    return out

@@ -138,3 +138,41 @@ def test_statistics() -> None:
     assert paired_difference([3.0, 5.0], [1.0, 2.0])["mean"] == 2.5
     with pytest.raises(ValueError):
         paired_difference([1.0], [1.0, 2.0])
+
+
+def test_training_comparison_tiny(tmp_path) -> None:
+    from benchmarks import training_comparison
+
+    argv = ["--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1",
+            "--nepochs", "3", "--nimgs-train", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path)]
+    assert training_comparison.main(argv) == 0
+    data = json.loads((tmp_path / "training_comparison.json").read_text())
+    assert data["schema"] == training_comparison.SCHEMA
+    assert data["config"]["strategies"] == ["legacy", "sqrt_in"]  # the baseline joins the sweep
+    assert len(data["runs"]) == 4 and all(len(r["epoch_losses"]) == 3 for r in data["runs"])
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    summary = data["summary"]
+    assert summary["legacy"]["vs_baseline"] is None
+    final = {(r["strategy"], r["seed"]): r["epoch_losses"][-1] for r in data["runs"]}
+    diffs = [final[("sqrt_in", s)] - final[("legacy", s)] for s in (0, 1)]
+    assert summary["sqrt_in"]["vs_baseline"]["final_train_loss"]["mean"] == pytest.approx(sum(diffs) / 2)
+    # The init shows in the spectral branch's share of the block output from the first step.
+    assert summary["sqrt_in"]["metrics"]["participation_start"]["mean"] > 5 * summary["legacy"]["metrics"]["participation_start"]["mean"]
+    assert (tmp_path / "training_comparison.md").read_text().startswith("# Training comparison per init strategy")
+
+
+def test_steps_to_threshold() -> None:
+    from benchmarks.training_comparison import steps_to_threshold
+
+    assert steps_to_threshold([4.0, 3.0, 2.0, 1.0, 1.0], 2.0) == 4  # running means 4, 3.5, 3, 2, 1.33
+    assert steps_to_threshold([1.0], 2.0) == 1
+    assert steps_to_threshold([5.0, 5.0], 2.0) is None
+
+
+def test_training_comparison_bad_input(tmp_path) -> None:
+    from benchmarks import training_comparison
+
+    with pytest.raises(SystemExit, match="did you mean"):
+        training_comparison.main(["--strategies", "sqrtin_", "--output-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="fno_modes"):
+        training_comparison.main(["--N", "16", "--modes", "12", "--output-dir", str(tmp_path)])

@@ -1,0 +1,246 @@
+"""Train the same short physics-informed configuration once per strategy and seed, and compare.
+
+A seed fixes the data, the local weights and the spectral draw, so strategies
+are compared paired by seed. Per run: the loss curve, the final training loss,
+the test errors, the steps until the (3-step running mean) loss first reaches a
+common threshold, and each block's spectral participation ‖spectral‖/‖local‖
+at the start and at the end.
+
+    python -m benchmarks.training_comparison
+    python -m benchmarks.training_comparison --strategies legacy,sqrt_in --seeds 5 --nepochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ptycho_torch import GeneratorConfig
+from ptycho_torch.progress import Progress
+from ptycho_torch.simulation import SimulationConfig
+from ptycho_torch.training import TrainingConfig, train
+from spectral_init import available_strategies, get_strategy
+
+from .common import environment, format_ci, resolve_device, write_outputs
+from .stats import compare_strategies
+
+SCHEMA = "spectral-init/training-comparison/1"
+METRICS = (
+    "final_train_loss",
+    "test_physics_loss",
+    "test_amplitude_mae",
+    "test_phase_mae",
+    "steps_to_threshold",
+    "participation_start",
+    "participation_end",
+)
+SMOOTHING = 3
+
+
+def steps_to_threshold(step_losses: Sequence[float], threshold: float) -> int | None:
+    """First step (1-based) whose running mean over SMOOTHING steps is <= threshold."""
+    for end in range(1, len(step_losses) + 1):
+        window = step_losses[max(0, end - SMOOTHING) : end]
+        if sum(window) / len(window) <= threshold:
+            return end
+    return None
+
+
+def default_threshold(runs: list[dict[str, Any]]) -> float:
+    """Halfway, in log scale, between the median first-step and the median last-step loss of all runs."""
+    first = statistics.median(r["step_losses"][0] for r in runs)
+    last = statistics.median(r["step_losses"][-1] for r in runs)
+    return math.sqrt(first * last)
+
+
+def run_comparison(args: argparse.Namespace, strategies: list[str], device: torch.device) -> dict[str, Any]:
+    progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
+    runs = []
+    start = time.perf_counter()
+    for seed in range(args.seeds):
+        for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
+            config = TrainingConfig(
+                model=GeneratorConfig(
+                    architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
+                    fno_blocks=args.blocks, spectral_init={"strategy": strategy, "seed": seed},
+                    spectral_backend=args.backend,
+                ),
+                data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
+                nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed,
+                device=device.type,
+            )
+            result = train(config)
+            runs.append({
+                "strategy": strategy,
+                "seed": seed,
+                "epoch_losses": result.epoch_losses,
+                "step_losses": result.step_losses,
+                "test": result.test,
+                "participation": result.participation,
+                "seconds": result.timings["total_seconds"],
+            })
+            progress.step(f"{strategy} seed {seed}")
+    threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
+    total_steps = len(runs[0]["step_losses"])
+    per_seed: dict[str, dict[int, dict[str, float]]] = {}
+    for run in runs:
+        reached = steps_to_threshold(run["step_losses"], threshold)
+        run["steps_to_threshold"] = reached
+        per_seed.setdefault(run["strategy"], {})[run["seed"]] = {
+            "final_train_loss": run["epoch_losses"][-1],
+            "test_physics_loss": run["test"]["physics_loss"],
+            "test_amplitude_mae": run["test"]["amplitude_mae"],
+            "test_phase_mae": run["test"]["phase_mae"],
+            # never reached: counted as the run's length, a lower bound (see reached_threshold)
+            "steps_to_threshold": float(reached if reached is not None else total_steps),
+            "participation_start": statistics.fmean(run["participation"]["start"]),
+            "participation_end": statistics.fmean(run["participation"]["end"]),
+        }
+    summary = compare_strategies(per_seed, METRICS, get_strategy(args.baseline).name)
+    for strategy, entry in summary.items():
+        entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs if r["strategy"] == strategy)
+        entry["mean_epoch_losses"] = [
+            statistics.fmean(values) for values in zip(*(r["epoch_losses"] for r in runs if r["strategy"] == strategy))
+        ]
+    return {
+        "schema": SCHEMA,
+        "environment": environment(device, args.argv),
+        "config": {
+            "strategies": strategies, "seeds": list(range(args.seeds)), "baseline": get_strategy(args.baseline).name,
+            "architecture": args.architecture, "N": args.N, "width": args.width, "modes": args.modes,
+            "blocks": args.blocks, "nepochs": args.nepochs, "batch_size": args.batch_size, "lr": args.lr,
+            "loss": args.loss, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
+            "backend": args.backend, "loss_threshold": threshold, "total_steps": total_steps,
+        },
+        "runs": runs,
+        "summary": summary,
+        "timings": {"total_seconds": time.perf_counter() - start,
+                    "median_seconds_per_run": statistics.median(r["seconds"] for r in runs)},
+    }
+
+
+def _cell(stat: dict[str, Any], digits: int = 3) -> str:
+    return format_ci(stat["mean"], stat["ci95"], digits)
+
+
+def markdown_report(record: dict[str, Any]) -> str:
+    env, cfg = record["environment"], record["config"]
+    lines = [
+        "# Training comparison per init strategy",
+        "",
+        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads",
+        f"Command: `{env['command']}`",
+        f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
+        f"{cfg['nimgs_train']} training image(s), {cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
+        f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "
+        f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{cfg['baseline']}`. "
+        f"Threshold for 'steps': {cfg['loss_threshold']:.4g}.",
+        "",
+        "| strategy | final train loss | test loss | test amplitude MAE | test phase MAE (rad) | steps to threshold (reached) "
+        "| spectral/local start | spectral/local end | Δ final train loss | Δ test loss |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for strategy, entry in record["summary"].items():
+        m, vs = entry["metrics"], entry["vs_baseline"]
+        delta = lambda name: "—" if vs is None else _cell(vs[name])  # noqa: E731
+        lines.append(
+            f"| {strategy} | {_cell(m['final_train_loss'])} | {_cell(m['test_physics_loss'])} "
+            f"| {_cell(m['test_amplitude_mae'])} | {_cell(m['test_phase_mae'])} "
+            f"| {_cell(m['steps_to_threshold'])} ({entry['reached_threshold']}/{m['steps_to_threshold']['n']}) "
+            f"| {_cell(m['participation_start'])} | {_cell(m['participation_end'])} "
+            f"| {delta('final_train_loss')} | {delta('test_physics_loss')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(record: dict[str, Any], path: Path) -> Path | None:
+    """Loss curves per strategy: mean over seeds, with the seeds' range shaded."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for strategy in record["summary"]:
+        curves = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
+        steps = range(1, len(curves[0]) + 1)
+        mean = [statistics.fmean(v) for v in zip(*curves)]
+        ax.plot(steps, mean, label=strategy)
+        ax.fill_between(steps, [min(v) for v in zip(*curves)], [max(v) for v in zip(*curves)], alpha=0.15)
+    ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("Adam step")
+    ax.set_ylabel(f"training loss ({record['config']['loss']})")
+    ax.set_title(record["environment"]["device_name"], fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.training_comparison", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--baseline", default="legacy")
+    p.add_argument("--architecture", choices=("fno", "hybrid"), default="fno")
+    p.add_argument("--N", type=int, default=64)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--modes", type=int, default=12)
+    p.add_argument("--blocks", type=int, default=4)
+    p.add_argument("--nepochs", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=("mae", "poisson"), default="mae")
+    p.add_argument("--nimgs-train", type=int, default=4)
+    p.add_argument("--nimgs-test", type=int, default=1)
+    p.add_argument("--loss-threshold", type=float, default=None,
+                   help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)")
+    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--output-dir", type=Path, default=Path("results"))
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if args.seeds < 1:
+        raise SystemExit(f"--seeds must be >= 1; got {args.seeds}")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise SystemExit(f"--output-dir {str(args.output_dir)!r} exists and is not a directory")
+    try:
+        names = args.strategies.split(",") if args.strategies else available_strategies()
+        strategies = list(dict.fromkeys(get_strategy(s.strip()).name for s in names))
+        baseline = get_strategy(args.baseline).name
+        # Validate the whole configuration once before any training starts.
+        GeneratorConfig(architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
+                        fno_blocks=args.blocks)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if baseline not in strategies:
+        strategies = [baseline, *strategies]
+    device = resolve_device(args.device)
+    record = run_comparison(args, strategies, device)
+    markdown = markdown_report(record)
+    paths = write_outputs(args.output_dir, "training_comparison", record, markdown)
+    png = plot(record, args.output_dir / "training_comparison.png")
+    print(markdown)
+    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
