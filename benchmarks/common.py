@@ -46,30 +46,24 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def environment(device: torch.device, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Device, versions and command line: what a reader needs to trust or redo a number."""
+def environment(device: torch.device, module: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Device, versions and the command (``python -m module argv…``): what a reader needs to trust or redo a number."""
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for module in ("pydantic", "pydantic_settings", "neuralop"):
+    for package in ("pydantic", "pydantic_settings", "neuralop"):
         try:
-            versions[module] = __import__(module).__version__
+            versions[package] = __import__(package).__version__
         except ImportError:
-            versions[module] = None
+            versions[package] = None
     return {
         "device": device.type,
         "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
         "versions": versions,
         "platform": platform.platform(),
-        "command": " ".join(["python -m", _module_name(), *(sys.argv[1:] if argv is None else argv)]),
+        "command": " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)]),
         "git_commit": _git_commit(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _module_name() -> str:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return spec.name if spec is not None else Path(sys.argv[0]).stem
 
 
 def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown: str) -> dict[str, Path]:

@@ -265,7 +265,7 @@ def run_sweep(
     elapsed = time.perf_counter() - start
     return Report(
         schema_=SCHEMA,
-        environment=environment(device, argv),
+        environment=environment(device, "benchmarks.gradient_ratios", argv),
         config=cfg,
         runs=runs,
         summary=summarize(runs, cfg),

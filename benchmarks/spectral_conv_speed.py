@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [bench_shape(s, args.repeats, args.warmup, dtype, device, progress) for s in args.shapes]
     record = {
         "schema": SCHEMA,
-        "environment": environment(device, argv),
+        "environment": environment(device, "benchmarks.spectral_conv_speed", argv),
         "config": {"shapes": [list(s) for s in args.shapes], "repeats": args.repeats, "warmup": args.warmup,
                    "dtype": args.dtype, "neuralop_available": HAS_NEURALOPERATOR},
         "results": results,

@@ -111,7 +111,7 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], device: torc
         ]
     return {
         "schema": SCHEMA,
-        "environment": environment(device, args.argv),
+        "environment": environment(device, "benchmarks.training_comparison", args.argv),
         "config": {
             "strategies": strategies, "seeds": list(range(args.seeds)), "baseline": get_strategy(args.baseline).name,
             "architecture": args.architecture, "N": args.N, "width": args.width, "modes": args.modes,

@@ -42,7 +42,7 @@ def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     assert {r.input for r in report.runs} == {"white-noise", "diffraction"}
     assert all(math.isfinite(x) for x in all_numbers(data))
     assert {"device_name", "versions", "command", "torch_threads"} <= set(data["environment"])
-    assert "--seeds 2" in data["environment"]["command"]
+    assert data["environment"]["command"].startswith("python -m benchmarks.gradient_ratios --strategies sqrt_in,legacy --seeds 2")
     assert (out / "gradient_ratios.md").read_text().startswith("# Gradient ratios per init strategy")
 
 
