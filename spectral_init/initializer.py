@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .registry import Strategy, get_strategy
+from .registry import Strategy, check_complex_tensor, get_strategy
 from .settings import SpectralInitSettings, resolve_settings
 
 
@@ -28,9 +28,7 @@ class SpectralInitializer:
 
     def __call__(self, weight: torch.Tensor, *, in_channels: int, out_channels: int) -> torch.Tensor:
         """Re-draw ``weight`` in place; on any failure it is left as it was."""
-        if not isinstance(weight, torch.Tensor) or not weight.is_complex():
-            got = weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__
-            raise TypeError(f"weight must be a complex tensor; got {got}")
+        check_complex_tensor(weight)
         draft = torch.empty(weight.shape, dtype=weight.dtype)
         self.strategy(
             draft,

@@ -62,6 +62,14 @@ def check_positive_int(value: object, argument: str) -> int:
     return value
 
 
+def check_complex_tensor(weight: object) -> torch.Tensor:
+    """``weight`` if it is a complex tensor, else a TypeError saying what it is."""
+    if not isinstance(weight, torch.Tensor) or not weight.is_complex():
+        got = weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise TypeError(f"weight must be a complex tensor (torch.complex64 or torch.complex128); got {got}")
+    return weight
+
+
 def check_gain(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"gain must be a finite number > 0; got {value!r}")
@@ -120,11 +128,7 @@ class Strategy:
 
         Every argument is checked before ``weight`` is touched.
         """
-        if not isinstance(weight, torch.Tensor) or not weight.is_complex():
-            got = weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__
-            raise TypeError(
-                f"weight must be a complex tensor (torch.complex64 or torch.complex128); got {got}"
-            )
+        check_complex_tensor(weight)
         check_positive_int(in_channels, "in_channels")
         check_positive_int(out_channels, "out_channels")
         gain = check_gain(gain)
