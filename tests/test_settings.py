@@ -155,6 +155,19 @@ def test_spec_field_accepts_a_string() -> None:
         Model(init="xaviar")
 
 
+def test_spec_field_reads_env_for_fields_not_given(monkeypatch) -> None:
+    """A name, a mapping and a direct SpectralInitSettings(...) follow one precedence."""
+
+    class Model(pydantic.BaseModel):
+        init: si.SpectralInitSpec
+
+    monkeypatch.setenv("SPECTRAL_INIT_GAIN", "2")
+    assert Model(init="legacy").init.gain == 2.0
+    assert Model(init={"strategy": "legacy"}).init.gain == 2.0
+    assert Model(init={"strategy": "legacy", "gain": 3}).init.gain == 3.0
+    assert si.resolve_settings({"strategy": "legacy"}).gain == 2.0
+
+
 def test_seeded_initializer_is_reproducible_and_leaves_global_rng() -> None:
     before = torch.random.get_rng_state()
     a = si.init_spectral_weight_(torch.empty(3, 4, 6, 3, dtype=torch.complex64), in_channels=3, out_channels=4,
