@@ -1,4 +1,4 @@
-"""``spectral-init``: list and describe the registered strategies."""
+"""``spectral-init``: list and describe the registered strategies; print the settings schema."""
 
 from __future__ import annotations
 
@@ -58,6 +58,13 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .settings import SpectralInitSettings
+
+    print(json.dumps(SpectralInitSettings.model_json_schema(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spectral-init", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments")
     p_desc.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_desc.set_defaults(func=_cmd_describe)
+    p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")
+    p_schema.set_defaults(func=_cmd_schema)
     return parser
 
 

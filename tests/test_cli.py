@@ -37,6 +37,13 @@ def test_describe(capsys) -> None:
     assert "gain²/(in·out)²" in capsys.readouterr().out
 
 
+def test_schema(capsys) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["properties"]["strategy"]["default"] == "sqrt_in"
+    assert schema["properties"]["gain"]["exclusiveMinimum"] == 0
+
+
 def test_describe_unknown_exits_2_with_suggestion(capsys) -> None:
     assert main(["describe", "kaiming"]) == 2
     err = capsys.readouterr().err
