@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,8 +15,42 @@ from typing import Any, Sequence
 import torch
 
 from ptycho_torch.progress import Progress
+from spectral_init import available_strategies, get_strategy
 
-__all__ = ["Progress", "device_name", "environment", "format_ci", "resolve_device", "write_outputs"]
+__all__ = [
+    "Progress", "benchmark_parser", "device_name", "environment", "format_ci", "resolve_device",
+    "select_strategies", "write_outputs",
+]
+
+
+def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark has: --device, --output-dir, --no-progress."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when available (default)")
+    p.add_argument("--output-dir", type=Path, default=Path("results"), help="where JSON, Markdown and PNG go")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return p
+
+
+def select_strategies(names: str | None, baseline: str, include_baseline: bool = True) -> tuple[list[str], str]:
+    """Canonical strategy names from a comma-separated list (default: all), and the baseline's.
+
+    The baseline joins the list (first) so paired differences always have it;
+    an unknown name ends the program with the registry's suggestion.
+    """
+    try:
+        requested = [n.strip() for n in names.split(",") if n.strip()] if names else available_strategies()
+        strategies = list(dict.fromkeys(get_strategy(n).name for n in requested))
+        base = get_strategy(baseline).name
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if not strategies:
+        raise SystemExit("error: --strategies names no strategy")
+    if include_baseline and base not in strategies:
+        strategies = [base, *strategies]
+    return strategies, base
 
 
 def resolve_device(choice: str) -> torch.device:

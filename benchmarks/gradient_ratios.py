@@ -31,9 +31,9 @@ from pydantic import BaseModel, ConfigDict
 from ptycho_torch.diagnostics import BranchCapture
 from ptycho_torch.generators import CascadedFNOGenerator, PtychoBlock
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
-from spectral_init import available_strategies, get_strategy, make_initializer
+from spectral_init import make_initializer
 
-from .common import Progress, environment, format_ci, resolve_device, write_outputs
+from .common import Progress, benchmark_parser, environment, format_ci, resolve_device, select_strategies, write_outputs
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
@@ -387,13 +387,12 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 # --- command line ------------------------------------------------------------------------------
 
 
-def _csv(choices: Sequence[str] | None) -> Callable[[str], list[str]]:
+def _csv(choices: Sequence[str]) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
         items = [t.strip() for t in text.split(",") if t.strip()]
-        if choices is not None:
-            bad = [t for t in items if t not in choices]
-            if bad:
-                raise argparse.ArgumentTypeError(f"unknown {bad}; allowed: {', '.join(choices)}")
+        bad = [t for t in items if t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; allowed: {', '.join(choices)}")
         if not items:
             raise argparse.ArgumentTypeError("give at least one value")
         return items
@@ -401,9 +400,8 @@ def _csv(choices: Sequence[str] | None) -> Callable[[str], list[str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gradient_ratios", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--strategies", type=_csv(None), default=None, help="comma-separated (default: every registered one)")
+    p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
+    p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0…n-1 (default 5)")
     p.add_argument("--models", type=_csv(MODELS), default=list(MODELS))
     p.add_argument("--inputs", type=_csv(INPUTS), default=list(INPUTS))
@@ -416,11 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
     p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--output-dir", type=Path, default=Path("results"))
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
-    p.add_argument("--no-progress", action="store_true")
     return p
 
 
@@ -431,13 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"--{name} must be >= 1; got {getattr(args, name)}")
     if args.modes > args.size // 2:
         raise SystemExit(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
-    try:
-        strategies = [get_strategy(s).name for s in (args.strategies or available_strategies())]
-        baseline = get_strategy(args.baseline).name
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
-    if baseline not in strategies and not args.quick:
-        strategies = [baseline, *strategies]
+    strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)
     device = resolve_device(args.device)
     cfg = SweepConfig(
         strategies=strategies, seeds=list(range(args.seeds)), models=args.models, inputs=args.inputs,

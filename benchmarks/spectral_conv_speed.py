@@ -17,15 +17,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 from ptycho_torch.generators import HAS_NEURALOPERATOR, NeuralopSpectralConv2d, _FallbackSpectralConv2d
 
-from .common import Progress, environment, resolve_device, write_outputs
+from .common import Progress, benchmark_parser, environment, resolve_device, write_outputs
 
 SCHEMA = "spectral-init/spectral-conv-speed/1"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
@@ -133,17 +132,13 @@ def markdown_report(record: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.spectral_conv_speed", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchmark_parser("benchmarks.spectral_conv_speed", __doc__)
     p.add_argument("--shapes", type=parse_shapes, default=parse_shapes(DEFAULT_SHAPES),
                    help=f"BATCHxCHANNELSxSIZExMODES, comma-separated (default {DEFAULT_SHAPES})")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--output-dir", type=Path, default=Path("results"))
-    p.add_argument("--no-progress", action="store_true")
     return p
 
 

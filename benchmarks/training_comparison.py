@@ -26,9 +26,8 @@ from ptycho_torch import GeneratorConfig
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import TrainingConfig, train
-from spectral_init import available_strategies, get_strategy
 
-from .common import environment, format_ci, resolve_device, write_outputs
+from .common import benchmark_parser, environment, format_ci, resolve_device, select_strategies, write_outputs
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/training-comparison/1"
@@ -60,7 +59,7 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
     return math.sqrt(first * last)
 
 
-def run_comparison(args: argparse.Namespace, strategies: list[str], device: torch.device) -> dict[str, Any]:
+def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device) -> dict[str, Any]:
     progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
     runs = []
     start = time.perf_counter()
@@ -103,7 +102,7 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], device: torc
             "participation_start": statistics.fmean(run["participation"]["start"]),
             "participation_end": statistics.fmean(run["participation"]["end"]),
         }
-    summary = compare_strategies(per_seed, METRICS, get_strategy(args.baseline).name)
+    summary = compare_strategies(per_seed, METRICS, baseline)
     for strategy, entry in summary.items():
         entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs if r["strategy"] == strategy)
         entry["mean_epoch_losses"] = [
@@ -113,7 +112,7 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], device: torc
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.training_comparison", args.argv),
         "config": {
-            "strategies": strategies, "seeds": list(range(args.seeds)), "baseline": get_strategy(args.baseline).name,
+            "strategies": strategies, "seeds": list(range(args.seeds)), "baseline": baseline,
             "architecture": args.architecture, "N": args.N, "width": args.width, "modes": args.modes,
             "blocks": args.blocks, "nepochs": args.nepochs, "batch_size": args.batch_size, "lr": args.lr,
             "loss": args.loss, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
@@ -189,8 +188,7 @@ def plot(record: dict[str, Any], path: Path) -> Path | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.training_comparison", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchmark_parser("benchmarks.training_comparison", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--baseline", default="legacy")
@@ -208,9 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-threshold", type=float, default=None,
                    help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)")
     p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--output-dir", type=Path, default=Path("results"))
-    p.add_argument("--no-progress", action="store_true")
     return p
 
 
@@ -221,19 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--seeds must be >= 1; got {args.seeds}")
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise SystemExit(f"--output-dir {str(args.output_dir)!r} exists and is not a directory")
+    strategies, baseline = select_strategies(args.strategies, args.baseline)
     try:
-        names = args.strategies.split(",") if args.strategies else available_strategies()
-        strategies = list(dict.fromkeys(get_strategy(s.strip()).name for s in names))
-        baseline = get_strategy(args.baseline).name
-        # Validate the whole configuration once before any training starts.
+        # Validate the whole configuration once, before any training starts.
         GeneratorConfig(architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
                         fno_blocks=args.blocks)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
-    if baseline not in strategies:
-        strategies = [baseline, *strategies]
     device = resolve_device(args.device)
-    record = run_comparison(args, strategies, device)
+    record = run_comparison(args, strategies, baseline, device)
     markdown = markdown_report(record)
     paths = write_outputs(args.output_dir, "training_comparison", record, markdown)
     png = plot(record, args.output_dir / "training_comparison.png")

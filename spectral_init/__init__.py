@@ -1,8 +1,7 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
-from . import presets as _presets  # noqa: F401  (registers the built-in strategies)
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
-from .presets import register_variance_scaling
+from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
     ENTRY_POINT_GROUP,
     PluginLoadWarning,
