@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every benchmark in one run, for a lent GPU machine whose Python has torch but not pydantic.
+#
+#   bash benchmarks/gpu_sweep.sh WHEEL_DIR OUT_DIR           # on the GPU machine, from the repo root
+#   bash benchmarks/gpu_sweep.sh WHEEL_DIR OUT_DIR --smoke   # tiny configurations on the CPU, to try it first
+#
+# WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
+# OUT_DIR/<device-name>/: 8 files, JSON + Markdown (+ PNG) of each benchmark. Commit them under
+# benchmarks/results/<device-name>/.
+set -euo pipefail
+wheels=${1:?usage: gpu_sweep.sh WHEEL_DIR OUT_DIR [--smoke]}
+out=${2:?usage: gpu_sweep.sh WHEEL_DIR OUT_DIR [--smoke]}
+smoke=${3:-}
+
+if ! python3 -c "import pydantic_settings" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheels"/*.whl
+  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-}
+export PYTHONUNBUFFERED=1
+
+if [ "$smoke" = "--smoke" ]; then
+  device=cpu
+  grad=(--seeds 2 --width 4 --blocks 2 --modes 2 --size 8 --batch 1)
+  speed=(--shapes 2x2x8x2 --repeats 2 --warmup 0)
+  train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
+else
+  device=cuda
+  grad=()
+  speed=(--repeats 50 --warmup 5)
+  # Larger than the CPU default: more data, more steps, more seeds.
+  train=(--seeds 5 --nimgs-train 16 --nepochs 20)
+fi
+name=$(python3 -c "
+import sys, torch
+d = torch.cuda.get_device_name(0) if sys.argv[1] == 'cuda' else 'cpu-smoke'
+print(''.join(c if c.isalnum() else '-' for c in d.lower()).strip('-'))" "$device")
+dir="$out/$name"
+python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}" > /dev/null
+python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
+python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress "${train[@]}" > /dev/null
+cat "$dir"/training_comparison.md
+ls -l "$dir"
