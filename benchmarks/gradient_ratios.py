@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ptycho_torch.diagnostics import BranchCapture
 from ptycho_torch.generators import CascadedFNOGenerator, PtychoBlock
@@ -117,24 +117,23 @@ class SweepConfig(_Strict):
 
 
 class Report(_Strict):
-    schema_: str
+    """The whole JSON file; ``schema`` names its version (a field name pydantic reserves, hence the alias)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    schema_: str = Field(alias="schema")
     environment: dict[str, Any]
     config: SweepConfig
     runs: list[Run]
     summary: list[SummaryEntry]
     timings: dict[str, float]
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
-
     def to_json_dict(self) -> dict[str, Any]:
-        data = self.model_dump()
-        data = {"schema": data.pop("schema_"), **data}
-        return data
+        return self.model_dump(by_alias=True)
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "Report":
-        data = dict(data)
-        return cls(schema_=data.pop("schema"), **data)
+        return cls.model_validate(data)
 
 
 # --- the measurement ---------------------------------------------------------------------------

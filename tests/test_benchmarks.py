@@ -176,3 +176,15 @@ def test_training_comparison_bad_input(tmp_path) -> None:
         training_comparison.main(["--strategies", "sqrtin_", "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit, match="fno_modes"):
         training_comparison.main(["--N", "16", "--modes", "12", "--output-dir", str(tmp_path)])
+
+
+def test_committed_results_match_the_schema() -> None:
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "results").glob("*/gradient_ratios.json"))
+    assert files, "no committed gradient_ratios.json"
+    for path in files:
+        data = json.loads(path.read_text())
+        report = gradient_ratios.Report.from_json_dict(data)
+        assert report.to_json_dict() == data
+        assert all(math.isfinite(x) for x in all_numbers(data))
