@@ -18,14 +18,14 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pydantic
 import torch
 import torch.distributed as dist
 
 from .progress import Progress
-from .training import DistributedContext, TrainingConfig, pick_device, resolved_spectral_init, train
+from .training import DistributedContext, TrainingConfig, TrainResult, pick_device, resolved_spectral_init, train
 
 # flag destination → path in the nested config
 _FLAG_PATHS: dict[str, tuple[str, ...]] = {
@@ -136,7 +136,7 @@ def _format_validation_error(exc: pydantic.ValidationError) -> str:
     return "invalid training configuration:\n" + "\n".join(lines)
 
 
-def _write_atomically(path: Path, write) -> None:
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -191,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def write_outputs(output_dir: Path, config: TrainingConfig, result, device: torch.device,
+def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
                   argv: Sequence[str] | None) -> None:
+    """``metrics.json`` and ``checkpoint.pt``, each written whole or not at all."""
     output_dir.mkdir(parents=True, exist_ok=True)
     metrics = {
         "config": config.model_dump(mode="json"),

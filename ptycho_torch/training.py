@@ -152,6 +152,9 @@ def train(
 ) -> TrainResult:
     """Train ``config.model`` with Adam on the physics loss; evaluate on the test images.
 
+    Seeds the global RNG with ``config.seed`` first, so a run is reproducible
+    on the CPU (the data come from their own seeded generators).
+
     ``on_step(epoch, step, total_steps, loss)`` is called after every optimizer
     step (for a progress bar). Under torchrun (``ctx.active``) each rank trains on its shard
     with DistributedDataParallel; the test evaluation runs on every rank alike.
