@@ -238,13 +238,12 @@ def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
 def run_sweep(
     cfg: SweepConfig, device: torch.device, show_progress: bool = True, argv: Sequence[str] | None = None
 ) -> Report:
-    inputs = cfg.inputs
-    total = len(cfg.models) * len(inputs) * len(cfg.strategies) * len(cfg.seeds)
+    total = len(cfg.models) * len(cfg.inputs) * len(cfg.strategies) * len(cfg.seeds)
     progress = Progress(total, "gradient ratios", enabled=show_progress)
     runs: list[Run] = []
     start = time.perf_counter()
     for model_kind in cfg.models:
-        for inp in inputs:
+        for inp in cfg.inputs:
             for seed in cfg.seeds:
                 # Strategies interleaved within a seed: drifts in machine load hit them alike.
                 for strategy in cfg.strategies:
@@ -423,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("seeds", "width", "blocks", "modes", "size", "batch"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name} must be >= 1; got {getattr(args, name)}")
+    if args.size % 2:
+        raise SystemExit(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
     if args.modes > args.size // 2:
         raise SystemExit(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)

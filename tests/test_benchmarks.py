@@ -102,6 +102,8 @@ def test_gradient_ratios_bad_input(tmp_path) -> None:
         gradient_ratios.main(["--strategies", "xavier", *TINY])
     with pytest.raises(SystemExit, match="modes must be <="):
         gradient_ratios.main(["--strategies", "legacy", *TINY, "--modes", "5"])
+    with pytest.raises(SystemExit, match="size must be even"):
+        gradient_ratios.main(["--strategies", "legacy", *TINY, "--size", "9"])
 
 
 def test_spectral_conv_speed_tiny(tmp_path) -> None:
