@@ -49,8 +49,8 @@ register_variance_scaling(
     scale=1.0,
     fan="in",
     distribution="complex_normal",
-    description="Reference fallback after its fix (default): std gain/√in, preserves the "
-    "variance of band-limited inputs.",
+    description="Reference fallback after its fix (default): std gain/√in; passes a "
+    "band-limited input's variance through (exactly for modes with ky > 0).",
 )
 register_variance_scaling(
     "xavier-complex",
