@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 
 from ptycho_torch.progress import Progress
+from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
 
 __all__ = [
@@ -54,14 +55,11 @@ def select_strategies(names: str | None, baseline: str, include_baseline: bool =
 
 
 def resolve_device(choice: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if choice not in ("cpu", "cuda"):
-        raise SystemExit(f"--device must be auto, cpu or cuda; got {choice!r}")
-    return torch.device(choice)
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU ends the program."""
+    try:
+        return pick_device(choice, DistributedContext())
+    except ValueError as exc:
+        raise SystemExit(f"--device {choice}: {exc}") from exc
 
 
 def device_name(device: torch.device) -> str:

@@ -16,13 +16,14 @@ import argparse
 import json
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pydantic
 import torch
 import torch.distributed as dist
+
+from spectral_init.config_files import read_config_file
 
 from .progress import Progress
 from .training import DistributedContext, TrainingConfig, TrainResult, pick_device, resolved_spectral_init, train
@@ -89,27 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ValueError(f"--config {str(path)!r}: no such file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise ValueError(f"--config {str(path)!r}: must end in .toml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"--config {str(path)!r} is not valid {path.suffix[1:].upper()}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"--config {str(path)!r} must hold a table/object of fields")
-    return data
-
-
 def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     """File values, then the flags given; N and gridsize reach both model and data."""
-    raw = read_config_file(args.config) if args.config else {}
+    raw = read_config_file(args.config, "--config") if args.config else {}
     merged: dict[str, Any] = {**raw, "model": dict(raw.get("model", {})), "data": dict(raw.get("data", {}))}
     for dest, path in _FLAG_PATHS.items():
         value = getattr(args, dest)
@@ -149,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except pydantic.ValidationError as exc:
         print(f"error: {_format_validation_error(exc)}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.output_dir.exists() and not args.output_dir.is_dir():

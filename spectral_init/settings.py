@@ -8,8 +8,6 @@ Precedence, highest first: explicit arguments, environment variables
 
 from __future__ import annotations
 
-import json
-import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .config_files import read_config_file
 from .registry import get_strategy
 
 DEFAULT_STRATEGY = "sqrt_in"
@@ -82,26 +81,12 @@ class SpectralInitSettings(BaseSettings):
     def from_file(cls, path: str | Path, **overrides: Any) -> "SpectralInitSettings":
         """Settings from a TOML or JSON file; env vars and ``overrides`` take precedence."""
         path = Path(path)
-        _check_settings_file(path)
+        read_config_file(path, "settings file")  # clear errors before pydantic-settings reads it
         token = _settings_file.set(path)
         try:
             return cls(**overrides)
         finally:
             _settings_file.reset(token)
-
-
-def _check_settings_file(path: Path) -> None:
-    if path.suffix.lower() not in (".toml", ".json"):
-        raise ValueError(f"settings file must end in .toml or .json; got {str(path)!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"settings file not found: {str(path)!r}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"settings file {str(path)!r} is not valid {path.suffix[1:].upper()}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"settings file {str(path)!r} must hold a table/object of fields")
 
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
