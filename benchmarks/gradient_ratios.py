@@ -16,6 +16,7 @@ the local weights and the spectral draw, so strategies are compared paired by se
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -167,9 +168,15 @@ def make_input(input_kind: str, model_kind: str, seed: int, cfg: SweepConfig) ->
     if input_kind == "white-noise":
         generator = torch.Generator().manual_seed(10_007 + seed)
         return torch.randn(cfg.batch, channels, cfg.size, cfg.size, generator=generator, dtype=dtype)
-    data = simulate_dataset(SimulationConfig(N=cfg.size), nimgs=1, seed=seed)
-    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(30_011 + seed))[: cfg.batch]
-    return data.amplitudes[pick].to(dtype).expand(-1, channels, -1, -1).contiguous()
+    return _diffraction_batch(cfg.size, cfg.batch, seed).to(dtype).expand(-1, channels, -1, -1).contiguous()
+
+
+@functools.lru_cache(maxsize=8)
+def _diffraction_batch(size: int, batch: int, seed: int) -> torch.Tensor:
+    """One seed's simulated amplitudes, simulated once for all strategies (callers copy, never mutate)."""
+    data = simulate_dataset(SimulationConfig(N=size), nimgs=1, seed=seed)
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(30_011 + seed))[:batch]
+    return data.amplitudes[pick]
 
 
 def probe_loss(name: str, y: torch.Tensor, seed: int) -> torch.Tensor:
