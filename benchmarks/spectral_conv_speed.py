@@ -1,11 +1,18 @@
-"""Forward+backward time of ``_FallbackSpectralConv2d`` beside neuraloperator and a bare FFT round trip.
+"""Forward+backward time and peak memory of ``_FallbackSpectralConv2d`` beside the alternatives.
 
 At each shape (batch, channels, size, modes), in one process and interleaved
-run by run: our layer; neuraloperator's ``SpectralConv`` keeping the same modes
-(kx in [-modes, modes), ky in [0, modes); when the ``neuralop`` extra is
-installed); and ``irfft2(rfft2(x))`` on the same tensor, the floor any spectral
-layer pays. Reported: medians over repeats and the ratios ours/neuralop and
-ours/round trip.
+run by run:
+
+- ``ours``: ``_FallbackSpectralConv2d`` (products over the kept modes only);
+- ``straightforward``: the same weights through full rfft2, a zero-filled
+  spectrum, einsum per corner and irfft2 (``spectral_conv2d_fft``, the tests' reference);
+- ``neuralop``: neuraloperator's ``SpectralConv`` keeping the same modes
+  (kx in [-modes, modes), ky in [0, modes); when the ``neuralop`` extra is installed);
+- ``roundtrip``: ``irfft2(rfft2(x))`` on the same tensor, the floor of any FFT-based layer.
+
+Reported: medians over repeats, the ratios of ours to each, and the peak
+memory of one forward+backward (CUDA: the allocator's peak; CPU: the growth of
+the peak resident set, each implementation in a fresh process).
 
     python -m benchmarks.spectral_conv_speed
     python -m benchmarks.spectral_conv_speed --shapes 16x32x64x12,8x64x128x16 --repeats 30
@@ -14,6 +21,8 @@ ours/round trip.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import statistics
 import sys
 import time
@@ -22,12 +31,18 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ptycho_torch.generators import HAS_NEURALOPERATOR, NeuralopSpectralConv2d, _FallbackSpectralConv2d
+from ptycho_torch.generators import (
+    HAS_NEURALOPERATOR,
+    NeuralopSpectralConv2d,
+    _FallbackSpectralConv2d,
+    spectral_conv2d_fft,
+)
 
 from .common import Progress, benchmark_parser, environment, resolve_device, write_outputs
 
-SCHEMA = "spectral-init/spectral-conv-speed/1"
+SCHEMA = "spectral-init/spectral-conv-speed/2"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
+IMPLEMENTATIONS = ("ours", "straightforward", "neuralop", "roundtrip")
 
 
 def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
@@ -48,6 +63,44 @@ class RoundTrip(nn.Module):
         return torch.fft.irfft2(torch.fft.rfft2(x), s=x.shape[-2:])
 
 
+class Straightforward(nn.Module):
+    """The FFT formulation with a layer's weights."""
+
+    def __init__(self, layer: _FallbackSpectralConv2d) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+        return spectral_conv2d_fft(x, self.layer.weights.to(complex_dtype))
+
+
+def available_implementations(dtype: torch.dtype) -> list[str]:
+    # neuraloperator computes its spectrum in complex64, so it joins float32 runs only
+    return [n for n in IMPLEMENTATIONS if n != "neuralop" or (HAS_NEURALOPERATOR and dtype == torch.float32)]
+
+
+def build(name: str, channels: int, modes: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
+    """One implementation, its weights drawn with the same seed as the others'."""
+    spec = {"strategy": "sqrt_in", "seed": 0}
+    module: nn.Module
+    if name == "neuralop":
+        module = NeuralopSpectralConv2d(channels, channels, modes, spectral_init=spec)
+    elif name == "roundtrip":
+        module = RoundTrip()
+    else:
+        layer = _FallbackSpectralConv2d(channels, channels, modes, spectral_init=spec)
+        module = layer if name == "ours" else Straightforward(layer)
+    return (module.double() if dtype == torch.float64 else module).to(device)
+
+
+def make_input(shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    batch, channels, size, _ = shape
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, size, size, dtype=dtype, generator=generator)
+    return x.to(device).requires_grad_()
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -64,28 +117,53 @@ def time_forward_backward(module: nn.Module, x: torch.Tensor, device: torch.devi
     return time.perf_counter() - start
 
 
-def peak_memory(module: nn.Module, x: torch.Tensor, device: torch.device) -> int | None:
-    """Peak CUDA bytes of one forward+backward; None on CPU, where torch keeps no such counter."""
-    if device.type != "cuda":
-        return None
-    torch.cuda.reset_peak_memory_stats(device)
-    base = torch.cuda.memory_allocated(device)
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _cpu_peak_in_this_process(name: str, shape: tuple[int, int, int, int], dtype_name: str, threads: int) -> int:
+    torch.set_num_threads(threads)
+    device, dtype = torch.device("cpu"), getattr(torch, dtype_name)
+    module, x = build(name, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # Linux: reset the peak resident set (VmHWM) to the current one
+    base = _proc_status_kib("VmRSS")
     time_forward_backward(module, x, device)
-    return torch.cuda.max_memory_allocated(device) - base
+    return 1024 * (_proc_status_kib("VmHWM") - base)
+
+
+def peak_memory(name: str, shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> int | None:
+    """Peak bytes one forward+backward adds; None where it cannot be measured (CPU off Linux).
+
+    CUDA: the caching allocator's peak above what was allocated before. CPU: the
+    growth of the peak resident set, in a fresh process so that memory freed
+    earlier and kept by the C allocator cannot hide the peak.
+    """
+    if device.type == "cuda":
+        module, x = build(name, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        time_forward_backward(module, x, device)
+        return torch.cuda.max_memory_allocated(device) - base
+    if not sys.platform.startswith("linux"):
+        return None
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        dtype_name = str(dtype).removeprefix("torch.")
+        return pool.submit(_cpu_peak_in_this_process, name, shape, dtype_name, torch.get_num_threads()).result()
 
 
 def bench_shape(shape: tuple[int, int, int, int], repeats: int, warmup: int, dtype: torch.dtype,
-                device: torch.device, progress: Progress) -> dict:
+                device: torch.device, measure_memory: bool, progress: Progress) -> dict:
     batch, channels, size, modes = shape
-    torch.manual_seed(0)
-    x = torch.randn(batch, channels, size, size, dtype=dtype, device=device, requires_grad=True)
-    impls: dict[str, nn.Module] = {
-        "fallback": _FallbackSpectralConv2d(channels, channels, modes, spectral_init={"strategy": "sqrt_in", "seed": 0}),
-        "roundtrip": RoundTrip(),
-    }
-    if HAS_NEURALOPERATOR and dtype == torch.float32:  # neuraloperator computes its spectrum in complex64
-        impls["neuralop"] = NeuralopSpectralConv2d(channels, channels, modes, spectral_init={"strategy": "sqrt_in", "seed": 0})
-    impls = {name: (m.double() if dtype == torch.float64 else m).to(device) for name, m in impls.items()}
+    names = available_implementations(dtype)
+    impls = {name: build(name, channels, modes, dtype, device) for name in names}
+    x = make_input(shape, dtype, device)
     for _ in range(warmup):
         for module in impls.values():
             time_forward_backward(module, x, device)
@@ -95,20 +173,24 @@ def bench_shape(shape: tuple[int, int, int, int], repeats: int, warmup: int, dty
             times[name].append(time_forward_backward(module, x, device))
         progress.step(f"{batch}x{channels}x{size}x{modes}")
     medians = {name: statistics.median(t) for name, t in times.items()}
-    ratios = {"fallback_over_roundtrip": medians["fallback"] / medians["roundtrip"]}
-    if "neuralop" in medians:
-        ratios["fallback_over_neuralop"] = medians["fallback"] / medians["neuralop"]
+    peaks = {name: peak_memory(name, shape, dtype, device) if measure_memory else None for name in names}
     return {
         "batch": batch, "channels": channels, "size": size, "modes": modes,
         "median_seconds": medians,
-        "ratios": ratios,
-        "peak_memory_bytes": {name: peak_memory(m, x, device) for name, m in impls.items()},
+        "ratios": {f"ours_over_{name}": medians["ours"] / medians[name] for name in names if name != "ours"},
+        "peak_memory_bytes": peaks,
         "repeats": repeats,
     }
 
 
+def _cell(value: float | None, scale: float, fmt: str) -> str:
+    return "—" if value is None else format(value * scale, fmt)
+
+
 def markdown_report(record: dict) -> str:
     env = record["environment"]
+    names = [n for n in IMPLEMENTATIONS if n in record["results"][0]["median_seconds"]]
+    others = [n for n in names if n != "ours"]
     lines = [
         "# Spectral convolution speed (forward + backward)",
         "",
@@ -117,17 +199,30 @@ def markdown_report(record: dict) -> str:
         f"Command: `{env['command']}`",
         f"Medians of {record['config']['repeats']} interleaved repeats after {record['config']['warmup']} warm-up runs.",
         "",
-        "| batch×channels×size, modes | ours (ms) | neuralop (ms) | round trip (ms) | ours/neuralop | ours/round trip |",
-        "|---|---|---|---|---|---|",
+        "| batch×channels×size, modes | " + " | ".join(f"{n} (ms)" for n in names) + " | "
+        + " | ".join(f"ours/{n}" for n in others) + " |",
+        "|---" * (1 + len(names) + len(others)) + "|",
     ]
     for r in record["results"]:
-        med, ratio = r["median_seconds"], r["ratios"]
-        neuralop_ms = f"{1e3 * med['neuralop']:.2f}" if "neuralop" in med else "—"
-        neuralop_ratio = f"{ratio['fallback_over_neuralop']:.2f}" if "fallback_over_neuralop" in ratio else "—"
-        lines.append(
-            f"| {r['batch']}×{r['channels']}×{r['size']}², {r['modes']} | {1e3 * med['fallback']:.2f} | {neuralop_ms} "
-            f"| {1e3 * med['roundtrip']:.2f} | {neuralop_ratio} | {ratio['fallback_over_roundtrip']:.2f} |"
-        )
+        label = f"{r['batch']}×{r['channels']}×{r['size']}², {r['modes']}"
+        times = [_cell(r["median_seconds"][n], 1e3, ".2f") for n in names]
+        ratios = [_cell(r["ratios"][f"ours_over_{n}"], 1, ".2f") for n in others]
+        lines.append(f"| {label} | " + " | ".join(times + ratios) + " |")
+    if any(v is not None for r in record["results"] for v in r["peak_memory_bytes"].values()):
+        lines += [
+            "",
+            "Peak memory of one forward+backward (MiB; CUDA: allocator peak, CPU: growth of the peak resident set, "
+            "each in a fresh process):",
+            "",
+            "| batch×channels×size, modes | " + " | ".join(names) + " | ours/straightforward |",
+            "|---" * (2 + len(names)) + "|",
+        ]
+        for r in record["results"]:
+            peaks = r["peak_memory_bytes"]
+            ratio = (peaks["ours"] / peaks["straightforward"]
+                     if peaks["ours"] is not None and peaks["straightforward"] else None)
+            cells = [_cell(peaks[n], 2**-20, ".1f") for n in names] + [_cell(ratio, 1, ".2f")]
+            lines.append(f"| {r['batch']}×{r['channels']}×{r['size']}², {r['modes']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -139,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure the peak memory of each implementation (default on; on CPU one process each)")
     return p
 
 
@@ -154,12 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     dtype = getattr(torch, args.dtype)
     progress = Progress(len(args.shapes) * args.repeats, "spectral conv speed", enabled=not args.no_progress)
     start = time.perf_counter()
-    results = [bench_shape(s, args.repeats, args.warmup, dtype, device, progress) for s in args.shapes]
+    results = [bench_shape(s, args.repeats, args.warmup, dtype, device, args.memory, progress) for s in args.shapes]
     record = {
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.spectral_conv_speed", argv),
         "config": {"shapes": [list(s) for s in args.shapes], "repeats": args.repeats, "warmup": args.warmup,
-                   "dtype": args.dtype, "neuralop_available": HAS_NEURALOPERATOR},
+                   "dtype": args.dtype, "neuralop_available": HAS_NEURALOPERATOR, "memory": args.memory},
         "results": results,
         "timings": {"total_seconds": time.perf_counter() - start},
     }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
+import torch
 
 from benchmarks import gradient_ratios, spectral_conv_speed
 from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
@@ -108,18 +110,28 @@ def test_gradient_ratios_bad_input(tmp_path) -> None:
 
 def test_spectral_conv_speed_tiny(tmp_path) -> None:
     argv = ["--shapes", "2x2x8x2,1x3x16x4", "--repeats", "3", "--warmup", "1", "--output-dir", str(tmp_path),
-            "--no-progress", "--device", "cpu"]
+            "--no-progress", "--device", "cpu", "--no-memory"]
     assert spectral_conv_speed.main(argv) == 0
     data = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
     assert data["schema"] == spectral_conv_speed.SCHEMA
     assert [(r["batch"], r["channels"], r["size"], r["modes"]) for r in data["results"]] == [(2, 2, 8, 2), (1, 3, 16, 4)]
+    expected = {"ours", "straightforward", "roundtrip"} | ({"neuralop"} if data["config"]["neuralop_available"] else set())
     for r in data["results"]:
         med = r["median_seconds"]
+        assert set(med) == expected
         assert all(t > 0 and math.isfinite(t) for t in med.values())
-        assert r["ratios"]["fallback_over_roundtrip"] == pytest.approx(med["fallback"] / med["roundtrip"])
-        if data["config"]["neuralop_available"]:
-            assert r["ratios"]["fallback_over_neuralop"] == pytest.approx(med["fallback"] / med["neuralop"])
+        assert r["ratios"] == pytest.approx({f"ours_over_{n}": med["ours"] / med[n] for n in expected - {"ours"}})
+        assert set(r["peak_memory_bytes"]) == expected and not any(r["peak_memory_bytes"].values())
     assert "| 2×2×8², 2 |" in (tmp_path / "spectral_conv_speed.md").read_text()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory reads /proc")
+def test_cpu_peak_memory_covers_the_tensors_a_pass_must_allocate() -> None:
+    shape = (4, 8, 64, 8)
+    peak = spectral_conv_speed.peak_memory("ours", shape, torch.float32, torch.device("cpu"))
+    x_bytes = 4 * 8 * 64 * 64 * 4
+    assert peak >= 2 * x_bytes  # at least the output and the input's gradient
+    assert peak < 100 * x_bytes
 
 
 def test_speed_rejects_bad_shapes() -> None:

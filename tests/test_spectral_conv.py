@@ -92,10 +92,10 @@ def test_rejects_bad_arguments_and_input() -> None:
     with pytest.raises(si.UnknownStrategyError):
         _FallbackSpectralConv2d(2, 2, 3, spectral_init="xavier")
     layer = _FallbackSpectralConv2d(2, 2, 3)
-    with pytest.raises(ValueError, match="real floating tensor"):
-        layer(torch.randn(2, 8, 8))
-    with pytest.raises(ValueError, match="real floating tensor"):
-        layer(torch.randn(1, 2, 8, 8, dtype=torch.complex64))
+    for bad in (torch.randn(2, 8, 8), torch.randn(1, 2, 8, 8, dtype=torch.complex64),
+                torch.randn(1, 2, 8, 8, dtype=torch.float16), torch.randn(1, 3, 8, 8)):
+        with pytest.raises(ValueError, match=r"x must be float32 or float64 of shape \(batch, 2, H, W\)"):
+            layer(bad)
 
 
 def test_reset_parameters_redraws_from_the_same_strategy() -> None:

@@ -12,6 +12,7 @@ from .spectral_conv import (
     resolve_backend,
     retained_rows,
 )
+from .truncated_dft import spectral_conv2d, spectral_conv2d_fft
 
 __all__ = [
     "BACKEND_ENV_VAR",
@@ -28,4 +29,6 @@ __all__ = [
     "make_spectral_conv",
     "resolve_backend",
     "retained_rows",
+    "spectral_conv2d",
+    "spectral_conv2d_fft",
 ]

@@ -24,6 +24,8 @@ import torch.nn as nn
 from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
 from spectral_init.registry import check_positive_int
 
+from .truncated_dft import retained_rows, spectral_conv2d
+
 try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
     from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
 
@@ -40,15 +42,6 @@ SpectralInitArg = SpectralInitializer | SpectralInitSettings | str | dict[str, A
 
 def _default_complex_dtype() -> torch.dtype:
     return torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64
-
-
-def retained_rows(height: int, modes: int) -> tuple[int, int]:
-    """How many kx >= 0 and kx < 0 rows are kept for an input of ``height`` rows.
-
-    kx = 0…p-1 and kx = -n…-1 with p + n <= height, so the two corners never
-    overlap; on odd heights the extra row goes to kx >= 0.
-    """
-    return min(modes, (height + 1) // 2), min(modes, height // 2)
 
 
 class _SpectralConvBase(nn.Module):
@@ -88,6 +81,11 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
     ky = 0…modes-1. Both kx corners are kept (as in Li et al. and
     neuraloperator), so the layer is not orientation-selective. On inputs too
     small for ``modes`` the kept modes are capped, the corners never overlapping.
+
+    The operator is computed on the kept modes only (``truncated_dft``); the
+    weights are stored mode-major (strides of a (2·modes, modes, in, out)
+    tensor) so that the per-mode channel mixing reads them without a copy.
+    Autocast is off inside: the spectral products stay in the input's dtype.
     """
 
     def __init__(
@@ -98,38 +96,19 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
         spectral_init: SpectralInitArg = None,
     ) -> None:
         super().__init__(in_channels, out_channels, modes, spectral_init)
-        self.weights = nn.Parameter(
-            torch.empty(in_channels, out_channels, 2 * modes, modes, dtype=_default_complex_dtype())
-        )
+        storage = torch.empty(2 * modes, modes, in_channels, out_channels, dtype=_default_complex_dtype())
+        self.weights = nn.Parameter(storage.permute(2, 3, 0, 1))
         self.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or not x.is_floating_point():
-            raise ValueError(
-                f"expected a real floating tensor of shape (batch, {self.in_channels}, H, W); "
-                f"got shape {tuple(x.shape)} and dtype {x.dtype}"
-            )
         if not self.weights.is_complex():
             raise TypeError(
                 f"the spectral weights are {self.weights.dtype}, no longer complex: Module.to(<real dtype>) "
                 "casts complex parameters to real and drops the imaginary part; use .float() or .double()"
             )
-        batch, _, height, width = x.shape
-        x_ft = torch.fft.rfft2(x)
-        weights = self.weights.to(x_ft.dtype)
-        n_pos, n_neg = retained_rows(height, self.modes)
-        n_cols = min(self.modes, width // 2 + 1)
-        out_ft = x_ft.new_zeros(batch, self.out_channels, height, width // 2 + 1)
-        out_ft[:, :, :n_pos, :n_cols] = torch.einsum(
-            "bixy,ioxy->boxy", x_ft[:, :, :n_pos, :n_cols], weights[:, :, :n_pos, :n_cols]
-        )
-        if n_neg:
-            out_ft[:, :, height - n_neg :, :n_cols] = torch.einsum(
-                "bixy,ioxy->boxy",
-                x_ft[:, :, height - n_neg :, :n_cols],
-                weights[:, :, 2 * self.modes - n_neg :, :n_cols],
-            )
-        return torch.fft.irfft2(out_ft, s=(height, width))
+        complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+        with torch.autocast(x.device.type, enabled=False):
+            return spectral_conv2d(x, self.weights.to(complex_dtype))
 
 
 class NeuralopSpectralConv2d(_SpectralConvBase):
