@@ -10,9 +10,8 @@ from .spectral_conv import (
     _FallbackSpectralConv2d,
     make_spectral_conv,
     resolve_backend,
-    retained_rows,
 )
-from .truncated_dft import spectral_conv2d, spectral_conv2d_fft
+from .truncated_dft import retained_rows, spectral_conv2d, spectral_conv2d_fft
 
 __all__ = [
     "BACKEND_ENV_VAR",

@@ -24,7 +24,7 @@ import torch.nn as nn
 from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
 from spectral_init.registry import check_positive_int
 
-from .truncated_dft import retained_rows, spectral_conv2d
+from .truncated_dft import spectral_conv2d
 
 try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
     from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
