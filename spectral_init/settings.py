@@ -56,6 +56,14 @@ class SpectralInitSettings(BaseSettings):
     def _canonical_strategy(cls, value: str) -> str:
         return get_strategy(value).name
 
+    @field_validator("gain", mode="before")
+    @classmethod
+    def _gain_is_not_a_bool(cls, value: Any) -> Any:
+        # pydantic reads True as 1.0; the registry's check_gain refuses bools, and so do the settings
+        if isinstance(value, bool):
+            raise ValueError(f"gain must be a finite number > 0, not a bool; got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _strategy_params(self) -> "SpectralInitSettings":
         checked = get_strategy(self.strategy).validate_params(self.params)

@@ -1,13 +1,43 @@
-"""Shared fixtures: an isolated strategy registry and a clean SPECTRAL_INIT_* environment."""
+"""Shared fixtures (an isolated strategy registry, a clean SPECTRAL_INIT_* environment) and the
+hypothesis profiles.
+
+Profiles, chosen by ``HYPOTHESIS_PROFILE``; when it is unset, ``ci`` wherever ``CI`` is set, else ``dev``:
+
+- ``ci``: derandomized (the same examples and seeds on every run), no deadline, no example
+  database, 25 examples per property, so the whole suite stays within 3 minutes on 2 cores;
+- ``dev``: random examples, 50 per property, failures remembered in ``.hypothesis/``;
+- ``thorough``: 1000 examples per property, for a nightly run or a release.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from spectral_init.registry import REGISTRY
 from ptycho_torch.generators.spectral_conv import BACKEND_ENV_VAR
+
+# Property tests draw tensors of up to 2²¹ elements: slow examples are expected, not a smell.
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, database=None, max_examples=25, print_blob=True,
+    suppress_health_check=_SLOW_IS_FINE,
+)
+settings.register_profile("dev", deadline=None, max_examples=50, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("thorough", deadline=None, max_examples=1000, suppress_health_check=_SLOW_IS_FINE)
+PROFILES = ("ci", "dev", "thorough")
+
+
+def _profile_from_environment() -> str:
+    chosen = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    if chosen not in PROFILES:
+        raise pytest.UsageError(f"HYPOTHESIS_PROFILE must be one of {', '.join(PROFILES)}; got {chosen!r}")
+    return chosen
+
+
+settings.load_profile(_profile_from_environment())
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,49 @@
+"""The property tests run against the registry as a user with one third-party plugin has it.
+
+``strategy_name`` is parametrized over ``available_strategies()`` with the test plugin
+``plugins.good_plugin`` installed through the entry-point group, so every built-in, that plugin and
+any strategy registered before the run (a planted defect, a user's own) is covered without editing
+the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from importlib.metadata import EntryPoint
+from typing import Iterator
+
+import pytest
+
+import spectral_init as si
+from spectral_init import registry as registry_module
+from spectral_init.registry import REGISTRY
+
+TEST_PLUGIN = EntryPoint(name="fan-out", value="plugins.good_plugin", group=si.ENTRY_POINT_GROUP)
+TEST_PLUGIN_STRATEGY = "plugin-fan-out"
+
+
+@contextlib.contextmanager
+def plugin_installed() -> Iterator[None]:
+    """The global registry with the test plugin's entry point loaded; restored on exit."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(REGISTRY, "_strategies", dict(REGISTRY._strategies))
+        mp.setattr(REGISTRY, "_plugins_loaded", False)
+        mp.setattr(registry_module, "entry_points", lambda group: [TEST_PLUGIN] if group == TEST_PLUGIN.group else [])
+        mp.delitem(sys.modules, TEST_PLUGIN.value, raising=False)
+        REGISTRY.load_plugins()
+        yield
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "strategy_name" in metafunc.fixturenames:
+        with plugin_installed():
+            names = si.available_strategies()
+        assert TEST_PLUGIN_STRATEGY in names
+        metafunc.parametrize("strategy_name", names)
+
+
+@pytest.fixture(autouse=True)
+def registry_with_test_plugin() -> Iterator[None]:
+    with plugin_installed():
+        yield
