@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
 
 import spectral_init as si
 from reference_table import FORMULAS, TABLE
-from stats import assert_second_moment
+from stats import ComplexNormal, UniformParts, assert_second_moment
 
 def test_builtins_are_registered() -> None:
     assert set(TABLE) <= set(si.available_strategies())
@@ -50,29 +49,19 @@ def test_fans_are_channels_not_modes() -> None:
 
 
 def test_circular_normal_parts_each_carry_half() -> None:
-    """sqrt_in's real-part std is 1/√(2·in), not 1/√in."""
+    """sqrt_in's real-part variance is 1/(2·in), not 1/in; exact chi-square and normal bounds."""
     in_ch = 8
     w = torch.empty(in_ch, 64, 64, 33, dtype=torch.complex128)
     si.get_strategy("sqrt_in")(w, in_channels=in_ch, out_channels=64, generator=torch.Generator().manual_seed(3))
-    n = w.numel()
-    half = 1 / (2 * in_ch)
-    # Var of a normal's sample variance: 2σ⁴/n; 6σ bound.
-    tol = 6 * math.sqrt(2 / n)
-    assert abs(w.real.var().item() / half - 1) < tol
-    assert abs(w.imag.var().item() / half - 1) < tol
+    ComplexNormal.check_parts(w, 1 / in_ch)
 
 
 def test_fno_uniform_mean_is_not_zero() -> None:
+    """Re, Im in [0, a) with mean a/2 and spread a²/12, a = 1/(in·out); Bernstein bounds."""
     in_ch, out_ch = 4, 4
-    a = 1 / (in_ch * out_ch)
     w = torch.empty(in_ch, out_ch, 128, 65, dtype=torch.complex128)
     si.get_strategy("fno-uniform")(w, in_channels=in_ch, out_channels=out_ch, generator=torch.Generator().manual_seed(4))
-    assert w.real.min() >= 0 and w.imag.min() >= 0
-    assert w.real.max() < a and w.imag.max() < a
-    # mean a/2 per part, std of the mean a/√(12 n); 6σ.
-    tol = 6 * a / math.sqrt(12 * w.numel())
-    assert abs(w.real.mean().item() - a / 2) < tol
-    assert abs(w.imag.mean().item() - a / 2) < tol
+    UniformParts.check_parts(w, (2 / 3) / (in_ch * out_ch) ** 2)
 
 
 def test_same_generator_seed_gives_identical_weights_and_leaves_global_rng() -> None:

@@ -18,6 +18,7 @@ import pytest
 import spectral_init as si
 from spectral_init import registry as registry_module
 from spectral_init.registry import REGISTRY
+from spectral_init.scaling import DISTRIBUTION_LABELS
 
 TEST_PLUGIN = EntryPoint(name="fan-out", value="plugins.good_plugin", group=si.ENTRY_POINT_GROUP)
 TEST_PLUGIN_STRATEGY = "plugin-fan-out"
@@ -36,11 +37,15 @@ def plugin_installed() -> Iterator[None]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``strategy_name``: every registered strategy; ``normal_strategy_name``: the circular complex normal ones."""
+    with plugin_installed():
+        names = si.available_strategies()
+        normal = [n for n in names if si.get_strategy(n).distribution == DISTRIBUTION_LABELS["complex_normal"]]
+    assert TEST_PLUGIN_STRATEGY in normal
     if "strategy_name" in metafunc.fixturenames:
-        with plugin_installed():
-            names = si.available_strategies()
-        assert TEST_PLUGIN_STRATEGY in names
         metafunc.parametrize("strategy_name", names)
+    if "normal_strategy_name" in metafunc.fixturenames:
+        metafunc.parametrize("normal_strategy_name", normal)
 
 
 @pytest.fixture(autouse=True)

@@ -71,9 +71,14 @@ DEFECTS: dict[str, Callable[[], None] | None] = {
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] == "--list" or argv[0] not in DEFECTS:
+    if argv[:1] == ["--list"]:
         print("defects: " + ", ".join(DEFECTS))
-        return 0 if argv and argv[0] == "--list" else 2
+        return 0
+    if not argv or argv[0] not in DEFECTS:
+        got = repr(argv[0]) if argv else "nothing"
+        print(f"usage: planted_defects.py DEFECT [pytest args...]; DEFECT is one of {', '.join(DEFECTS)}; got {got}",
+              file=sys.stderr)
+        return 2
     plant = DEFECTS[argv[0]]
     if plant is not None:
         plant()
