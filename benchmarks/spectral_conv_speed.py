@@ -64,15 +64,15 @@ class RoundTrip(nn.Module):
 
 
 class Straightforward(nn.Module):
-    """The FFT formulation with a layer's weights."""
+    """The FFT formulation with a copy of a layer's weights, stored contiguous as the layer once did."""
 
     def __init__(self, layer: _FallbackSpectralConv2d) -> None:
         super().__init__()
-        self.layer = layer
+        self.weights = nn.Parameter(layer.weights.detach().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        return spectral_conv2d_fft(x, self.layer.weights.to(complex_dtype))
+        return spectral_conv2d_fft(x, self.weights.to(complex_dtype))
 
 
 def available_implementations(dtype: torch.dtype) -> list[str]:

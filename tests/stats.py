@@ -13,7 +13,8 @@ Circular complex normal, n i.i.d. elements with E|w|² = σ² (w = σ(a + ib)/�
   [Q_n(ALPHA/2), Q_n(1 - ALPHA/2)], Q_n the Gamma(n, 1) quantile (bisection on
   ``torch.special.gammainc``). For n = 1 that is |w|²/σ² ∈ [5·10⁻⁸, 16.8]; for n = 10⁶ it is
   mean|w|²/σ² = 1 ± 0.0053. Small tensors get their own wide, still exact, interval.
-- Re w ~ N(0, σ²/2): Σ(Re w)²/(σ²/2) ~ χ²_n = 2·Gamma(n/2, 1); the same for Im w.
+- Re w ~ N(0, σ²/2): Σ(Re w)²/(σ²/2) ~ χ²_n = 2·Gamma(n/2, 1), so Σ(Re w)²/σ² ~ Gamma(n/2, 1); the
+  same for Im w.
 - mean(Re w) ~ N(0, σ²/(2n)) exactly: |mean| ≤ Z·σ/√(2n) with Z = Φ⁻¹(1 - ALPHA/2) = 5.33.
 - Given Re w, Σ Re·Im ~ N(0, (σ²/2)·Σ Re²), because Im is independent of Re; so
   Σ Re·Im / √((σ²/2)·Σ Re²) ~ N(0, 1) exactly, accepted within ±Z. A real part that copies the
@@ -82,8 +83,6 @@ def _within(name: str, value: float, lo: float, hi: float, n: int) -> None:
 class ComplexNormal:
     """Circular complex normal: exact Gamma, chi-square and normal intervals."""
 
-    circular = True
-
     @staticmethod
     def check_second_moment(weight: torch.Tensor, expected: float) -> None:
         re, im = _values(weight)
@@ -99,7 +98,7 @@ class ComplexNormal:
         half = expected / 2
         lo, hi = gamma_interval(n / 2)
         for name, part in (("Re", re), ("Im", im)):
-            _within(f"Σ({name} w)²/(E|w|²/2)/2", (part.square().sum() / half).item() / 2, lo, hi, n)
+            _within(f"Σ({name} w)²/E|w|²", (part.square().sum() / expected).item(), lo, hi, n)  # Gamma(n/2, 1)
             _within(f"mean({name} w)/√(E|w|²/(2n))", part.mean().item() / math.sqrt(half / n), -Z, Z, n)
         cross = (re * im).sum().item() / math.sqrt(half * re.square().sum().item() + 1e-300)
         _within("Σ Re·Im / √((E|w|²/2)·Σ Re²)", cross, -Z, Z, n)
@@ -107,8 +106,6 @@ class ComplexNormal:
 
 class UniformParts:
     """Re, Im i.i.d. a·U[0, 1): Bernstein intervals, valid for every n."""
-
-    circular = False
 
     @staticmethod
     def check_second_moment(weight: torch.Tensor, expected: float) -> None:
@@ -135,8 +132,6 @@ class UniformParts:
 
 class Studentized:
     """A distribution the suite does not know: E|w|² by the CLT with the sample's own variance."""
-
-    circular = False
 
     @staticmethod
     def check_second_moment(weight: torch.Tensor, expected: float) -> None:
