@@ -37,6 +37,7 @@ from ptycho_torch.generators import (
     _FallbackSpectralConv2d,
     spectral_conv2d_fft,
 )
+from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 from .common import Progress, benchmark_parser, environment, resolve_device, write_outputs
 
@@ -71,8 +72,7 @@ class Straightforward(nn.Module):
         self.weights = nn.Parameter(layer.weights.detach().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        return spectral_conv2d_fft(x, self.weights.to(complex_dtype))
+        return spectral_conv2d_fft(x, self.weights.to(complex_dtype_for(x.dtype)))
 
 
 def available_implementations(dtype: torch.dtype) -> list[str]:

@@ -7,6 +7,7 @@ import torch
 
 import spectral_init as si
 from ptycho_torch.generators import _FallbackSpectralConv2d, spectral_conv2d, spectral_conv2d_fft
+from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 # (batch, in, out, H, W, modes): square and not, odd sizes, modes capped by small inputs
 # (H < 2·modes, W//2+1 < modes, the Nyquist column kept when W is even), 1×1 inputs.
@@ -34,7 +35,7 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 def test_outputs_and_gradients_match_the_fft_reference(shape: tuple[int, ...], dtype: torch.dtype) -> None:
     batch, in_ch, out_ch, height, width, modes = shape
     generator = torch.Generator().manual_seed(sum(shape))
-    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    complex_dtype = complex_dtype_for(dtype)
     weights = torch.randn(in_ch, out_ch, 2 * modes, modes, dtype=complex_dtype, generator=generator)
     x = torch.randn(batch, in_ch, height, width, dtype=dtype, generator=generator)
     grad_out = torch.randn(batch, out_ch, height, width, dtype=dtype, generator=generator)

@@ -24,7 +24,7 @@ import torch.nn as nn
 from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
 from spectral_init.registry import check_positive_int
 
-from .truncated_dft import spectral_conv2d
+from .truncated_dft import complex_dtype_for, spectral_conv2d
 
 try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
     from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
@@ -38,10 +38,6 @@ SpectralBackend = Literal["auto", "fallback", "neuralop"]
 BACKEND_ENV_VAR = "PTYCHO_SPECTRAL_BACKEND"
 
 SpectralInitArg = SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None
-
-
-def _default_complex_dtype() -> torch.dtype:
-    return torch.complex128 if torch.get_default_dtype() == torch.float64 else torch.complex64
 
 
 class _SpectralConvBase(nn.Module):
@@ -96,7 +92,7 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
         spectral_init: SpectralInitArg = None,
     ) -> None:
         super().__init__(in_channels, out_channels, modes, spectral_init)
-        storage = torch.empty(2 * modes, modes, in_channels, out_channels, dtype=_default_complex_dtype())
+        storage = torch.empty(2 * modes, modes, in_channels, out_channels, dtype=complex_dtype_for(torch.get_default_dtype()))
         self.weights = nn.Parameter(storage.permute(2, 3, 0, 1))
         self.reset_parameters()
 
@@ -106,9 +102,8 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
                 f"the spectral weights are {self.weights.dtype}, no longer complex: Module.to(<real dtype>) "
                 "casts complex parameters to real and drops the imaginary part; use .float() or .double()"
             )
-        complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
         with torch.autocast(x.device.type, enabled=False):
-            return spectral_conv2d(x, self.weights.to(complex_dtype))
+            return spectral_conv2d(x, self.weights.to(complex_dtype_for(x.dtype)))
 
 
 class NeuralopSpectralConv2d(_SpectralConvBase):

@@ -37,6 +37,14 @@ def retained_rows(height: int, modes: int) -> tuple[int, int]:
     return min(modes, (height + 1) // 2), min(modes, height // 2)
 
 
+_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def complex_dtype_for(real_dtype: torch.dtype) -> torch.dtype:
+    """The weights' dtype for an input of ``real_dtype`` (float64 → complex128, else complex64)."""
+    return _COMPLEX_OF.get(real_dtype, torch.complex64)
+
+
 def retained_cols(width: int, modes: int) -> int:
     """How many ky columns (0…q-1) of the rfft half-spectrum are kept."""
     return min(modes, width // 2 + 1)
@@ -176,7 +184,7 @@ def check_operands(x: torch.Tensor, weights: torch.Tensor) -> None:
     w_shape = tuple(weights.shape)
     if weights.dim() != 4 or not weights.is_complex() or w_shape[2] != 2 * w_shape[3]:
         raise ValueError(f"weights must be complex of shape (in, out, 2·modes, modes); got {w_shape} {weights.dtype}")
-    expected = {torch.float32: torch.complex64, torch.float64: torch.complex128}.get(x.dtype)
+    expected = _COMPLEX_OF.get(x.dtype)
     if x.dim() != 4 or expected is None or x.shape[1] != w_shape[0]:
         raise ValueError(
             f"x must be float32 or float64 of shape (batch, {w_shape[0]}, H, W); got {tuple(x.shape)} {x.dtype}"
