@@ -3,6 +3,7 @@ reproducibility. Tolerances and their false-failure probabilities: ``tests/stats
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -36,7 +37,8 @@ def test_parts_follow_the_declared_distribution(strategy_name, shape, gain, dtyp
     """Circular: each part carries E|w|²/2, means 0, parts uncorrelated. fno-uniform: its own mean and spread."""
     strategy = si.get_strategy(strategy_name)
     fam = family(strategy.distribution)
-    assume(fam is not Studentized)
+    if fam is Studentized:
+        pytest.skip(f"{strategy_name} declares a distribution this suite has no law for: {strategy.distribution!r}")
     w = draw_weights(strategy_name, shape, dtype, gain, seed)
     fam.check_parts(w, strategy.second_moment(shape[0], shape[1], gain))
 
