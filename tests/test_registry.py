@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
-from importlib.metadata import EntryPoint
 
 import pydantic
 import pytest
 import torch
 
 import spectral_init as si
-from spectral_init import registry as registry_module
+from plugins import installed
 
 
 @pytest.mark.parametrize(
@@ -125,41 +123,25 @@ def test_strategy_with_its_own_parameters(isolated_registry) -> None:
         si.SpectralInitSettings(strategy="sqrt_in", params={"mode_fraction": 0.5})
 
 
-@pytest.fixture
-def plugin_loading(isolated_registry, monkeypatch):
-    """Plugins not yet loaded, and the test plugin modules not yet imported."""
-    monkeypatch.setattr(isolated_registry, "_plugins_loaded", False)
-    for module in [m for m in sys.modules if m.startswith("plugins.")]:
-        monkeypatch.delitem(sys.modules, module)
-    return monkeypatch
+def test_plugins_load_lazily_and_a_broken_one_only_warns() -> None:
+    plugins = [
+        ("fan-out", "plugins.good_plugin"),
+        ("by-function", "plugins.function_plugin:register"),
+        ("broken", "plugins.broken_plugin"),
+    ]
+    with installed(*plugins):
+        with pytest.warns(si.PluginLoadWarning, match=r"'broken'.*broken on purpose"):
+            names = si.available_strategies()
+        assert {"plugin-fan-out", "plugin-by-function", "sqrt_in"} <= set(names)
+        assert si.get_strategy("Plugin_Fan_Out").second_moment(3, 8, 2.0) == pytest.approx(4 / 8)
+        assert si.get_strategy("plugin-by-function").second_moment(3, 8) == pytest.approx(1.0)
+        # Loaded once: later lookups neither re-import nor warn again.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert si.get_strategy("sqrt_in").name == "sqrt_in"
+    assert "plugin-fan-out" not in si.available_strategies()  # uninstalled again
 
 
-def _entry_points(*specs: tuple[str, str]):
-    eps = [EntryPoint(name=name, value=value, group=si.ENTRY_POINT_GROUP) for name, value in specs]
-    return lambda group: [ep for ep in eps if ep.group == group]
-
-
-def test_plugins_load_lazily_and_a_broken_one_only_warns(plugin_loading) -> None:
-    plugin_loading.setattr(
-        registry_module,
-        "entry_points",
-        _entry_points(
-            ("fan-out", "plugins.good_plugin"),
-            ("by-function", "plugins.function_plugin:register"),
-            ("broken", "plugins.broken_plugin"),
-        ),
-    )
-    with pytest.warns(si.PluginLoadWarning, match=r"'broken'.*broken on purpose"):
-        names = si.available_strategies()
-    assert {"plugin-fan-out", "plugin-by-function", "sqrt_in"} <= set(names)
-    assert si.get_strategy("Plugin_Fan_Out").second_moment(3, 8, 2.0) == pytest.approx(4 / 8)
-    assert si.get_strategy("plugin-by-function").second_moment(3, 8) == pytest.approx(1.0)
-    # Loaded once: later lookups neither re-import nor warn again.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert si.get_strategy("sqrt_in").name == "sqrt_in"
-
-
-def test_plugin_strategy_is_validated_by_settings(plugin_loading) -> None:
-    plugin_loading.setattr(registry_module, "entry_points", _entry_points(("fan-out", "plugins.good_plugin")))
-    assert si.SpectralInitSettings(strategy="PLUGIN-FAN-OUT").strategy == "plugin-fan-out"
+def test_plugin_strategy_is_validated_by_settings() -> None:
+    with installed(("fan-out", "plugins.good_plugin")):
+        assert si.SpectralInitSettings(strategy="PLUGIN-FAN-OUT").strategy == "plugin-fan-out"

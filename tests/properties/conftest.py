@@ -9,29 +9,23 @@ the tests.
 from __future__ import annotations
 
 import contextlib
-import sys
-from importlib.metadata import EntryPoint
 from typing import Iterator
 
 import pytest
 
 import spectral_init as si
-from spectral_init import registry as registry_module
+from plugins import installed
 from spectral_init.registry import REGISTRY
 from spectral_init.scaling import DISTRIBUTION_LABELS
 
-TEST_PLUGIN = EntryPoint(name="fan-out", value="plugins.good_plugin", group=si.ENTRY_POINT_GROUP)
+TEST_PLUGIN = ("fan-out", "plugins.good_plugin")
 TEST_PLUGIN_STRATEGY = "plugin-fan-out"
 
 
 @contextlib.contextmanager
 def plugin_installed() -> Iterator[None]:
     """The global registry with the test plugin's entry point loaded; restored on exit."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(REGISTRY, "_strategies", dict(REGISTRY._strategies))
-        mp.setattr(REGISTRY, "_plugins_loaded", False)
-        mp.setattr(registry_module, "entry_points", lambda group: [TEST_PLUGIN] if group == TEST_PLUGIN.group else [])
-        mp.delitem(sys.modules, TEST_PLUGIN.value, raising=False)
+    with installed(TEST_PLUGIN):
         REGISTRY.load_plugins()
         yield
 
