@@ -1,5 +1,6 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
+from .geometry import SpectralGeometry
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
@@ -20,6 +21,7 @@ __all__ = [
     "PluginLoadWarning",
     "SpectralInitSettings",
     "SpectralInitSpec",
+    "SpectralGeometry",
     "SpectralInitializer",
     "Strategy",
     "UnknownStrategyError",

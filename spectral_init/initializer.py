@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from .registry import Strategy, check_complex_tensor, get_strategy
+from .geometry import SpectralGeometry
+from .registry import Strategy, check_complex_tensor, get_strategy, resolve_geometry
 from .settings import SpectralInitSettings, resolve_settings
 
 
@@ -26,23 +27,34 @@ class SpectralInitializer:
             None if settings.seed is None else torch.Generator().manual_seed(settings.seed)
         )
 
-    def __call__(self, weight: torch.Tensor, *, in_channels: int, out_channels: int) -> torch.Tensor:
-        """Re-draw ``weight`` in place; on any failure it is left as it was."""
+    def second_moment(self, geometry: SpectralGeometry) -> float:
+        """The E|w|² these settings promise for a weight of ``geometry``."""
+        return self.strategy.second_moment(geometry=geometry, gain=self.settings.gain, **self.settings.params)
+
+    def draft(self, weight: torch.Tensor, geometry: SpectralGeometry) -> torch.Tensor:
+        """A fresh CPU draw of ``weight``'s shape and dtype, checked finite; ``weight`` is not touched."""
         check_complex_tensor(weight)
         draft = torch.empty(weight.shape, dtype=weight.dtype)
         self.strategy(
-            draft,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            gain=self.settings.gain,
-            generator=self.generator,
-            **self.settings.params,
+            draft, geometry=geometry, gain=self.settings.gain, generator=self.generator, **self.settings.params
         )
         if not torch.isfinite(torch.view_as_real(draft)).all():
             raise FloatingPointError(
-                f"strategy {self.strategy.name!r} produced non-finite weights for "
-                f"in_channels={in_channels}, out_channels={out_channels}, gain={self.settings.gain}"
+                f"strategy {self.strategy.name!r} produced non-finite weights for {geometry}, "
+                f"gain={self.settings.gain}"
             )
+        return draft
+
+    def __call__(
+        self,
+        weight: torch.Tensor,
+        *,
+        in_channels: int | None = None,
+        out_channels: int | None = None,
+        geometry: SpectralGeometry | None = None,
+    ) -> torch.Tensor:
+        """Re-draw ``weight`` in place; on any failure it is left as it was."""
+        draft = self.draft(weight, resolve_geometry(in_channels, out_channels, geometry))
         with torch.no_grad():
             weight.copy_(draft)
         return weight
@@ -63,9 +75,12 @@ def make_initializer(
 def init_spectral_weight_(
     weight: torch.Tensor,
     *,
-    in_channels: int,
-    out_channels: int,
+    in_channels: int | None = None,
+    out_channels: int | None = None,
+    geometry: SpectralGeometry | None = None,
     spectral_init: SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """Fill ``weight`` in place as ``spectral_init`` says and return it."""
-    return make_initializer(spectral_init)(weight, in_channels=in_channels, out_channels=out_channels)
+    """Fill ``weight`` in place as ``spectral_init`` says and return it (channels or ``geometry``)."""
+    return make_initializer(spectral_init)(
+        weight, in_channels=in_channels, out_channels=out_channels, geometry=geometry
+    )

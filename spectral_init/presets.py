@@ -3,10 +3,14 @@
 | name            | E|w|²                 | distribution             |
 |-----------------|-----------------------|--------------------------|
 | legacy          | gain²/(in·out)²       | circular complex normal  |
-| sqrt_in         | gain²/in              | circular complex normal  |
-| xavier-complex  | 2·gain²/(in+out)      | circular complex normal  |
-| kaiming-complex | 2·gain²/in            | circular complex normal  |
+| sqrt_in         | gain²/(b·in)          | circular complex normal  |
+| xavier-complex  | 2·gain²/(b·(in+out))  | circular complex normal  |
+| kaiming-complex | 2·gain²/(b·in)        | circular complex normal  |
 | fno-uniform     | (2/3)·gain²/(in·out)² | Re, Im each a·U[0,1)     |
+| ffno-reference  | gain²/in              | circular complex normal  |
+
+b is the number of spectral branches summed into one output (1 for the 2-D
+layer, 2 for the factorized one).
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ register_variance_scaling(
     scale=1.0,
     fan="in",
     distribution="complex_normal",
-    description="Reference fallback after its fix (default): std gain/√in; passes a "
-    "band-limited input's variance through (exactly for modes with ky > 0).",
+    description="Reference fallback after its fix (default): std gain/√(b·in); passes a "
+    "band-limited input's variance through on every layer kind (exactly for modes with ky > 0).",
 )
 register_variance_scaling(
     "xavier-complex",
@@ -73,4 +77,12 @@ register_variance_scaling(
     distribution="uniform_parts",
     description="Li et al. 2020 reference FNO code: scale·torch.rand(cfloat), scale "
     "gain/(in·out); mean not zero.",
+)
+register_variance_scaling(
+    "ffno-reference",
+    scale=1.0,
+    fan="in_per_branch",
+    distribution="complex_normal",
+    description="The reference FactorizedSpectralConv2d's own draw: std gain/√in on each "
+    "branch, summed branches not counted (Var(y)/Var(x) = 2 on that layer; = sqrt_in elsewhere).",
 )

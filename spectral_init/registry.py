@@ -1,7 +1,10 @@
 """Named init strategies: ``register_strategy`` / ``get_strategy`` / ``available_strategies``.
 
 Names are matched case-insensitively with ``-`` and ``_`` equivalent; the name
-given at registration stays the canonical one. Third-party packages add
+given at registration stays the canonical one. A strategy sees the weight it
+fills through a ``SpectralGeometry`` (channels, summed branches, kept modes);
+its functions receive it as the keyword ``geometry`` when they name that
+parameter, so fill functions written before geometry existed keep working. Third-party packages add
 strategies through the entry-point group ``spectral_init.strategies``, loaded
 lazily on the first lookup.
 """
@@ -9,6 +12,7 @@ lazily on the first lookup.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import re
 import threading
@@ -20,6 +24,8 @@ from typing import Any, Callable, Protocol
 
 import pydantic
 import torch
+
+from .geometry import SpectralGeometry
 
 ENTRY_POINT_GROUP = "spectral_init.strategies"
 
@@ -37,6 +43,7 @@ class FillFunction(Protocol):
         generator: torch.Generator | None,
         **params: Any,
     ) -> Any: ...
+    # A fill function may also take ``geometry: SpectralGeometry`` (keyword).
 
 
 SecondMomentFunction = Callable[..., float]
@@ -70,6 +77,34 @@ def check_complex_tensor(weight: object) -> torch.Tensor:
     return weight
 
 
+def _takes_geometry(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` names a ``geometry`` parameter (``**kwargs`` alone does not count)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+    param = parameters.get("geometry")
+    return param is not None and param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD)
+
+
+def resolve_geometry(
+    in_channels: int | None, out_channels: int | None, geometry: SpectralGeometry | None
+) -> SpectralGeometry:
+    """The geometry of a call that gives channels, a geometry, or both (which must then agree)."""
+    if geometry is None:
+        if in_channels is None or out_channels is None:
+            raise TypeError("give in_channels and out_channels, or geometry=SpectralGeometry(...)")
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
+        return SpectralGeometry(in_channels, out_channels)
+    if not isinstance(geometry, SpectralGeometry):
+        raise TypeError(f"geometry must be a SpectralGeometry; got {type(geometry).__name__}")
+    for name, given in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if given is not None and given != getattr(geometry, name):
+            raise ValueError(f"{name}={given!r} disagrees with geometry.{name}={getattr(geometry, name)}")
+    return geometry
+
+
 def check_gain(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"gain must be a finite number > 0; got {value!r}")
@@ -81,7 +116,8 @@ class Strategy:
     """A registered init strategy: call it to fill a complex weight in place.
 
     ``second_moment(in_channels, out_channels, gain)`` is the E|w|² it promises;
-    tests, ``describe`` and the docs all read that one declaration.
+    tests, ``describe`` and the docs all read that one declaration. Both
+    functions get ``geometry=`` as well when they name that parameter.
     """
 
     name: str
@@ -103,14 +139,21 @@ class Strategy:
         return self.params_model.model_validate(params).model_dump()
 
     def second_moment(
-        self, in_channels: int, out_channels: int, gain: float = 1.0, **params: Any
+        self,
+        in_channels: int | None = None,
+        out_channels: int | None = None,
+        gain: float = 1.0,
+        *,
+        geometry: SpectralGeometry | None = None,
+        **params: Any,
     ) -> float:
-        """E|w|² of the weights this strategy draws."""
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(out_channels, "out_channels")
+        """E|w|² of the weights this strategy draws for ``geometry`` (or just the channel counts)."""
+        geometry = resolve_geometry(in_channels, out_channels, geometry)
+        extra = {"geometry": geometry} if _takes_geometry(self.second_moment_fn) else {}
         return float(
             self.second_moment_fn(
-                in_channels, out_channels, check_gain(gain), **self.validate_params(params)
+                geometry.in_channels, geometry.out_channels, check_gain(gain), **extra,
+                **self.validate_params(params),
             )
         )
 
@@ -118,30 +161,33 @@ class Strategy:
         self,
         weight: torch.Tensor,
         *,
-        in_channels: int,
-        out_channels: int,
+        in_channels: int | None = None,
+        out_channels: int | None = None,
         gain: float = 1.0,
         generator: torch.Generator | None = None,
+        geometry: SpectralGeometry | None = None,
         **params: Any,
     ) -> torch.Tensor:
         """Fill the complex tensor ``weight`` in place and return it.
 
-        Every argument is checked before ``weight`` is touched.
+        Give the channel counts, or ``geometry`` for a weight whose layer sums
+        several branches. Every argument is checked before ``weight`` is touched.
         """
         check_complex_tensor(weight)
-        check_positive_int(in_channels, "in_channels")
-        check_positive_int(out_channels, "out_channels")
+        geometry = resolve_geometry(in_channels, out_channels, geometry)
         gain = check_gain(gain)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         checked = self.validate_params(params)
+        extra = {"geometry": geometry} if _takes_geometry(self.fill) else {}
         with torch.no_grad():
             self.fill(
                 weight,
-                in_channels=in_channels,
-                out_channels=out_channels,
+                in_channels=geometry.in_channels,
+                out_channels=geometry.out_channels,
                 gain=gain,
                 generator=generator,
+                **extra,
                 **checked,
             )
         return weight
@@ -234,7 +280,8 @@ def register_strategy(
     """Decorator: register ``fill(weight, *, in_channels, out_channels, gain, generator)``.
 
     ``second_moment(in_channels, out_channels, gain) -> float`` declares the E|w|²
-    that ``fill`` draws. A strategy with parameters of its own declares them as a
+    that ``fill`` draws. Either function that names a ``geometry`` parameter
+    also receives the weight's ``SpectralGeometry`` (summed branches, kept modes). A strategy with parameters of its own declares them as a
     pydantic ``params_model``; they then reach both functions as keyword
     arguments, validated, and settings validate them too. A name already taken
     (case-insensitively, ``-`` = ``_``) raises unless ``override=True``.

@@ -1,10 +1,15 @@
-"""The parametric core: E|w|² = scale · gain² / fan(in, out), drawn from one distribution.
+"""The parametric core: E|w|² = scale · gain² / fan, drawn from one distribution.
 
 Every built-in strategy is a preset of this core, in the spirit of JAX's
 ``variance_scaling``. The fans are channel counts only: a spectral weight of
 shape (in, out, modes…) maps in→out separately at each retained mode, so the
 number of modes never enters the fan (unlike ``torch.nn.init``'s fan logic,
 which multiplies by the trailing dimensions and reads dim 1 as fan_in).
+Summed branches do enter it: with b independent spectral branches added into
+one output (``SpectralGeometry.branches``), fan_in = b·in and fan_out = b·out,
+so a variance-preserving draw stays variance-preserving on every layer kind.
+The literal reproductions of reference code (fan ``in_out_squared``) do not
+count branches: they copy a formula, not a principle.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from typing import Callable, Literal, get_args
 
 import torch
 
-FanMode = Literal["in", "out", "avg", "in_out_squared"]
+from .geometry import SpectralGeometry
+
+FanMode = Literal["in", "out", "avg", "in_out_squared", "in_per_branch"]
 Distribution = Literal["complex_normal", "uniform_parts"]
 
-_FANS: dict[str, tuple[Callable[[int, int], float], str]] = {
-    # name: (fan(in, out), denominator as printed in the E|w|² formula)
-    "in": (lambda i, o: float(i), "in"),
-    "out": (lambda i, o: float(o), "out"),
-    "avg": (lambda i, o: (i + o) / 2.0, "(in+out)"),
-    "in_out_squared": (lambda i, o: float(i * o) ** 2, "(in·out)²"),
+_FANS: dict[str, tuple[Callable[[int, int, int], float], str]] = {
+    # name: (fan(in, out, branches), denominator as printed in the E|w|² formula)
+    "in": (lambda i, o, b: float(b * i), "(b·in)"),
+    "out": (lambda i, o, b: float(b * o), "(b·out)"),
+    "avg": (lambda i, o, b: b * (i + o) / 2.0, "(b·(in+out))"),
+    "in_out_squared": (lambda i, o, b: float(i * o) ** 2, "(in·out)²"),
+    # each branch drawn as if it were alone: the reference factorized layer's 1/√channels
+    "in_per_branch": (lambda i, o, b: float(i), "in"),
 }
 
 DISTRIBUTION_LABELS: dict[str, str] = {
@@ -75,10 +84,12 @@ def _coefficient_text(value: float) -> str:
 
 @dataclass(frozen=True)
 class VarianceScaling:
-    """E|w|² = ``scale`` · gain² / fan(in, out), sampled from ``distribution``.
+    """E|w|² = ``scale`` · gain² / fan, sampled from ``distribution``.
 
-    ``fan``: ``in`` → in, ``out`` → out, ``avg`` → (in+out)/2,
-    ``in_out_squared`` → (in·out)² (the reference code's 1/(in·out) std).
+    ``fan``, with b summed branches (``SpectralGeometry.branches``, 1 when no
+    geometry is given): ``in`` → b·in, ``out`` → b·out, ``avg`` → b·(in+out)/2,
+    ``in_out_squared`` → (in·out)² (the reference code's 1/(in·out) std, b
+    never counted), ``in_per_branch`` → in (b never counted).
     """
 
     scale: float
@@ -95,9 +106,12 @@ class VarianceScaling:
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"scale must be a finite number > 0; got {self.scale!r}")
 
-    def second_moment(self, in_channels: int, out_channels: int, gain: float) -> float:
+    def second_moment(
+        self, in_channels: int, out_channels: int, gain: float, *, geometry: SpectralGeometry | None = None
+    ) -> float:
         fan, _ = _FANS[self.fan]
-        return self.scale * gain * gain / fan(in_channels, out_channels)
+        branches = 1 if geometry is None else geometry.branches
+        return self.scale * gain * gain / fan(in_channels, out_channels, branches)
 
     def fill(
         self,
@@ -107,13 +121,14 @@ class VarianceScaling:
         out_channels: int,
         gain: float,
         generator: torch.Generator | None,
+        geometry: SpectralGeometry | None = None,
     ) -> torch.Tensor:
-        target = self.second_moment(in_channels, out_channels, gain)
+        target = self.second_moment(in_channels, out_channels, gain, geometry=geometry)
         return _SAMPLERS[self.distribution](weight, target, generator)
 
     @property
     def formula(self) -> str:
-        """E|w|² as text, e.g. ``2·gain²/(in+out)``."""
+        """E|w|² as text, e.g. ``2·gain²/(b·(in+out))``; b is the number of summed branches."""
         _, denominator = _FANS[self.fan]
         # avg's fan is (in+out)/2, so its printed denominator carries a factor 2.
         coefficient = self.scale * (2 if self.fan == "avg" else 1)

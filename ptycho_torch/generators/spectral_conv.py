@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 import torch
 import torch.nn as nn
 
-from spectral_init import SpectralInitializer, SpectralInitSettings, make_initializer
+from spectral_init import SpectralGeometry, SpectralInitializer, SpectralInitSettings, make_initializer
 from spectral_init.registry import check_positive_int
 
 from .truncated_dft import complex_dtype_for, spectral_conv2d
@@ -40,10 +40,13 @@ BACKEND_ENV_VAR = "PTYCHO_SPECTRAL_BACKEND"
 SpectralInitArg = SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None
 
 
-class _SpectralConvBase(nn.Module):
-    """What both backends share: sizes, the bound initializer, and re-initialization."""
+class SpectralLayerBase(nn.Module):
+    """What every spectral layer here shares: sizes, the bound initializer, and re-initialization.
 
-    weights: nn.Parameter
+    A subclass lists its complex weights with their geometry in
+    ``spectral_weights()``; ``reset_parameters`` and ``spectral_init.initialize_``
+    both read that one list.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, modes: int, spectral_init: SpectralInitArg) -> None:
         super().__init__()
@@ -56,9 +59,17 @@ class _SpectralConvBase(nn.Module):
     def spectral_init(self) -> SpectralInitSettings:
         return self._initializer.settings
 
+    def spectral_weights(self) -> list[tuple[str, nn.Parameter, SpectralGeometry]]:
+        """(name relative to this module, complex parameter, its geometry) for every spectral weight."""
+        raise NotImplementedError
+
     def reset_parameters(self) -> None:
-        """Re-draw the weights from this layer's strategy (unchanged if that fails)."""
-        self._initializer(self.weights, in_channels=self.in_channels, out_channels=self.out_channels)
+        """Re-draw every spectral weight from this layer's strategy; all are unchanged if any draw fails."""
+        weights = self.spectral_weights()
+        drafts = [self._initializer.draft(param, geometry) for _, param, geometry in weights]
+        with torch.no_grad():
+            for (_, param, _), draft in zip(weights, drafts):
+                param.copy_(draft)
 
     def extra_repr(self) -> str:
         s = self.spectral_init
@@ -69,7 +80,20 @@ class _SpectralConvBase(nn.Module):
         )
 
 
-class _FallbackSpectralConv2d(_SpectralConvBase):
+class _SpectralConv2dBase(SpectralLayerBase):
+    """The 2-D layer's contract: one weight (in, out, 2·modes, modes), kx rows and ky columns."""
+
+    weights: nn.Parameter
+
+    def spectral_weights(self) -> list[tuple[str, nn.Parameter, SpectralGeometry]]:
+        geometry = SpectralGeometry(self.in_channels, self.out_channels, branches=1,
+                                    modes=(2 * self.modes, self.modes))
+        return [(self._weights_name, self.weights, geometry)]
+
+    _weights_name = "weights"
+
+
+class _FallbackSpectralConv2d(_SpectralConv2dBase):
     """FNO spectral convolution: rfft2 → mix channels at the low modes → irfft2.
 
     ``weights`` has shape (in, out, 2·modes, modes): rows [0, modes) hold
@@ -106,7 +130,7 @@ class _FallbackSpectralConv2d(_SpectralConvBase):
             return spectral_conv2d(x, self.weights.to(complex_dtype_for(x.dtype)))
 
 
-class NeuralopSpectralConv2d(_SpectralConvBase):
+class NeuralopSpectralConv2d(_SpectralConv2dBase):
     """neuraloperator's ``SpectralConv`` keeping the same modes, its weight drawn by our strategy.
 
     ``n_modes=(2·modes, 2·modes-1)`` keeps kx in [-modes, modes) and, after
@@ -141,6 +165,8 @@ class NeuralopSpectralConv2d(_SpectralConvBase):
                 f"or {BACKEND_ENV_VAR}=fallback"
             )
         self.reset_parameters()
+
+    _weights_name = "conv.weight.tensor"
 
     @property
     def weights(self) -> nn.Parameter:

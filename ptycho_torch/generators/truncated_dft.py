@@ -27,6 +27,11 @@ from typing import NamedTuple
 
 import torch
 
+__all__ = [
+    "Relayout", "TruncatedDFT", "check_operands", "complex_dtype_for", "dft_angles", "kept_weights",
+    "retained_cols", "retained_rows", "spectral_conv2d", "spectral_conv2d_fft", "truncated_dft",
+]
+
 
 def retained_rows(height: int, modes: int) -> tuple[int, int]:
     """How many kx >= 0 and kx < 0 rows are kept for an input of ``height`` rows.
@@ -68,7 +73,7 @@ class TruncatedDFT(NamedTuple):
     synthesis_w: torch.Tensor
 
 
-def _angles(freqs: torch.Tensor, size: int) -> torch.Tensor:
+def dft_angles(freqs: torch.Tensor, size: int) -> torch.Tensor:
     """2π·(f·n mod size)/size for every (f, n): reduced before scaling, so large sizes stay exact."""
     n = torch.arange(size, dtype=torch.int64)
     return (2 * math.pi / size) * torch.remainder(freqs.view(-1, 1) * n.view(1, -1), size).double()
@@ -103,10 +108,10 @@ def _build_truncated_dft(
     kx = torch.cat([torch.arange(n_pos), torch.arange(-n_neg, 0)])
     ky = torch.arange(n_cols)
 
-    ang_w = _angles(ky, width)  # (q, W)
+    ang_w = dft_angles(ky, width)  # (q, W)
     analysis_w = torch.cat([ang_w.cos(), -ang_w.sin()]).T  # e^{-iθ} = cos θ - i sin θ
 
-    ang_h = _angles(kx, height)  # (R, H)
+    ang_h = dft_angles(kx, height)  # (R, H)
     cos_h, sin_h = ang_h.cos(), ang_h.sin()
     # Re: cos·t_re + sin·t_im ; Im: -sin·t_re + cos·t_im, columns interleaved (h, c)
     analysis_h = torch.cat([torch.stack([cos_h, sin_h], -1), torch.stack([-sin_h, cos_h], -1)]).flatten(1)
@@ -126,7 +131,7 @@ def _build_truncated_dft(
     )
 
 
-class _Relayout(torch.autograd.Function):
+class Relayout(torch.autograd.Function):
     """Permute into a contiguous tensor, and the gradient back the same way.
 
     Plain ``permute().contiguous()`` hands its backward a permuted *view*, and
@@ -210,7 +215,7 @@ def spectral_conv2d(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     t = torch.mm(x.reshape(images * height, width), dft.analysis_w)  # (b,i,h), (c,ky)
     spec = torch.bmm(dft.analysis_h.expand(images, -1, -1), t.view(images, 2 * height, cols))
     # → modes-major (kx,ky), (c,b), i: one small copy, so the mixing is a plain batched GEMM
-    spec = _Relayout.apply(spec.view(batch, in_ch, 2, rows, cols), (3, 4, 2, 0, 1)).view(n_modes, 2 * batch, in_ch)
+    spec = Relayout.apply(spec.view(batch, in_ch, 2, rows, cols), (3, 4, 2, 0, 1)).view(n_modes, 2 * batch, in_ch)
     # mode-major storage makes this a view: (kx,ky), i, (o,c)
     mix = torch.view_as_real(w.permute(2, 3, 0, 1).reshape(n_modes, in_ch, out_ch)).reshape(n_modes, in_ch, 2 * out_ch)
     prod = torch.bmm(spec, mix).view(rows, cols, 2, batch, out_ch, 2)  # (kx,ky), c_x, b, o, c_w
