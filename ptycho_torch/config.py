@@ -23,18 +23,20 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    architecture: Literal["fno", "hybrid"] = "fno"
+    architecture: Literal["fno", "hybrid", "fno_vanilla", "ffno"] = "fno"
     N: int = Field(64, gt=0, description="Patch size in pixels (even).")
     C: int = Field(4, ge=1, description="Channels per sample: gridsize².")
     fno_width: int = Field(32, ge=1)
     fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
-    fno_blocks: int = Field(4, ge=1)
-    fno_cnn_blocks: int = Field(2, ge=0)
+    fno_blocks: int = Field(4, ge=1, description="Spectral blocks (hybrid: encoder stages).")
+    fno_cnn_blocks: int = Field(2, ge=0, description="CNN refiner blocks after the spectral ones (fno, ffno).")
     input_transform: InputTransformMode = "none"
     output_mode: OutputMode = "real_imag"
     spectral_init: SpectralInitSpec | None = None
     spectral_backend: SpectralBackend | None = Field(
-        None, description="auto | fallback | neuralop; None reads PTYCHO_SPECTRAL_BACKEND, then auto."
+        None,
+        description="auto | fallback | neuralop; None reads PTYCHO_SPECTRAL_BACKEND, then auto. "
+        "The factorized layer of 'ffno' has one implementation and ignores it.",
     )
 
     @model_validator(mode="after")
@@ -53,7 +55,7 @@ class GeneratorConfig(BaseModel):
 
 def build_generator(config: GeneratorConfig) -> nn.Module:
     """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``."""
-    from .generators import CascadedFNOGenerator, HybridUNOGenerator
+    from .generators import CascadedFNOGenerator, FfnoGeneratorModule, FnoVanillaGeneratorModule, HybridUNOGenerator
 
     common = dict(
         in_channels=1,
@@ -68,4 +70,9 @@ def build_generator(config: GeneratorConfig) -> nn.Module:
     )
     if config.architecture == "hybrid":
         return HybridUNOGenerator(n_blocks=config.fno_blocks, **common)
+    if config.architecture == "fno_vanilla":
+        return FnoVanillaGeneratorModule(n_blocks=config.fno_blocks, **common)
+    if config.architecture == "ffno":
+        del common["spectral_backend"]
+        return FfnoGeneratorModule(n_blocks=config.fno_blocks, cnn_blocks=config.fno_cnn_blocks, **common)
     return CascadedFNOGenerator(fno_blocks=config.fno_blocks, cnn_blocks=config.fno_cnn_blocks, **common)

@@ -1,6 +1,7 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
 from .geometry import SpectralGeometry
+from .initialize import InitializedWeight, InitReport, UnrecognizedSpectralWeightWarning, initialize_
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
@@ -18,6 +19,8 @@ from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "InitReport",
+    "InitializedWeight",
     "PluginLoadWarning",
     "SpectralInitSettings",
     "SpectralInitSpec",
@@ -25,11 +28,13 @@ __all__ = [
     "SpectralInitializer",
     "Strategy",
     "UnknownStrategyError",
+    "UnrecognizedSpectralWeightWarning",
     "VarianceScaling",
     "available_strategies",
     "complex_normal_",
     "get_strategy",
     "init_spectral_weight_",
+    "initialize_",
     "make_initializer",
     "normalize_name",
     "register_strategy",

@@ -63,6 +63,10 @@ class SpectralLayerBase(nn.Module):
         """(name relative to this module, complex parameter, its geometry) for every spectral weight."""
         raise NotImplementedError
 
+    def bind_spectral_init(self, spectral_init: SpectralInitArg) -> None:
+        """Draw from ``spectral_init`` from now on (``spectral_init.initialize_`` calls this after its draw)."""
+        self._initializer = make_initializer(spectral_init)
+
     def reset_parameters(self) -> None:
         """Re-draw every spectral weight from this layer's strategy; all are unchanged if any draw fails."""
         weights = self.spectral_weights()
@@ -84,13 +88,12 @@ class _SpectralConv2dBase(SpectralLayerBase):
     """The 2-D layer's contract: one weight (in, out, 2·modes, modes), kx rows and ky columns."""
 
     weights: nn.Parameter
+    _weights_name = "weights"  # its qualified name below the layer
 
     def spectral_weights(self) -> list[tuple[str, nn.Parameter, SpectralGeometry]]:
         geometry = SpectralGeometry(self.in_channels, self.out_channels, branches=1,
                                     modes=(2 * self.modes, self.modes))
         return [(self._weights_name, self.weights, geometry)]
-
-    _weights_name = "weights"
 
 
 class _FallbackSpectralConv2d(_SpectralConv2dBase):
