@@ -61,12 +61,20 @@ def gain_enters_linearly() -> None:
     _override("kaiming-complex", fill)
 
 
+def summed_branches_ignored() -> None:
+    """sqrt_in filling gain²/in on every layer: right for one branch, twice too large where two are summed."""
+    def fill(weight, *, in_channels, out_channels, gain, generator):
+        complex_normal_(weight, gain**2 / in_channels, generator)
+    _override("sqrt_in", fill)
+
+
 DEFECTS: dict[str, Callable[[], None] | None] = {
     "none": None,
     "sqrt_in-15-percent": sqrt_in_15_percent_too_large,
     "xavier-shrinks-with-modes": xavier_shrinks_with_modes,
     "real-part-larger": real_part_larger,
     "gain-linear": gain_enters_linearly,
+    "summed-branches-ignored": summed_branches_ignored,
 }
 
 

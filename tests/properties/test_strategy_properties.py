@@ -118,3 +118,26 @@ def test_cpu_draws_do_not_depend_on_the_thread_count(strategy_name, shape, dtype
     finally:
         torch.set_num_threads(previous)
     assert torch.equal(torch.view_as_real(one), torch.view_as_real(many))
+
+
+@given(shape=weight_shapes(max_modes=12), branches=st.integers(1, 4), gain=gains, dtype=complex_dtypes, seed=seeds)
+def test_sample_matches_the_declared_moment_for_any_geometry(strategy_name, shape, branches, gain, dtype, seed) -> None:
+    """Drawn through a SpectralGeometry with summed branches, the sample still matches what is declared for it."""
+    strategy = si.get_strategy(strategy_name)
+    fam = family(strategy.distribution)
+    assume(fam is not Studentized or torch.Size(shape).numel() >= STUDENTIZED_MIN_N)
+    geometry = si.SpectralGeometry(shape[0], shape[1], branches=branches, modes=shape[2:])
+    w = strategy(torch.empty(shape, dtype=dtype), geometry=geometry, gain=gain,
+                 generator=torch.Generator().manual_seed(seed))
+    fam.check_second_moment(w, strategy.second_moment(geometry=geometry, gain=gain))
+
+
+@given(in_ch=st.integers(1, 4096), out_ch=st.integers(1, 4096), branches=st.integers(1, 8), gain=gains)
+def test_builtin_variance_preserving_fans_count_summed_branches(in_ch, out_ch, branches, gain) -> None:
+    """b summed branches: fan_in = b·in, fan_out = b·out; the literal reference draws ignore b."""
+    geometry = si.SpectralGeometry(in_ch, out_ch, branches=branches)
+    for name, (expected, _, _) in TABLE.items():
+        declared = si.get_strategy(name).second_moment(geometry=geometry, gain=gain)
+        assert abs(declared / expected(in_ch, out_ch, gain, branches) - 1) < 1e-12, name
+    sqrt_in = si.get_strategy("sqrt_in").second_moment(geometry=geometry)
+    assert abs(branches * in_ch * sqrt_in - 1) < 1e-12  # Var(y) = b·in·E|w|²·Var(x) = Var(x)
