@@ -1,12 +1,15 @@
-"""Forward+backward time and peak memory of ``_FallbackSpectralConv2d`` beside the alternatives.
+"""Forward+backward time and peak memory of our spectral layers beside the alternatives.
 
-At each shape (batch, channels, size, modes), in one process and interleaved
-run by run:
+Two layer kinds (``--layers``): ``2d``, the FNO layer, and ``factorized``, the
+FFNO layer (two 1-D branches summed). At each shape (batch, channels, size,
+modes), in one process and interleaved run by run:
 
-- ``ours``: ``_FallbackSpectralConv2d`` (products over the kept modes only);
-- ``straightforward``: the same weights through full rfft2, a zero-filled
-  spectrum, einsum per corner and irfft2 (``spectral_conv2d_fft``, the tests' reference);
-- ``neuralop``: neuraloperator's ``SpectralConv`` keeping the same modes
+- ``ours``: ``_FallbackSpectralConv2d`` / ``FactorizedSpectralConv2d`` (products over the kept modes only);
+- ``straightforward``: the same weights through full FFTs, a zero-filled
+  spectrum, einsum and inverse FFTs (``spectral_conv2d_fft`` /
+  ``factorized_spectral_conv2d_fft``, the tests' references; the latter is the
+  reference PtychoPINN layer's formulation);
+- ``neuralop`` (2d only): neuraloperator's ``SpectralConv`` keeping the same modes
   (kx in [-modes, modes), ky in [0, modes); when the ``neuralop`` extra is installed);
 - ``roundtrip``: ``irfft2(rfft2(x))`` on the same tensor, the floor of any FFT-based layer.
 
@@ -16,6 +19,7 @@ the peak resident set, each implementation in a fresh process).
 
     python -m benchmarks.spectral_conv_speed
     python -m benchmarks.spectral_conv_speed --shapes 16x32x64x12,8x64x128x16 --repeats 30
+    python -m benchmarks.spectral_conv_speed --layers factorized
 """
 
 from __future__ import annotations
@@ -33,17 +37,20 @@ import torch.nn as nn
 
 from ptycho_torch.generators import (
     HAS_NEURALOPERATOR,
+    FactorizedSpectralConv2d,
     NeuralopSpectralConv2d,
     _FallbackSpectralConv2d,
+    factorized_spectral_conv2d_fft,
     spectral_conv2d_fft,
 )
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 from .common import Progress, benchmark_parser, environment, resolve_device, write_outputs
 
-SCHEMA = "spectral-init/spectral-conv-speed/2"
+SCHEMA = "spectral-init/spectral-conv-speed/3"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
 IMPLEMENTATIONS = ("ours", "straightforward", "neuralop", "roundtrip")
+LAYERS = ("2d", "factorized")
 
 
 def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
@@ -65,7 +72,7 @@ class RoundTrip(nn.Module):
 
 
 class Straightforward(nn.Module):
-    """The FFT formulation with a copy of a layer's weights, stored contiguous as the layer once did."""
+    """The FFT formulation with a copy of a 2-D layer's weights, stored contiguous as the layer once did."""
 
     def __init__(self, layer: _FallbackSpectralConv2d) -> None:
         super().__init__()
@@ -75,22 +82,39 @@ class Straightforward(nn.Module):
         return spectral_conv2d_fft(x, self.weights.to(complex_dtype_for(x.dtype)))
 
 
-def available_implementations(dtype: torch.dtype) -> list[str]:
-    # neuraloperator computes its spectrum in complex64, so it joins float32 runs only
-    return [n for n in IMPLEMENTATIONS if n != "neuralop" or (HAS_NEURALOPERATOR and dtype == torch.float32)]
+class StraightforwardFactorized(nn.Module):
+    """The reference FFNO layer's formulation with a copy of a factorized layer's weights."""
+
+    def __init__(self, layer: FactorizedSpectralConv2d) -> None:
+        super().__init__()
+        self.weights_x = nn.Parameter(layer.weights_x.detach().clone())
+        self.weights_y = nn.Parameter(layer.weights_y.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = complex_dtype_for(x.dtype)
+        return factorized_spectral_conv2d_fft(x, self.weights_x.to(dtype), self.weights_y.to(dtype))
 
 
-def build(name: str, channels: int, modes: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
-    """One implementation, its weights drawn with the same seed as the others'."""
+def available_implementations(layer: str, dtype: torch.dtype) -> list[str]:
+    # neuraloperator has no factorized per-axis layer, and computes its spectrum in complex64
+    neuralop_ok = layer == "2d" and HAS_NEURALOPERATOR and dtype == torch.float32
+    return [n for n in IMPLEMENTATIONS if n != "neuralop" or neuralop_ok]
+
+
+def build(name: str, layer: str, channels: int, modes: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
+    """One implementation of one layer kind, its weights drawn with the same seed as the others'."""
     spec = {"strategy": "sqrt_in", "seed": 0}
     module: nn.Module
     if name == "neuralop":
         module = NeuralopSpectralConv2d(channels, channels, modes, spectral_init=spec)
     elif name == "roundtrip":
         module = RoundTrip()
+    elif layer == "factorized":
+        ours = FactorizedSpectralConv2d(channels, modes, spectral_init=spec)
+        module = ours if name == "ours" else StraightforwardFactorized(ours)
     else:
-        layer = _FallbackSpectralConv2d(channels, channels, modes, spectral_init=spec)
-        module = layer if name == "ours" else Straightforward(layer)
+        ours_2d = _FallbackSpectralConv2d(channels, channels, modes, spectral_init=spec)
+        module = ours_2d if name == "ours" else Straightforward(ours_2d)
     return (module.double() if dtype == torch.float64 else module).to(device)
 
 
@@ -125,10 +149,11 @@ def _proc_status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _cpu_peak_in_this_process(name: str, shape: tuple[int, int, int, int], dtype_name: str, threads: int) -> int:
+def _cpu_peak_in_this_process(name: str, layer: str, shape: tuple[int, int, int, int], dtype_name: str,
+                              threads: int) -> int:
     torch.set_num_threads(threads)
     device, dtype = torch.device("cpu"), getattr(torch, dtype_name)
-    module, x = build(name, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
+    module, x = build(name, layer, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # Linux: reset the peak resident set (VmHWM) to the current one
     base = _proc_status_kib("VmRSS")
@@ -136,7 +161,8 @@ def _cpu_peak_in_this_process(name: str, shape: tuple[int, int, int, int], dtype
     return 1024 * (_proc_status_kib("VmHWM") - base)
 
 
-def peak_memory(name: str, shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device) -> int | None:
+def peak_memory(name: str, layer: str, shape: tuple[int, int, int, int], dtype: torch.dtype,
+                device: torch.device) -> int | None:
     """Peak bytes one forward+backward adds; None where it cannot be measured (CPU off Linux).
 
     CUDA: the caching allocator's peak above what was allocated before. CPU: the
@@ -144,7 +170,7 @@ def peak_memory(name: str, shape: tuple[int, int, int, int], dtype: torch.dtype,
     earlier and kept by the C allocator cannot hide the peak.
     """
     if device.type == "cuda":
-        module, x = build(name, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
+        module, x = build(name, layer, shape[1], shape[3], dtype, device), make_input(shape, dtype, device)
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
@@ -155,14 +181,15 @@ def peak_memory(name: str, shape: tuple[int, int, int, int], dtype: torch.dtype,
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
         dtype_name = str(dtype).removeprefix("torch.")
-        return pool.submit(_cpu_peak_in_this_process, name, shape, dtype_name, torch.get_num_threads()).result()
+        return pool.submit(_cpu_peak_in_this_process, name, layer, shape, dtype_name,
+                           torch.get_num_threads()).result()
 
 
-def bench_shape(shape: tuple[int, int, int, int], repeats: int, warmup: int, dtype: torch.dtype,
+def bench_shape(layer: str, shape: tuple[int, int, int, int], repeats: int, warmup: int, dtype: torch.dtype,
                 device: torch.device, measure_memory: bool, progress: Progress) -> dict:
     batch, channels, size, modes = shape
-    names = available_implementations(dtype)
-    impls = {name: build(name, channels, modes, dtype, device) for name in names}
+    names = available_implementations(layer, dtype)
+    impls = {name: build(name, layer, channels, modes, dtype, device) for name in names}
     x = make_input(shape, dtype, device)
     for _ in range(warmup):
         for module in impls.values():
@@ -171,11 +198,11 @@ def bench_shape(shape: tuple[int, int, int, int], repeats: int, warmup: int, dty
     for _ in range(repeats):
         for name, module in impls.items():  # interleaved: load drifts hit every implementation alike
             times[name].append(time_forward_backward(module, x, device))
-        progress.step(f"{batch}x{channels}x{size}x{modes}")
+        progress.step(f"{layer} {batch}x{channels}x{size}x{modes}")
     medians = {name: statistics.median(t) for name, t in times.items()}
-    peaks = {name: peak_memory(name, shape, dtype, device) if measure_memory else None for name in names}
+    peaks = {name: peak_memory(name, layer, shape, dtype, device) if measure_memory else None for name in names}
     return {
-        "batch": batch, "channels": channels, "size": size, "modes": modes,
+        "layer": layer, "batch": batch, "channels": channels, "size": size, "modes": modes,
         "median_seconds": medians,
         "ratios": {f"ours_over_{name}": medians["ours"] / medians[name] for name in names if name != "ours"},
         "peak_memory_bytes": peaks,
@@ -187,28 +214,42 @@ def _cell(value: float | None, scale: float, fmt: str) -> str:
     return "—" if value is None else format(value * scale, fmt)
 
 
+_LAYER_TITLES = {"2d": "2-D layer (`_FallbackSpectralConv2d`)", "factorized": "factorized layer (`FactorizedSpectralConv2d`)"}
+
+
 def markdown_report(record: dict) -> str:
     env = record["environment"]
-    names = [n for n in IMPLEMENTATIONS if n in record["results"][0]["median_seconds"]]
-    others = [n for n in names if n != "ours"]
+    warmup = record["config"]["warmup"]
     lines = [
         "# Spectral convolution speed (forward + backward)",
         "",
         f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads · "
         f"{record['config']['dtype']} · neuralop {env['versions']['neuralop']}",
         f"Command: `{env['command']}`",
-        f"Medians of {record['config']['repeats']} interleaved repeats after {record['config']['warmup']} warm-up runs.",
-        "",
+        f"Medians of {record['config']['repeats']} interleaved repeats after {warmup} warm-up "
+        f"run{'' if warmup == 1 else 's'}.",
+    ]
+    for layer in LAYERS:
+        results = [r for r in record["results"] if r["layer"] == layer]
+        if results:
+            lines += ["", f"## {_LAYER_TITLES[layer]}", ""] + _layer_tables(results)
+    return "\n".join(lines) + "\n"
+
+
+def _layer_tables(results: list[dict]) -> list[str]:
+    names = [n for n in IMPLEMENTATIONS if n in results[0]["median_seconds"]]
+    others = [n for n in names if n != "ours"]
+    lines = [
         "| batch×channels×size, modes | " + " | ".join(f"{n} (ms)" for n in names) + " | "
         + " | ".join(f"ours/{n}" for n in others) + " |",
         "|---" * (1 + len(names) + len(others)) + "|",
     ]
-    for r in record["results"]:
+    for r in results:
         label = f"{r['batch']}×{r['channels']}×{r['size']}², {r['modes']}"
         times = [_cell(r["median_seconds"][n], 1e3, ".2f") for n in names]
         ratios = [_cell(r["ratios"][f"ours_over_{n}"], 1, ".2f") for n in others]
         lines.append(f"| {label} | " + " | ".join(times + ratios) + " |")
-    if any(v is not None for r in record["results"] for v in r["peak_memory_bytes"].values()):
+    if any(v is not None for r in results for v in r["peak_memory_bytes"].values()):
         lines += [
             "",
             "Peak memory of one forward+backward (MiB; CUDA: allocator peak, CPU: growth of the peak resident set, "
@@ -217,19 +258,29 @@ def markdown_report(record: dict) -> str:
             "| batch×channels×size, modes | " + " | ".join(names) + " | ours/straightforward |",
             "|---" * (2 + len(names)) + "|",
         ]
-        for r in record["results"]:
+        for r in results:
             peaks = r["peak_memory_bytes"]
             ratio = (peaks["ours"] / peaks["straightforward"]
                      if peaks["ours"] is not None and peaks["straightforward"] else None)
             cells = [_cell(peaks[n], 2**-20, ".1f") for n in names] + [_cell(ratio, 1, ".2f")]
             lines.append(f"| {r['batch']}×{r['channels']}×{r['size']}², {r['modes']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _layer_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in LAYERS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"unknown layer kinds {bad}; allowed: {', '.join(LAYERS)}")
+    return list(dict.fromkeys(items))
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.spectral_conv_speed", __doc__)
     p.add_argument("--shapes", type=parse_shapes, default=parse_shapes(DEFAULT_SHAPES),
                    help=f"BATCHxCHANNELSxSIZExMODES, comma-separated (default {DEFAULT_SHAPES})")
+    p.add_argument("--layers", type=_layer_list, default=list(LAYERS),
+                   help=f"layer kinds, comma-separated: {', '.join(LAYERS)} (default both)")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -249,13 +300,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
-    progress = Progress(len(args.shapes) * args.repeats, "spectral conv speed", enabled=not args.no_progress)
+    progress = Progress(len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed",
+                        enabled=not args.no_progress)
     start = time.perf_counter()
-    results = [bench_shape(s, args.repeats, args.warmup, dtype, device, args.memory, progress) for s in args.shapes]
+    results = [bench_shape(layer, s, args.repeats, args.warmup, dtype, device, args.memory, progress)
+               for layer in args.layers for s in args.shapes]
     record = {
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.spectral_conv_speed", argv),
-        "config": {"shapes": [list(s) for s in args.shapes], "repeats": args.repeats, "warmup": args.warmup,
+        "config": {"layers": args.layers, "shapes": [list(s) for s in args.shapes], "repeats": args.repeats, "warmup": args.warmup,
                    "dtype": args.dtype, "neuralop_available": HAS_NEURALOPERATOR, "memory": args.memory},
         "results": results,
         "timings": {"total_seconds": time.perf_counter() - start},

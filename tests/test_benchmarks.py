@@ -114,21 +114,26 @@ def test_spectral_conv_speed_tiny(tmp_path) -> None:
     assert spectral_conv_speed.main(argv) == 0
     data = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
     assert data["schema"] == spectral_conv_speed.SCHEMA
-    assert [(r["batch"], r["channels"], r["size"], r["modes"]) for r in data["results"]] == [(2, 2, 8, 2), (1, 3, 16, 4)]
-    expected = {"ours", "straightforward", "roundtrip"} | ({"neuralop"} if data["config"]["neuralop_available"] else set())
+    assert [(r["layer"], r["batch"], r["channels"], r["size"], r["modes"]) for r in data["results"]] == [
+        (layer, *shape) for layer in ("2d", "factorized") for shape in ((2, 2, 8, 2), (1, 3, 16, 4))]
     for r in data["results"]:
+        expected = {"ours", "straightforward", "roundtrip"}
+        if r["layer"] == "2d" and data["config"]["neuralop_available"]:
+            expected.add("neuralop")
         med = r["median_seconds"]
         assert set(med) == expected
         assert all(t > 0 and math.isfinite(t) for t in med.values())
         assert r["ratios"] == pytest.approx({f"ours_over_{n}": med["ours"] / med[n] for n in expected - {"ours"}})
         assert set(r["peak_memory_bytes"]) == expected and not any(r["peak_memory_bytes"].values())
-    assert "| 2×2×8², 2 |" in (tmp_path / "spectral_conv_speed.md").read_text()
+    markdown = (tmp_path / "spectral_conv_speed.md").read_text()
+    assert markdown.count("| 2×2×8², 2 |") == 2 and "## factorized layer" in markdown
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory reads /proc")
-def test_cpu_peak_memory_covers_the_tensors_a_pass_must_allocate() -> None:
+@pytest.mark.parametrize("layer", spectral_conv_speed.LAYERS)
+def test_cpu_peak_memory_covers_the_tensors_a_pass_must_allocate(layer) -> None:
     shape = (4, 8, 64, 8)
-    peak = spectral_conv_speed.peak_memory("ours", shape, torch.float32, torch.device("cpu"))
+    peak = spectral_conv_speed.peak_memory("ours", layer, shape, torch.float32, torch.device("cpu"))
     x_bytes = 4 * 8 * 64 * 64 * 4
     assert peak >= 2 * x_bytes  # at least the output and the input's gradient
     assert peak < 100 * x_bytes
@@ -139,6 +144,8 @@ def test_speed_rejects_bad_shapes() -> None:
         spectral_conv_speed.main(["--shapes", "2x2x8"])
     with pytest.raises(SystemExit):
         spectral_conv_speed.main(["--shapes", "2x2x8x5"])
+    with pytest.raises(SystemExit):
+        spectral_conv_speed.main(["--layers", "3d"])
 
 
 def test_statistics() -> None:
