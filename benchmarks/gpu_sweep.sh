@@ -5,7 +5,8 @@
 #   bash benchmarks/gpu_sweep.sh WHEEL_DIR OUT_DIR --smoke   # tiny configurations on the CPU, to try it first
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
-# OUT_DIR/<device-name>/: 8 files, JSON + Markdown (+ PNG) of each benchmark. Commit them under
+# OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark, the training comparison of the
+# fno generator there and of fno_vanilla and ffno in sub-folders of those names. Commit them under
 # benchmarks/results/<device-name>/.
 set -euo pipefail
 wheels=${1:?usage: gpu_sweep.sh WHEEL_DIR OUT_DIR [--smoke]}
@@ -21,12 +22,12 @@ export PYTHONUNBUFFERED=1
 
 if [ "$smoke" = "--smoke" ]; then
   device=cpu
-  grad=(--seeds 2 --width 4 --blocks 2 --modes 2 --size 8 --batch 1)
+  grad=(--seeds 2 --width 4 --blocks 2 --modes 2 --size 8 --batch 1 --models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--shapes 2x2x8x2 --repeats 2 --warmup 0)
   train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
 else
   device=cuda
-  grad=()
+  grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--repeats 50 --warmup 5)
   # Larger than the CPU default: more data, more steps, more seeds.
   train=(--seeds 5 --nimgs-train 16 --nepochs 20)
@@ -39,5 +40,9 @@ dir="$out/$name"
 python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}" > /dev/null
 python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
 python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress "${train[@]}" > /dev/null
-cat "$dir"/training_comparison.md
-ls -l "$dir"
+for arch in fno_vanilla ffno; do
+  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
+    --architecture "$arch" "${train[@]}" > /dev/null
+done
+cat "$dir"/training_comparison.md "$dir"/ffno/training_comparison.md
+ls -lR "$dir"

@@ -1,12 +1,16 @@
 """Gradient and activation diagnostics of every init strategy on the same work.
 
-For each strategy and seed this builds a stack of ``PtychoBlock``s and a
-``CascadedFNOGenerator``, runs one forward pass and one backward pass per probe
-loss, and records per block: mean |∇| of the spectral and local weights and
+For each strategy and seed this builds each model of ``--models`` (a stack of
+``PtychoBlock``s; the generators ``generator`` = fno, ``hybrid``,
+``fno_vanilla``, ``ffno``), runs one forward pass and one backward pass per
+probe loss, and records per block: mean |∇| of the spectral and local weights and
 their ratio (the reference plan's metric), the relative gradient ‖∇W‖/‖W‖ of
 each (what an optimizer step sees), the std of both branch outputs and their
 ratio, and the activation std through depth. A seed fixes the input, the probe,
 the local weights and the spectral draw, so strategies are compared paired by seed.
+FFNO blocks (``ffno``) have no local conv: their "local" weight is the 1×1
+``expand`` and their local branch the residual input (``ptycho_torch.diagnostics``);
+their one spectral layer is shared, so its gradient is the same in every block.
 
     python -m benchmarks.gradient_ratios                      # the default sweep
     python -m benchmarks.gradient_ratios --quick --strategies legacy
@@ -29,8 +33,14 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from ptycho_torch.diagnostics import BranchCapture
-from ptycho_torch.generators import CascadedFNOGenerator, PtychoBlock
+from ptycho_torch.diagnostics import BranchCapture, SpectralBlock, local_weight, spectral_blocks, spectral_weights_of
+from ptycho_torch.generators import (
+    CascadedFNOGenerator,
+    FfnoGeneratorModule,
+    FnoVanillaGeneratorModule,
+    HybridUNOGenerator,
+    PtychoBlock,
+)
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import make_initializer
 
@@ -38,7 +48,8 @@ from .common import Progress, benchmark_parser, environment, format_ci, resolve_
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
-MODELS = ("blocks", "generator")
+MODELS = ("blocks", "generator", "hybrid", "fno_vanilla", "ffno")
+DEFAULT_MODELS = ("blocks", "generator", "fno_vanilla", "ffno")
 INPUTS = ("white-noise", "diffraction")
 LOSSES = ("mean", "abs-mean", "random-projection")
 BLOCK_METRICS = (
@@ -140,21 +151,24 @@ class Report(_Strict):
 # --- the measurement ---------------------------------------------------------------------------
 
 
-def build_model(kind: str, strategy: str, seed: int, cfg: SweepConfig) -> tuple[nn.Module, list[PtychoBlock]]:
+def build_model(kind: str, strategy: str, seed: int, cfg: SweepConfig) -> tuple[nn.Module, list[SpectralBlock]]:
     """The model of ``kind``; the seed fixes every weight, the spectral ones through their own stream."""
     torch.manual_seed(seed)  # local weights: the same for every strategy at one seed
     initializer = make_initializer({"strategy": strategy, "seed": seed})
+    common = dict(in_channels=1, out_channels=2, hidden_channels=cfg.width, modes=cfg.modes, C=1,
+                  spectral_init=initializer)
+    model: nn.Module
     if kind == "blocks":
-        model: nn.Module = nn.Sequential(
-            *(PtychoBlock(cfg.width, cfg.modes, initializer, cfg.backend) for _ in range(cfg.blocks))
-        )
+        model = nn.Sequential(*(PtychoBlock(cfg.width, cfg.modes, initializer, cfg.backend) for _ in range(cfg.blocks)))
+    elif kind == "generator":
+        model = CascadedFNOGenerator(fno_blocks=cfg.blocks, cnn_blocks=2, spectral_backend=cfg.backend, **common)
+    elif kind == "hybrid":
+        model = HybridUNOGenerator(n_blocks=cfg.blocks, spectral_backend=cfg.backend, **common)
+    elif kind == "fno_vanilla":
+        model = FnoVanillaGeneratorModule(n_blocks=cfg.blocks, spectral_backend=cfg.backend, **common)
     else:
-        model = CascadedFNOGenerator(
-            in_channels=1, out_channels=2, hidden_channels=cfg.width, fno_blocks=cfg.blocks,
-            cnn_blocks=2, modes=cfg.modes, C=1, spectral_init=initializer, spectral_backend=cfg.backend,
-        )
-    blocks = [m for m in model.modules() if isinstance(m, PtychoBlock)]
-    return model, blocks
+        model = FfnoGeneratorModule(n_blocks=cfg.blocks, cnn_blocks=2, **common)
+    return model, spectral_blocks(model)
 
 
 def make_input(input_kind: str, model_kind: str, seed: int, cfg: SweepConfig) -> torch.Tensor:
@@ -189,7 +203,11 @@ def probe_loss(name: str, y: torch.Tensor, seed: int) -> torch.Tensor:
     return (y * r).sum() / math.sqrt(y.numel())
 
 
-def measure(model: nn.Module, blocks: list[PtychoBlock], x: torch.Tensor, losses: Sequence[str], seed: int) -> dict[str, list[dict[str, float]]]:
+def _flat_abs(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.abs().double().flatten() for t in tensors])
+
+
+def measure(model: nn.Module, blocks: list[SpectralBlock], x: torch.Tensor, losses: Sequence[str], seed: int) -> dict[str, list[dict[str, float]]]:
     """Per loss, per block: the BLOCK_METRICS of one forward and one backward pass."""
     with BranchCapture(blocks) as capture:
         y = model(x)
@@ -208,15 +226,15 @@ def measure(model: nn.Module, blocks: list[PtychoBlock], x: torch.Tensor, losses
         probe_loss(loss_name, y, seed).backward(retain_graph=True)
         per_block = []
         for i, block in enumerate(blocks):
-            ws, wl = block.spectral.weights, block.local_conv.weight
-            gs, gl = ws.grad.abs().double(), wl.grad.abs().double()
+            ws, wl = spectral_weights_of(block), local_weight(block)
+            gs, gl = _flat_abs([w.grad for w in ws]), wl.grad.abs().double()
             mean_s, mean_l = gs.mean().item(), gl.mean().item()
             per_block.append({
                 "index": i,
                 "grad_mean_abs_spectral": mean_s,
                 "grad_mean_abs_local": mean_l,
                 "grad_ratio_local_over_spectral": mean_l / mean_s,
-                "rel_grad_spectral": gs.norm().item() / ws.detach().abs().double().norm().item(),
+                "rel_grad_spectral": gs.norm().item() / _flat_abs([w.detach() for w in ws]).norm().item(),
                 "rel_grad_local": gl.norm().item() / wl.detach().abs().double().norm().item(),
                 **forward[i],
             })
@@ -408,7 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0…n-1 (default 5)")
-    p.add_argument("--models", type=_csv(MODELS), default=list(MODELS))
+    p.add_argument("--models", type=_csv(MODELS), default=list(DEFAULT_MODELS),
+                   help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture "
+                        f"(default {','.join(DEFAULT_MODELS)})")
     p.add_argument("--inputs", type=_csv(INPUTS), default=list(INPUTS))
     p.add_argument("--losses", type=_csv(LOSSES), default=list(LOSSES))
     p.add_argument("--width", type=int, default=32)
@@ -433,6 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
     if args.modes > args.size // 2:
         raise SystemExit(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
+    if "hybrid" in args.models and args.size % 2 ** (args.blocks - 1):
+        raise SystemExit(f"--models hybrid with --blocks {args.blocks} needs --size divisible by "
+                         f"{2 ** (args.blocks - 1)}; got {args.size}")
     strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)
     device = resolve_device(args.device)
     cfg = SweepConfig(

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from ptycho_torch import GeneratorConfig
+from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import TrainingConfig, train
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--baseline", default="legacy")
-    p.add_argument("--architecture", choices=("fno", "hybrid"), default="fno")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="fno",
+                   help=f"generator to train: {', '.join(ARCHITECTURES)} (default fno)")
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--modes", type=int, default=12)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,6 +11,10 @@ from spectral_init import SpectralInitSpec
 
 from .generators.blocks import InputTransformMode, OutputMode
 from .generators.spectral_conv import SpectralBackend
+
+
+Architecture = Literal["fno", "hybrid", "fno_vanilla", "ffno"]
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 
 
 class GeneratorConfig(BaseModel):
@@ -23,7 +27,7 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    architecture: Literal["fno", "hybrid", "fno_vanilla", "ffno"] = "fno"
+    architecture: Architecture = "fno"
     N: int = Field(64, gt=0, description="Patch size in pixels (even).")
     C: int = Field(4, ge=1, description="Channels per sample: gridsize².")
     fno_width: int = Field(32, ge=1)

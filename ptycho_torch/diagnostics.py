@@ -1,4 +1,12 @@
-"""How much each PtychoBlock's spectral branch carries next to its local 3×3 branch."""
+"""How much each block's spectral branch carries next to the local branch it is added to.
+
+A ``PtychoBlock`` adds spectral(x) to a 3×3 conv of x. An FFNO block adds
+spectral(x) to its optional ``local_conv``(x); without one, its spectral
+update is compared with the residual stream x it is added to, and its "local
+weight" is the 1×1 ``expand`` that every update passes through. The branch
+outputs are recomputed from each block's captured input, so a spectral layer
+shared by several blocks is seen once per block.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +14,50 @@ import torch
 import torch.nn as nn
 
 from .generators.blocks import PtychoBlock
+from .generators.ffno_bottleneck import FactorizedFfnoBlock
+
+__all__ = ["BranchCapture", "local_weight", "spectral_blocks", "spectral_participation", "spectral_weights_of"]
+
+SpectralBlock = PtychoBlock | FactorizedFfnoBlock
 
 
-def ptycho_blocks(model: nn.Module) -> list[PtychoBlock]:
-    """The model's PtychoBlocks in forward order (DDP wrappers included)."""
-    return [m for m in model.modules() if isinstance(m, PtychoBlock)]
+def spectral_blocks(model: nn.Module) -> list[SpectralBlock]:
+    """The model's PtychoBlocks and FFNO blocks in forward order (DDP wrappers included)."""
+    return [m for m in model.modules() if isinstance(m, (PtychoBlock, FactorizedFfnoBlock))]
+
+
+def _branches(block: SpectralBlock) -> tuple[nn.Module, nn.Module]:
+    if isinstance(block, PtychoBlock):
+        return block.spectral, block.local_conv
+    return block.shared_spectral, block.local_conv if block.local_conv is not None else nn.Identity()
+
+
+def local_weight(block: SpectralBlock) -> torch.Tensor:
+    """The local weight whose gradient is compared with the spectral ones'."""
+    if isinstance(block, PtychoBlock):
+        return block.local_conv.weight
+    return (block.local_conv if block.local_conv is not None else block.expand).weight
+
+
+def spectral_weights_of(block: SpectralBlock) -> list[torch.Tensor]:
+    """The complex weights of the block's spectral branch."""
+    spectral, _ = _branches(block)
+    return [p for p in spectral.parameters() if p.is_complex()]
 
 
 class BranchCapture:
-    """Forward hooks that keep, per block, the spectral and local branch outputs and the block output."""
+    """Forward hooks that keep, per block, its input and output; branch outputs recomputed on demand."""
 
-    def __init__(self, blocks: list[PtychoBlock]) -> None:
-        self.outputs: dict[tuple[int, str], torch.Tensor] = {}
-        self._handles = []
-        for i, block in enumerate(blocks):
-            for part, module in (("spectral", block.spectral), ("local", block.local_conv), ("out", block)):
-                self._handles.append(module.register_forward_hook(self._keeper((i, part))))
+    def __init__(self, blocks: list[SpectralBlock]) -> None:
+        self.blocks = blocks
+        self.inputs: dict[int, torch.Tensor] = {}
+        self.outputs: dict[int, torch.Tensor] = {}
+        self._handles = [block.register_forward_hook(self._keeper(i)) for i, block in enumerate(blocks)]
         self.n_blocks = len(blocks)
 
-    def _keeper(self, key: tuple[int, str]):
+    def _keeper(self, index: int):
         def keep(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            self.outputs[key] = output.detach()
+            self.inputs[index], self.outputs[index] = inputs[0].detach(), output.detach()
         return keep
 
     def __enter__(self) -> "BranchCapture":
@@ -36,14 +67,20 @@ class BranchCapture:
         for handle in self._handles:
             handle.remove()
 
+    @torch.no_grad()
+    def branch(self, block: int, part: str) -> torch.Tensor:
+        """``spectral`` or ``local`` branch output of one block, or its ``out``put."""
+        if part == "out":
+            return self.outputs[block]
+        spectral, local = _branches(self.blocks[block])
+        return (spectral if part == "spectral" else local)(self.inputs[block])
+
     def std(self, block: int, part: str) -> float:
-        return self.outputs[(block, part)].double().std().item()
+        return self.branch(block, part).double().std().item()
 
     def norm_ratio(self, block: int) -> float:
         """‖spectral(x)‖ / ‖local(x)‖ for one block."""
-        spectral = self.outputs[(block, "spectral")].double().norm()
-        local = self.outputs[(block, "local")].double().norm()
-        return (spectral / local).item()
+        return (self.branch(block, "spectral").double().norm() / self.branch(block, "local").double().norm()).item()
 
 
 @torch.no_grad()
@@ -52,7 +89,7 @@ def spectral_participation(model: nn.Module, x: torch.Tensor) -> list[float]:
     was_training = model.training
     model.eval()
     try:
-        with BranchCapture(ptycho_blocks(model)) as capture:
+        with BranchCapture(spectral_blocks(model)) as capture:
             model(x)
         return [capture.norm_ratio(i) for i in range(capture.n_blocks)]
     finally:

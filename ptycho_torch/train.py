@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from spectral_init.config_files import read_config_file
 
+from .config import ARCHITECTURES
 from .progress import Progress
 from .training import DistributedContext, TrainingConfig, TrainResult, pick_device, resolved_spectral_init, train
 
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--N", type=int, help="patch size (sets model.N and data.N)")
     p.add_argument("--gridsize", type=int)
-    p.add_argument("--architecture", help="fno | hybrid | fno_vanilla | ffno")
+    p.add_argument("--architecture", help=" | ".join(ARCHITECTURES))
     p.add_argument("--nepochs", "--torch-epochs", dest="nepochs", type=int)
     p.add_argument("--nimgs-train", type=int)
     p.add_argument("--nimgs-test", type=int)

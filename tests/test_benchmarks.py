@@ -39,8 +39,9 @@ def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     report = gradient_ratios.Report.from_json_dict(data)
     assert data["schema"] == gradient_ratios.SCHEMA
     assert report.config.strategies == ["sqrt_in", "legacy"] and report.config.baseline == "legacy"
-    # 2 models × 2 inputs × 2 strategies × 2 seeds × 3 losses
-    assert len(report.runs) == 48 and all(len(r.blocks) == 2 for r in report.runs)
+    # 4 default models × 2 inputs × 2 strategies × 2 seeds × 3 losses
+    assert report.config.models == list(gradient_ratios.DEFAULT_MODELS)
+    assert len(report.runs) == 96 and all(len(r.blocks) == 2 for r in report.runs)
     assert {r.input for r in report.runs} == {"white-noise", "diffraction"}
     assert all(math.isfinite(x) for x in all_numbers(data))
     assert {"device_name", "versions", "command", "torch_threads"} <= set(data["environment"])
@@ -56,13 +57,15 @@ def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
             assert b.grad_ratio_local_over_spectral == pytest.approx(b.grad_mean_abs_local / b.grad_mean_abs_spectral)
             assert b.branch_std_ratio_spectral_over_local == pytest.approx(b.branch_std_spectral / b.branch_std_local)
     # One seed draws the same normals for both strategies, so the first block's spectral output
-    # scales exactly by the ratio of stds: √((1/(4·4)²) / (1/4)) = 1/8 at width 4.
+    # scales exactly by the ratio of stds: √((1/(4·4)²) / (1/4)) = 1/8 at width 4; the FFNO layer
+    # sums two branches, so sqrt_in draws 1/(2·4) there and the ratio is √((1/256) / (1/8)) = 1/√32.
     first = {(r.model, r.input, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"}
-    for model in ("blocks", "generator"):
+    expected = {"blocks": 1 / 8, "generator": 1 / 8, "fno_vanilla": 1 / 8, "ffno": 1 / math.sqrt(32)}
+    for model, ratio in expected.items():
         for inp in ("white-noise", "diffraction"):
             for seed in (0, 1):
-                ratio = first[(model, inp, "legacy", seed)] / first[(model, inp, "sqrt_in", seed)]
-                assert ratio == pytest.approx(1 / 8, rel=1e-4)
+                measured = first[(model, inp, "legacy", seed)] / first[(model, inp, "sqrt_in", seed)]
+                assert measured == pytest.approx(ratio, rel=1e-4), model
 
 
 def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
@@ -83,9 +86,9 @@ def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
             "--compare", str(out / "gradient_ratios.json"), *TINY]
     assert gradient_ratios.main(argv) == 0
     printed = capsys.readouterr().out
-    rows = [line for line in printed.splitlines() if line.startswith(("blocks ", "generator "))]
-    # 2 models × 2 inputs × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
-    assert len(rows) == 72
+    rows = [line for line in printed.splitlines() if line.startswith(tuple(f"{m} " for m in gradient_ratios.DEFAULT_MODELS))]
+    # 4 models × 2 inputs × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
+    assert len(rows) == 144
     assert all(float(row.split()[-1]) == 0 for row in rows)
 
 
@@ -209,3 +212,14 @@ def test_committed_results_match_the_schema() -> None:
         report = gradient_ratios.Report.from_json_dict(data)
         assert report.to_json_dict() == data
         assert all(math.isfinite(x) for x in all_numbers(data))
+
+
+def test_gradient_ratios_hybrid_model(tmp_path) -> None:
+    argv = ["--strategies", "sqrt_in", "--baseline", "sqrt_in", "--seeds", "1", "--models", "hybrid",
+            "--inputs", "white-noise", "--losses", "mean", "--output-dir", str(tmp_path), *TINY]
+    assert gradient_ratios.main(argv) == 0
+    report = gradient_ratios.Report.from_json_dict(json.loads((tmp_path / "gradient_ratios.json").read_text()))
+    # 2 encoder blocks + the bottleneck, each with its spectral and local branch measured
+    assert [len(r.blocks) for r in report.runs] == [3]
+    with pytest.raises(SystemExit, match="divisible by 8"):
+        gradient_ratios.main([*argv[:-len(TINY)], *TINY, "--blocks", "4", "--size", "12", "--modes", "2"])

@@ -47,10 +47,17 @@ def kept_frequencies(size: int, modes: int) -> int:
 
 
 class AxisDFT(NamedTuple):
-    """The real analysis (N, 2q) and synthesis (2q, N) matrices of one axis, columns/rows (re/im, k)."""
+    """The real analysis (N, 2q) and synthesis (2q, N) matrices of one axis, columns/rows (re/im, k).
+
+    ``analysis_t`` and ``synthesis_t`` are their transposes, stored contiguous: multiplied from the
+    left they transform the second-to-last axis, and a CPU ``bmm`` given a transposed view would
+    copy it once per batch entry.
+    """
 
     analysis: torch.Tensor
     synthesis: torch.Tensor
+    analysis_t: torch.Tensor
+    synthesis_t: torch.Tensor
 
 
 _CACHE: dict[tuple, AxisDFT] = {}
@@ -77,7 +84,7 @@ def _build_axis_dft(size: int, modes: int, dtype: torch.dtype, device: torch.dev
     if size % 2 == 0 and q == size // 2 + 1:
         weight[-1] = 1.0  # the Nyquist frequency is its own mirror
     synthesis = torch.cat([weight * angles.cos(), -weight * angles.sin()]) / size
-    return AxisDFT(*(m.to(device=device, dtype=dtype).contiguous() for m in (analysis, synthesis)))
+    return AxisDFT(*(m.to(device=device, dtype=dtype).contiguous() for m in (analysis, synthesis, analysis.T, synthesis.T)))
 
 
 def check_factorized_operands(x: torch.Tensor, weights_x: torch.Tensor, weights_y: torch.Tensor) -> None:
@@ -98,6 +105,48 @@ def check_factorized_operands(x: torch.Tensor, weights_x: torch.Tensor, weights_
         raise ValueError(f"{x.dtype} input needs {expected} weights; got {weights_x.dtype}, {weights_y.dtype}")
 
 
+class _AnalyzeBothAxes(torch.autograd.Function):
+    """x → (its kept spectrum along W, its kept spectrum along H), one input gradient written once.
+
+    Autograd would sum the two branches' input gradients in a separate full-size add; here the
+    H-branch's gradient is accumulated into the W-branch's by the GEMM itself (``baddbmm``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dft_w: AxisDFT, dft_h: AxisDFT) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, channels, height, width = x.shape
+        ctx.shape, ctx.dft_w, ctx.dft_h = x.shape, dft_w, dft_h
+        spec_w = torch.mm(dft_w.analysis_t, x.reshape(-1, width).t())
+        images = x.reshape(batch * channels, height, width)
+        spec_h = torch.bmm(dft_h.analysis_t.expand(batch * channels, -1, -1), images)
+        return spec_w, spec_h  # (c,k), (b,i,h) and (b,i), (c,k), w
+
+    @staticmethod
+    def backward(ctx, grad_w: torch.Tensor, grad_h: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        batch, channels, height, width = ctx.shape
+        grad_x = torch.mm(grad_w.contiguous().t(), ctx.dft_w.analysis_t).view(batch * channels, height, width)
+        grad_x = torch.baddbmm(grad_x, ctx.dft_h.analysis.expand(batch * channels, -1, -1), grad_h.contiguous())
+        return grad_x.view(ctx.shape), None, None
+
+
+class _SynthesizeAlongHInto(torch.autograd.Function):
+    """``out`` plus each (b, o) image's H-axis synthesis (``synthesis_t`` @ its spectrum), in one GEMM.
+
+    The backward multiplies by the stored contiguous transpose: ``bmm`` of an expanded matrix would
+    otherwise differentiate into a product with its transposed, expanded view.
+    """
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, spectrum: torch.Tensor, dft_h: AxisDFT) -> torch.Tensor:
+        ctx.dft_h = dft_h
+        return torch.baddbmm(out, dft_h.synthesis_t.expand(spectrum.shape[0], -1, -1), spectrum)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        grad = grad.contiguous()
+        return grad, torch.bmm(ctx.dft_h.synthesis.expand(grad.shape[0], -1, -1), grad), None
+
+
 def _mixing_blocks(weights: torch.Tensor, kept: int) -> torch.Tensor:
     """(kept, 2·out, 2·in) real blocks [[Re Wᵀ, -Im Wᵀ], [Im Wᵀ, Re Wᵀ]] of complex (in, out, modes) weights."""
     w = weights[:, :, :kept].permute(2, 1, 0)  # (k, out, in)
@@ -114,21 +163,20 @@ def factorized_spectral_conv2d(x: torch.Tensor, weights_x: torch.Tensor, weights
     dft_h = axis_dft(height, modes, x.dtype, x.device)
     q_w, q_h = dft_w.analysis.shape[1] // 2, dft_h.analysis.shape[1] // 2
 
-    # W-branch: analysis along the last axis is one GEMM over all rows (b, i, h).
-    spec_w = torch.mm(x.reshape(-1, width), dft_w.analysis)  # (b,i,h), (c,k)
-    spec_w = Relayout.apply(spec_w.view(batch, channels, height, 2, q_w), (4, 3, 1, 0, 2))  # k, c, i, b, h
-    mixed_w = torch.bmm(_mixing_blocks(weights_x, q_w), spec_w.view(q_w, 2 * channels, batch * height))
-    mixed_w = Relayout.apply(mixed_w.view(q_w, 2, channels, batch, height), (3, 2, 4, 1, 0))  # b, o, h, c, k
-    out = torch.mm(mixed_w.view(-1, 2 * q_w), dft_w.synthesis).view(batch * channels, height, width)
+    # Analysis: along W one GEMM over all rows (b, i, h); along H each (b, i) image from the left.
+    # Every relayout below moves whole rows of h (or w): the W analysis is computed transposed,
+    # (c, k) outermost, and the W synthesis reads its operand transposed.
+    spec_w, spec_h = _AnalyzeBothAxes.apply(x, dft_w, dft_h)
 
-    # H-branch: analysis along H multiplies each (b, i) image from the left.
-    images = x.reshape(batch * channels, height, width)
-    spec_h = torch.bmm(dft_h.analysis.T.expand(batch * channels, -1, -1), images)  # (b,i), (c,k), w
+    spec_w = Relayout.apply(spec_w.view(2, q_w, batch, channels, height), (1, 0, 3, 2, 4))  # k, c, i, b, h
+    mixed_w = torch.bmm(_mixing_blocks(weights_x, q_w), spec_w.view(q_w, 2 * channels, batch * height))
+    mixed_w = Relayout.apply(mixed_w.view(q_w, 2, channels, batch, height), (1, 0, 3, 2, 4))  # c, k, b, o, h
+    out = torch.mm(mixed_w.view(2 * q_w, -1).t(), dft_w.synthesis).view(batch * channels, height, width)
+
     spec_h = Relayout.apply(spec_h.view(batch, channels, 2, q_h, width), (3, 2, 1, 0, 4))  # k, c, i, b, w
     mixed_h = torch.bmm(_mixing_blocks(weights_y, q_h), spec_h.view(q_h, 2 * channels, batch * width))
     mixed_h = Relayout.apply(mixed_h.view(q_h, 2, channels, batch, width), (3, 2, 1, 0, 4))  # b, o, c, k, w
-    out = torch.baddbmm(out, dft_h.synthesis.T.expand(batch * channels, -1, -1),
-                        mixed_h.view(batch * channels, 2 * q_h, width))
+    out = _SynthesizeAlongHInto.apply(out, mixed_h.view(batch * channels, 2 * q_h, width), dft_h)
     return out.view(batch, channels, height, width)
 
 

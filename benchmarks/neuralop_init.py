@@ -1,0 +1,115 @@
+"""E|w|² of neuraloperator's FNO spectral weights: its own ``init_std='auto'`` against ``initialize_``.
+
+For each spatial dimension (1, 2, 3) and weight kind (dense, tucker, cp, tt),
+and each seed: build ``neuralop.models.FNO`` (its own init), record the mean
+|W|² of every reconstructed spectral weight over the target 2/(in+out) of
+``xavier-complex`` (which is what ``'auto'`` aims at), then re-draw with
+``spectral_init.initialize_(model, {"strategy": "xavier-complex", "seed": s})``
+and record the same ratio. Values: the layer-averaged ratio, mean ± 95% CI over seeds.
+
+    python -m benchmarks.neuralop_init
+    python -m benchmarks.neuralop_init --seeds 5 --width 8
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import Any, Sequence
+
+import torch
+
+from spectral_init import initialize_
+
+from .common import Progress, benchmark_parser, environment, format_ci, resolve_device, write_outputs
+from .stats import mean_ci
+
+SCHEMA = "spectral-init/neuralop-init/1"
+KINDS = ("dense", "tucker", "cp", "tt")
+MODES_BY_DIM = {1: (12,), 2: (12, 12), 3: (8, 8, 8)}
+
+
+def reconstructed_ratio(model: torch.nn.Module, target: float) -> float:
+    """Mean over the model's SpectralConvs of mean|W|²/target, W the reconstructed dense weight."""
+    from neuralop.layers.spectral_convolution import SpectralConv
+
+    ratios = [m.weight.to_tensor().detach().abs().square().mean().item() / target
+              for m in model.modules() if isinstance(m, SpectralConv)]
+    return statistics.fmean(ratios)
+
+
+def run(width: int, rank: float, seeds: int, device: torch.device, show_progress: bool,
+        argv: Sequence[str] | None) -> dict[str, Any]:
+    from neuralop.models import FNO
+
+    target = 2 / (width + width)
+    progress = Progress(len(MODES_BY_DIM) * len(KINDS) * seeds, "neuralop init", enabled=show_progress)
+    rows, start = [], time.perf_counter()
+    for dim, n_modes in MODES_BY_DIM.items():
+        for kind in KINDS:
+            own, ours = [], []
+            for seed in range(seeds):
+                torch.manual_seed(seed)
+                model = FNO(n_modes=n_modes, hidden_channels=width, in_channels=1, out_channels=1,
+                            factorization=None if kind == "dense" else kind, rank=rank).to(device)
+                own.append(reconstructed_ratio(model, target))
+                initialize_(model, {"strategy": "xavier-complex", "seed": seed})
+                ours.append(reconstructed_ratio(model, target))
+                progress.step(f"{dim}-D {kind} seed {seed}")
+            rows.append({"dim": dim, "n_modes": list(n_modes), "kind": kind,
+                         "neuralop_auto": mean_ci(own), "initialize_": mean_ci(ours)})
+    import neuralop
+
+    return {
+        "schema": SCHEMA,
+        "environment": environment(device, "benchmarks.neuralop_init", argv),
+        "config": {"width": width, "rank": rank, "seeds": seeds, "target": target,
+                   "neuralop": neuralop.__version__},
+        "results": rows,
+        "timings": {"total_seconds": time.perf_counter() - start},
+    }
+
+
+def markdown_report(record: dict[str, Any]) -> str:
+    env, cfg = record["environment"], record["config"]
+    lines = [
+        "# neuraloperator FNO spectral weights: E|w|² / (2/(in+out))",
+        "",
+        f"Device: {env['device_name']} · torch {env['versions']['torch']} · neuralop {cfg['neuralop']}",
+        f"Command: `{env['command']}`",
+        f"Width {cfg['width']}, rank {cfg['rank']}, {cfg['seeds']} seeds; the reconstructed weight's mean |W|² "
+        "over the target, averaged over the model's 4 layers; mean ± 95% CI over seeds.",
+        "",
+        "| dim | modes | weight | neuralop `init_std='auto'` | `initialize_(…, xavier-complex)` |",
+        "|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        own, ours = r["neuralop_auto"], r["initialize_"]
+        lines.append(f"| {r['dim']}-D | {'×'.join(map(str, r['n_modes']))} | {r['kind']} | "
+                     f"{format_ci(own['mean'], own['ci95'])} | {format_ci(ours['mean'], ours['ci95'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = benchmark_parser("benchmarks.neuralop_init", __doc__)
+    p.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
+    p.add_argument("--width", type=int, default=16, help="hidden channels (default 16)")
+    p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it")
+    args = p.parse_args(argv)
+    if args.seeds < 1 or args.width < 1 or not 0 < args.rank <= 1:
+        raise SystemExit("--seeds and --width must be >= 1 and --rank in (0, 1]")
+    try:
+        import neuralop  # noqa: F401  (the PyPI package neuraloperator)
+    except ImportError:
+        raise SystemExit("this benchmark needs neuraloperator: pip install -e '.[neuralop]'") from None
+    record = run(args.width, args.rank, args.seeds, resolve_device(args.device), not args.no_progress, argv)
+    markdown = markdown_report(record)
+    paths = write_outputs(args.output_dir, "neuralop_init", record, markdown)
+    print(markdown)
+    print(f"wrote {paths['json']}, {paths['markdown']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
