@@ -223,3 +223,20 @@ def test_gradient_ratios_hybrid_model(tmp_path) -> None:
     assert [len(r.blocks) for r in report.runs] == [3]
     with pytest.raises(SystemExit, match="divisible by 8"):
         gradient_ratios.main([*argv[:-len(TINY)], *TINY, "--blocks", "4", "--size", "12", "--modes", "2"])
+
+
+def test_neuralop_init_tiny(tmp_path) -> None:
+    pytest.importorskip("neuralop")
+    from benchmarks import neuralop_init
+
+    argv = ["--seeds", "2", "--width", "4", "--output-dir", str(tmp_path), "--no-progress", "--device", "cpu"]
+    assert neuralop_init.main(argv) == 0
+    data = json.loads((tmp_path / "neuralop_init.json").read_text())
+    assert data["schema"] == neuralop_init.SCHEMA and data["config"]["target"] == pytest.approx(2 / 8)
+    assert [(r["dim"], r["kind"]) for r in data["results"]] == [
+        (d, k) for d in (1, 2, 3) for k in neuralop_init.KINDS]
+    assert all(r["initialize_"]["n"] == 2 and r["initialize_"]["mean"] > 0 for r in data["results"])
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    assert "| 3-D | 8×8×8 | tt |" in (tmp_path / "neuralop_init.md").read_text()
+    with pytest.raises(SystemExit, match="--rank"):
+        neuralop_init.main(["--rank", "0", "--output-dir", str(tmp_path)])

@@ -173,3 +173,12 @@ def test_our_neuralop_wrapper_is_drawn_once() -> None:
     report = si.initialize_(layer, {"strategy": "sqrt_in", "seed": 0})
     assert [w.name for w in report.weights] == ["conv.weight.tensor"]
     assert layer.spectral_init.strategy == "sqrt_in"
+
+
+def test_neuralop_separable_conv_has_fan_one() -> None:
+    """y_c = w_c·x_c: one term per output, so sqrt_in gives E|w|² = 1 and preserves variance."""
+    conv = SpectralConv(8, 8, n_modes=(16, 16), separable=True)
+    (entry,) = si.initialize_(conv, {"strategy": "sqrt_in", "seed": 0}).weights
+    assert "separable" in entry.kind and entry.geometry.in_channels == entry.geometry.out_channels == 1
+    assert entry.second_moment == 1.0
+    assert_second_moment(conv.weight.tensor.detach(), 1.0)

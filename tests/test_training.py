@@ -30,14 +30,15 @@ def tiny_config(**overrides) -> TrainingConfig:
     return TrainingConfig(model=GeneratorConfig(**model), data=data, batch_size=8, device="cpu", **overrides)
 
 
-@pytest.mark.parametrize("architecture", ["fno", "hybrid"])
+@pytest.mark.parametrize("architecture", ["fno", "hybrid", "fno_vanilla", "ffno"])
 def test_loss_falls_on_a_tiny_run(architecture: str) -> None:
     result = train(tiny_config(nepochs=4, model={"architecture": architecture, "spectral_init": "sqrt_in"}))
     assert len(result.epoch_losses) == 4 and len(result.step_losses) == 4 * 4  # 25 patches, batches of 8
     assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
     assert all(np.isfinite(v) for v in result.test.values())
-    n_blocks = 2 if architecture == "fno" else 3  # hybrid: two encoder stages and the bottleneck
+    n_blocks = 3 if architecture == "hybrid" else 2  # hybrid: two encoder stages and the bottleneck
     assert len(result.participation["start"]) == len(result.participation["end"]) == n_blocks
+    assert all(np.isfinite(v) and v > 0 for v in result.participation["start"])
 
 
 def test_poisson_loss_runs_and_falls() -> None:
@@ -51,11 +52,14 @@ def test_shards_cover_the_epoch_evenly() -> None:
     assert set(torch.cat(shards).tolist()) == set(range(25))
 
 
-def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path) -> None:
+@pytest.mark.parametrize("architecture", ["fno", "ffno"])
+def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path, architecture) -> None:
     out = tmp_path / "run"
-    assert main([*TINY_FLAGS, "--nepochs", "2", "--spectral-init", "Xavier_Complex", "--output-dir", str(out)]) == 0
+    assert main([*TINY_FLAGS, "--nepochs", "2", "--spectral-init", "Xavier_Complex", "--output-dir", str(out),
+                 "--architecture", architecture]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["model"]["spectral_init"]["strategy"] == "xavier-complex"
+    assert metrics["config"]["model"]["architecture"] == architecture
     assert metrics["spectral_init"]["strategy"] == "xavier-complex"
     assert len(metrics["epoch_losses"]) == 2
     assert {"amplitude_mae", "phase_mae", "physics_loss"} <= set(metrics["test"])

@@ -142,6 +142,8 @@ class NeuralopSpectralConv2d(_SpectralConv2dBase):
     the global RNG state restored, so a seeded init leaves it untouched.
     """
 
+    _weights_name = "conv.weight.tensor"
+
     def __init__(
         self,
         in_channels: int,
@@ -168,8 +170,6 @@ class NeuralopSpectralConv2d(_SpectralConv2dBase):
                 f"or {BACKEND_ENV_VAR}=fallback"
             )
         self.reset_parameters()
-
-    _weights_name = "conv.weight.tensor"
 
     @property
     def weights(self) -> nn.Parameter:
