@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
-    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
+    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
+                   help="2-D spectral layer (default fallback); ffno's factorized layer has one implementation")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
