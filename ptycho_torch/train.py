@@ -6,8 +6,10 @@
 
 Values come from ``--config FILE`` (TOML or JSON, the fields of
 ``TrainingConfig``: top-level training fields, a ``[model]`` and a ``[data]``
-table), overridden by the flags given. Writes ``metrics.json`` and
-``checkpoint.pt`` to the output directory (rank 0 only).
+table), overridden by the flags given. Writes ``checkpoint.pt`` after every
+epoch (atomically) and ``metrics.json`` at the end, to the output directory
+(rank 0 only); ``--resume`` continues from the checkpoint there. Exit status:
+0 done, 2 bad input (found before any work), 3 diverged.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,10 +27,23 @@ import torch
 import torch.distributed as dist
 
 from spectral_init.config_files import read_config_file
+from spectral_init.settings import environment_settings, misspelled_environment
 
 from .config import ARCHITECTURES
+from .generators.spectral_conv import resolve_backend
 from .progress import Progress
-from .training import DistributedContext, TrainingConfig, TrainResult, pick_device, resolved_spectral_init, train
+from .simulation import load_probe
+from .training import (
+    CHECKPOINT_FORMAT,
+    DistributedContext,
+    DivergenceError,
+    TrainingConfig,
+    TrainResult,
+    make_checkpoint,
+    pick_device,
+    resolved_spectral_init,
+    train,
+)
 
 # flag destination → path in the nested config
 _FLAG_PATHS: dict[str, tuple[str, ...]] = {
@@ -88,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nphotons", type=float)
     p.add_argument("--probe", type=Path, help=".npz file with a complex N×N 'probeGuess'")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUTPUT_DIR/checkpoint.pt when there is one, else start fresh")
+    p.add_argument("--overwrite", action="store_true", help="start a new run in an OUTPUT_DIR that holds one")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue although the checkpoint's config differs from the flags")
     return p
 
 
@@ -112,6 +133,18 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.model_validate(merged)
 
 
+EXIT_USAGE = 2  # bad flags, config, environment, input file or output directory: nothing was trained
+EXIT_DIVERGED = 3  # a non-finite loss or gradient: the last good checkpoint is kept
+
+RUN_FILES = ("metrics.json", "checkpoint.pt")
+# Fields a resumed run may change: more epochs continue the same run.
+RESUMABLE_CHANGES = frozenset({"nepochs"})
+
+
+class UsageError(Exception):
+    """A user's mistake found before any work: the message says what and what is allowed."""
+
+
 def _format_validation_error(exc: pydantic.ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -121,64 +154,178 @@ def _format_validation_error(exc: pydantic.ValidationError) -> str:
 
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    """Complete or absent: written to a temporary name, then renamed over ``path``."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def check_environment() -> None:
+    """Warn about misspelled ``SPECTRAL_INIT_*`` variables; refuse invalid ones, naming them."""
+    for message in misspelled_environment():
+        print(f"warning: {message}", file=sys.stderr)
+    try:
+        environment_settings()
+        resolve_backend()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def load_config(args: argparse.Namespace) -> TrainingConfig:
     try:
         config = assemble_config(args)
     except pydantic.ValidationError as exc:
-        print(f"error: {_format_validation_error(exc)}", file=sys.stderr)
-        return 2
+        raise UsageError(_format_validation_error(exc)) from None
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.output_dir.exists() and not args.output_dir.is_dir():
-        print(f"error: --output-dir {str(args.output_dir)!r} exists and is not a directory", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
+    try:  # what would otherwise fail only after the data are simulated
+        if config.data.probe_path is not None:
+            load_probe(config.data.probe_path, config.data.N)
+        if config.model.architecture != "ffno":
+            resolve_backend(config.model.spectral_backend)
+        resolved_spectral_init(config)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        raise UsageError(str(exc)) from None
+    return config
+
+
+def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
+    """Create ``path`` and prove it writable; refuse to start a fresh run over an earlier one."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output-dir {str(path)!r} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--output-dir {str(path)!r} cannot be created or written: {exc.strerror or exc}") from None
+    existing = [name for name in RUN_FILES if (path / name).exists()]
+    if existing and not (resume or overwrite):
+        raise UsageError(f"--output-dir {str(path)!r} already holds a run ({', '.join(existing)}); pass --resume "
+                         "to continue it or --overwrite to start a new one there")
+
+
+def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(given)):
+        a, b, name = saved.get(key), given.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_differences(a, b, name + ".")
+        elif a != b and name not in RESUMABLE_CHANGES:
+            out.append(f"{name} (checkpoint {a!r}, now {b!r})")
+    return out
+
+
+def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
+    if not path.exists():
+        return None
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
+        raise UsageError(f"cannot resume from {str(path)!r}: it is not a readable checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the file is left as it is") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise UsageError(f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
+                         f"{CHECKPOINT_FORMAT}); the file is left as it is")
+    differences = _config_differences(checkpoint["config"], config.model_dump(mode="json"))
+    if differences and not allow_config_change:
+        raise UsageError(f"cannot resume from {str(path)!r}: its run was configured differently: "
+                         + "; ".join(differences) + ". Pass --allow-config-change to resume anyway")
+    if checkpoint["epoch"] > config.nepochs:
+        raise UsageError(f"cannot resume from {str(path)!r}: it has {checkpoint['epoch']} epochs done, more than "
+                         f"--nepochs {config.nepochs}")
+    return checkpoint
+
+
+def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
+    """The process group, on the rendezvous store under a prefix unique to this restart.
+
+    torchrun's agent keeps one store across elastic restarts. Without a prefix, workers
+    of a restarted group find the keys the previous attempt wrote (its peers' addresses)
+    and may connect to processes that are gone ("Connection refused"); keyed by
+    TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a namespace of its own.
+    """
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), ctx.world_size,
+                          is_master=ctx.rank == 0 and not agent_store, timeout=timedelta(minutes=5))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
+                            rank=ctx.rank, world_size=ctx.world_size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 done, 2 bad input (nothing trained, nothing overwritten), 3 diverged."""
+    args = build_parser().parse_args(argv)
     ctx = DistributedContext.from_env()
     try:
+        check_environment()
+        config = load_config(args)
         device = pick_device(config.device, ctx)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if ctx.active:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    try:
-        progress: Progress | None = None
-
-        def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
-            nonlocal progress
-            if progress is None:
-                progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress)
-            progress.step(f"epoch {epoch + 1}/{config.nepochs} loss {loss:.5g}")
-
-        try:
-            result = train(config, ctx, on_step=on_step)
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"\nerror: {exc}", file=sys.stderr)
-            return 2
         if ctx.is_main:
-            for epoch, loss in enumerate(result.epoch_losses, 1):
-                print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
-            print(f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
-                  f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad")
-            write_outputs(args.output_dir, config, result, device, argv)
-            print(f"wrote {args.output_dir / 'metrics.json'} and {args.output_dir / 'checkpoint.pt'}")
+            prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite)
+        checkpoint_path = args.output_dir / "checkpoint.pt"
+        resume = load_checkpoint(checkpoint_path, config, args.allow_config_change) if args.resume else None
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # pick_device
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if ctx.active:
+        init_process_group(ctx, device)
+    try:
+        return _run(args, argv, config, ctx, device, checkpoint_path, resume)
     finally:
         if ctx.active:
             dist.barrier()
             dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingConfig, ctx: DistributedContext,
+         device: torch.device, checkpoint_path: Path, resume: dict[str, Any] | None) -> int:
+    progress: Progress | None = None
+
+    def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
+        nonlocal progress
+        if progress is None:
+            progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress)
+        progress.step(f"epoch {epoch + 1}/{config.nepochs} loss {loss:.5g}")
+
+    def on_epoch(checkpoint: dict[str, Any]) -> None:
+        if ctx.is_main:
+            _write_atomically(checkpoint_path, lambda p: torch.save(checkpoint, p))
+
+    if resume is not None and ctx.is_main:
+        print(f"resuming from {checkpoint_path} after epoch {resume['epoch']}/{config.nepochs}")
+    try:
+        result = train(config, ctx, on_step=on_step, on_epoch=on_epoch, resume=resume)
+    except DivergenceError as exc:
+        kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
+        print(f"\nerror: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
+              "(lower --lr, or check the data)", file=sys.stderr)
+        return EXIT_DIVERGED
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if ctx.is_main:
+        for epoch, loss in enumerate(result.epoch_losses, 1):
+            print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
+        print(f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
+              f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad")
+        write_outputs(args.output_dir, config, result, device, argv)
+        print(f"wrote {args.output_dir / 'metrics.json'} and {checkpoint_path}")
     return 0
 
 
 def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
                   argv: Sequence[str] | None) -> None:
-    """``metrics.json`` and ``checkpoint.pt``, each written whole or not at all."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+    """``metrics.json`` and the final ``checkpoint.pt``, each written whole or not at all."""
     metrics = {
         "config": config.model_dump(mode="json"),
         "spectral_init": resolved_spectral_init(config),
@@ -191,12 +338,13 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "n_train": result.n_train,
         "n_test": result.n_test,
         "ddp": result.ddp,
+        "resumed_from_epoch": result.resumed_from_epoch,
         "device": str(device),
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),
     }
     _write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
-    checkpoint = {"model_state": result.model.state_dict(), "config": config.model_dump(mode="json")}
+    checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
     _write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -84,6 +85,9 @@ class TrainResult:
     n_test: int
     ddp: dict[str, Any] | None
     model: nn.Module = field(repr=False)
+    optimizer: torch.optim.Optimizer = field(repr=False)
+    resumed_from_epoch: int | None
+    progress: TrainingProgress = field(repr=False)
 
 
 def pick_device(choice: str, ctx: DistributedContext) -> torch.device:
@@ -145,10 +149,109 @@ def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, devi
     return {"physics_loss": sum(losses) / len(data), **errors}
 
 
+CHECKPOINT_FORMAT = "ptycho_torch/training-checkpoint/2"
+
+
+class DivergenceError(RuntimeError):
+    """A non-finite loss or gradient: training stops before the step that would spread it."""
+
+    def __init__(self, epoch: int, step: int, what: str) -> None:
+        super().__init__(f"training diverged at epoch {epoch}, step {step}: {what}")
+        self.epoch, self.step, self.what = epoch, step, what
+
+
+@dataclass
+class TrainingProgress:
+    """What a run has done so far; with the model and optimizer states, all a checkpoint needs."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    participation_start: list[float] = field(default_factory=list)
+    resumed_from_epoch: int | None = None
+
+
+def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    progress: TrainingProgress) -> dict[str, Any]:
+    """Everything needed to continue exactly: weights, optimizer, RNG states, progress, config.
+
+    The data order needs no entry: each epoch's order is a function of (seed, epoch)
+    (``shard_indices``), and the data are simulated from the seed again.
+    """
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.model_dump(mode="json"),
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict(),
+        "rng_state": torch.get_rng_state(),
+        "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "epoch": progress.epoch,
+        "step": progress.step,
+        "epoch_losses": list(progress.epoch_losses),
+        "step_losses": list(progress.step_losses),
+        "epoch_seconds": list(progress.epoch_seconds),
+        "participation_start": list(progress.participation_start),
+        "complete": progress.epoch >= config.nepochs,
+    }
+
+
+def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingProgress:
+    model.load_state_dict(checkpoint["model_state"])
+    optimizer.load_state_dict(checkpoint["optimizer_state"])
+    torch.set_rng_state(checkpoint["rng_state"])
+    if checkpoint["cuda_rng_state"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
+    return TrainingProgress(
+        epoch=checkpoint["epoch"], step=checkpoint["step"], epoch_losses=list(checkpoint["epoch_losses"]),
+        step_losses=list(checkpoint["step_losses"]), epoch_seconds=list(checkpoint["epoch_seconds"]),
+        participation_start=list(checkpoint["participation_start"]), resumed_from_epoch=checkpoint["epoch"],
+    )
+
+
+def _check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None:
+    """Stop on a non-finite loss or gradient (the same on every rank: loss and gradients are all-reduced)."""
+    if not math.isfinite(value):
+        raise DivergenceError(epoch, step, f"the loss is {value}")
+    for name, param in model.named_parameters():
+        if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
+            raise DivergenceError(epoch, step, f"the gradient of {name} has non-finite values")
+
+
+def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
+                 config: TrainingConfig, ctx: DistributedContext, device: torch.device, progress: TrainingProgress,
+                 total_steps: int, on_step: Callable[[int, int, int, float], None] | None) -> None:
+    """One pass over this rank's shard of the epoch, in (seed, epoch) order."""
+    epoch = progress.epoch
+    indices = shard_indices(len(train_set), epoch, config.seed, ctx)
+    probe = train_set.probe.to(device)
+    total, count = 0.0, 0
+    for start in range(0, len(indices), config.batch_size):
+        batch = indices[start : start + config.batch_size]
+        amplitudes = train_set.amplitudes[batch].to(device)
+        obj = to_complex_object(net(amplitudes))
+        loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
+                            train_set.intensity_scale, config.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = _global_mean(loss.item(), ctx, device)
+        _check_finite(value, model, epoch + 1, progress.step + 1)
+        optimizer.step()
+        progress.step_losses.append(value)
+        total, count = total + value * len(batch), count + len(batch)
+        progress.step += 1
+        if on_step is not None:
+            on_step(epoch, progress.step, total_steps, value)
+    progress.epoch_losses.append(total / count)
+
+
 def train(
     config: TrainingConfig,
     ctx: DistributedContext | None = None,
     on_step: Callable[[int, int, int, float], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``config.model`` with Adam on the physics loss; evaluate on the test images.
 
@@ -156,8 +259,12 @@ def train(
     on the CPU (the data come from their own seeded generators).
 
     ``on_step(epoch, step, total_steps, loss)`` is called after every optimizer
-    step (for a progress bar). Under torchrun (``ctx.active``) each rank trains on its shard
-    with DistributedDataParallel; the test evaluation runs on every rank alike.
+    step (for a progress bar); ``on_epoch(checkpoint)`` after every epoch with a
+    ``make_checkpoint`` dict (to write it). ``resume``, such a dict, continues
+    that run: the result equals an uninterrupted run's bit for bit on the CPU.
+    A non-finite loss or gradient raises ``DivergenceError`` before the step.
+    Under torchrun (``ctx.active``) each rank trains on its shard with
+    DistributedDataParallel; the test evaluation runs on every rank alike.
     """
     ctx = ctx or DistributedContext()
     device = pick_device(config.device, ctx)
@@ -166,38 +273,27 @@ def train(
     train_set, test_set = make_datasets(config)
     model = build_generator(config.model).to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
-    participation_start = spectral_participation(model, probe_batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if resume is None:
+        progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
+    else:
+        progress = _restore(resume, model, optimizer)
     net: nn.Module = model
     if ctx.active:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    probe = train_set.probe.to(device)
-    step_losses, epoch_losses, epoch_seconds = [], [], []
-    step = 0
     per_rank = len(shard_indices(len(train_set), 0, config.seed, ctx))
     total_steps = config.nepochs * math.ceil(per_rank / config.batch_size)
     t_train = time.perf_counter()
-    for epoch in range(config.nepochs):
+    checkpoint_seconds = []
+    while progress.epoch < config.nepochs:
         t_epoch = time.perf_counter()
-        indices = shard_indices(len(train_set), epoch, config.seed, ctx)
-        total, count = 0.0, 0
-        for start in range(0, len(indices), config.batch_size):
-            batch = indices[start : start + config.batch_size]
-            amplitudes = train_set.amplitudes[batch].to(device)
-            obj = to_complex_object(net(amplitudes))
-            loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
-                                train_set.intensity_scale, config.loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            value = _global_mean(loss.item(), ctx, device)
-            step_losses.append(value)
-            total, count = total + value * len(batch), count + len(batch)
-            step += 1
-            if on_step is not None:
-                on_step(epoch, step, total_steps, value)
-        epoch_losses.append(total / count)
-        epoch_seconds.append(time.perf_counter() - t_epoch)
+        _train_epoch(net, model, optimizer, train_set, config, ctx, device, progress, total_steps, on_step)
+        progress.epoch += 1
+        progress.epoch_seconds.append(time.perf_counter() - t_epoch)
+        if on_epoch is not None:
+            t_checkpoint = time.perf_counter()
+            on_epoch(make_checkpoint(config, model, optimizer, progress))
+            checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
     train_seconds = time.perf_counter() - t_train
     participation_end = spectral_participation(model, probe_batch)
     test = evaluate(model, test_set, config, device)
@@ -209,18 +305,25 @@ def train(
             "samples_per_rank_per_epoch": per_rank,
             "replica_max_abs_diff": replica_max_abs_diff(model, device),
         }
+    timings = {"total_seconds": time.perf_counter() - t_start, "train_seconds": train_seconds}
+    if progress.epoch_seconds:
+        timings["epoch_seconds_median"] = statistics.median(progress.epoch_seconds)
+    if checkpoint_seconds:
+        timings["checkpoint_seconds_median"] = statistics.median(checkpoint_seconds)
     return TrainResult(
-        epoch_losses=epoch_losses,
-        step_losses=step_losses,
+        epoch_losses=progress.epoch_losses,
+        step_losses=progress.step_losses,
         test=test,
-        participation={"start": participation_start, "end": participation_end},
-        timings={"total_seconds": time.perf_counter() - t_start, "train_seconds": train_seconds,
-                 "epoch_seconds_median": sorted(epoch_seconds)[len(epoch_seconds) // 2]},
+        participation={"start": progress.participation_start, "end": participation_end},
+        timings=timings,
         intensity_scale=train_set.intensity_scale,
         n_train=len(train_set),
         n_test=len(test_set),
         ddp=ddp,
         model=model,
+        optimizer=optimizer,
+        resumed_from_epoch=progress.resumed_from_epoch,
+        progress=progress,
     )
 
 

@@ -8,16 +8,21 @@ Precedence, highest first: explicit arguments, environment variables
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
+import pydantic
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -129,3 +134,35 @@ def resolve_settings(spec: SpectralInitSettings | str | dict[str, Any] | None = 
         "spectral_init must be a strategy name, SpectralInitSettings, a dict of its fields, "
         f"or None; got {type(spec).__name__}"
     )
+
+
+ENV_FIELDS: tuple[str, ...] = tuple(ENV_PREFIX + name.upper() for name in SpectralInitSettings.model_fields)
+
+
+def misspelled_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One message per ``SPECTRAL_INIT_*`` variable that names no field, with the closest valid name."""
+    environ = os.environ if environ is None else environ
+    messages = []
+    for key in sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in ENV_FIELDS):
+        closest = difflib.get_close_matches(key.upper(), ENV_FIELDS, n=1, cutoff=0.0)
+        messages.append(f"{key} is not a spectral-init variable and is ignored; did you mean {closest[0]}? "
+                        f"(valid: {', '.join(ENV_FIELDS)})")
+    return messages
+
+
+def environment_settings() -> SpectralInitSettings:
+    """The defaults with the ``SPECTRAL_INIT_*`` environment applied; a bad variable raises a
+    ValueError naming it (pydantic's own error names only the field)."""
+    try:
+        return SpectralInitSettings()
+    except SettingsError as exc:  # a variable pydantic-settings could not parse (PARAMS that is not JSON)
+        raise ValueError(f"invalid spectral-init environment: {exc} (SPECTRAL_INIT_PARAMS takes a JSON "
+                         "object)") from None
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            variable = ENV_PREFIX + field.upper()
+            shown = os.environ.get(variable)
+            problems.append(f"{variable}={shown!r}: {err['msg']}" if shown is not None else f"{field}: {err['msg']}")
+        raise ValueError("invalid spectral-init environment: " + "; ".join(problems)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,29 @@ def disk_probe(N: int, radius: float | None = None, edge: float = 2.0) -> torch.
 
 
 def load_probe(path: str | Path, N: int) -> torch.Tensor:
-    """The ``probeGuess`` array of an ``.npz`` file, checked to be N × N."""
+    """The ``probeGuess`` array of an ``.npz`` file: N × N, finite; a real array is read as zero phase."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"probe file not found: {str(path)!r}")
-    with np.load(path) as data:
-        if "probeGuess" not in data:
-            raise ValueError(f"probe file {str(path)!r} has no 'probeGuess' array (found: {sorted(data.files)})")
-        probe = np.asarray(data["probeGuess"])
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"probe file {str(path)!r} is not an .npz archive (numpy.savez(path, probeGuess=...) "
+                         "writes one)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "probeGuess" not in data.files:
+                raise ValueError(f"it has no 'probeGuess' array (found: {sorted(data.files)})")
+            probe = np.asarray(data["probeGuess"])
+    except ValueError as exc:
+        raise ValueError(f"probe file {str(path)!r} is not a usable .npz: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"probe file {str(path)!r} cannot be read as .npz: {exc}") from None
     if probe.shape != (N, N):
         raise ValueError(f"probe file {str(path)!r}: probeGuess has shape {probe.shape}, expected ({N}, {N})")
-    return torch.from_numpy(probe.astype(np.complex64))
+    if not (np.issubdtype(probe.dtype, np.number) and not np.issubdtype(probe.dtype, np.bool_)):
+        raise ValueError(f"probe file {str(path)!r}: probeGuess must be numeric (complex or real); got {probe.dtype}")
+    probe = probe.astype(np.complex64)
+    if not np.isfinite(probe).all():
+        raise ValueError(f"probe file {str(path)!r}: probeGuess has non-finite values (NaN or inf)")
+    if not np.abs(probe).any():
+        raise ValueError(f"probe file {str(path)!r}: probeGuess is zero everywhere")
+    return torch.from_numpy(probe)
