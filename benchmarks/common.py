@@ -10,18 +10,76 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ptycho_torch.progress import Progress
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
+from spectral_init.settings import environment_settings, misspelled_environment
 
 __all__ = [
-    "Progress", "benchmark_parser", "device_name", "environment", "format_ci", "resolve_device",
-    "select_strategies", "write_outputs",
+    "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir",
+    "resolve_device", "run_cli", "select_strategies", "write_outputs",
 ]
+
+
+class UsageError(SystemExit):
+    """A user's mistake, found before the work: ``run_cli`` prints ``error: <message>`` and exits 2
+    (the status argparse gives a bad flag)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
+    """A benchmark's exit status: ``main``'s, or 2 with a one-line message for a ``UsageError``.
+
+    The ``SPECTRAL_INIT_*`` environment is checked first: a misspelled variable is named with a
+    warning, an invalid one is refused.
+    """
+    for message in misspelled_environment():
+        print(f"warning: {message}", file=sys.stderr)
+    try:
+        try:
+            environment_settings()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return main(None)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def prepare_output_dir(output_dir: Path) -> None:
+    """Create ``output_dir`` and prove it writable, before any work."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"--output-dir {str(output_dir)!r} exists and is not a directory")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--output-dir {str(output_dir)!r} cannot be created or written: {exc.strerror or exc}") from None
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], else a usage error (exit 2) saying so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in [{low}, {high}]; got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}]; got {value}")
+        return value
+    return parse
 
 
 def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
@@ -46,9 +104,9 @@ def select_strategies(names: str | None, baseline: str, include_baseline: bool =
         strategies = list(dict.fromkeys(get_strategy(n).name for n in requested))
         base = get_strategy(baseline).name
     except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+        raise UsageError(str(exc)) from None
     if not strategies:
-        raise SystemExit("error: --strategies names no strategy")
+        raise UsageError("--strategies names no strategy")
     if include_baseline and base not in strategies:
         strategies = [base, *strategies]
     return strategies, base
@@ -59,7 +117,7 @@ def resolve_device(choice: str) -> torch.device:
     try:
         return pick_device(choice, DistributedContext())
     except ValueError as exc:
-        raise SystemExit(f"--device {choice}: {exc}") from exc
+        raise UsageError(f"--device {choice}: {exc}") from None
 
 
 def device_name(device: torch.device) -> str:
@@ -101,9 +159,7 @@ def environment(device: torch.device, module: str, argv: Sequence[str] | None = 
 
 def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown: str) -> dict[str, Path]:
     """Write ``stem``.json and ``stem``.md; refuse an output path that is a file."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise SystemExit(f"--output-dir {str(output_dir)!r} exists and is not a directory")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(output_dir)
     paths = {"json": output_dir / f"{stem}.json", "markdown": output_dir / f"{stem}.md"}
     paths["json"].write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     paths["markdown"].write_text(markdown)

@@ -44,7 +44,19 @@ from ptycho_torch.generators import (
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import make_initializer
 
-from .common import Progress, benchmark_parser, environment, format_ci, resolve_device, select_strategies, write_outputs
+from .common import (
+    Progress,
+    UsageError,
+    benchmark_parser,
+    bounded_int,
+    environment,
+    format_ci,
+    prepare_output_dir,
+    resolve_device,
+    run_cli,
+    select_strategies,
+    write_outputs,
+)
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
@@ -425,17 +437,17 @@ def _csv(choices: Sequence[str]) -> Callable[[str], list[str]]:
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0…n-1 (default 5)")
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1 (default 5)")
     p.add_argument("--models", type=_csv(MODELS), default=list(DEFAULT_MODELS),
                    help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture "
                         f"(default {','.join(DEFAULT_MODELS)})")
     p.add_argument("--inputs", type=_csv(INPUTS), default=list(INPUTS))
     p.add_argument("--losses", type=_csv(LOSSES), default=list(LOSSES))
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--blocks", type=int, default=4)
-    p.add_argument("--modes", type=int, default=12)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels (default 32)")
+    p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks (default 4)")
+    p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes, at most size // 2 (default 12)")
+    p.add_argument("--size", type=bounded_int(2, 1024), default=64, help="input H = W, even (default 64)")
+    p.add_argument("--batch", type=bounded_int(1, 1024), default=4, help="batch size (default 4)")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
     p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
                    help="2-D spectral layer (default fallback); ffno's factorized layer has one implementation")
@@ -447,15 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("seeds", "width", "blocks", "modes", "size", "batch"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name} must be >= 1; got {getattr(args, name)}")
     if args.size % 2:
-        raise SystemExit(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
+        raise UsageError(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
     if args.modes > args.size // 2:
-        raise SystemExit(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
+        raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     if "hybrid" in args.models and args.size % 2 ** (args.blocks - 1):
-        raise SystemExit(f"--models hybrid with --blocks {args.blocks} needs --size divisible by "
+        raise UsageError(f"--models hybrid with --blocks {args.blocks} needs --size divisible by "
                          f"{2 ** (args.blocks - 1)}; got {args.size}")
     strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)
     device = resolve_device(args.device)
@@ -473,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             old = Report.from_json_dict(json.loads(args.compare.read_text()))
         except (OSError, ValueError) as exc:
-            raise SystemExit(f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}") from exc
+            raise UsageError(f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}") from exc
+    prepare_output_dir(args.output_dir)
     report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
     markdown = markdown_report(report)
     paths = write_outputs(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown)
@@ -486,4 +496,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

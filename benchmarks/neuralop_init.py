@@ -22,7 +22,18 @@ import torch
 
 from spectral_init import initialize_
 
-from .common import Progress, benchmark_parser, environment, format_ci, resolve_device, write_outputs
+from .common import (
+    Progress,
+    UsageError,
+    benchmark_parser,
+    bounded_int,
+    environment,
+    format_ci,
+    prepare_output_dir,
+    resolve_device,
+    run_cli,
+    write_outputs,
+)
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/neuralop-init/1"
@@ -93,17 +104,19 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = benchmark_parser("benchmarks.neuralop_init", __doc__)
-    p.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
-    p.add_argument("--width", type=int, default=16, help="hidden channels (default 16)")
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds (default 20)")
+    p.add_argument("--width", type=bounded_int(1, 256), default=16, help="hidden channels (default 16)")
     p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it")
     args = p.parse_args(argv)
-    if args.seeds < 1 or args.width < 1 or not 0 < args.rank <= 1:
-        raise SystemExit("--seeds and --width must be >= 1 and --rank in (0, 1]")
+    if not 0 < args.rank <= 1:
+        raise UsageError(f"--rank must be in (0, 1]; got {args.rank}")
     try:
         import neuralop  # noqa: F401  (the PyPI package neuraloperator)
     except ImportError:
-        raise SystemExit("this benchmark needs neuraloperator: pip install -e '.[neuralop]'") from None
-    record = run(args.width, args.rank, args.seeds, resolve_device(args.device), not args.no_progress, argv)
+        raise UsageError("this benchmark needs neuraloperator: pip install -e '.[neuralop]'") from None
+    device = resolve_device(args.device)
+    prepare_output_dir(args.output_dir)
+    record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv)
     markdown = markdown_report(record)
     paths = write_outputs(args.output_dir, "neuralop_init", record, markdown)
     print(markdown)
@@ -112,4 +125,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

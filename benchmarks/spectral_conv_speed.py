@@ -45,7 +45,17 @@ from ptycho_torch.generators import (
 )
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
-from .common import Progress, benchmark_parser, environment, resolve_device, write_outputs
+from .common import (
+    Progress,
+    UsageError,
+    benchmark_parser,
+    bounded_int,
+    environment,
+    prepare_output_dir,
+    resolve_device,
+    run_cli,
+    write_outputs,
+)
 
 SCHEMA = "spectral-init/spectral-conv-speed/3"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
@@ -62,6 +72,8 @@ def parse_shapes(text: str) -> list[tuple[int, int, int, int]]:
         batch, channels, size, modes = map(int, parts)
         if modes > size // 2:
             raise argparse.ArgumentTypeError(f"shape {item!r}: modes must be <= size // 2")
+        if batch * channels * size * size > 2**28:
+            raise argparse.ArgumentTypeError(f"shape {item!r}: at most 2**28 input elements")
         shapes.append((batch, channels, size, modes))
     return shapes
 
@@ -281,9 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"BATCHxCHANNELSxSIZExMODES, comma-separated (default {DEFAULT_SHAPES})")
     p.add_argument("--layers", type=_layer_list, default=list(LAYERS),
                    help=f"layer kinds, comma-separated: {', '.join(LAYERS)} (default both)")
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation (default 20)")
+    p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first (default 3)")
+    p.add_argument("--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure the peak memory of each implementation (default on; on CPU one process each)")
@@ -292,13 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        raise SystemExit("--repeats must be >= 1 and --warmup >= 0")
     if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"--threads must be >= 1; got {args.threads}")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    prepare_output_dir(args.output_dir)
     dtype = getattr(torch, args.dtype)
     progress = Progress(len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed",
                         enabled=not args.no_progress)
@@ -321,4 +330,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -28,7 +28,18 @@ from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import TrainingConfig, train
 
-from .common import benchmark_parser, environment, format_ci, resolve_device, select_strategies, write_outputs
+from .common import (
+    UsageError,
+    benchmark_parser,
+    bounded_int,
+    environment,
+    format_ci,
+    prepare_output_dir,
+    resolve_device,
+    run_cli,
+    select_strategies,
+    write_outputs,
+)
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/training-comparison/1"
@@ -60,23 +71,25 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
     return math.sqrt(first * last)
 
 
+def training_config(args: argparse.Namespace, strategy: str, seed: int, device: str) -> TrainingConfig:
+    """One run of the comparison; pydantic checks every flag that reaches it."""
+    return TrainingConfig(
+        model=GeneratorConfig(
+            architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
+            fno_blocks=args.blocks, spectral_init={"strategy": strategy, "seed": seed}, spectral_backend=args.backend,
+        ),
+        data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
+        nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
+    )
+
+
 def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device) -> dict[str, Any]:
     progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
     runs = []
     start = time.perf_counter()
     for seed in range(args.seeds):
         for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
-            config = TrainingConfig(
-                model=GeneratorConfig(
-                    architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
-                    fno_blocks=args.blocks, spectral_init={"strategy": strategy, "seed": seed},
-                    spectral_backend=args.backend,
-                ),
-                data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
-                nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed,
-                device=device.type,
-            )
-            result = train(config)
+            result = train(training_config(args, strategy, seed, device.type))
             runs.append({
                 "strategy": strategy,
                 "seed": seed,
@@ -191,7 +204,7 @@ def plot(record: dict[str, Any], path: Path) -> Path | None:
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.training_comparison", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy (default 3)")
     p.add_argument("--baseline", default="legacy")
     p.add_argument("--architecture", choices=ARCHITECTURES, default="fno",
                    help=f"generator to train: {', '.join(ARCHITECTURES)} (default fno)")
@@ -214,18 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
-    if args.seeds < 1:
-        raise SystemExit(f"--seeds must be >= 1; got {args.seeds}")
-    if args.output_dir.exists() and not args.output_dir.is_dir():
-        raise SystemExit(f"--output-dir {str(args.output_dir)!r} exists and is not a directory")
     strategies, baseline = select_strategies(args.strategies, args.baseline)
-    try:
-        # Validate the whole configuration once, before any training starts.
-        GeneratorConfig(architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
-                        fno_blocks=args.blocks)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
     device = resolve_device(args.device)
+    try:  # the whole configuration, once, before any training starts
+        training_config(args, baseline, 0, device.type)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    prepare_output_dir(args.output_dir)
     record = run_comparison(args, strategies, baseline, device)
     markdown = markdown_report(record)
     paths = write_outputs(args.output_dir, "training_comparison", record, markdown)
@@ -236,4 +244,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

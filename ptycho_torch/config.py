@@ -28,12 +28,12 @@ class GeneratorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     architecture: Architecture = "fno"
-    N: int = Field(64, gt=0, description="Patch size in pixels (even).")
-    C: int = Field(4, ge=1, description="Channels per sample: gridsize².")
-    fno_width: int = Field(32, ge=1)
+    N: int = Field(64, gt=0, le=1024, description="Patch size in pixels (even).")
+    C: int = Field(4, ge=1, le=64, description="Channels per sample: gridsize².")
+    fno_width: int = Field(32, ge=1, le=1024)
     fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
-    fno_blocks: int = Field(4, ge=1, description="Spectral blocks (hybrid: encoder stages).")
-    fno_cnn_blocks: int = Field(2, ge=0, description="CNN refiner blocks after the spectral ones (fno, ffno).")
+    fno_blocks: int = Field(4, ge=1, le=64, description="Spectral blocks (hybrid: encoder stages).")
+    fno_cnn_blocks: int = Field(2, ge=0, le=64, description="CNN refiner blocks after the spectral ones (fno, ffno).")
     input_transform: InputTransformMode = "none"
     output_mode: OutputMode = "real_imag"
     spectral_init: SpectralInitSpec | None = None

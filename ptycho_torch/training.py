@@ -31,12 +31,12 @@ class TrainingConfig(BaseModel):
 
     model: GeneratorConfig = Field(default_factory=lambda: GeneratorConfig(C=1))
     data: SimulationConfig = Field(default_factory=SimulationConfig)
-    nepochs: int = Field(5, ge=1)
-    batch_size: int = Field(16, ge=1)
-    infer_batch_size: int = Field(8, ge=1)
+    nepochs: int = Field(5, ge=1, le=100_000)
+    batch_size: int = Field(16, ge=1, le=1_000_000)
+    infer_batch_size: int = Field(8, ge=1, le=1_000_000)
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     loss: LossName = "mae"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @model_validator(mode="after")

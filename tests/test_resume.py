@@ -1,0 +1,163 @@
+"""No run lost: a run killed with SIGKILL resumes to the weights of an uninterrupted one, alone and under
+torchrun; a diverging run stops with its last good checkpoint; a bad checkpoint is refused and kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ptycho_torch.train import main
+
+REPO = Path(__file__).resolve().parents[1]
+# Long enough per epoch that a kill lands between checkpoints, short enough for the suite.
+RUN_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
+             "--batch-size", "4", "--nimgs-train", "2", "--nimgs-test", "1", "--device", "cpu",
+             "--spectral-backend", "fallback", "--no-progress", "--nepochs", "6"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def final_state(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoint.pt", weights_only=True)["model_state"]
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"weights differ: {different[:5]}"
+
+
+def epochs_done(out: Path) -> int:
+    try:
+        return torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
+    except Exception:  # noqa: BLE001 - absent, or being replaced at this instant
+        return 0
+
+
+def wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while epochs_done(out) < epoch:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
+    """In a subprocess like the killed run: the same thread count gives the same reduction order."""
+    out = tmp_path_factory.mktemp("whole")
+    cmd = [sys.executable, "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return final_state(out)
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, uninterrupted) -> None:
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", str(out), "--resume"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_epoch(out, proc, 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = epochs_done(out)
+    assert 1 <= killed_at < 6 and not (out / "metrics.json").exists()
+    resumed = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from {out / 'checkpoint.pt'} after epoch {killed_at}/6" in resumed.stdout
+    assert_same_weights(final_state(out), uninterrupted)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == killed_at and len(metrics["epoch_losses"]) == 6
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
+def test_torchrun_survives_a_killed_worker(tmp_path, uninterrupted) -> None:
+    """Two gloo workers, one SIGKILLed after the first checkpoint: the elastic restart resumes from it."""
+    out = tmp_path / "elastic"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "--max-restarts", "1", "-m", "ptycho_torch.train", *RUN_FLAGS, "--batch-size", "2",
+           "--output-dir", str(out), "--resume"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_epoch(out, proc, 1)
+    workers = child_pids(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(max(workers), signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] is not None and metrics["resumed_from_epoch"] >= 1
+    assert metrics["ddp"]["replica_max_abs_diff"] == 0.0
+    # batch 2 on each of two ranks is the single-process run's batch 4, but DDP averages the two
+    # halves' gradients: compare with an uninterrupted torchrun, not with the single process
+    whole = tmp_path / "elastic-whole"
+    cmd_whole = [*cmd[: cmd.index("--output-dir")], "--output-dir", str(whole)]
+    done = subprocess.run(cmd_whole, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_weights(final_state(out), final_state(whole))
+
+
+def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, capsys) -> None:
+    out = tmp_path / "diverged"
+    assert main([*RUN_FLAGS, "--nepochs", "3", "--lr", "1e30", "--output-dir", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "training diverged at epoch" in err and ("non-finite" in err or "the loss is" in err)
+    assert not (out / "metrics.json").exists()
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():  # only epochs that ended finite were saved
+        state = torch.load(checkpoint, weights_only=True)
+        assert all(torch.isfinite(t).all() for t in state["model_state"].values() if t.is_floating_point())
+
+
+def test_a_corrupt_checkpoint_is_refused_and_left_in_place(tmp_path, capsys) -> None:
+    out = tmp_path / "corrupt"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert main([*RUN_FLAGS, "--output-dir", str(out), "--resume"]) == 2
+    assert f"cannot resume from {str(out / 'checkpoint.pt')!r}" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == b"PK\x03\x04 truncated"
+
+
+def test_resume_refuses_another_config_and_names_the_fields(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main([*RUN_FLAGS, "--nepochs", "2", "--fno-width", "16", "--spectral-init", "legacy",
+                 "--output-dir", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "model.fno_width (checkpoint 8, now 16)" in err and "model.spectral_init" in err
+    assert "nepochs" not in err.split("configured differently")[1]  # more epochs may continue a run
+    assert (out / "checkpoint.pt").read_bytes() == before
+    # more epochs with the same config continue it
+    assert main([*RUN_FLAGS, "--nepochs", "2", "--output-dir", str(out), "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == 1
+
+
+def test_a_fresh_run_never_overwrites_an_earlier_one(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "checkpoint.pt")}
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--seed", "1", "--output-dir", str(out), "--overwrite"]) == 0
+    assert (out / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
