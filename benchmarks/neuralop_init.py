@@ -13,6 +13,7 @@ and record the same ratio. Values: the layer-averaged ratio, mean ± 95% CI over
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -102,12 +103,16 @@ def markdown_report(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.neuralop_init", __doc__)
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds (default 20)")
     p.add_argument("--width", type=bounded_int(1, 256), default=16, help="hidden channels (default 16)")
-    p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it")
-    args = p.parse_args(argv)
+    p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it (0, 1]")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if not 0 < args.rank <= 1:
         raise UsageError(f"--rank must be in (0, 1]; got {args.rank}")
     try:

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -163,6 +164,53 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _copy_tensors(obj: Any) -> Any:
+    """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return type(obj)((k, _copy_tensors(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_copy_tensors(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes each epoch's checkpoint atomically in a background thread while the next epoch trains.
+
+    ``submit`` snapshots the tensors (a memory copy) and waits only for the previous write; a
+    process killed mid-write leaves the previous checkpoint in place, and a resume then repeats
+    at most one epoch.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _write(self, checkpoint: dict[str, Any]) -> None:
+        try:
+            _write_atomically(self.path, lambda p: torch.save(checkpoint, p))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread by close()/submit()
+            self._error = exc
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, checkpoint: dict[str, Any]) -> None:
+        self._wait()
+        self._thread = threading.Thread(target=self._write, args=(_copy_tensors(checkpoint),), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._wait()
+
+
 def check_environment() -> None:
     """Warn about misspelled ``SPECTRAL_INIT_*`` variables; refuse invalid ones, naming them."""
     for message in misspelled_environment():
@@ -297,14 +345,11 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingC
             progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress)
         progress.step(f"epoch {epoch + 1}/{config.nepochs} loss {loss:.5g}")
 
-    def on_epoch(checkpoint: dict[str, Any]) -> None:
-        if ctx.is_main:
-            _write_atomically(checkpoint_path, lambda p: torch.save(checkpoint, p))
-
+    writer = CheckpointWriter(checkpoint_path) if ctx.is_main else None
     if resume is not None and ctx.is_main:
         print(f"resuming from {checkpoint_path} after epoch {resume['epoch']}/{config.nepochs}")
     try:
-        result = train(config, ctx, on_step=on_step, on_epoch=on_epoch, resume=resume)
+        result = train(config, ctx, on_step=on_step, on_epoch=writer.submit if writer else None, resume=resume)
     except DivergenceError as exc:
         kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
         print(f"\nerror: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
@@ -313,6 +358,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingC
     except (ValueError, FileNotFoundError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if writer is not None:
+            writer.close()
     if ctx.is_main:
         for epoch, loss in enumerate(result.epoch_losses, 1):
             print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")

@@ -1,0 +1,139 @@
+"""Fuzzed command lines and config files: every CLI ends with 0, 2 (a one-line message) or, for
+training, 3 (diverged) — never a traceback, never an exception out of ``main``.
+
+Each example starts from a tiny valid invocation and appends flags drawn from the CLI's own options
+with values from a pool of the wrong kinds: negative, zero, odd, huge, non-numeric, NaN/inf, empty,
+unknown names, missing or foreign files. argparse keeps the last value of a repeated flag, so an
+example is either refused up front or runs a tiny job.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks import gradient_ratios, neuralop_init, spectral_conv_speed, training_comparison
+from benchmarks.common import run_cli
+from ptycho_torch import train as train_cli
+
+EXAMPLES = 40
+VALUES = ["-1", "0", "1", "2", "3", "5", "7", "16", "17", "1000000000", str(2**63), "1e400", "nan", "inf",
+          "-inf", "1e-3", "0.5", "", "abc", "fno", "ffno", "hybrid", "fno_vanilla", "none", "poisson",
+          "sqrt_in", "legacy", "Xavier_Complex", "cuda", "auto", "fallback", "neuralop", "2x2x8x2", "1x1x2x1",
+          "0x1x2x3", "9x9x9x9x9", "blocks,ffno", "white-noise", "mean", "ünï"]
+
+
+def _file_pool(root: Path) -> list[str]:
+    """Paths a user might pass by mistake: missing, a directory, text, broken TOML/JSON, a bad probe."""
+    (root / "text.txt").write_text("hello")
+    (root / "bad.toml").write_text("nepochs = \n")
+    (root / "list.json").write_text("[1, 2]")
+    (root / "typo.json").write_text(json.dumps({"nepoch": 1, "model": {"fno_widht": 4}}))
+    (root / "types.toml").write_text('nepochs = "many"\n[model]\nfno_width = -4\n[data]\nN = 1e9\n')
+    np.savez(root / "nanprobe.npz", probeGuess=np.full((16, 16), np.nan))
+    np.savez(root / "realprobe.npz", probeGuess=np.ones((16, 16)))
+    return [str(root / n) for n in ("missing.toml", ".", "text.txt", "bad.toml", "list.json", "typo.json",
+                                    "types.toml", "nanprobe.npz", "realprobe.npz")]
+
+
+def _options(parser) -> list[tuple[str, bool]]:
+    """(flag, takes a value) for every option but help and the output directory."""
+    out = []
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        flags = [f for f in action.option_strings if f.startswith("--") and f not in ("--help", "--output-dir")]
+        if flags:
+            out.append((flags[0], action.nargs != 0))
+    return out
+
+
+def fuzz_argv(parser, files: list[str]) -> st.SearchStrategy[list[str]]:
+    options = _options(parser)
+    flag = st.sampled_from(options)
+
+    @st.composite
+    def draw(draw_fn: st.DrawFn) -> list[str]:
+        argv = []
+        for name, takes_value in draw_fn(st.lists(flag, min_size=1, max_size=4)):
+            argv.append(name)
+            if takes_value:
+                argv.append(draw_fn(st.sampled_from(VALUES + files)))
+        return argv
+
+    return draw()
+
+
+def run_and_check(call: Callable[[], int], capsys, allowed: Sequence[int]) -> int:
+    try:
+        code = call()
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert code in allowed, (code, err)
+    if code == 2:
+        assert err.strip(), "exit 2 without a message"
+    return code
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> list[str]:
+    return _file_pool(tmp_path_factory.mktemp("fuzz-files"))
+
+
+TINY_TRAIN = ["--N", "16", "--fno-width", "4", "--fno-modes", "2", "--fno-blocks", "1", "--fno-cnn-blocks", "0",
+              "--nimgs-train", "1", "--nimgs-test", "1", "--nepochs", "1", "--batch-size", "64", "--device", "cpu",
+              "--spectral-backend", "fallback", "--no-progress"]
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
+
+
+@FUZZ
+@given(data=st.data())
+def test_training_cli_never_shows_a_traceback(data, files, capsys) -> None:
+    argv = data.draw(fuzz_argv(train_cli.build_parser(), files))
+    out = Path(tempfile.mkdtemp())
+    try:
+        run_and_check(lambda: train_cli.main([*TINY_TRAIN, *argv, "--output-dir", str(out / "run")]), capsys,
+                      allowed=(0, 2, 3))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+BENCHMARKS = {
+    "gradient_ratios": (gradient_ratios, ["--strategies", "legacy", "--seeds", "1", "--models", "blocks", "--inputs",
+                                          "white-noise", "--losses", "mean", "--width", "4", "--blocks", "1",
+                                          "--modes", "2", "--size", "8", "--batch", "1", "--device", "cpu",
+                                          "--no-progress"]),
+    "spectral_conv_speed": (spectral_conv_speed, ["--shapes", "1x2x8x2", "--repeats", "1", "--warmup", "0",
+                                                  "--no-memory", "--device", "cpu", "--no-progress"]),
+    "training_comparison": (training_comparison, ["--strategies", "legacy", "--seeds", "1", "--N", "16", "--width",
+                                                  "4", "--modes", "2", "--blocks", "1", "--nepochs", "1",
+                                                  "--nimgs-train", "1", "--device", "cpu", "--no-progress"]),
+    "neuralop_init": (neuralop_init, ["--seeds", "1", "--width", "2", "--device", "cpu", "--no-progress"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+@FUZZ
+@given(data=st.data())
+def test_benchmark_clis_never_show_a_traceback(name, data, files, capsys, monkeypatch) -> None:
+    module, tiny = BENCHMARKS[name]
+    if name == "neuralop_init":
+        pytest.importorskip("neuralop")
+    argv = data.draw(fuzz_argv(module.build_parser(), files))
+    out = Path(tempfile.mkdtemp())
+    try:
+        # run_cli reads sys.argv through main(None), as the real command does
+        monkeypatch.setattr("sys.argv", [name, *tiny, *argv, "--output-dir", str(out / "results")])
+        run_and_check(lambda: run_cli(module.main), capsys, allowed=(0, 2))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
