@@ -315,8 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_environment()
         config = load_config(args)
         device = pick_device(config.device, ctx)
-        if ctx.is_main:
-            prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite)
+        # every rank checks alike, so that no rank waits for a group that one of them has left
+        prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite)
         checkpoint_path = args.output_dir / "checkpoint.pt"
         resume = load_checkpoint(checkpoint_path, config, args.allow_config_change) if args.resume else None
     except UsageError as exc:

@@ -161,3 +161,13 @@ def test_a_fresh_run_never_overwrites_an_earlier_one(tmp_path, capsys) -> None:
     assert {name: (out / name).read_bytes() for name in before} == before
     assert main([*RUN_FLAGS, "--nepochs", "1", "--seed", "1", "--output-dir", str(out), "--overwrite"]) == 0
     assert (out / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
+
+
+def test_torchrun_with_bad_input_stops_every_rank_at_once(tmp_path) -> None:
+    """Every rank runs the checks before the group forms, so none waits for a rank that left."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", "/proc/nope/out"]
+    start = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and time.monotonic() - start < 60
+    assert done.stderr.count("--output-dir '/proc/nope/out' cannot be created or written") == 2
