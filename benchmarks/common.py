@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ptycho_torch.output_files import ensure_writable_directory, write_atomically
 from ptycho_torch.progress import Progress
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
@@ -58,15 +59,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
 
 def prepare_output_dir(output_dir: Path) -> None:
     """Create ``output_dir`` and prove it writable, before any work."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"--output-dir {str(output_dir)!r} exists and is not a directory")
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--output-dir {str(output_dir)!r} cannot be created or written: {exc.strerror or exc}") from None
+        ensure_writable_directory(output_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -161,8 +157,9 @@ def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown:
     """Write ``stem``.json and ``stem``.md; refuse an output path that is a file."""
     prepare_output_dir(output_dir)
     paths = {"json": output_dir / f"{stem}.json", "markdown": output_dir / f"{stem}.md"}
-    paths["json"].write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-    paths["markdown"].write_text(markdown)
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    write_atomically(paths["json"], lambda p: p.write_text(text))
+    write_atomically(paths["markdown"], lambda p: p.write_text(markdown))
     return paths
 
 

@@ -47,7 +47,6 @@ from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 from .common import (
     Progress,
-    UsageError,
     benchmark_parser,
     bounded_int,
     environment,

@@ -21,7 +21,7 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import pydantic
 import torch
@@ -32,6 +32,7 @@ from spectral_init.settings import environment_settings, misspelled_environment
 
 from .config import ARCHITECTURES
 from .generators.spectral_conv import resolve_backend
+from .output_files import ensure_writable_directory, write_atomically
 from .progress import Progress
 from .simulation import load_probe
 from .training import (
@@ -154,16 +155,6 @@ def _format_validation_error(exc: pydantic.ValidationError) -> str:
     return "invalid training configuration:\n" + "\n".join(lines)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Complete or absent: written to a temporary name, then renamed over ``path``."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _copy_tensors(obj: Any) -> Any:
     """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change."""
     if isinstance(obj, torch.Tensor):
@@ -190,7 +181,7 @@ class CheckpointWriter:
 
     def _write(self, checkpoint: dict[str, Any]) -> None:
         try:
-            _write_atomically(self.path, lambda p: torch.save(checkpoint, p))
+            write_atomically(self.path, lambda p: torch.save(checkpoint, p))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread by close()/submit()
             self._error = exc
 
@@ -242,15 +233,10 @@ def load_config(args: argparse.Namespace) -> TrainingConfig:
 
 def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
     """Create ``path`` and prove it writable; refuse to start a fresh run over an earlier one."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--output-dir {str(path)!r} exists and is not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--output-dir {str(path)!r} cannot be created or written: {exc.strerror or exc}") from None
+        ensure_writable_directory(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     existing = [name for name in RUN_FILES if (path / name).exists()]
     if existing and not (resume or overwrite):
         raise UsageError(f"--output-dir {str(path)!r} already holds a run ({', '.join(existing)}); pass --resume "
@@ -391,9 +377,9 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),
     }
-    _write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
-    _write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
+    write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
 
 
 if __name__ == "__main__":

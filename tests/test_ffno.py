@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-import spectral_init as si
 from ptycho_torch import GeneratorConfig, build_generator
 from ptycho_torch.generators import (
     FactorizedFfnoBlock,

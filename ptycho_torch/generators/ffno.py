@@ -8,7 +8,7 @@ import torch.nn as nn
 from spectral_init.registry import check_positive_int
 
 from .blocks import InputTransformMode, OutputHead, OutputMode, SpatialLifter
-from .ffno_bottleneck import SharedFactorizedFfnoBottleneck, build_no_refiner_ffno_stack
+from .ffno_bottleneck import build_no_refiner_ffno_stack
 from .spectral_conv import SpectralInitArg
 
 __all__ = ["FfnoGeneratorModule"]
