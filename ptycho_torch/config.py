@@ -13,7 +13,7 @@ from .generators.blocks import InputTransformMode, OutputMode
 from .generators.spectral_conv import SpectralBackend
 
 
-Architecture = Literal["fno", "hybrid", "fno_vanilla", "ffno"]
+Architecture = Literal["fno", "hybrid", "fno_vanilla", "ffno", "plain_fno"]
 ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 
 
@@ -32,7 +32,7 @@ class GeneratorConfig(BaseModel):
     C: int = Field(4, ge=1, le=64, description="Channels per sample: gridsize².")
     fno_width: int = Field(32, ge=1, le=1024)
     fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
-    fno_blocks: int = Field(4, ge=1, le=64, description="Spectral blocks (hybrid: encoder stages).")
+    fno_blocks: int = Field(4, ge=1, le=64, description="Spectral blocks (hybrid: encoder stages; plain_fno: depth).")
     fno_cnn_blocks: int = Field(2, ge=0, le=64, description="CNN refiner blocks after the spectral ones (fno, ffno).")
     input_transform: InputTransformMode = "none"
     output_mode: OutputMode = "real_imag"
@@ -59,7 +59,13 @@ class GeneratorConfig(BaseModel):
 
 def build_generator(config: GeneratorConfig) -> nn.Module:
     """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``."""
-    from .generators import CascadedFNOGenerator, FfnoGeneratorModule, FnoVanillaGeneratorModule, HybridUNOGenerator
+    from .generators import (
+        CascadedFNOGenerator,
+        FfnoGeneratorModule,
+        FnoVanillaGeneratorModule,
+        HybridUNOGenerator,
+        PlainFNOGenerator,
+    )
 
     common = dict(
         in_channels=1,
@@ -76,6 +82,8 @@ def build_generator(config: GeneratorConfig) -> nn.Module:
         return HybridUNOGenerator(n_blocks=config.fno_blocks, **common)
     if config.architecture == "fno_vanilla":
         return FnoVanillaGeneratorModule(n_blocks=config.fno_blocks, **common)
+    if config.architecture == "plain_fno":
+        return PlainFNOGenerator(n_blocks=config.fno_blocks, **common)
     if config.architecture == "ffno":
         del common["spectral_backend"]
         return FfnoGeneratorModule(n_blocks=config.fno_blocks, cnn_blocks=config.fno_cnn_blocks, **common)

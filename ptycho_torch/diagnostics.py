@@ -10,13 +10,16 @@ shared by several blocks is seen once per block.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
 from .generators.blocks import PtychoBlock
 from .generators.ffno_bottleneck import FactorizedFfnoBlock
 
-__all__ = ["BranchCapture", "local_weight", "spectral_blocks", "spectral_participation", "spectral_weights_of"]
+__all__ = ["BranchCapture", "local_branch_target", "local_weight", "spectral_blocks", "spectral_participation",
+           "spectral_weights_of"]
 
 SpectralBlock = PtychoBlock | FactorizedFfnoBlock
 
@@ -43,6 +46,26 @@ def spectral_weights_of(block: SpectralBlock) -> list[torch.Tensor]:
     """The complex weights of the block's spectral branch."""
     spectral, _ = _branches(block)
     return [p for p in spectral.parameters() if p.is_complex()]
+
+
+def local_branch_target(model: nn.Module) -> Callable[[nn.Module, torch.Tensor], float]:
+    """A ``calibrate_`` target that balances each block's spectral branch with its local branch.
+
+    For a spectral layer inside a PtychoBlock (or an FFNO block), the target is the second moment
+    of the branch it is added to — the 3×3 conv (or ``local_conv``, else the residual input) — on
+    the same input, so both branches start at one scale.
+    """
+    local_of = {}
+    for block in spectral_blocks(model):
+        spectral, local = _branches(block)
+        local_of.setdefault(id(spectral), local)
+
+    def target(layer: nn.Module, layer_input: torch.Tensor) -> float:
+        if id(layer) not in local_of:
+            raise ValueError(f"{type(layer).__name__} is in no block with a local branch to balance against")
+        return local_of[id(layer)](layer_input).double().square().mean().item()
+
+    return target
 
 
 class BranchCapture:

@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", help="mae | poisson")
     p.add_argument("--spectral-init", help="strategy name; see `spectral-init list`")
     p.add_argument("--spectral-backend", help="auto | fallback | neuralop")
+    p.add_argument("--calibrate", action="store_true",
+                   help="rescale each spectral layer to unit output second moment on the first batch")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--fno-width", type=int)
@@ -132,6 +134,10 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
         merged["data"].setdefault("N", data_n)
         merged["model"].setdefault("N", data_n)
     merged["model"].setdefault("C", merged["data"].get("gridsize", 1) ** 2)
+    if args.calibrate:
+        spec = merged["model"].get("spectral_init")
+        spec = {} if spec is None else {"strategy": spec} if isinstance(spec, str) else dict(spec)
+        merged["model"]["spectral_init"] = {**spec, "calibrate": True}
     return TrainingConfig.model_validate(merged)
 
 
@@ -373,6 +379,7 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "n_test": result.n_test,
         "ddp": result.ddp,
         "resumed_from_epoch": result.resumed_from_epoch,
+        "calibration": result.calibration,
         "device": str(device),
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),

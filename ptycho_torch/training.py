@@ -6,7 +6,7 @@ import math
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 import torch
@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral_init import resolve_settings
+from spectral_init import calibrate_, resolve_settings
 
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
@@ -87,6 +87,7 @@ class TrainResult:
     model: nn.Module = field(repr=False)
     optimizer: torch.optim.Optimizer = field(repr=False)
     resumed_from_epoch: int | None
+    calibration: list[dict[str, Any]] | None
     progress: TrainingProgress = field(repr=False)
 
 
@@ -210,6 +211,15 @@ def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.opti
     )
 
 
+def calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config: TrainingConfig,
+                             device: torch.device) -> list[dict[str, Any]]:
+    """``calibrate_`` on the first batch of the first epoch in the single-process order, so every rank
+    of a torchrun job calibrates alike."""
+    first = shard_indices(len(train_set), 0, config.seed, DistributedContext())[: config.batch_size]
+    report = calibrate_(model, train_set.amplitudes[first].to(device))
+    return [asdict(layer) for layer in report.layers]
+
+
 def _check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None:
     """Stop on a non-finite loss or gradient (the same on every rank: loss and gradients are all-reduced)."""
     if not math.isfinite(value):
@@ -274,7 +284,10 @@ def train(
     model = build_generator(config.model).to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    calibration = None
     if resume is None:
+        if resolve_settings(config.model.spectral_init).calibrate:
+            calibration = calibrate_on_first_batch(model, train_set, config, device)
         progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
     else:
         progress = _restore(resume, model, optimizer)
@@ -323,6 +336,7 @@ def train(
         model=model,
         optimizer=optimizer,
         resumed_from_epoch=progress.resumed_from_epoch,
+        calibration=calibration,
         progress=progress,
     )
 

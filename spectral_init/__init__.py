@@ -1,5 +1,6 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
+from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .geometry import SpectralGeometry
 from .initialize import InitializedWeight, InitReport, UnrecognizedSpectralWeightWarning, initialize_
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
@@ -18,6 +19,8 @@ from .scaling import VarianceScaling, complex_normal_, uniform_parts_
 from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
 
 __all__ = [
+    "CalibratedLayer",
+    "CalibrationReport",
     "ENTRY_POINT_GROUP",
     "InitReport",
     "InitializedWeight",
@@ -31,6 +34,7 @@ __all__ = [
     "UnrecognizedSpectralWeightWarning",
     "VarianceScaling",
     "available_strategies",
+    "calibrate_",
     "complex_normal_",
     "get_strategy",
     "init_spectral_weight_",

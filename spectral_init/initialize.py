@@ -103,11 +103,13 @@ class _Planned:
     geometry: SpectralGeometry
     parameters: list[torch.Tensor]
     draw: Callable[[SpectralInitializer], list[torch.Tensor]]  # drafts, one per entry of ``parameters``
+    scaled: list[torch.Tensor]  # multiplying these by s multiplies the weight by s
+    module: nn.Module | None = None  # the layer that holds it (set by ``spectral_layers``)
 
 
 def _dense_plan(name: str, kind: str, param: torch.Tensor, geometry: SpectralGeometry) -> _Planned:
     return _Planned(name, kind, tuple(param.shape), geometry, [param],
-                    lambda init: [init.draft(param, geometry)])
+                    lambda init: [init.draft(param, geometry)], scaled=[param])
 
 
 def _factor_drafts(
@@ -146,7 +148,7 @@ def _neuralop_plan(name: str, conv: nn.Module) -> _Planned:
         drafts = _factor_drafts(tensors, n_terms, init.second_moment(geometry), init.generator)
         return drafts + [torch.ones(t.shape, dtype=t.dtype) for t in fixed]  # cp's λ = 1
 
-    return _Planned(qualified, kind, shape, geometry, tensors + fixed, draw)
+    return _Planned(qualified, kind, shape, geometry, tensors + fixed, draw, scaled=tensors[:1])
 
 
 def _neuralop_spectral_conv_type() -> type | None:
@@ -157,7 +159,7 @@ def _neuralop_spectral_conv_type() -> type | None:
     return SpectralConv
 
 
-def _plan(module: nn.Module) -> tuple[list[_Planned], list[tuple[str, torch.Tensor]]]:
+def spectral_layers(module: nn.Module) -> tuple[list[_Planned], list[tuple[str, torch.Tensor]]]:
     """Every recognised spectral weight once, in module order, and the complex parameters left over."""
     planned: list[_Planned] = []
     covered: set[int] = set()
@@ -176,6 +178,7 @@ def _plan(module: nn.Module) -> tuple[list[_Planned], list[tuple[str, torch.Tens
             if all(id(p) in covered for p in item.parameters):
                 continue  # a shared layer seen again under another name
             covered.update(id(p) for p in item.parameters)
+            item.module = mod
             planned.append(item)
     leftover = [(n, p) for n, p in module.named_parameters() if p.is_complex() and id(p) not in covered]
     return planned, leftover
@@ -200,7 +203,7 @@ def initialize_(
     if not isinstance(module, nn.Module):
         raise TypeError(f"initialize_ takes a torch.nn.Module; got {type(module).__name__}")
     initializer = make_initializer(spectral_init)
-    planned, leftover = _plan(module)
+    planned, leftover = spectral_layers(module)
     if leftover and strict:
         names = ", ".join(f"{n!r} {tuple(p.shape)}" for n, p in leftover)
         raise ValueError(

@@ -55,6 +55,11 @@ class SpectralInitSettings(BaseSettings):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters of strategies that declare their own."
     )
+    calibrate: bool = Field(
+        False,
+        description="After drawing, rescale each spectral layer to unit output second moment on the first "
+        "training batch (spectral_init.calibrate_; the training CLI does it).",
+    )
 
     @field_validator("strategy")
     @classmethod

@@ -12,6 +12,7 @@ from .ffno_bottleneck import (
 from .fno import CascadedFNOGenerator
 from .fno_vanilla import FnoVanillaGeneratorModule
 from .hybrid import HybridUNOGenerator
+from .plain_fno import PlainFNOGenerator, PlainFNOStack
 from .spectral_conv import (
     BACKEND_ENV_VAR,
     HAS_NEURALOPERATOR,
@@ -37,6 +38,8 @@ __all__ = [
     "InputTransform",
     "NeuralopSpectralConv2d",
     "OutputHead",
+    "PlainFNOGenerator",
+    "PlainFNOStack",
     "PtychoBlock",
     "SpatialLifter",
     "SharedFactorizedFfnoBottleneck",
