@@ -1,6 +1,7 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
+from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
 from .initialize import InitializedWeight, InitReport, UnrecognizedSpectralWeightWarning, initialize_
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
@@ -22,6 +23,7 @@ __all__ = [
     "CalibratedLayer",
     "CalibrationReport",
     "ENTRY_POINT_GROUP",
+    "EdgeOfChaosParams",
     "InitReport",
     "InitializedWeight",
     "PluginLoadWarning",

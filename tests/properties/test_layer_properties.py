@@ -33,6 +33,12 @@ def make_layer(case: LayerCase, strategy: str = "sqrt_in", gain: float = 1.0, se
     return _FallbackSpectralConv2d(case.in_channels, case.out_channels, case.modes, spectral_init=spec)
 
 
+def declared(layer: _FallbackSpectralConv2d, strategy: str, gain: float) -> float:
+    """The E|w|² the strategy declares for this layer's geometry (its kept modes included)."""
+    (_, _, geometry), = layer.spectral_weights()
+    return si.get_strategy(strategy).second_moment(geometry=geometry, gain=gain)
+
+
 def random_input(case: LayerCase, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(case.batch, case.in_channels, case.height, case.width, generator=g, dtype=dtype)
@@ -130,7 +136,7 @@ def test_variance_transfer_is_in_times_second_moment(normal_strategy_name, case,
     cols = case.inner_columns
     assume(cols)
     layer = make_layer(case, normal_strategy_name, gain, seed)
-    second_moment = si.get_strategy(normal_strategy_name).second_moment(case.in_channels, case.out_channels, gain)
+    second_moment = declared(layer, normal_strategy_name, gain)
     x = flat_band_input(case, case.kept_rows, cols, seed)
     assert_variance_transfer(layer, x, len(case.kept_rows) * len(cols), second_moment)
 
@@ -151,7 +157,7 @@ def test_mirrored_input_gives_an_output_of_the_same_distribution(normal_strategy
     rows = [kx for kx in range(1, min(n_pos - 1, n_neg) + 1) if 2 * kx != case.height]
     assume(rows and case.inner_columns)
     layer = make_layer(case, normal_strategy_name, 1.0, seed)
-    second_moment = si.get_strategy(normal_strategy_name).second_moment(case.in_channels, case.out_channels)
+    second_moment = declared(layer, normal_strategy_name, 1.0)
     x = flat_band_input(case, rows, case.inner_columns, seed)
     n_modes = len(rows) * len(case.inner_columns)
     assert_variance_transfer(layer, x, n_modes, second_moment)
@@ -168,7 +174,7 @@ def test_reset_parameters_redraws_from_the_same_strategy(strategy_name, case, ga
     assert not torch.equal(torch.view_as_real(before), torch.view_as_real(after))
     fam = family(si.get_strategy(strategy_name).distribution)
     if fam is not Studentized or after.numel() >= 1000:
-        fam.check_second_moment(after, si.get_strategy(strategy_name).second_moment(case.in_channels, case.out_channels, gain))
+        fam.check_second_moment(after, declared(layer, strategy_name, gain))
 
 
 @pytest.mark.parametrize("failure", ["raises", "non-finite"])
