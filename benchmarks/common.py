@@ -21,8 +21,8 @@ from spectral_init import available_strategies, get_strategy
 from spectral_init.settings import environment_settings, misspelled_environment
 
 __all__ = [
-    "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir",
-    "resolve_device", "run_cli", "select_strategies", "write_outputs",
+    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir",
+    "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
 
@@ -106,6 +106,22 @@ def select_strategies(names: str | None, baseline: str, include_baseline: bool =
     if include_baseline and base not in strategies:
         strategies = [base, *strategies]
     return strategies, base
+
+
+CALIBRATED = "calibrated"  # a variant beside the strategies: sqrt_in, then calibrate_ on data
+
+
+def strategy_spec(variant: str, seed: int, resolution: int, activation: str) -> dict[str, Any]:
+    """Spectral-init settings of a strategy (or ``calibrated``) for a model of this input size and
+    activation; strategies with those parameters (edge-of-chaos) get them."""
+    if variant == CALIBRATED:
+        return {"strategy": "sqrt_in", "seed": seed, "calibrate": True}
+    spec: dict[str, Any] = {"strategy": variant, "seed": seed}
+    params_model = get_strategy(variant).params_model
+    if params_model is not None:
+        spec["params"] = {k: v for k, v in (("resolution", resolution), ("activation", activation))
+                          if k in params_model.model_fields}
+    return spec
 
 
 def resolve_device(choice: str) -> torch.device:

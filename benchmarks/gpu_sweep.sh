@@ -6,7 +6,8 @@
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
 # OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark, the training comparison of the
-# fno generator there and of fno_vanilla and ffno in sub-folders of those names. Commit them under
+# fno generator there and of fno_vanilla, ffno and plain_fno (depth 16, with calibration) in
+# sub-folders of those names, and the signal propagation through depth. Commit them under
 # benchmarks/results/<device-name>/.
 set -euo pipefail
 wheels=${1:?usage: gpu_sweep.sh WHEEL_DIR OUT_DIR [--smoke]}
@@ -24,11 +25,13 @@ if [ "$smoke" = "--smoke" ]; then
   device=cpu
   grad=(--seeds 2 --width 4 --blocks 2 --modes 2 --size 8 --batch 1 --models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--shapes 2x2x8x2 --repeats 2 --warmup 0)
+  signal=(--depths 2,4 --seeds 1 --width 4 --modes 2 --size 8 --batch 1)
   train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
 else
   device=cuda
   grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--repeats 50 --warmup 5)
+  signal=(--seeds 5)
   # Larger than the CPU default: more data, more steps, more seeds.
   train=(--seeds 5 --nimgs-train 16 --nepochs 20)
 fi
@@ -39,10 +42,13 @@ print(''.join(c if c.isalnum() else '-' for c in d.lower()).strip('-'))" "$devic
 dir="$out/$name"
 python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}" > /dev/null
 python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
+python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}" > /dev/null
 python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress "${train[@]}" > /dev/null
 for arch in fno_vanilla ffno; do
   python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
     --architecture "$arch" "${train[@]}" > /dev/null
 done
+python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/plain_fno" --no-progress \
+  --architecture plain_fno --blocks 16 --calibrated "${train[@]}" > /dev/null
 cat "$dir"/training_comparison.md "$dir"/ffno/training_comparison.md
 ls -lR "$dir"

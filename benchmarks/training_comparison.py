@@ -29,6 +29,7 @@ from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import TrainingConfig, train
 
 from .common import (
+    CALIBRATED,
     UsageError,
     benchmark_parser,
     bounded_int,
@@ -38,6 +39,7 @@ from .common import (
     resolve_device,
     run_cli,
     select_strategies,
+    strategy_spec,
     write_outputs,
 )
 from .stats import compare_strategies
@@ -76,7 +78,8 @@ def training_config(args: argparse.Namespace, strategy: str, seed: int, device: 
     return TrainingConfig(
         model=GeneratorConfig(
             architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
-            fno_blocks=args.blocks, spectral_init={"strategy": strategy, "seed": seed}, spectral_backend=args.backend,
+            fno_blocks=args.blocks, spectral_backend=args.backend,
+            spectral_init=strategy_spec(strategy, seed, args.N, "relu" if args.architecture == "plain_fno" else "gelu"),
         ),
         data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
         nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
@@ -113,10 +116,13 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: st
             "test_phase_mae": run["test"]["phase_mae"],
             # never reached: counted as the run's length, a lower bound (see reached_threshold)
             "steps_to_threshold": float(reached if reached is not None else total_steps),
-            "participation_start": statistics.fmean(run["participation"]["start"]),
-            "participation_end": statistics.fmean(run["participation"]["end"]),
         }
-    summary = compare_strategies(per_seed, METRICS, baseline)
+        if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
+            per_seed[run["strategy"]][run["seed"]].update(
+                participation_start=statistics.fmean(run["participation"]["start"]),
+                participation_end=statistics.fmean(run["participation"]["end"]))
+    metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
+    summary = compare_strategies(per_seed, metrics, baseline)
     for strategy, entry in summary.items():
         entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs if r["strategy"] == strategy)
         entry["mean_epoch_losses"] = [
@@ -167,7 +173,8 @@ def markdown_report(record: dict[str, Any]) -> str:
             f"| {strategy} | {_cell(m['final_train_loss'])} | {_cell(m['test_physics_loss'])} "
             f"| {_cell(m['test_amplitude_mae'])} | {_cell(m['test_phase_mae'])} "
             f"| {_cell(m['steps_to_threshold'])} ({entry['reached_threshold']}/{m['steps_to_threshold']['n']}) "
-            f"| {_cell(m['participation_start'])} | {_cell(m['participation_end'])} "
+            f"| {_cell(m['participation_start']) if 'participation_start' in m else '—'} "
+            f"| {_cell(m['participation_end']) if 'participation_end' in m else '—'} "
             f"| {delta('final_train_loss')} | {delta('test_physics_loss')} |"
         )
     return "\n".join(lines) + "\n"
@@ -221,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-threshold", type=float, default=None,
                    help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)")
     p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
+    p.add_argument("--calibrated", action="store_true",
+                   help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch")
     return p
 
 
@@ -228,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     strategies, baseline = select_strategies(args.strategies, args.baseline)
+    if args.calibrated:
+        strategies.append(CALIBRATED)
     device = resolve_device(args.device)
     try:  # the whole configuration, once, before any training starts
         training_config(args, baseline, 0, device.type)

@@ -240,3 +240,25 @@ def test_neuralop_init_tiny(tmp_path) -> None:
     assert "| 3-D | 8×8×8 | tt |" in (tmp_path / "neuralop_init.md").read_text()
     with pytest.raises(SystemExit, match="--rank"):
         neuralop_init.main(["--rank", "0", "--output-dir", str(tmp_path)])
+
+
+def test_signal_propagation_tiny(tmp_path) -> None:
+    from benchmarks import signal_propagation
+
+    argv = ["--strategies", "legacy,edge-of-chaos", "--depths", "1,3", "--seeds", "2", "--width", "4", "--modes", "2",
+            "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path)]
+    assert signal_propagation.main(argv) == 0
+    data = json.loads((tmp_path / "signal_propagation.json").read_text())
+    assert data["schema"] == signal_propagation.SCHEMA
+    assert data["config"]["variants"] == ["legacy", "edge-of-chaos", "calibrated"]
+    assert len(data["runs"]) == 3 * 2 * 2 * 3  # models × depths × seeds × variants
+    assert all(math.isfinite(x) for x in all_numbers(data))
+    for run in data["runs"]:
+        assert len(run["forward_second_moment"]) == len(run["backward_norm"]) == run["depth"]
+        if run["variant"] == "calibrated" and run["model"] != "blocks":
+            # calibrated on this very batch: every layer's output second moment is 1
+            assert all(abs(q - 1) < 1e-4 for q in run["forward_second_moment"])
+    markdown = (tmp_path / "signal_propagation.md").read_text()
+    assert "## plain-relu" in markdown and "| edge-of-chaos |" in markdown
+    with pytest.raises(SystemExit, match="modes must be"):
+        signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])

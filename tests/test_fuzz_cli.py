@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks import gradient_ratios, neuralop_init, spectral_conv_speed, training_comparison
+from benchmarks import gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed, training_comparison
 from benchmarks.common import run_cli
 from ptycho_torch import train as train_cli
 
@@ -118,6 +118,9 @@ BENCHMARKS = {
                                                   "4", "--modes", "2", "--blocks", "1", "--nepochs", "1",
                                                   "--nimgs-train", "1", "--device", "cpu", "--no-progress"]),
     "neuralop_init": (neuralop_init, ["--seeds", "1", "--width", "2", "--device", "cpu", "--no-progress"]),
+    "signal_propagation": (signal_propagation, ["--strategies", "legacy", "--models", "plain-relu", "--depths", "2",
+                                                "--seeds", "1", "--width", "4", "--modes", "2", "--size", "8",
+                                                "--batch", "1", "--device", "cpu", "--no-progress"]),
 }
 
 

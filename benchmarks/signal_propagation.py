@@ -1,0 +1,261 @@
+"""Signal propagation through depth, per init strategy and for data calibration.
+
+For each model (``plain-relu``, ``plain-gelu``: a ``PlainFNOStack``, h ← act(spectral(h)) with no skip
+and no normalization; ``blocks``: a stack of PtychoBlocks), each depth and seed, and each registered
+strategy plus ``calibrated`` (sqrt_in, then ``calibrate_`` on the input batch: unit output second moment
+for the plain stacks, spectral branch balanced with the local one for the blocks), one forward and one
+backward pass on white noise with a fixed random-projection loss record per layer: the second moment of
+the spectral layer's output (plain; block output for ``blocks``), the backpropagated signal ‖∂L/∂h_l‖
+at each layer's output, and the gradient norm of each spectral weight. ``edge-of-chaos`` gets the
+model's resolution and activation as its parameters. Summaries: the forward ratio E[z_L²]/E[z_2²] and
+the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖, median (and range) over seeds.
+
+    python -m benchmarks.signal_propagation
+    python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from ptycho_torch.diagnostics import local_branch_target
+from ptycho_torch.generators import PlainFNOStack, PtychoBlock
+from spectral_init import calibrate_, make_initializer
+
+from .common import (
+    CALIBRATED,
+    Progress,
+    UsageError,
+    benchmark_parser,
+    bounded_int,
+    environment,
+    prepare_output_dir,
+    resolve_device,
+    run_cli,
+    select_strategies,
+    strategy_spec,
+    write_outputs,
+)
+
+SCHEMA = "spectral-init/signal-propagation/1"
+MODELS = ("plain-relu", "plain-gelu", "blocks")
+ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "blocks": "gelu"}
+
+
+def build(model: str, variant: str, depth: int, seed: int, cfg: dict[str, Any]) -> tuple[nn.Module, list[nn.Module]]:
+    """The model and, in forward order, the modules whose outputs are the layers' signals."""
+    torch.manual_seed(seed)  # the blocks' local convs: the same for every variant at one seed
+    spec = strategy_spec(variant, seed, cfg["size"], ACTIVATION_OF[model])
+    spec.pop("calibrate", None)  # calibrated here on the benchmark's own input, after the build
+    initializer = make_initializer(spec)
+    width, modes = cfg["width"], cfg["modes"]
+    if model == "blocks":
+        net = nn.Sequential(*(PtychoBlock(width, modes, initializer, "fallback") for _ in range(depth)))
+        return net, list(net)
+    stack = PlainFNOStack(width, depth, modes, ACTIVATION_OF[model], initializer, "fallback")
+    return stack, list(stack.layers)
+
+
+def measure(net: nn.Module, layers: list[nn.Module], x: torch.Tensor, seed: int) -> dict[str, list[float]]:
+    """Per layer: forward second moment, backpropagated norm at the layer's output (after the activation
+    for the plain stacks), and the spectral weights' gradient norm."""
+    outputs: list[torch.Tensor] = []
+    signals: list[torch.Tensor] = []
+    keep = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in layers]
+    if isinstance(net, PlainFNOStack):  # the backward signal is taken where the next layer reads it
+        keep.append(net.act.register_forward_hook(lambda m, i, o: signals.append(o)))
+    try:
+        y = net(x)
+    finally:
+        for h in keep:
+            h.remove()
+    if not signals:
+        signals = outputs
+    for s in signals:
+        s.retain_grad()
+    r = torch.randn(y.shape, generator=torch.Generator().manual_seed(20_011 + seed), dtype=y.dtype).to(y.device)
+    net.zero_grad(set_to_none=True)
+    ((y * r).sum() / math.sqrt(y.numel())).backward()
+    weight_grads = []
+    for layer in layers:
+        spectral = layer.spectral if isinstance(layer, PtychoBlock) else layer
+        grads = [p.grad for p in spectral.parameters() if p.is_complex() and p.grad is not None]
+        weight_grads.append(math.sqrt(sum(g.abs().double().square().sum().item() for g in grads)))
+    return {
+        "forward_second_moment": [o.detach().double().square().mean().item() for o in outputs],
+        "backward_norm": [s.grad.double().norm().item() if s.grad is not None else 0.0 for s in signals],
+        "weight_grad_norm": weight_grads,
+    }
+
+
+def ratios(run: dict[str, list[float]]) -> tuple[float, float]:
+    """Forward layer L / layer 2 and backward layer 2 / layer L (layer 1 when the depth is 1)."""
+    f, b = run["forward_second_moment"], run["backward_norm"]
+    i = min(1, len(f) - 1)
+    # a signal that underflowed float32 is 0; the floor keeps the ratio finite (and JSON-valid)
+    return f[-1] / max(f[i], 1e-300), b[i] / max(b[-1], 1e-300)
+
+
+def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool) -> tuple[list[dict], float]:
+    total = len(cfg["models"]) * len(cfg["depths"]) * len(cfg["seeds"]) * len(cfg["variants"])
+    progress = Progress(total, "signal propagation", enabled=show_progress)
+    runs, start = [], time.perf_counter()
+    for model in cfg["models"]:
+        for depth in cfg["depths"]:
+            for seed in cfg["seeds"]:
+                x = torch.randn(cfg["batch"], cfg["width"], cfg["size"], cfg["size"],
+                                generator=torch.Generator().manual_seed(10_007 + seed)).to(device)
+                for variant in cfg["variants"]:  # interleaved within a seed
+                    net, layers = build(model, variant, depth, seed, cfg)
+                    net = net.to(device)
+                    calibration = None
+                    if variant == CALIBRATED:
+                        target = local_branch_target(net) if model == "blocks" else 1.0
+                        calibration = [layer.scale for layer in calibrate_(net, x, target=target).layers]
+                    result = measure(net, layers, x, seed)
+                    forward, backward = ratios(result)
+                    runs.append({"model": model, "depth": depth, "seed": seed, "variant": variant,
+                                 "forward_ratio": forward, "backward_ratio": backward,
+                                 "calibration_scales": calibration, **result})
+                    progress.step(f"{model} depth {depth} {variant} seed {seed}")
+    return runs, time.perf_counter() - start
+
+
+def summarize(runs: list[dict]) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["model"], run["depth"], run["variant"]), []).append(run)
+    out = []
+    for (model, depth, variant), group in groups.items():
+        entry = {"model": model, "depth": depth, "variant": variant, "seeds": len(group)}
+        for key in ("forward_ratio", "backward_ratio"):
+            values = [r[key] for r in group]
+            entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+        out.append(entry)
+    return out
+
+
+def _fmt(stat: dict[str, float]) -> str:
+    return f"{stat['median']:.3g}"
+
+
+def markdown_report(record: dict[str, Any]) -> str:
+    env, cfg = record["environment"], record["config"]
+    lines = [
+        "# Signal propagation through depth",
+        "",
+        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads",
+        f"Command: `{env['command']}`",
+        f"Width {cfg['width']}, {cfg['modes']} modes, {cfg['size']}×{cfg['size']} white noise, batch {cfg['batch']}, "
+        f"seeds {cfg['seeds']}. Each cell: forward E[z_L²]/E[z_2²] / backward ‖∂L/∂h_2‖/‖∂L/∂h_L‖, "
+        "median over seeds (1 = the signal neither shrinks nor grows).",
+    ]
+    for model in cfg["models"]:
+        lines += ["", f"## {model}", "", "| variant | " + " | ".join(f"depth {d}" for d in cfg["depths"]) + " |",
+                  "|---" * (1 + len(cfg["depths"])) + "|"]
+        for variant in cfg["variants"]:
+            cells = []
+            for depth in cfg["depths"]:
+                e = next(s for s in record["summary"]
+                         if (s["model"], s["depth"], s["variant"]) == (model, depth, variant))
+                cells.append(f"{_fmt(e['forward_ratio'])} / {_fmt(e['backward_ratio'])}")
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(record: dict[str, Any], path: Path) -> Path | None:
+    """Per model: forward second moment and backward norm per layer at the largest depth, seed 0."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    cfg = record["config"]
+    depth, seed = max(cfg["depths"]), cfg["seeds"][0]
+    fig, axes = plt.subplots(2, len(cfg["models"]), figsize=(5 * len(cfg["models"]), 7), squeeze=False)
+    for col, model in enumerate(cfg["models"]):
+        for variant in cfg["variants"]:
+            run = next(r for r in record["runs"]
+                       if (r["model"], r["depth"], r["seed"], r["variant"]) == (model, depth, seed, variant))
+            layers = range(1, depth + 1)
+            axes[0][col].plot(layers, run["forward_second_moment"], label=variant)
+            axes[1][col].plot(layers, run["backward_norm"], label=variant)
+        axes[0][col].set_title(f"{model}, depth {depth}, seed {seed}", fontsize=10)
+        axes[0][col].set_ylabel("forward E[z_l²]")
+        axes[1][col].set_ylabel("backward ‖∂L/∂h_l‖")
+        for row in (0, 1):
+            axes[row][col].set_yscale("log")
+            axes[row][col].set_xlabel("layer l")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(record["environment"]["device_name"], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text!r}") from None
+    if not values or any(not 1 <= v <= 256 for v in values):
+        raise argparse.ArgumentTypeError(f"depths must be in [1, 256]; got {text!r}")
+    return sorted(set(values))
+
+
+def _models(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items or any(t not in MODELS for t in items):
+        raise argparse.ArgumentTypeError(f"models from {', '.join(MODELS)}; got {text!r}")
+    return list(dict.fromkeys(items))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = benchmark_parser("benchmarks.signal_propagation", __doc__)
+    p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
+    p.add_argument("--no-calibrated", action="store_true", help="leave out the calibrated variant")
+    p.add_argument("--models", type=_models, default=list(MODELS), help=f"from {', '.join(MODELS)} (default all)")
+    p.add_argument("--depths", type=_int_list, default=[4, 8, 16, 32], help="comma-separated (default 4,8,16,32)")
+    p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeds 0…n-1 (default 3)")
+    p.add_argument("--width", type=bounded_int(1, 512), default=32, help="channels (default 32)")
+    p.add_argument("--modes", type=bounded_int(1, 256), default=12, help="kept modes, at most size // 2 (default 12)")
+    p.add_argument("--size", type=bounded_int(2, 512), default=64, help="input H = W (default 64)")
+    p.add_argument("--batch", type=bounded_int(1, 256), default=2, help="batch size (default 2)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.modes > args.size // 2:
+        raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
+    strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
+    variants = strategies + ([] if args.no_calibrated else [CALIBRATED])
+    device = resolve_device(args.device)
+    prepare_output_dir(args.output_dir)
+    cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
+           "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch}
+    runs, seconds = run_sweep(cfg, device, not args.no_progress)
+    record = {"schema": SCHEMA, "environment": environment(device, "benchmarks.signal_propagation", argv),
+              "config": cfg, "runs": runs, "summary": summarize(runs), "timings": {"total_seconds": seconds}}
+    markdown = markdown_report(record)
+    paths = write_outputs(args.output_dir, "signal_propagation", record, markdown)
+    png = plot(record, args.output_dir / "signal_propagation.png")
+    print(markdown)
+    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
