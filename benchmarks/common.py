@@ -21,7 +21,7 @@ from spectral_init import available_strategies, get_strategy
 from spectral_init.settings import environment_settings, misspelled_environment
 
 __all__ = [
-    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir",
+    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "pyplot",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
@@ -177,6 +177,18 @@ def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown:
     write_atomically(paths["json"], lambda p: p.write_text(text))
     write_atomically(paths["markdown"], lambda p: p.write_text(markdown))
     return paths
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or None when the ``bench`` extra is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
 
 
 def format_ci(mean: float, ci95: float | None, digits: int = 3) -> str:

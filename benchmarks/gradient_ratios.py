@@ -52,6 +52,7 @@ from .common import (
     environment,
     format_ci,
     prepare_output_dir,
+    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
@@ -354,12 +355,8 @@ def markdown_report(report: Report) -> str:
 
 def plot(report: Report, path: Path) -> Path | None:
     """A PNG of the two headline metrics, when matplotlib is installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     entries = [e for e in report.summary if e.loss == report.config.losses[-1]]
     labels = [f"{e.model} / {e.strategy}" for e in entries]

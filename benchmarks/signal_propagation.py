@@ -8,7 +8,7 @@ backward pass on white noise with a fixed random-projection loss record per laye
 the spectral layer's output (plain; block output for ``blocks``), the backpropagated signal ‖∂L/∂h_l‖
 at each layer's output, and the gradient norm of each spectral weight. ``edge-of-chaos`` gets the
 model's resolution and activation as its parameters. Summaries: the forward ratio E[z_L²]/E[z_2²] and
-the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖, median (and range) over seeds.
+the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖: median, range, and mean ± 95% CI of log10 over seeds.
 
     python -m benchmarks.signal_propagation
     python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3
@@ -39,12 +39,14 @@ from .common import (
     bounded_int,
     environment,
     prepare_output_dir,
+    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
     write_outputs,
 )
+from .stats import mean_ci
 
 SCHEMA = "spectral-init/signal-propagation/1"
 MODELS = ("plain-relu", "plain-gelu", "blocks")
@@ -139,7 +141,10 @@ def summarize(runs: list[dict]) -> list[dict[str, Any]]:
         entry = {"model": model, "depth": depth, "variant": variant, "seeds": len(group)}
         for key in ("forward_ratio", "backward_ratio"):
             values = [r[key] for r in group]
-            entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+            # ratios span orders of magnitude: the 95% CI is taken on log10, over seeds
+            log10 = mean_ci([math.log10(max(v, 1e-300)) for v in values])
+            entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values),
+                          "log10_mean": log10["mean"], "log10_ci95": log10["ci95"]}
         out.append(entry)
     return out
 
@@ -157,7 +162,8 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"Command: `{env['command']}`",
         f"Width {cfg['width']}, {cfg['modes']} modes, {cfg['size']}×{cfg['size']} white noise, batch {cfg['batch']}, "
         f"seeds {cfg['seeds']}. Each cell: forward E[z_L²]/E[z_2²] / backward ‖∂L/∂h_2‖/‖∂L/∂h_L‖, "
-        "median over seeds (1 = the signal neither shrinks nor grows).",
+        "median over seeds (1 = the signal neither shrinks nor grows); the JSON adds each ratio's range and "
+        "mean ± 95% CI of log10 over seeds.",
     ]
     for model in cfg["models"]:
         lines += ["", f"## {model}", "", "| variant | " + " | ".join(f"depth {d}" for d in cfg["depths"]) + " |",
@@ -174,12 +180,8 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> Path | None:
     """Per model: forward second moment and backward norm per layer at the largest depth, seed 0."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     cfg = record["config"]
     depth, seed = max(cfg["depths"]), cfg["seeds"][0]

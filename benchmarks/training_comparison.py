@@ -36,6 +36,7 @@ from .common import (
     environment,
     format_ci,
     prepare_output_dir,
+    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
@@ -182,12 +183,8 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 def plot(record: dict[str, Any], path: Path) -> Path | None:
     """Loss curves per strategy: mean over seeds, with the seeds' range shaded."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy in record["summary"]:
