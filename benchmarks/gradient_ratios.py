@@ -56,6 +56,7 @@ from .common import (
     resolve_device,
     run_cli,
     select_strategies,
+    strategy_spec,
     write_outputs,
 )
 from .stats import compare_strategies
@@ -167,7 +168,8 @@ class Report(_Strict):
 def build_model(kind: str, strategy: str, seed: int, cfg: SweepConfig) -> tuple[nn.Module, list[SpectralBlock]]:
     """The model of ``kind``; the seed fixes every weight, the spectral ones through their own stream."""
     torch.manual_seed(seed)  # local weights: the same for every strategy at one seed
-    initializer = make_initializer({"strategy": strategy, "seed": seed})
+    # every model here is GELU blocks: edge-of-chaos gets that activation and the input size
+    initializer = make_initializer(strategy_spec(strategy, seed, cfg.size, "gelu"))
     common = dict(in_channels=1, out_channels=2, hidden_channels=cfg.width, modes=cfg.modes, C=1,
                   spectral_init=initializer)
     model: nn.Module
