@@ -170,4 +170,5 @@ def test_torchrun_with_bad_input_stops_every_rank_at_once(tmp_path) -> None:
     start = time.monotonic()
     done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and time.monotonic() - start < 60
-    assert done.stderr.count("--output-dir '/proc/nope/out' cannot be created or written") == 2
+    # at least one rank's line: the agent may stop the other before it prints its own
+    assert "--output-dir '/proc/nope/out' cannot be created or written" in done.stderr
