@@ -16,26 +16,14 @@ import torch
 
 from ptycho_torch.output_files import ensure_writable_directory, write_atomically
 from ptycho_torch.progress import Progress
+from ptycho_torch.usage import UsageError, check_spectral_init_environment
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
-from spectral_init.settings import environment_settings, misspelled_environment
 
 __all__ = [
-    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "pyplot",
+    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish", "pyplot",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
-
-
-class UsageError(SystemExit):
-    """A user's mistake, found before the work: ``run_cli`` prints ``error: <message>`` and exits 2
-    (the status argparse gives a bad flag)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(2)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
@@ -44,13 +32,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
     The ``SPECTRAL_INIT_*`` environment is checked first: a misspelled variable is named with a
     warning, an invalid one is refused.
     """
-    for message in misspelled_environment():
-        print(f"warning: {message}", file=sys.stderr)
     try:
-        try:
-            environment_settings()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        check_spectral_init_environment()
         return main(None)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -189,6 +172,18 @@ def pyplot() -> Any:
     except ImportError:
         return None
     return plt
+
+
+def publish(output_dir: Path, stem: str, record: dict[str, Any], markdown: str,
+            plot: Callable[[Path], Path | None] | None = None) -> None:
+    """Write ``stem``.json and ``stem``.md (and ``stem``.png through ``plot``); print the table and the paths."""
+    paths = write_outputs(output_dir, stem, record, markdown)
+    written, note = f"{paths['json']}, {paths['markdown']}", ""
+    if plot is not None:
+        png = plot(output_dir / f"{stem}.png")
+        written, note = (f"{written}, {png}", "") if png else (written, " (no PNG: matplotlib not installed)")
+    print(markdown)
+    print(f"wrote {written}{note}")
 
 
 def format_ci(mean: float, ci95: float | None, digits: int = 3) -> str:

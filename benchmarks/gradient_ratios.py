@@ -52,12 +52,12 @@ from .common import (
     environment,
     format_ci,
     prepare_output_dir,
+    publish,
     pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
-    write_outputs,
 )
 from .stats import compare_strategies
 
@@ -485,10 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
     markdown = markdown_report(report)
-    paths = write_outputs(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown)
-    png = plot(report, args.output_dir / "gradient_ratios.png")
-    print(markdown)
-    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    publish(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown, lambda path: plot(report, path))
     if old is not None:
         print(compare(report, old))
     return 0

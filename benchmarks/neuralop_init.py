@@ -31,9 +31,9 @@ from .common import (
     environment,
     format_ci,
     prepare_output_dir,
+    publish,
     resolve_device,
     run_cli,
-    write_outputs,
 )
 from .stats import mean_ci
 
@@ -123,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv)
     markdown = markdown_report(record)
-    paths = write_outputs(args.output_dir, "neuralop_init", record, markdown)
-    print(markdown)
-    print(f"wrote {paths['json']}, {paths['markdown']}")
+    publish(args.output_dir, "neuralop_init", record, markdown)
     return 0
 
 

@@ -39,12 +39,12 @@ from .common import (
     bounded_int,
     environment,
     prepare_output_dir,
+    publish,
     pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
-    write_outputs,
 )
 from .stats import mean_ci
 
@@ -56,9 +56,8 @@ ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "blocks": "gelu"}
 def build(model: str, variant: str, depth: int, seed: int, cfg: dict[str, Any]) -> tuple[nn.Module, list[nn.Module]]:
     """The model and, in forward order, the modules whose outputs are the layers' signals."""
     torch.manual_seed(seed)  # the blocks' local convs: the same for every variant at one seed
-    spec = strategy_spec(variant, seed, cfg["size"], ACTIVATION_OF[model])
-    spec.pop("calibrate", None)  # calibrated here on the benchmark's own input, after the build
-    initializer = make_initializer(spec)
+    # the calibrated variant's flag does nothing at build time: it is calibrated below, on this input
+    initializer = make_initializer(strategy_spec(variant, seed, cfg["size"], ACTIVATION_OF[model]))
     width, modes = cfg["width"], cfg["modes"]
     if model == "blocks":
         net = nn.Sequential(*(PtychoBlock(width, modes, initializer, "fallback") for _ in range(depth)))
@@ -252,10 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {"schema": SCHEMA, "environment": environment(device, "benchmarks.signal_propagation", argv),
               "config": cfg, "runs": runs, "summary": summarize(runs), "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
-    paths = write_outputs(args.output_dir, "signal_propagation", record, markdown)
-    png = plot(record, args.output_dir / "signal_propagation.png")
-    print(markdown)
-    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    publish(args.output_dir, "signal_propagation", record, markdown, lambda path: plot(record, path))
     return 0
 
 

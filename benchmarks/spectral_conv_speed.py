@@ -51,9 +51,9 @@ from .common import (
     bounded_int,
     environment,
     prepare_output_dir,
+    publish,
     resolve_device,
     run_cli,
-    write_outputs,
 )
 
 SCHEMA = "spectral-init/spectral-conv-speed/3"
@@ -322,9 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timings": {"total_seconds": time.perf_counter() - start},
     }
     markdown = markdown_report(record)
-    paths = write_outputs(args.output_dir, "spectral_conv_speed", record, markdown)
-    print(markdown)
-    print(f"wrote {paths['json']}, {paths['markdown']}")
+    publish(args.output_dir, "spectral_conv_speed", record, markdown)
     return 0
 
 

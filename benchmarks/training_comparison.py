@@ -36,12 +36,12 @@ from .common import (
     environment,
     format_ci,
     prepare_output_dir,
+    publish,
     pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
-    write_outputs,
 )
 from .stats import compare_strategies
 
@@ -244,10 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     record = run_comparison(args, strategies, baseline, device)
     markdown = markdown_report(record)
-    paths = write_outputs(args.output_dir, "training_comparison", record, markdown)
-    png = plot(record, args.output_dir / "training_comparison.png")
-    print(markdown)
-    print(f"wrote {paths['json']}, {paths['markdown']}" + (f", {png}" if png else " (no PNG: matplotlib not installed)"))
+    publish(args.output_dir, "training_comparison", record, markdown, lambda path: plot(record, path))
     return 0
 
 

@@ -28,12 +28,12 @@ import torch
 import torch.distributed as dist
 
 from spectral_init.config_files import read_config_file
-from spectral_init.settings import environment_settings, misspelled_environment
 
 from .config import ARCHITECTURES
 from .generators.spectral_conv import resolve_backend
 from .output_files import ensure_writable_directory, write_atomically
 from .progress import Progress
+from .usage import EXIT_USAGE, UsageError, check_spectral_init_environment
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,
@@ -141,16 +141,11 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.model_validate(merged)
 
 
-EXIT_USAGE = 2  # bad flags, config, environment, input file or output directory: nothing was trained
 EXIT_DIVERGED = 3  # a non-finite loss or gradient: the last good checkpoint is kept
 
 RUN_FILES = ("metrics.json", "checkpoint.pt")
 # Fields a resumed run may change: more epochs continue the same run.
 RESUMABLE_CHANGES = frozenset({"nepochs"})
-
-
-class UsageError(Exception):
-    """A user's mistake found before any work: the message says what and what is allowed."""
 
 
 def _format_validation_error(exc: pydantic.ValidationError) -> str:
@@ -209,11 +204,9 @@ class CheckpointWriter:
 
 
 def check_environment() -> None:
-    """Warn about misspelled ``SPECTRAL_INIT_*`` variables; refuse invalid ones, naming them."""
-    for message in misspelled_environment():
-        print(f"warning: {message}", file=sys.stderr)
+    """The ``SPECTRAL_INIT_*`` variables and ``PTYCHO_SPECTRAL_BACKEND``, before any work."""
+    check_spectral_init_environment()
     try:
-        environment_settings()
         resolve_backend()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
