@@ -44,10 +44,16 @@ print(''.join(c if c.isalnum() else '-' for c in d.lower()).strip('-'))" "$devic
 dir="$out/$name"
 # One failing benchmark must not cost the others' results (a lent GPU's minutes are few):
 # each step runs, its exit status is remembered, and the sweep fails at the end if any did.
+# A step whose JSON is already in OUT_DIR is kept, not rerun, so a lease that ran out is
+# continued by pointing the next sweep at the same OUT_DIR (benchmarks/results, say).
 failed=()
 step() {
-  local label=$1
-  shift
+  local label=$1 json=$2
+  shift 2
+  if [ -e "$json" ]; then
+    echo "== $label: kept $json" >&2
+    return
+  fi
   local start=$SECONDS status=0
   "$@" > /dev/null || status=$?
   echo "== $label: exit $status after $((SECONDS - start)) s" >&2
@@ -55,15 +61,21 @@ step() {
     failed+=("$label")
   fi
 }
-step gradient_ratios python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}"
-step spectral_conv_speed python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
-step signal_propagation python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}"
-step "training fno" python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress --calibrated "${train[@]}"
-step "training plain_fno" python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/plain_fno" \
-  --no-progress --architecture plain_fno --blocks 16 --calibrated "${train[@]}"
+step gradient_ratios "$dir/gradient_ratios.json" \
+  python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}"
+step spectral_conv_speed "$dir/spectral_conv_speed.json" \
+  python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
+step signal_propagation "$dir/signal_propagation.json" \
+  python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}"
+step "training fno" "$dir/training_comparison.json" \
+  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress --calibrated "${train[@]}"
+step "training plain_fno" "$dir/plain_fno/training_comparison.json" \
+  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/plain_fno" --no-progress \
+  --architecture plain_fno --blocks 16 --calibrated "${train[@]}"
 for arch in ffno fno_vanilla; do
-  step "training $arch" python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" \
-    --no-progress --architecture "$arch" --calibrated "${train[@]}"
+  step "training $arch" "$dir/$arch/training_comparison.json" \
+    python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
+    --architecture "$arch" --calibrated "${train[@]}"
 done
 ls -lR "$dir"
 if [ ${#failed[@]} -gt 0 ]; then
