@@ -42,7 +42,7 @@ from ptycho_torch.generators import (
     PtychoBlock,
 )
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
-from spectral_init import make_initializer
+from spectral_init import make_initializer, spectral_layer_kinds
 
 from .common import (
     Progress,
@@ -66,20 +66,6 @@ MODELS = ("blocks", "generator", "hybrid", "fno_vanilla", "ffno")
 DEFAULT_MODELS = ("blocks", "generator", "fno_vanilla", "ffno")
 INPUTS = ("white-noise", "diffraction")
 LOSSES = ("mean", "abs-mean", "random-projection")
-BLOCK_METRICS = (
-    "grad_mean_abs_spectral",
-    "grad_mean_abs_local",
-    "grad_ratio_local_over_spectral",
-    "rel_grad_spectral",
-    "rel_grad_local",
-    "branch_std_spectral",
-    "branch_std_local",
-    "branch_std_ratio_spectral_over_local",
-    "activation_std",
-)
-SUMMARY_METRICS = BLOCK_METRICS[2:]
-
-
 # --- the JSON's schema; the README documents it -------------------------------------------------
 
 
@@ -105,6 +91,11 @@ class BlockRecord(_Strict):
     branch_std_local: float
     branch_std_ratio_spectral_over_local: float
     activation_std: float
+
+
+BLOCK_METRICS = tuple(name for name in BlockRecord.model_fields if name != "index")
+# The raw gradient means enter the summary through their ratio; alone they scale with the weights' count.
+SUMMARY_METRICS = tuple(m for m in BLOCK_METRICS if m not in ("grad_mean_abs_spectral", "grad_mean_abs_local"))
 
 
 class Run(_Strict):
@@ -153,9 +144,12 @@ class Report(_Strict):
     runs: list[Run]
     summary: list[SummaryEntry]
     timings: dict[str, float]
+    # model → {spectral layer kind: count} as built: which layer ran (empty in files written before it was kept)
+    spectral_layers: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
+        # exclude_unset: a file read without a later-added field is written back without it
+        return self.model_dump(by_alias=True, exclude_unset=True)
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "Report":
@@ -281,6 +275,7 @@ def run_sweep(
     total = len(cfg.models) * len(cfg.inputs) * len(cfg.strategies) * len(cfg.seeds)
     progress = Progress(total, "gradient ratios", enabled=show_progress)
     runs: list[Run] = []
+    layers: dict[str, dict[str, int]] = {}
     start = time.perf_counter()
     for model_kind in cfg.models:
         for inp in cfg.inputs:
@@ -289,6 +284,7 @@ def run_sweep(
                 for strategy in cfg.strategies:
                     t0 = time.perf_counter()
                     model, blocks = build_model(model_kind, strategy, seed, cfg)
+                    layers.setdefault(model_kind, spectral_layer_kinds(model))
                     # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
                     model = (model.double() if cfg.dtype == "float64" else model).to(device)
                     x = make_input(inp, model_kind, seed, cfg).to(device)
@@ -308,6 +304,7 @@ def run_sweep(
         runs=runs,
         summary=summarize(runs, cfg),
         timings={"total_seconds": elapsed, "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0},
+        spectral_layers=layers,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from spectral_init import initialize_
+from spectral_init import initialize_, spectral_layer_kinds
 
 from .common import (
     Progress,
@@ -60,16 +60,17 @@ def run(width: int, rank: float, seeds: int, device: torch.device, show_progress
     rows, start = [], time.perf_counter()
     for dim, n_modes in MODES_BY_DIM.items():
         for kind in KINDS:
-            own, ours = [], []
+            own, ours, kinds = [], [], {}
             for seed in range(seeds):
                 torch.manual_seed(seed)
                 model = FNO(n_modes=n_modes, hidden_channels=width, in_channels=1, out_channels=1,
                             factorization=None if kind == "dense" else kind, rank=rank).to(device)
                 own.append(reconstructed_ratio(model, target))
+                kinds = spectral_layer_kinds(model)
                 initialize_(model, {"strategy": "xavier-complex", "seed": seed})
                 ours.append(reconstructed_ratio(model, target))
                 progress.step(f"{dim}-D {kind} seed {seed}")
-            rows.append({"dim": dim, "n_modes": list(n_modes), "kind": kind,
+            rows.append({"dim": dim, "n_modes": list(n_modes), "kind": kind, "spectral_layers": kinds,
                          "neuralop_auto": mean_ci(own), "initialize_": mean_ci(ours)})
     import neuralop
 

@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from ptycho_torch.diagnostics import local_branch_target
 from ptycho_torch.generators import PlainFNOStack, PtychoBlock
-from spectral_init import calibrate_, make_initializer
+from spectral_init import calibrate_, make_initializer, spectral_layer_kinds
 
 from .common import (
     CALIBRATED,
@@ -106,10 +106,12 @@ def ratios(run: dict[str, list[float]]) -> tuple[float, float]:
     return f[-1] / max(f[i], 1e-300), b[i] / max(b[-1], 1e-300)
 
 
-def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool) -> tuple[list[dict], float]:
+def run_sweep(cfg: dict[str, Any], device: torch.device,
+              show_progress: bool) -> tuple[list[dict], dict[str, dict[str, int]], float]:
+    """The runs, the spectral layers each model and depth was built with, and the seconds taken."""
     total = len(cfg["models"]) * len(cfg["depths"]) * len(cfg["seeds"]) * len(cfg["variants"])
     progress = Progress(total, "signal propagation", enabled=show_progress)
-    runs, start = [], time.perf_counter()
+    runs, kinds, start = [], {}, time.perf_counter()
     for model in cfg["models"]:
         for depth in cfg["depths"]:
             for seed in cfg["seeds"]:
@@ -117,6 +119,7 @@ def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool) ->
                                 generator=torch.Generator().manual_seed(10_007 + seed)).to(device)
                 for variant in cfg["variants"]:  # interleaved within a seed
                     net, layers = build(model, variant, depth, seed, cfg)
+                    kinds.setdefault(f"{model}, depth {depth}", spectral_layer_kinds(net))
                     net = net.to(device)
                     calibration = None
                     if variant == CALIBRATED:
@@ -128,7 +131,7 @@ def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool) ->
                                  "forward_ratio": forward, "backward_ratio": backward,
                                  "calibration_scales": calibration, **result})
                     progress.step(f"{model} depth {depth} {variant} seed {seed}")
-    return runs, time.perf_counter() - start
+    return runs, kinds, time.perf_counter() - start
 
 
 def summarize(runs: list[dict]) -> list[dict[str, Any]]:
@@ -247,9 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
            "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch}
-    runs, seconds = run_sweep(cfg, device, not args.no_progress)
+    runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress)
     record = {"schema": SCHEMA, "environment": environment(device, "benchmarks.signal_propagation", argv),
-              "config": cfg, "runs": runs, "summary": summarize(runs), "timings": {"total_seconds": seconds}}
+              "config": cfg, "spectral_layers": kinds, "runs": runs, "summary": summarize(runs),
+              "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
     publish(args.output_dir, "signal_propagation", record, markdown, lambda path: plot(record, path))
     return 0

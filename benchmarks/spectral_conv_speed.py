@@ -4,7 +4,7 @@ Two layer kinds (``--layers``): ``2d``, the FNO layer, and ``factorized``, the
 FFNO layer (two 1-D branches summed). At each shape (batch, channels, size,
 modes), in one process and interleaved run by run:
 
-- ``ours``: ``_FallbackSpectralConv2d`` / ``FactorizedSpectralConv2d`` (products over the kept modes only);
+- ``ours``: ``SpectralConv2d`` / ``FactorizedSpectralConv2d`` (products over the kept modes only);
 - ``straightforward``: the same weights through full FFTs, a zero-filled
   spectrum, einsum and inverse FFTs (``spectral_conv2d_fft`` /
   ``factorized_spectral_conv2d_fft``, the tests' references; the latter is the
@@ -39,7 +39,7 @@ from ptycho_torch.generators import (
     HAS_NEURALOPERATOR,
     FactorizedSpectralConv2d,
     NeuralopSpectralConv2d,
-    _FallbackSpectralConv2d,
+    SpectralConv2d,
     factorized_spectral_conv2d_fft,
     spectral_conv2d_fft,
 )
@@ -85,7 +85,7 @@ class RoundTrip(nn.Module):
 class Straightforward(nn.Module):
     """The FFT formulation with a copy of a 2-D layer's weights, stored contiguous as the layer once did."""
 
-    def __init__(self, layer: _FallbackSpectralConv2d) -> None:
+    def __init__(self, layer: SpectralConv2d) -> None:
         super().__init__()
         self.weights = nn.Parameter(layer.weights.detach().contiguous())
 
@@ -124,7 +124,7 @@ def build(name: str, layer: str, channels: int, modes: int, dtype: torch.dtype, 
         ours = FactorizedSpectralConv2d(channels, modes, spectral_init=spec)
         module = ours if name == "ours" else StraightforwardFactorized(ours)
     else:
-        ours_2d = _FallbackSpectralConv2d(channels, channels, modes, spectral_init=spec)
+        ours_2d = SpectralConv2d(channels, channels, modes, spectral_init=spec)
         module = ours_2d if name == "ours" else Straightforward(ours_2d)
     return (module.double() if dtype == torch.float64 else module).to(device)
 
@@ -214,6 +214,7 @@ def bench_shape(layer: str, shape: tuple[int, int, int, int], repeats: int, warm
     peaks = {name: peak_memory(name, layer, shape, dtype, device) if measure_memory else None for name in names}
     return {
         "layer": layer, "batch": batch, "channels": channels, "size": size, "modes": modes,
+        "modules": {name: type(module).__name__ for name, module in impls.items()},  # what each name ran
         "median_seconds": medians,
         "ratios": {f"ours_over_{name}": medians["ours"] / medians[name] for name in names if name != "ours"},
         "peak_memory_bytes": peaks,
@@ -225,7 +226,7 @@ def _cell(value: float | None, scale: float, fmt: str) -> str:
     return "—" if value is None else format(value * scale, fmt)
 
 
-_LAYER_TITLES = {"2d": "2-D layer (`_FallbackSpectralConv2d`)", "factorized": "factorized layer (`FactorizedSpectralConv2d`)"}
+_LAYER_TITLES = {"2d": "2-D layer (`SpectralConv2d`)", "factorized": "factorized layer (`FactorizedSpectralConv2d`)"}
 
 
 def markdown_report(record: dict) -> str:

@@ -27,6 +27,7 @@ from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import TrainingConfig, train
+from spectral_init import spectral_layer_kinds
 
 from .common import (
     CALIBRATED,
@@ -90,10 +91,12 @@ def training_config(args: argparse.Namespace, strategy: str, seed: int, device: 
 def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device) -> dict[str, Any]:
     progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
     runs = []
+    kinds: dict[str, int] = {}
     start = time.perf_counter()
     for seed in range(args.seeds):
         for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
             result = train(training_config(args, strategy, seed, device.type))
+            kinds = kinds or spectral_layer_kinds(result.model)
             runs.append({
                 "strategy": strategy,
                 "seed": seed,
@@ -139,6 +142,7 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: st
             "loss": args.loss, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
             "backend": args.backend, "loss_threshold": threshold, "total_steps": total_steps,
         },
+        "spectral_layers": {args.architecture: kinds},
         "runs": runs,
         "summary": summary,
         "timings": {"total_seconds": time.perf_counter() - start,

@@ -27,6 +27,7 @@ import pydantic
 import torch
 import torch.distributed as dist
 
+from spectral_init import spectral_layer_kinds
 from spectral_init.config_files import read_config_file
 
 from .config import ARCHITECTURES
@@ -326,22 +327,26 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingC
 
     def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
         nonlocal progress
-        if progress is None:
-            progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress)
+        if progress is None:  # a resumed run starts its count where the checkpoint left off
+            progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress, initial=step - 1)
         progress.step(f"epoch {epoch + 1}/{config.nepochs} loss {loss:.5g}")
 
     writer = CheckpointWriter(checkpoint_path) if ctx.is_main else None
     if resume is not None and ctx.is_main:
         print(f"resuming from {checkpoint_path} after epoch {resume['epoch']}/{config.nepochs}")
     try:
-        result = train(config, ctx, on_step=on_step, on_epoch=writer.submit if writer else None, resume=resume)
+        try:
+            result = train(config, ctx, on_step=on_step, on_epoch=writer.submit if writer else None, resume=resume)
+        finally:  # the bar ends before any message below
+            if progress is not None:
+                progress.close()
     except DivergenceError as exc:
         kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
-        print(f"\nerror: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
+        print(f"error: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
               "(lower --lr, or check the data)", file=sys.stderr)
         return EXIT_DIVERGED
     except (ValueError, FileNotFoundError) as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
         if writer is not None:
@@ -362,6 +367,7 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     metrics = {
         "config": config.model_dump(mode="json"),
         "spectral_init": resolved_spectral_init(config),
+        "spectral_layers": spectral_layer_kinds(result.model),  # what ran: the backend resolved, per layer kind
         "epoch_losses": result.epoch_losses,
         "step_losses": result.step_losses,
         "test": result.test,

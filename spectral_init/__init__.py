@@ -3,7 +3,13 @@
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
-from .initialize import InitializedWeight, InitReport, UnrecognizedSpectralWeightWarning, initialize_
+from .initialize import (
+    InitializedWeight,
+    InitReport,
+    UnrecognizedSpectralWeightWarning,
+    initialize_,
+    spectral_layer_kinds,
+)
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
@@ -46,5 +52,6 @@ __all__ = [
     "register_strategy",
     "register_variance_scaling",
     "resolve_settings",
+    "spectral_layer_kinds",
     "uniform_parts_",
 ]

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -55,6 +56,15 @@ from .geometry import SpectralGeometry
 from .initializer import SpectralInitializer, make_initializer
 from .scaling import complex_normal_
 from .settings import SpectralInitSettings
+
+__all__ = [
+    "InitReport",
+    "InitializedWeight",
+    "UnrecognizedSpectralWeightWarning",
+    "initialize_",
+    "spectral_layer_kinds",
+    "spectral_layers",
+]
 
 __all__ = ["InitReport", "InitializedWeight", "UnrecognizedSpectralWeightWarning", "initialize_"]
 
@@ -182,6 +192,18 @@ def spectral_layers(module: nn.Module) -> tuple[list[_Planned], list[tuple[str, 
             planned.append(item)
     leftover = [(n, p) for n, p in module.named_parameters() if p.is_complex() and id(p) not in covered]
     return planned, leftover
+
+
+def spectral_layer_kinds(module: nn.Module) -> dict[str, int]:
+    """How many spectral layers of each kind ``module`` holds, a shared layer once: what actually runs.
+
+    Kinds are those of ``InitReport``: this package's layer classes
+    (``SpectralConv2d``, ``NeuralopSpectralConv2d``, ``FactorizedSpectralConv2d``)
+    and ``neuralop SpectralConv <d>-D <weight>`` for neuraloperator's own layers.
+    """
+    planned, _ = spectral_layers(module)
+    kind_of_layer = {id(item.module): item.kind for item in planned}
+    return dict(Counter(kind_of_layer.values()))
 
 
 def initialize_(

@@ -30,7 +30,7 @@ def test_report_names_every_weight_with_its_kind_shape_and_target() -> None:
     model = CascadedFNOGenerator(hidden_channels=16, fno_blocks=3, modes=6, C=1, spectral_backend="fallback")
     report = si.initialize_(model, {"strategy": "xavier-complex", "seed": 3})
     assert [w.name for w in report.weights] == [f"fno_blocks.{i}.spectral.weights" for i in range(3)]
-    assert all(w.kind == "_FallbackSpectralConv2d" and w.shape == (16, 16, 12, 6) for w in report.weights)
+    assert all(w.kind == "SpectralConv2d" and w.shape == (16, 16, 12, 6) for w in report.weights)
     assert all(w.second_moment == pytest.approx(2 / 32) for w in report.weights)
     for w in report.weights:
         assert_second_moment(model.get_parameter(w.name).detach(), 2 / 32)
@@ -182,3 +182,18 @@ def test_neuralop_separable_conv_has_fan_one() -> None:
     assert "separable" in entry.kind and entry.geometry.in_channels == entry.geometry.out_channels == 1
     assert entry.second_moment == 1.0
     assert_second_moment(conv.weight.tensor.detach(), 1.0)
+
+
+def test_spectral_layer_kinds_name_what_runs() -> None:
+    from ptycho_torch import GeneratorConfig, build_generator
+
+    assert si.spectral_layer_kinds(build_generator(GeneratorConfig(C=1))) == {"SpectralConv2d": 4}
+    # the FFNO stack shares one factorized layer between its blocks: one layer, counted once
+    ffno = build_generator(GeneratorConfig(architecture="ffno", C=1, fno_blocks=3))
+    assert si.spectral_layer_kinds(ffno) == {"FactorizedSpectralConv2d": 1}
+    assert si.spectral_layer_kinds(torch.nn.Linear(2, 2)) == {}
+    wrapped = build_generator(GeneratorConfig(C=1, fno_blocks=2, spectral_backend="neuralop"))
+    assert si.spectral_layer_kinds(wrapped) == {"NeuralopSpectralConv2d": 2}
+    tucker = neuralop.models.FNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, n_layers=3,
+                                 factorization="tucker", rank=0.5)
+    assert si.spectral_layer_kinds(tucker) == {"neuralop SpectralConv 2-D tucker": 3}

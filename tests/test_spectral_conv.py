@@ -11,6 +11,7 @@ import spectral_init as si
 from ptycho_torch.generators import (
     BACKEND_ENV_VAR,
     NeuralopSpectralConv2d,
+    SpectralConv2d,
     _FallbackSpectralConv2d,
     make_spectral_conv,
     resolve_backend,
@@ -165,3 +166,17 @@ def test_neuralop_backend_applies_strategy_and_seed() -> None:
     assert_second_moment(a.weights.detach(), 1 / (32 * 16) ** 2)
     assert a.conv.bias is None
     assert "spectral_init=legacy" in repr(a) and "backend=neuralop" in repr(a)
+
+
+def test_auto_builds_our_layer_even_where_neuraloperator_is_installed(monkeypatch) -> None:
+    monkeypatch.setattr(spectral_conv_module, "HAS_NEURALOPERATOR", True)
+    monkeypatch.delenv(BACKEND_ENV_VAR, raising=False)
+    assert resolve_backend("auto") == resolve_backend(None) == "fallback"
+    assert type(make_spectral_conv(2, 2, 3)) is SpectralConv2d
+
+
+def test_public_name_and_reference_name_are_one_class() -> None:
+    from ptycho_torch.generators import fno
+
+    assert SpectralConv2d is _FallbackSpectralConv2d is fno._FallbackSpectralConv2d
+    assert SpectralConv2d.__name__ == "SpectralConv2d"

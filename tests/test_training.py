@@ -145,3 +145,12 @@ def test_torchrun_two_cpu_processes_keep_identical_replicas(tmp_path) -> None:
     assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
     assert ddp["samples_per_rank_per_epoch"] == 13  # 25 patches over 2 ranks
     assert ddp["replica_max_abs_diff"] == 0.0
+
+
+@pytest.mark.parametrize(("architecture", "layers"), [("fno", {"SpectralConv2d": 2}),
+                                                       ("ffno", {"FactorizedSpectralConv2d": 1})])
+def test_metrics_name_the_spectral_layers_that_ran(tmp_path, architecture, layers) -> None:
+    flags = [f for f in TINY_FLAGS if f not in ("--spectral-backend", "fallback")]  # the default: auto
+    assert main([*flags, "--nepochs", "1", "--architecture", architecture, "--output-dir", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["spectral_layers"] == layers

@@ -3,7 +3,7 @@
 Code written against the reference ``ptycho_torch/generators/fno.py`` imports
 the same names from here: ``HAS_NEURALOPERATOR``, ``InputTransform``,
 ``SpatialLifter``, ``PtychoBlock``, ``StablePtychoBlock``,
-``_FallbackSpectralConv2d`` and ``CascadedFNOGenerator``. What is new is the
+``_FallbackSpectralConv2d`` (our ``SpectralConv2d``) and ``CascadedFNOGenerator``. What is new is the
 ``spectral_init`` (and ``spectral_backend``) argument, passed to every
 spectral layer.
 """
@@ -16,7 +16,7 @@ import torch.nn as nn
 from spectral_init import make_initializer
 
 from .blocks import InputTransform, InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter, StablePtychoBlock
-from .spectral_conv import HAS_NEURALOPERATOR, SpectralInitArg, _FallbackSpectralConv2d
+from .spectral_conv import HAS_NEURALOPERATOR, SpectralConv2d, SpectralInitArg, _FallbackSpectralConv2d
 
 __all__ = [
     "HAS_NEURALOPERATOR",
@@ -24,6 +24,7 @@ __all__ = [
     "InputTransform",
     "PtychoBlock",
     "SpatialLifter",
+    "SpectralConv2d",
     "StablePtychoBlock",
     "_FallbackSpectralConv2d",
 ]

@@ -4,13 +4,16 @@ Two backends, one contract (``.in_channels``, ``.out_channels``, ``.modes``,
 ``.weights``, ``.spectral_init``, ``reset_parameters()``), both keeping the
 same retained modes — ky in [0, modes) and kx in [-modes, modes):
 
-- ``_FallbackSpectralConv2d``: this package's own layer.
+- ``SpectralConv2d``: this package's own layer (the reference code's
+  ``_FallbackSpectralConv2d``, which stays as a second name of the same class).
 - ``NeuralopSpectralConv2d``: neuraloperator's ``SpectralConv`` with the chosen
   strategy written into its dense weight.
 
 ``make_spectral_conv`` picks one: ``backend`` argument, else the env var
-``PTYCHO_SPECTRAL_BACKEND``, else ``auto`` (neuraloperator when importable, as
-in the reference code). ``fallback`` forces this package's layer.
+``PTYCHO_SPECTRAL_BACKEND``, else ``auto``. ``auto`` and ``fallback`` build our
+layer, which computes the same operator exactly and faster (see the speed
+benchmark); ``neuralop`` builds neuraloperator's. (The reference code's ``auto``
+preferred neuraloperator whenever it was importable.)
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class _SpectralConv2dBase(SpectralLayerBase):
         return [(self._weights_name, self.weights, geometry)]
 
 
-class _FallbackSpectralConv2d(_SpectralConv2dBase):
+class SpectralConv2d(_SpectralConv2dBase):
     """FNO spectral convolution: rfft2 → mix channels at the low modes → irfft2.
 
     ``weights`` has shape (in, out, 2·modes, modes): rows [0, modes) hold
@@ -133,12 +136,15 @@ class _FallbackSpectralConv2d(_SpectralConv2dBase):
             return spectral_conv2d(x, self.weights.to(complex_dtype_for(x.dtype)))
 
 
+_FallbackSpectralConv2d = SpectralConv2d  # the reference code's name for this layer
+
+
 class NeuralopSpectralConv2d(_SpectralConv2dBase):
     """neuraloperator's ``SpectralConv`` keeping the same modes, its weight drawn by our strategy.
 
     ``n_modes=(2·modes, 2·modes-1)`` keeps kx in [-modes, modes) and, after
     neuraloperator's rfft halving, ky in [0, modes). The layer is built without
-    a bias (the fallback has none; the block's local conv carries one) and with
+    a bias (``SpectralConv2d`` has none; the block's local conv carries one) and with
     the global RNG state restored, so a seeded init leaves it untouched.
     """
 
@@ -192,7 +198,7 @@ def resolve_backend(backend: str | None = None) -> Literal["fallback", "neuralop
     if choice not in get_args(SpectralBackend):
         raise ValueError(f"{source} must be one of {list(get_args(SpectralBackend))}; got {backend!r}")
     if choice == "auto":
-        return "neuralop" if HAS_NEURALOPERATOR else "fallback"
+        return "fallback"
     if choice == "neuralop" and not HAS_NEURALOPERATOR:
         raise ImportError(
             f"{source}='neuralop' but neuraloperator is not installed "
@@ -207,7 +213,7 @@ def make_spectral_conv(
     modes: int,
     spectral_init: SpectralInitArg = None,
     backend: str | None = None,
-) -> _FallbackSpectralConv2d | NeuralopSpectralConv2d:
+) -> SpectralConv2d | NeuralopSpectralConv2d:
     """A spectral convolution of the resolved backend, initialized by ``spectral_init``."""
-    cls = NeuralopSpectralConv2d if resolve_backend(backend) == "neuralop" else _FallbackSpectralConv2d
+    cls = NeuralopSpectralConv2d if resolve_backend(backend) == "neuralop" else SpectralConv2d
     return cls(in_channels, out_channels, modes, spectral_init=spectral_init)

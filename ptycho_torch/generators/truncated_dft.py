@@ -16,7 +16,7 @@ product with a small precomputed matrix (W×2q, 2R×2H, 2H×2R, 2q×W with
 R = p + n), so the cost is O(H·W·modes) per image and the large tensors are
 only read and written once per pass. Complex numbers travel as (re, im) pairs
 and every product is a real GEMM, because complex batched matmul on the CPU
-copies each small matrix. The ``_FallbackSpectralConv2d`` parameter is stored
+copies each small matrix. The ``SpectralConv2d`` parameter is stored
 mode-major, so the mixing reads it as (modes, in, out) matrices without a copy.
 """
 
