@@ -20,8 +20,10 @@ from ptycho_torch.usage import UsageError, check_spectral_init_environment
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
 
+from .figures import draw
+
 __all__ = [
-    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish", "pyplot",
+    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
@@ -162,25 +164,13 @@ def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown:
     return paths
 
 
-def pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend, or None when the ``bench`` extra is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
 def publish(output_dir: Path, stem: str, record: dict[str, Any], markdown: str,
-            plot: Callable[[Path], Path | None] | None = None) -> None:
-    """Write ``stem``.json and ``stem``.md (and ``stem``.png through ``plot``); print the table and the paths."""
+            figure: Callable[[dict[str, Any]], Any] | None = None) -> None:
+    """Write ``stem``.json and ``stem``.md (and ``stem``.png of ``figure(record)``); print the table and the paths."""
     paths = write_outputs(output_dir, stem, record, markdown)
     written, note = f"{paths['json']}, {paths['markdown']}", ""
-    if plot is not None:
-        png = plot(output_dir / f"{stem}.png")
+    if figure is not None:
+        png = draw(figure, record, output_dir / f"{stem}.png")
         written, note = (f"{written}, {png}", "") if png else (written, " (no PNG: matplotlib not installed)")
     print(markdown)
     print(f"wrote {written}{note}")

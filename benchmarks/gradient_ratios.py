@@ -53,12 +53,12 @@ from .common import (
     format_ci,
     prepare_output_dir,
     publish,
-    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
 )
+from .figures import bar_groups, pyplot
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
@@ -352,29 +352,36 @@ def markdown_report(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: Report, path: Path) -> Path | None:
-    """A PNG of the two headline metrics, when matplotlib is installed."""
+def figure(record: dict[str, Any]) -> Any:
+    """Bars per model and strategy, mean ± 95% CI over seeds: one row per input, one panel per loss for the
+    gradient ratio, and one for the branch-std ratio (the forward pass, the same under every loss)."""
+    report = Report.from_json_dict(record)
+    cfg = report.config
     plt = pyplot()
-    if plt is None:
-        return None
-    entries = [e for e in report.summary if e.loss == report.config.losses[-1]]
-    labels = [f"{e.model} / {e.strategy}" for e in entries]
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(entries)), 4.5))
-    for ax, metric, title in (
-        (axes[0], "grad_ratio_local_over_spectral", f"local/spectral mean|∇| (loss {report.config.losses[-1]})"),
-        (axes[1], "branch_std_ratio_spectral_over_local", "spectral/local branch std"),
-    ):
-        means = [e.metrics[metric].mean for e in entries]
-        errs = [e.metrics[metric].ci95 or 0.0 for e in entries]
-        ax.bar(range(len(entries)), means, yerr=errs, capsize=3)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(entries)), labels, rotation=45, ha="right", fontsize=7)
-        ax.set_title(title, fontsize=9)
-    fig.suptitle(f"{report.environment['device_name']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    panels = [("grad_ratio_local_over_spectral", loss) for loss in cfg.losses]
+    panels.append(("branch_std_ratio_spectral_over_local", cfg.losses[0]))
+    fig, axes = plt.subplots(len(cfg.inputs), len(panels), figsize=(4.2 * len(panels), 3.6 * len(cfg.inputs) + 0.8),
+                             squeeze=False, layout="constrained")
+    by_key = {(e.model, e.input, e.loss, e.strategy): e for e in report.summary}
+    for row, inp in enumerate(cfg.inputs):
+        for col, (metric, loss) in enumerate(panels):
+            ax = axes[row][col]
+            series = []
+            for strategy in cfg.strategies:
+                stats = [by_key[(m, inp, loss, strategy)].metrics[metric] for m in cfg.models]
+                series.append((strategy, [s.mean for s in stats], [s.ci95 or 0.0 for s in stats]))
+            bar_groups(ax, cfg.models, series)
+            ax.set_xlabel("model")
+            if metric == "grad_ratio_local_over_spectral":
+                ax.set_title(f"{inp} input, loss {loss}", fontsize=9)
+                ax.set_ylabel("local/spectral mean |∂L/∂w| (ratio)")
+            else:
+                ax.set_title(f"{inp} input, forward pass", fontsize=9)
+                ax.set_ylabel("spectral/local branch std (ratio)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=8, title="strategy",
+               title_fontsize=8)
+    return fig
 
 
 def compare(new: Report, old: Report) -> str:
@@ -482,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
     markdown = markdown_report(report)
-    publish(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown, lambda path: plot(report, path))
+    publish(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown, figure)
     if old is not None:
         print(compare(report, old))
     return 0

@@ -35,6 +35,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
+from .figures import bar_groups, pyplot
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/neuralop-init/1"
@@ -104,6 +105,25 @@ def markdown_report(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(record: dict[str, Any]) -> Any:
+    """Per dimension: E|W|² over the target for each weight kind, neuraloperator's init beside ours."""
+    plt = pyplot()
+    dims = sorted({r["dim"] for r in record["results"]})
+    fig, axes = plt.subplots(1, len(dims), figsize=(4.5 * len(dims), 4.2), squeeze=False, layout="constrained")
+    for ax, dim in zip(axes[0], dims):
+        rows = [r for r in record["results"] if r["dim"] == dim]
+        series = [(label, [r[key]["mean"] for r in rows], [r[key]["ci95"] or 0.0 for r in rows])
+                  for key, label in (("neuralop_auto", "neuralop init_std='auto'"),
+                                     ("initialize_", "initialize_(…, xavier-complex)"))]
+        bar_groups(ax, [r["kind"] for r in rows], series)
+        ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="target")
+        ax.set_xlabel("weight factorization")
+        ax.set_ylabel("mean |W|² / (2/(in+out)) (ratio)")
+        ax.set_title(f"{dim}-D FNO, width {record['config']['width']}, rank {record['config']['rank']}", fontsize=9)
+        ax.legend(fontsize=7)
+    return fig
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.neuralop_init", __doc__)
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds (default 20)")
@@ -124,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv)
     markdown = markdown_report(record)
-    publish(args.output_dir, "neuralop_init", record, markdown)
+    publish(args.output_dir, "neuralop_init", record, markdown, figure)
     return 0
 
 

@@ -40,12 +40,12 @@ from .common import (
     environment,
     prepare_output_dir,
     publish,
-    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
 )
+from .figures import merged_series, pyplot, style
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/signal-propagation/1"
@@ -180,33 +180,33 @@ def markdown_report(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(record: dict[str, Any], path: Path) -> Path | None:
-    """Per model: forward second moment and backward norm per layer at the largest depth, seed 0."""
+def figure(record: dict[str, Any]) -> Any:
+    """Per model: forward second moment and backward norm per layer at the largest depth, first seed.
+
+    Variants whose curves are equal (sqrt_in and xavier-complex on square layers) share one line.
+    """
     plt = pyplot()
-    if plt is None:
-        return None
     cfg = record["config"]
     depth, seed = max(cfg["depths"]), cfg["seeds"][0]
-    fig, axes = plt.subplots(2, len(cfg["models"]), figsize=(5 * len(cfg["models"]), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(cfg["models"]), figsize=(5.2 * len(cfg["models"]), 8), squeeze=False,
+                             layout="constrained")
+    rows = (("forward_second_moment", "forward E[z_l²] (input's E[x²] = 1)"),
+            ("backward_norm", "backward ‖∂L/∂h_l‖ (output's ≈ 1)"))
     for col, model in enumerate(cfg["models"]):
-        for variant in cfg["variants"]:
-            run = next(r for r in record["runs"]
-                       if (r["model"], r["depth"], r["seed"], r["variant"]) == (model, depth, seed, variant))
-            layers = range(1, depth + 1)
-            axes[0][col].plot(layers, run["forward_second_moment"], label=variant)
-            axes[1][col].plot(layers, run["backward_norm"], label=variant)
+        runs = {r["variant"]: r for r in record["runs"] if (r["model"], r["depth"], r["seed"]) == (model, depth, seed)}
+        for row, (key, ylabel) in enumerate(rows):
+            ax = axes[row][col]
+            series = [(v, runs[v][key]) for v in cfg["variants"]]
+            for label, values, index in merged_series(series):
+                # a signal that underflowed to 0 cannot be drawn on a log axis: the line ends there
+                ax.plot(range(1, depth + 1), [v if v > 0 else float("nan") for v in values], label=label,
+                        **style(index))
+            ax.set_yscale("log")
+            ax.set_xlabel("layer l")
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=6, title="init", title_fontsize=6)
         axes[0][col].set_title(f"{model}, depth {depth}, seed {seed}", fontsize=10)
-        axes[0][col].set_ylabel("forward E[z_l²]")
-        axes[1][col].set_ylabel("backward ‖∂L/∂h_l‖")
-        for row in (0, 1):
-            axes[row][col].set_yscale("log")
-            axes[row][col].set_xlabel("layer l")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.suptitle(record["environment"]["device_name"], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _int_list(text: str) -> list[int]:
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "config": cfg, "spectral_layers": kinds, "runs": runs, "summary": summarize(runs),
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
-    publish(args.output_dir, "signal_propagation", record, markdown, lambda path: plot(record, path))
+    publish(args.output_dir, "signal_propagation", record, markdown, figure)
     return 0
 
 

@@ -30,7 +30,7 @@ import multiprocessing
 import statistics
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -55,6 +55,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
+from .figures import bar_groups, pyplot
 
 SCHEMA = "spectral-init/spectral-conv-speed/3"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
@@ -279,6 +280,34 @@ def _layer_tables(results: list[dict]) -> list[str]:
     return lines
 
 
+def figure(record: dict[str, Any]) -> Any:
+    """Per layer kind: forward+backward time and (where measured) peak memory, one bar per implementation."""
+    plt = pyplot()
+    layers = [layer for layer in LAYERS if any(r["layer"] == layer for r in record["results"])]
+    with_memory = any(v is not None for r in record["results"] for v in r["peak_memory_bytes"].values())
+    rows = [("median_seconds", 1e3, "forward+backward time (ms, median)")]
+    if with_memory:
+        rows.append(("peak_memory_bytes", 2**-20, "peak memory of one pass (MiB)"))
+    fig, axes = plt.subplots(len(rows), len(layers), figsize=(5.5 * len(layers), 3.8 * len(rows) + 0.6),
+                             squeeze=False, layout="constrained")
+    for col, layer in enumerate(layers):
+        results = [r for r in record["results"] if r["layer"] == layer]
+        names = [n for n in IMPLEMENTATIONS if n in results[0]["median_seconds"]]
+        shapes = [f"{r['batch']}×{r['channels']}×{r['size']}²\n{r['modes']} modes" for r in results]
+        for row, (key, scale, ylabel) in enumerate(rows):
+            ax = axes[row][col]
+            series = [(name, [(r[key][name] or float("nan")) * scale for r in results], None) for name in names]
+            bar_groups(ax, shapes, series, styles=[IMPLEMENTATIONS.index(name) for name in names])
+            ax.set_xlabel("batch × channels × size², modes")
+            ax.set_ylabel(ylabel)
+            ax.set_title(_LAYER_TITLES[layer].replace("`", ""), fontsize=9)
+    handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
+    handles = {name: handles[name] for name in IMPLEMENTATIONS if name in handles}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles), fontsize=8,
+               title="implementation", title_fontsize=8)
+    return fig
+
+
 def _layer_list(text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in items if t not in LAYERS]
@@ -323,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timings": {"total_seconds": time.perf_counter() - start},
     }
     markdown = markdown_report(record)
-    publish(args.output_dir, "spectral_conv_speed", record, markdown)
+    publish(args.output_dir, "spectral_conv_speed", record, markdown, figure)
     return 0
 
 

@@ -38,12 +38,12 @@ from .common import (
     format_ci,
     prepare_output_dir,
     publish,
-    pyplot,
     resolve_device,
     run_cli,
     select_strategies,
     strategy_spec,
 )
+from .figures import merged_series, pyplot, style
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/training-comparison/1"
@@ -185,28 +185,29 @@ def markdown_report(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(record: dict[str, Any], path: Path) -> Path | None:
-    """Loss curves per strategy: mean over seeds, with the seeds' range shaded."""
+def figure(record: dict[str, Any]) -> Any:
+    """Loss curves per strategy: mean over seeds, the seeds' range shaded; equal curves drawn once."""
     plt = pyplot()
-    if plt is None:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    curves = {}
     for strategy in record["summary"]:
-        curves = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
-        steps = range(1, len(curves[0]) + 1)
-        mean = [statistics.fmean(v) for v in zip(*curves)]
-        ax.plot(steps, mean, label=strategy)
-        ax.fill_between(steps, [min(v) for v in zip(*curves)], [max(v) for v in zip(*curves)], alpha=0.15)
-    ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1)
+        runs = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
+        curves[strategy] = (tuple(statistics.fmean(v) for v in zip(*runs)),
+                            tuple(min(v) for v in zip(*runs)), tuple(max(v) for v in zip(*runs)))
+    for label, _, index in merged_series((name, c) for name, c in curves.items()):
+        mean, low, high = curves[label.split(" = ")[0]]
+        steps = range(1, len(mean) + 1)
+        ax.plot(steps, mean, label=label, **style(index))
+        ax.fill_between(steps, low, high, alpha=0.15, color=style(index)["color"])
+    ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1,
+               label="threshold for 'steps'")
     ax.set_yscale("log")
     ax.set_xlabel("Adam step")
-    ax.set_ylabel(f"training loss ({record['config']['loss']})")
-    ax.set_title(record["environment"]["device_name"], fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    ax.set_ylabel(f"training loss ({record['config']['loss']}, per step)")
+    ax.set_title(f"{record['config']['architecture']}: mean over {len(record['config']['seeds'])} seeds, "
+                 "range shaded", fontsize=9)
+    ax.legend(fontsize=7, title="strategy", title_fontsize=7)
+    return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     record = run_comparison(args, strategies, baseline, device)
     markdown = markdown_report(record)
-    publish(args.output_dir, "training_comparison", record, markdown, lambda path: plot(record, path))
+    publish(args.output_dir, "training_comparison", record, markdown, figure)
     return 0
 
 

@@ -1,0 +1,59 @@
+"""Benchmark figures: drawn from the JSON record alone, every panel labelled, a legend, twins merged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks import replot
+from benchmarks.figures import merged_series
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RECORDS = sorted(RESULTS.rglob("*.json"))
+
+
+def test_equal_series_are_drawn_once_under_a_joined_label() -> None:
+    merged = merged_series([("a", [1.0, 2.0]), ("b", [1.0, 3.0]), ("c", [1.0, 2.0])])
+    assert merged == [("a = c", [1.0, 2.0], 0), ("b", [1.0, 3.0], 1)]
+    assert merged_series([]) == []
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path) -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    record = json.loads(path.read_text())
+    fig = replot._figures()[record["schema"]](record)
+    try:
+        axes = [ax for ax in fig.axes if ax.has_data()]
+        assert axes
+        for ax in axes:
+            assert ax.get_xlabel() and ax.get_ylabel(), f"unlabelled axis in {path.name}"
+            assert ax.get_yscale() == "log"  # every quantity drawn here spans orders of magnitude
+        legends = list(fig.legends) + [ax.get_legend() for ax in axes if ax.get_legend() is not None]
+        assert legends and all(legend.get_texts() for legend in legends)
+    finally:
+        plt.close(fig)
+
+
+def test_replot_writes_the_png_beside_the_record(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    source = RESULTS / "cpu-2core" / "spectral_conv_speed.json"
+    copy = tmp_path / "speed.json"
+    shutil.copy(source, copy)
+    assert replot.main([str(copy)]) == 0
+    png = tmp_path / "speed.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_replot_checks_every_file_before_drawing_any(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    good = tmp_path / "good.json"
+    shutil.copy(RESULTS / "cpu-2core" / "spectral_conv_speed.json", good)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "something/else"}))
+    with pytest.raises(SystemExit, match="has schema 'something/else'"):
+        replot.main([str(good), str(bad)])
+    assert not (tmp_path / "good.png").exists()
