@@ -12,6 +12,13 @@ from spectral_init import SpectralInitSpec
 from .generators.blocks import InputTransformMode, OutputMode
 from .generators.spectral_conv import SpectralBackend
 
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "GeneratorConfig",
+    "build_generator",
+]
+
 
 Architecture = Literal["fno", "hybrid", "fno_vanilla", "ffno", "plain_fno"]
 ARCHITECTURES: tuple[str, ...] = get_args(Architecture)

@@ -10,6 +10,13 @@ import torch.nn.functional as F
 
 from .simulation.forward import diffraction_amplitude
 
+__all__ = [
+    "LossName",
+    "physics_loss",
+    "reconstruction_errors",
+    "to_complex_object",
+]
+
 LossName = Literal["mae", "poisson"]
 
 

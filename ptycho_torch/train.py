@@ -48,6 +48,12 @@ from .training import (
     train,
 )
 
+__all__ = [
+    "EXIT_DIVERGED",
+    "build_parser",
+    "main",
+]
+
 # flag destination → path in the nested config
 _FLAG_PATHS: dict[str, tuple[str, ...]] = {
     "architecture": ("model", "architecture"),

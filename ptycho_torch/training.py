@@ -21,6 +21,22 @@ from .diagnostics import spectral_participation
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "MAX_IMAGES",
+    "DistributedContext",
+    "DivergenceError",
+    "TrainResult",
+    "TrainingConfig",
+    "TrainingProgress",
+    "evaluate",
+    "make_checkpoint",
+    "pick_device",
+    "resolved_spectral_init",
+    "shard_indices",
+    "train",
+]
+
 MAX_IMAGES = 5000  # train and test images come from disjoint seed ranges of this width
 
 
@@ -99,7 +115,7 @@ def pick_device(choice: str, ctx: DistributedContext) -> torch.device:
     return torch.device("cuda", ctx.local_rank if ctx.active else 0)
 
 
-def make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
+def _make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
     """Training and test sets from different images; the test set uses the training scale."""
     base = config.seed * 2 * MAX_IMAGES
     train = simulate_dataset(config.data, config.data.nimgs_train, seed=base)
@@ -124,7 +140,7 @@ def _global_mean(value: float, ctx: DistributedContext, device: torch.device) ->
     return t.item() / ctx.world_size
 
 
-def replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
+def _replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
     """Largest difference of any parameter element between ranks (0 when replicas agree)."""
     flat = torch.cat([torch.view_as_real(p.detach()).flatten() if p.is_complex() else p.detach().flatten()
                       for p in model.parameters()]).double().to(device)
@@ -211,7 +227,7 @@ def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.opti
     )
 
 
-def calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config: TrainingConfig,
+def _calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config: TrainingConfig,
                              device: torch.device) -> list[dict[str, Any]]:
     """``calibrate_`` on the first batch of the first epoch in the single-process order, so every rank
     of a torchrun job calibrates alike."""
@@ -280,14 +296,14 @@ def train(
     device = pick_device(config.device, ctx)
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
-    train_set, test_set = make_datasets(config)
+    train_set, test_set = _make_datasets(config)
     model = build_generator(config.model).to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     calibration = None
     if resume is None:
         if resolve_settings(config.model.spectral_init).calibrate:
-            calibration = calibrate_on_first_batch(model, train_set, config, device)
+            calibration = _calibrate_on_first_batch(model, train_set, config, device)
         progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
     else:
         progress = _restore(resume, model, optimizer)
@@ -316,7 +332,7 @@ def train(
             "world_size": ctx.world_size,
             "backend": dist.get_backend(),
             "samples_per_rank_per_epoch": per_rank,
-            "replica_max_abs_diff": replica_max_abs_diff(model, device),
+            "replica_max_abs_diff": _replica_max_abs_diff(model, device),
         }
     timings = {"total_seconds": time.perf_counter() - t_start, "train_seconds": train_seconds}
     if progress.epoch_seconds:

@@ -9,6 +9,11 @@ from typing import Sequence
 
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
 
+__all__ = [
+    "build_parser",
+    "main",
+]
+
 _EXAMPLE_SHAPES = ((32, 32), (32, 16), (64, 128))
 
 

@@ -7,6 +7,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "read_config_file",
+]
+
 
 def read_config_file(path: str | Path, label: str = "config file") -> dict[str, Any]:
     """The table of fields in ``path`` (``.toml`` or ``.json``); ``label`` names it in errors."""

@@ -10,6 +10,12 @@ from .geometry import SpectralGeometry
 from .registry import Strategy, check_complex_tensor, get_strategy, resolve_geometry
 from .settings import SpectralInitSettings, resolve_settings
 
+__all__ = [
+    "SpectralInitializer",
+    "init_spectral_weight_",
+    "make_initializer",
+]
+
 
 class SpectralInitializer:
     """Settings bound to their strategy and, when seeded, one private generator.

@@ -18,6 +18,10 @@ from __future__ import annotations
 from .registry import Strategy, register_strategy
 from .scaling import Distribution, FanMode, VarianceScaling
 
+__all__ = [
+    "register_variance_scaling",
+]
+
 
 def register_variance_scaling(
     name: str,

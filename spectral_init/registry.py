@@ -27,6 +27,25 @@ import torch
 
 from .geometry import SpectralGeometry
 
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "REGISTRY",
+    "FillFunction",
+    "PluginLoadWarning",
+    "SecondMomentFunction",
+    "Strategy",
+    "StrategyRegistry",
+    "UnknownStrategyError",
+    "available_strategies",
+    "check_complex_tensor",
+    "check_gain",
+    "check_positive_int",
+    "get_strategy",
+    "normalize_name",
+    "register_strategy",
+    "resolve_geometry",
+]
+
 ENTRY_POINT_GROUP = "spectral_init.strategies"
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")

@@ -17,14 +17,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Literal, get_args
+from typing import Callable, Literal
 
 import torch
 
 from .geometry import SpectralGeometry
 
-FanMode = Literal["in", "out", "avg", "in_out_squared", "in_per_branch"]
-Distribution = Literal["complex_normal", "uniform_parts"]
+__all__ = [
+    "DISTRIBUTION_LABELS",
+    "Distribution",
+    "FanMode",
+    "VarianceScaling",
+    "complex_normal_",
+    "uniform_parts_",
+]
 
 _FANS: dict[str, tuple[Callable[[int, int, int], float], str]] = {
     # name: (fan(in, out, branches), denominator as printed in the E|w|² formula)
@@ -35,11 +41,8 @@ _FANS: dict[str, tuple[Callable[[int, int, int], float], str]] = {
     # each branch drawn as if it were alone: the reference factorized layer's 1/√channels
     "in_per_branch": (lambda i, o, b: float(i), "in"),
 }
-
-DISTRIBUTION_LABELS: dict[str, str] = {
-    "complex_normal": "circular complex normal",
-    "uniform_parts": "Re, Im each a·U[0,1), nonzero mean",
-}
+# The names exist once, as the tables' keys; the Literals are built from them for pydantic and the docs.
+FanMode = Literal[tuple(_FANS)]  # type: ignore[valid-type]
 
 
 def complex_normal_(
@@ -67,10 +70,13 @@ def uniform_parts_(
     return weight
 
 
-_SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
-    "complex_normal": complex_normal_,
-    "uniform_parts": uniform_parts_,
+_DISTRIBUTIONS: dict[str, tuple[Callable[..., torch.Tensor], str]] = {
+    # name: (in-place sampler with the given E|w|², label for listings)
+    "complex_normal": (complex_normal_, "circular complex normal"),
+    "uniform_parts": (uniform_parts_, "Re, Im each a·U[0,1), nonzero mean"),
 }
+Distribution = Literal[tuple(_DISTRIBUTIONS)]  # type: ignore[valid-type]
+DISTRIBUTION_LABELS: dict[str, str] = {name: label for name, (_, label) in _DISTRIBUTIONS.items()}
 
 
 def _coefficient_text(value: float) -> str:
@@ -98,11 +104,9 @@ class VarianceScaling:
 
     def __post_init__(self) -> None:
         if self.fan not in _FANS:
-            raise ValueError(f"fan must be one of {list(get_args(FanMode))}; got {self.fan!r}")
-        if self.distribution not in _SAMPLERS:
-            raise ValueError(
-                f"distribution must be one of {list(get_args(Distribution))}; got {self.distribution!r}"
-            )
+            raise ValueError(f"fan must be one of {list(_FANS)}; got {self.fan!r}")
+        if self.distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {list(_DISTRIBUTIONS)}; got {self.distribution!r}")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"scale must be a finite number > 0; got {self.scale!r}")
 
@@ -124,7 +128,8 @@ class VarianceScaling:
         geometry: SpectralGeometry | None = None,
     ) -> torch.Tensor:
         target = self.second_moment(in_channels, out_channels, gain, geometry=geometry)
-        return _SAMPLERS[self.distribution](weight, target, generator)
+        sampler, _ = _DISTRIBUTIONS[self.distribution]
+        return sampler(weight, target, generator)
 
     @property
     def formula(self) -> str:

@@ -29,6 +29,16 @@ from pydantic_settings import (
 from .config_files import read_config_file
 from .registry import get_strategy
 
+__all__ = [
+    "DEFAULT_STRATEGY",
+    "ENV_PREFIX",
+    "SpectralInitSettings",
+    "SpectralInitSpec",
+    "environment_settings",
+    "misspelled_environment",
+    "resolve_settings",
+]
+
 DEFAULT_STRATEGY = "sqrt_in"
 ENV_PREFIX = "SPECTRAL_INIT_"
 

@@ -10,6 +10,17 @@ import torch.nn as nn
 
 from .spectral_conv import SpectralInitArg, make_spectral_conv
 
+__all__ = [
+    "InputTransform",
+    "InputTransformMode",
+    "OutputHead",
+    "OutputMode",
+    "PtychoBlock",
+    "SpatialLifter",
+    "StablePtychoBlock",
+    "check_choice",
+]
+
 InputTransformMode = Literal["none", "sqrt", "log1p", "instancenorm"]
 OutputMode = Literal["real_imag", "amp_phase"]
 

@@ -11,6 +11,10 @@ from spectral_init.registry import check_positive_int
 from .blocks import InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter
 from .spectral_conv import SpectralInitArg
 
+__all__ = [
+    "HybridUNOGenerator",
+]
+
 
 class HybridUNOGenerator(nn.Module):
     """lifter → PtychoBlock encoder stages at falling resolution → bottleneck → CNN decoder.

@@ -29,6 +29,19 @@ from spectral_init.registry import check_positive_int
 
 from .truncated_dft import complex_dtype_for, spectral_conv2d
 
+__all__ = [
+    "BACKEND_ENV_VAR",
+    "HAS_NEURALOPERATOR",
+    "NeuralopSpectralConv2d",
+    "SpectralBackend",
+    "SpectralConv2d",
+    "SpectralInitArg",
+    "SpectralLayerBase",
+    "_FallbackSpectralConv2d",
+    "make_spectral_conv",
+    "resolve_backend",
+]
+
 try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
     from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
 

@@ -13,6 +13,12 @@ from .forward import diffraction_amplitude, poisson_counts
 from .objects import lines_object
 from .probe import disk_probe, load_probe
 
+__all__ = [
+    "PtychoDataset",
+    "SimulationConfig",
+    "simulate_dataset",
+]
+
 
 class SimulationConfig(BaseModel):
     """What to simulate. Patches of N × N lie on a grid with step ``offset`` px."""
@@ -62,7 +68,7 @@ class PtychoDataset:
         return self.amplitudes.shape[0]
 
 
-def extract_patches(obj: torch.Tensor, N: int, step: int) -> torch.Tensor:
+def _extract_patches(obj: torch.Tensor, N: int, step: int) -> torch.Tensor:
     """All N × N patches of ``obj`` whose corners lie on a grid of ``step`` px."""
     size = obj.shape[-1]
     starts = range(0, size - N + 1, step)
@@ -80,7 +86,7 @@ def simulate_dataset(
     """
     probe = load_probe(config.probe_path, config.N) if config.probe_path else disk_probe(config.N)
     objects = torch.cat([
-        extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config.N, config.step)
+        _extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config.N, config.step)
         for i in range(nimgs)
     ])
     clean = diffraction_amplitude(objects, probe)

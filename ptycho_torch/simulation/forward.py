@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import torch
 
+__all__ = [
+    "diffraction_amplitude",
+    "poisson_counts",
+]
+
 
 def diffraction_amplitude(patch: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
     """|FFT(probe · patch)| over the last two axes, orthonormal and DC-centred.

@@ -6,11 +6,15 @@ import math
 
 import torch
 
+__all__ = [
+    "lines_object",
+]
+
 # (σ in pixels, weight): sharp edges, mid-scale structure, and slow background variation.
-BLUR_SCALES: tuple[tuple[float, float], ...] = ((1.0, 0.5), (5.0, 0.3), (10.0, 0.2))
+_BLUR_SCALES: tuple[tuple[float, float], ...] = ((1.0, 0.5), (5.0, 0.3), (10.0, 0.2))
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     """Periodic Gaussian blur of a 2-D image, applied in Fourier space."""
     h, w = image.shape
     fy = torch.fft.fftfreq(h, dtype=torch.float64).view(-1, 1)
@@ -19,7 +23,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.fft.irfft2(torch.fft.rfft2(image.double()) * transfer, s=(h, w))
 
 
-def draw_lines(size: int, n_lines: int, generator: torch.Generator) -> torch.Tensor:
+def _draw_lines(size: int, n_lines: int, generator: torch.Generator) -> torch.Tensor:
     """A binary canvas with ``n_lines`` segments between uniformly random end points."""
     canvas = torch.zeros(size, size, dtype=torch.float64)
     ends = torch.rand(n_lines, 4, generator=generator, dtype=torch.float64) * (size - 1)
@@ -43,8 +47,8 @@ def lines_object(
     if size < 2 or n_lines < 1:
         raise ValueError(f"lines_object needs size >= 2 and n_lines >= 1; got size={size}, n_lines={n_lines}")
     generator = torch.Generator().manual_seed(seed)
-    lines = draw_lines(size, n_lines, generator)
-    image = sum(weight * gaussian_blur(lines, sigma) for sigma, weight in BLUR_SCALES)
+    lines = _draw_lines(size, n_lines, generator)
+    image = sum(weight * _gaussian_blur(lines, sigma) for sigma, weight in _BLUR_SCALES)
     image = image - image.min()
     image = image / image.max().clamp_min(1e-12)
     return torch.polar(0.5 + 0.5 * image, phase_range * image).to(torch.complex64)

@@ -8,6 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = [
+    "disk_probe",
+    "load_probe",
+]
+
 
 def disk_probe(N: int, radius: float | None = None, edge: float = 2.0) -> torch.Tensor:
     """A flat-phase disk of radius ``radius`` (default N/4) with a tanh edge ``edge`` px wide."""
