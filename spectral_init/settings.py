@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
-    JsonConfigSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
-    TomlConfigSettingsSource,
 )
 
 from .config_files import read_config_file
@@ -42,8 +41,8 @@ __all__ = [
 DEFAULT_STRATEGY = "sqrt_in"
 ENV_PREFIX = "SPECTRAL_INIT_"
 
-# The file handed to ``from_file`` for the duration of that one construction.
-_settings_file: ContextVar[Path | None] = ContextVar("spectral_init_settings_file", default=None)
+# The values of the file handed to ``from_file``, for the duration of that one construction.
+_settings_file: ContextVar[dict[str, Any] | None] = ContextVar("spectral_init_settings_file", default=None)
 
 
 class SpectralInitSettings(BaseSettings):
@@ -63,7 +62,9 @@ class SpectralInitSettings(BaseSettings):
         description="Draw from a private torch.Generator seeded with this; the global RNG is left untouched.",
     )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Parameters of strategies that declare their own."
+        default_factory=dict,
+        validate_default=True,  # a strategy's declared defaults are filled in even when none are given
+        description="Parameters of strategies that declare their own.",
     )
     calibrate: bool = Field(
         False,
@@ -84,12 +85,14 @@ class SpectralInitSettings(BaseSettings):
             raise ValueError(f"gain must be a finite number > 0, not a bool; got {value!r}")
         return value
 
-    @model_validator(mode="after")
-    def _strategy_params(self) -> "SpectralInitSettings":
-        checked = get_strategy(self.strategy).validate_params(self.params)
-        # frozen model: write through object.__setattr__ once, during validation.
-        object.__setattr__(self, "params", checked)
-        return self
+    @field_validator("params")
+    @classmethod
+    def _strategy_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # fields validate in order: ``strategy`` is already canonical here, unless it failed
+        strategy = info.data.get("strategy")
+        if strategy is None:
+            return value  # the strategy's own error is the one to report
+        return get_strategy(strategy).validate_params(value)
 
     @classmethod
     def settings_customise_sources(
@@ -100,27 +103,20 @@ class SpectralInitSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _settings_file.get()
-        if path is None:
+        file_values = _settings_file.get()
+        if file_values is None:
             return (init_settings, env_settings)
-        return (init_settings, env_settings, _file_source(settings_cls, path))
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_values))
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> "SpectralInitSettings":
         """Settings from a TOML or JSON file; env vars and ``overrides`` take precedence."""
-        path = Path(path)
-        read_config_file(path, "settings file")  # clear errors before pydantic-settings reads it
-        token = _settings_file.set(path)
+        file_values = read_config_file(path, "settings file")  # read once; its errors name the file
+        token = _settings_file.set(file_values)
         try:
             return cls(**overrides)
         finally:
             _settings_file.reset(token)
-
-
-def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
-    if path.suffix.lower() == ".toml":
-        return TomlConfigSettingsSource(settings_cls, toml_file=path)
-    return JsonConfigSettingsSource(settings_cls, json_file=path)
 
 
 def _coerce_spec(value: Any) -> Any:

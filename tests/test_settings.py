@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -201,3 +202,28 @@ def test_failed_initialization_leaves_weight_untouched(isolated_registry) -> Non
     with pytest.raises(TypeError, match="complex tensor"):
         si.init_spectral_weight_(torch.zeros(2, 2), in_channels=2, out_channels=2)
     assert torch.equal(w, original)
+
+
+def test_a_settings_file_is_read_once(tmp_path, monkeypatch) -> None:
+    import builtins
+
+    path = tmp_path / "init.toml"
+    path.write_text('strategy = "legacy"\ngain = 2.0\n')
+    reads = []
+    real_path_open, real_open = Path.open, builtins.open
+
+    def path_open(self, *args, **kwargs):  # Path.read_text and read_bytes open through it
+        if self == path:
+            reads.append("Path.open")
+        return real_path_open(self, *args, **kwargs)
+
+    def open_(file, *args, **kwargs):
+        if isinstance(file, (str, Path)) and Path(file) == path:
+            reads.append("open")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", path_open)
+    monkeypatch.setattr(builtins, "open", open_)
+    settings = SpectralInitSettings.from_file(path)
+    assert (settings.strategy, settings.gain) == ("legacy", 2.0)
+    assert len(reads) == 1, reads
