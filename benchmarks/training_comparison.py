@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import torch
 
-from ptycho_torch import GeneratorConfig
 from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
@@ -78,8 +77,8 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
 def training_config(args: argparse.Namespace, strategy: str, seed: int, device: str) -> TrainingConfig:
     """One run of the comparison; pydantic checks every flag that reaches it."""
     return TrainingConfig(
-        model=GeneratorConfig(
-            architecture=args.architecture, N=args.N, C=1, fno_width=args.width, fno_modes=args.modes,
+        model=dict(  # N and C come from the data
+            architecture=args.architecture, fno_width=args.width, fno_modes=args.modes,
             fno_blocks=args.blocks, spectral_backend=args.backend,
             spectral_init=strategy_spec(strategy, seed, args.N, "relu" if args.architecture == "plain_fno" else "gelu"),
         ),

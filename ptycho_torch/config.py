@@ -34,20 +34,24 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    architecture: Architecture = "fno"
+    architecture: Architecture = Field("fno", description="Which generator to build.")
     N: int = Field(64, gt=0, le=1024, description="Patch size in pixels (even).")
-    C: int = Field(4, ge=1, le=64, description="Channels per sample: gridsize².")
-    fno_width: int = Field(32, ge=1, le=1024)
+    C: int = Field(1, ge=1, le=64, description="Channels per sample: gridsize² (training simulates gridsize 1).")
+    fno_width: int = Field(32, ge=1, le=1024, description="Channels inside the spectral blocks.")
     fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
     fno_blocks: int = Field(4, ge=1, le=64, description="Spectral blocks (hybrid: encoder stages; plain_fno: depth).")
     fno_cnn_blocks: int = Field(2, ge=0, le=64, description="CNN refiner blocks after the spectral ones (fno, ffno).")
-    input_transform: InputTransformMode = "none"
-    output_mode: OutputMode = "real_imag"
-    spectral_init: SpectralInitSpec | None = None
+    input_transform: InputTransformMode = Field("none", description="Applied to the diffraction amplitudes first.")
+    output_mode: OutputMode = Field("real_imag", description="What the output head returns.")
+    spectral_init: SpectralInitSpec | None = Field(
+        None,
+        description="Strategy name (see `spectral-init list`), or a table of SpectralInitSettings fields; "
+        "unset: sqrt_in and the SPECTRAL_INIT_* environment.",
+    )
     spectral_backend: SpectralBackend | None = Field(
         None,
-        description="auto | fallback | neuralop; None reads PTYCHO_SPECTRAL_BACKEND, then auto. "
-        "The factorized layer of 'ffno' has one implementation and ignores it.",
+        description="auto and fallback: this package's SpectralConv2d; neuralop: neuraloperator's SpectralConv. "
+        "Unset: PTYCHO_SPECTRAL_BACKEND, then auto. The factorized layer of 'ffno' has one implementation.",
     )
 
     @model_validator(mode="after")

@@ -21,16 +21,18 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from types import UnionType
+from typing import Any, Literal, Sequence, Union, get_args, get_origin
 
 import pydantic
 import torch
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 import torch.distributed as dist
 
 from spectral_init import spectral_layer_kinds
 from spectral_init.config_files import read_config_file
 
-from .config import ARCHITECTURES
 from .generators.spectral_conv import resolve_backend
 from .output_files import ensure_writable_directory, write_atomically
 from .progress import Progress
@@ -54,67 +56,83 @@ __all__ = [
     "main",
 ]
 
-# flag destination → path in the nested config
-_FLAG_PATHS: dict[str, tuple[str, ...]] = {
-    "architecture": ("model", "architecture"),
-    "fno_width": ("model", "fno_width"),
-    "fno_modes": ("model", "fno_modes"),
-    "fno_blocks": ("model", "fno_blocks"),
-    "fno_cnn_blocks": ("model", "fno_cnn_blocks"),
-    "input_transform": ("model", "input_transform"),
-    "output_mode": ("model", "output_mode"),
-    "spectral_init": ("model", "spectral_init"),
-    "spectral_backend": ("model", "spectral_backend"),
-    "gridsize": ("data", "gridsize"),
-    "nimgs_train": ("data", "nimgs_train"),
-    "nimgs_test": ("data", "nimgs_test"),
-    "object_size": ("data", "object_size"),
-    "offset": ("data", "offset"),
-    "nphotons": ("data", "nphotons"),
-    "probe": ("data", "probe_path"),
-    "nepochs": ("nepochs",),
-    "batch_size": ("batch_size",),
-    "infer_batch_size": ("infer_batch_size",),
-    "lr": ("lr",),
-    "loss": ("loss",),
-    "seed": ("seed",),
-    "device": ("device",),
-}
+# The flags that set config fields, one row each: (flags, the field's path in TrainingConfig). Type,
+# allowed values, help text and default are read from the field itself, so a new field needs one row.
+_CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("--N",), ("data", "N")),
+    (("--gridsize",), ("data", "gridsize")),
+    (("--architecture",), ("model", "architecture")),
+    (("--nepochs", "--torch-epochs"), ("nepochs",)),
+    (("--nimgs-train",), ("data", "nimgs_train")),
+    (("--nimgs-test",), ("data", "nimgs_test")),
+    (("--torch-infer-batch-size",), ("infer_batch_size",)),
+    (("--batch-size",), ("batch_size",)),
+    (("--lr",), ("lr",)),
+    (("--loss",), ("loss",)),
+    (("--spectral-init",), ("model", "spectral_init")),
+    (("--spectral-backend",), ("model", "spectral_backend")),
+    (("--seed",), ("seed",)),
+    (("--device",), ("device",)),
+    (("--fno-width",), ("model", "fno_width")),
+    (("--fno-modes",), ("model", "fno_modes")),
+    (("--fno-blocks",), ("model", "fno_blocks")),
+    (("--fno-cnn-blocks",), ("model", "fno_cnn_blocks")),
+    (("--input-transform",), ("model", "input_transform")),
+    (("--output-mode",), ("model", "output_mode")),
+    (("--object-size",), ("data", "object_size")),
+    (("--offset",), ("data", "offset")),
+    (("--nphotons",), ("data", "nphotons")),
+    (("--probe",), ("data", "probe_path")),
+)
+
+
+def _config_field(path: tuple[str, ...]) -> FieldInfo:
+    model: Any = TrainingConfig
+    for name in path[:-1]:
+        model = model.model_fields[name].annotation
+    return model.model_fields[path[-1]]
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The members of a union other than None (``int | None`` → [int]); the annotation itself otherwise."""
+    if get_origin(annotation) in (Union, UnionType):
+        return [a for a in get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _flag_options(field: FieldInfo) -> dict[str, Any]:
+    """argparse options for one config field: its scalar type, and help ending in its allowed values and
+    default. Allowed values are not argparse choices: pydantic checks them, with a message naming the field."""
+    members = _members(field.annotation)
+    choices = [str(c) for a in members if get_origin(a) is Literal for c in get_args(a)]
+    scalar = next((a for a in members if a in (int, float, Path)), None)
+    text = field.description or ""
+    if choices:
+        text += f" One of: {' | '.join(choices)}."
+    default = field.get_default(call_default_factory=True)
+    if default is not None and not isinstance(default, (dict, BaseModel)):
+        text += f" (default: {default})"
+    return {"type": scalar, "help": text.strip()} if scalar else {"help": text.strip()}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ptycho_torch.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Defaults are None: only flags actually given override the config file.
-    p.add_argument("--config", type=Path, help="TOML or JSON file of TrainingConfig fields")
-    p.add_argument("--output-dir", type=Path, required=True)
-    p.add_argument("--N", type=int, help="patch size (sets model.N and data.N)")
-    p.add_argument("--gridsize", type=int)
-    p.add_argument("--architecture", help=" | ".join(ARCHITECTURES))
-    p.add_argument("--nepochs", "--torch-epochs", dest="nepochs", type=int)
-    p.add_argument("--nimgs-train", type=int)
-    p.add_argument("--nimgs-test", type=int)
-    p.add_argument("--torch-infer-batch-size", dest="infer_batch_size", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", help="mae | poisson")
-    p.add_argument("--spectral-init", help="strategy name; see `spectral-init list`")
-    p.add_argument("--spectral-backend", help="auto | fallback | neuralop")
+    p.add_argument("--config", type=Path, help="TOML or JSON file of TrainingConfig fields (top-level training "
+                   "fields, a [model] and a [data] table); the flags given override it")
+    p.add_argument("--output-dir", type=Path, required=True,
+                   help="where checkpoint.pt and metrics.json go (created; an earlier run there is kept unless "
+                   "--resume or --overwrite)")
+    group = p.add_argument_group("config fields", "each sets one TrainingConfig field; defaults are the fields' "
+                                 "(or --config's)")
+    for flags, path in _CONFIG_FLAGS:
+        # the parser's default is None: only flags actually given override the config file
+        group.add_argument(*flags, dest=".".join(path), metavar=path[-1].upper(),
+                           **_flag_options(_config_field(path)))
     p.add_argument("--calibrate", action="store_true",
-                   help="rescale each spectral layer to unit output second moment on the first batch")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto | cpu | cuda")
-    p.add_argument("--fno-width", type=int)
-    p.add_argument("--fno-modes", type=int)
-    p.add_argument("--fno-blocks", type=int)
-    p.add_argument("--fno-cnn-blocks", type=int)
-    p.add_argument("--input-transform", help="none | sqrt | log1p | instancenorm")
-    p.add_argument("--output-mode", help="real_imag | amp_phase")
-    p.add_argument("--object-size", type=int)
-    p.add_argument("--offset", type=int)
-    p.add_argument("--nphotons", type=float)
-    p.add_argument("--probe", type=Path, help=".npz file with a complex N×N 'probeGuess'")
-    p.add_argument("--no-progress", action="store_true")
+                   help="rescale each spectral layer to unit output second moment on the first batch "
+                   "(sets model.spectral_init.calibrate; default off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or final progress line on stderr")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUTPUT_DIR/checkpoint.pt when there is one, else start fresh")
     p.add_argument("--overwrite", action="store_true", help="start a new run in an OUTPUT_DIR that holds one")
@@ -124,23 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def assemble_config(args: argparse.Namespace) -> TrainingConfig:
-    """File values, then the flags given; N and gridsize reach both model and data."""
+    """File values, then the flags given; the config fills model.N and model.C from the data."""
     raw = read_config_file(args.config, "--config") if args.config else {}
     merged: dict[str, Any] = {**raw, "model": dict(raw.get("model", {})), "data": dict(raw.get("data", {}))}
-    for dest, path in _FLAG_PATHS.items():
-        value = getattr(args, dest)
+    for _, path in _CONFIG_FLAGS:
+        value = getattr(args, ".".join(path))
         if value is not None:
             target = merged
             for key in path[:-1]:
                 target = target[key]
             target[path[-1]] = value
-    if args.N is not None:
-        merged["model"]["N"] = merged["data"]["N"] = args.N
-    data_n = merged["data"].get("N", merged["model"].get("N"))
-    if data_n is not None:
-        merged["data"].setdefault("N", data_n)
-        merged["model"].setdefault("N", data_n)
-    merged["model"].setdefault("C", merged["data"].get("gridsize", 1) ** 2)
     if args.calibrate:
         spec = merged["model"].get("spectral_init")
         spec = {} if spec is None else {"strategy": spec} if isinstance(spec, str) else dict(spec)

@@ -45,15 +45,42 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: GeneratorConfig = Field(default_factory=lambda: GeneratorConfig(C=1))
+    model: GeneratorConfig = Field(default_factory=GeneratorConfig)
     data: SimulationConfig = Field(default_factory=SimulationConfig)
-    nepochs: int = Field(5, ge=1, le=100_000)
-    batch_size: int = Field(16, ge=1, le=1_000_000)
-    infer_batch_size: int = Field(8, ge=1, le=1_000_000)
-    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
-    loss: LossName = "mae"
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    nepochs: int = Field(5, ge=1, le=100_000, description="Passes over the training patches.")
+    batch_size: int = Field(16, ge=1, le=1_000_000, description="Patches per Adam step (per rank under torchrun).")
+    infer_batch_size: int = Field(8, ge=1, le=1_000_000, description="Patches per forward pass when testing.")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate.")
+    loss: LossName = Field("mae", description="Physics loss on the diffraction amplitudes.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the data, the weights and the batch order.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sizes_given_once(cls, values: Any) -> Any:
+        """N and C are one size each: the patch size N may be given in ``data`` or ``model`` (either is
+        used for both) and the model's channels C follow from ``data.gridsize``. Given twice, they must
+        agree (checked below)."""
+        if not isinstance(values, dict):
+            return values
+        model, data = values.get("model", {}), values.get("data", {})
+        if isinstance(data, SimulationConfig):
+            data_n, gridsize = data.N, data.gridsize
+        elif isinstance(data, dict):
+            data_n, gridsize = data.get("N"), data.get("gridsize", 1)
+        else:
+            return values  # not a config: pydantic reports it
+        if not isinstance(model, dict):
+            return values  # a GeneratorConfig already holds its N and C
+        n = data_n if data_n is not None else model.get("N")
+        model = dict(model)
+        if n is not None:
+            model.setdefault("N", n)
+            if isinstance(data, dict) and data_n is None:
+                data = {**data, "N": n}
+        if isinstance(gridsize, int) and not isinstance(gridsize, bool):
+            model.setdefault("C", gridsize**2)
+        return {**values, "model": model, "data": data}
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainingConfig":
@@ -152,6 +179,8 @@ def _replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, device: torch.device) -> dict[str, float]:
+    """Physics loss and reconstruction errors on ``data`` in eval mode; the model's mode is restored after."""
+    was_training = model.training
     model.eval()
     probe = data.probe.to(device)
     preds, losses = [], []
@@ -161,7 +190,7 @@ def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, devi
         losses.append(physics_loss(obj, probe, data.amplitudes[sl].to(device), data.counts[sl].to(device),
                                    data.intensity_scale, config.loss).item() * obj.shape[0])
         preds.append(obj.cpu())
-    model.train()
+    model.train(was_training)
     errors = reconstruction_errors(torch.cat(preds), data.objects, data.probe)
     return {"physics_loss": sum(losses) / len(data), **errors}
 
@@ -272,6 +301,104 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
     progress.epoch_losses.append(total / count)
 
 
+@dataclass
+class _Run:
+    """One run between its steps: data, model, optimizer and progress, on this rank."""
+
+    config: TrainingConfig
+    ctx: DistributedContext
+    device: torch.device
+    train_set: PtychoDataset
+    test_set: PtychoDataset
+    model: nn.Module
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
+    optimizer: torch.optim.Optimizer
+    probe_batch: torch.Tensor  # the fixed batch on which spectral participation is measured
+    progress: TrainingProgress
+    calibration: list[dict[str, Any]] | None
+    per_rank: int  # samples per rank per epoch
+    total_steps: int
+
+
+def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, Any] | None) -> _Run:
+    """Seed, simulate the data, build the model and optimizer; then calibrate, or restore a checkpoint."""
+    device = pick_device(config.device, ctx)
+    torch.manual_seed(config.seed)
+    train_set, test_set = _make_datasets(config)
+    model = build_generator(config.model).to(device)
+    probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    calibration = None
+    if resume is None:
+        if resolve_settings(config.model.spectral_init).calibrate:
+            calibration = _calibrate_on_first_batch(model, train_set, config, device)
+        progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
+    else:
+        progress = _restore(resume, model, optimizer)
+    net: nn.Module = model
+    if ctx.active:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    per_rank = len(shard_indices(len(train_set), 0, config.seed, ctx))
+    return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
+                per_rank, total_steps=config.nepochs * math.ceil(per_rank / config.batch_size))
+
+
+def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | None,
+                  on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, float]:
+    """The remaining epochs, a checkpoint handed to ``on_epoch`` after each; their timings."""
+    progress = run.progress
+    t_train = time.perf_counter()
+    checkpoint_seconds = []
+    while progress.epoch < run.config.nepochs:
+        t_epoch = time.perf_counter()
+        _train_epoch(run.net, run.model, run.optimizer, run.train_set, run.config, run.ctx, run.device, progress,
+                     run.total_steps, on_step)
+        progress.epoch += 1
+        progress.epoch_seconds.append(time.perf_counter() - t_epoch)
+        if on_epoch is not None:
+            t_checkpoint = time.perf_counter()
+            on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress))
+            checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
+    timings = {"train_seconds": time.perf_counter() - t_train}
+    if progress.epoch_seconds:
+        timings["epoch_seconds_median"] = statistics.median(progress.epoch_seconds)
+    if checkpoint_seconds:
+        timings["checkpoint_seconds_median"] = statistics.median(checkpoint_seconds)
+    return timings
+
+
+def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult:
+    """Participation at the end, the test evaluation, (under torchrun) the replicas' agreement; the
+    result, its total time counted from ``t_start``."""
+    participation_end = spectral_participation(run.model, run.probe_batch)
+    test = evaluate(run.model, run.test_set, run.config, run.device)
+    ddp = None
+    if run.ctx.active:
+        ddp = {
+            "world_size": run.ctx.world_size,
+            "backend": dist.get_backend(),
+            "samples_per_rank_per_epoch": run.per_rank,
+            "replica_max_abs_diff": _replica_max_abs_diff(run.model, run.device),
+        }
+    progress = run.progress
+    return TrainResult(
+        epoch_losses=progress.epoch_losses,
+        step_losses=progress.step_losses,
+        test=test,
+        participation={"start": progress.participation_start, "end": participation_end},
+        timings={"total_seconds": time.perf_counter() - t_start, **timings},
+        intensity_scale=run.train_set.intensity_scale,
+        n_train=len(run.train_set),
+        n_test=len(run.test_set),
+        ddp=ddp,
+        model=run.model,
+        optimizer=run.optimizer,
+        resumed_from_epoch=progress.resumed_from_epoch,
+        calibration=run.calibration,
+        progress=progress,
+    )
+
+
 def train(
     config: TrainingConfig,
     ctx: DistributedContext | None = None,
@@ -292,69 +419,10 @@ def train(
     Under torchrun (``ctx.active``) each rank trains on its shard with
     DistributedDataParallel; the test evaluation runs on every rank alike.
     """
-    ctx = ctx or DistributedContext()
-    device = pick_device(config.device, ctx)
     t_start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    train_set, test_set = _make_datasets(config)
-    model = build_generator(config.model).to(device)
-    probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    calibration = None
-    if resume is None:
-        if resolve_settings(config.model.spectral_init).calibrate:
-            calibration = _calibrate_on_first_batch(model, train_set, config, device)
-        progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
-    else:
-        progress = _restore(resume, model, optimizer)
-    net: nn.Module = model
-    if ctx.active:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    per_rank = len(shard_indices(len(train_set), 0, config.seed, ctx))
-    total_steps = config.nepochs * math.ceil(per_rank / config.batch_size)
-    t_train = time.perf_counter()
-    checkpoint_seconds = []
-    while progress.epoch < config.nepochs:
-        t_epoch = time.perf_counter()
-        _train_epoch(net, model, optimizer, train_set, config, ctx, device, progress, total_steps, on_step)
-        progress.epoch += 1
-        progress.epoch_seconds.append(time.perf_counter() - t_epoch)
-        if on_epoch is not None:
-            t_checkpoint = time.perf_counter()
-            on_epoch(make_checkpoint(config, model, optimizer, progress))
-            checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
-    train_seconds = time.perf_counter() - t_train
-    participation_end = spectral_participation(model, probe_batch)
-    test = evaluate(model, test_set, config, device)
-    ddp = None
-    if ctx.active:
-        ddp = {
-            "world_size": ctx.world_size,
-            "backend": dist.get_backend(),
-            "samples_per_rank_per_epoch": per_rank,
-            "replica_max_abs_diff": _replica_max_abs_diff(model, device),
-        }
-    timings = {"total_seconds": time.perf_counter() - t_start, "train_seconds": train_seconds}
-    if progress.epoch_seconds:
-        timings["epoch_seconds_median"] = statistics.median(progress.epoch_seconds)
-    if checkpoint_seconds:
-        timings["checkpoint_seconds_median"] = statistics.median(checkpoint_seconds)
-    return TrainResult(
-        epoch_losses=progress.epoch_losses,
-        step_losses=progress.step_losses,
-        test=test,
-        participation={"start": progress.participation_start, "end": participation_end},
-        timings=timings,
-        intensity_scale=train_set.intensity_scale,
-        n_train=len(train_set),
-        n_test=len(test_set),
-        ddp=ddp,
-        model=model,
-        optimizer=optimizer,
-        resumed_from_epoch=progress.resumed_from_epoch,
-        calibration=calibration,
-        progress=progress,
-    )
+    run = _start(config, ctx or DistributedContext(), resume)
+    timings = _train_epochs(run, on_step, on_epoch)
+    return _finish(run, timings, t_start)
 
 
 def resolved_spectral_init(config: TrainingConfig) -> dict[str, Any]:

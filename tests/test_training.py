@@ -154,3 +154,42 @@ def test_metrics_name_the_spectral_layers_that_ran(tmp_path, architecture, layer
     assert main([*flags, "--nepochs", "1", "--architecture", architecture, "--output-dir", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["spectral_layers"] == layers
+
+
+def test_sizes_are_given_once() -> None:
+    from_data = TrainingConfig(data=SimulationConfig(N=32))
+    assert (from_data.model.N, from_data.model.C) == (32, 1)
+    from_model = TrainingConfig(model={"N": 32, "fno_modes": 4})
+    assert from_model.data.N == 32
+    with pytest.raises(ValueError, match=r"model.N \(48\) must equal data.N \(32\)"):
+        TrainingConfig(model={"N": 48}, data={"N": 32})
+
+
+def test_default_generator_takes_what_training_feeds_it() -> None:
+    config = GeneratorConfig()
+    assert config.C == TrainingConfig().data.gridsize ** 2
+    y = build_generator(config)(torch.randn(2, 1, config.N, config.N))
+    assert y.shape[0] == 2 and y.shape[1:3] == (config.N, config.N)
+
+
+def test_evaluate_leaves_the_models_mode_as_it_was() -> None:
+    from ptycho_torch.simulation import simulate_dataset
+    from ptycho_torch.training import evaluate
+
+    config = tiny_config()
+    data = simulate_dataset(config.data, 1, seed=0)
+    model = build_generator(config.model)
+    for training in (False, True):
+        model.train(training)
+        evaluate(model, data, config, torch.device("cpu"))
+        assert all(m.training == training for m in model.modules())
+
+
+def test_every_flag_says_what_it_does() -> None:
+    from ptycho_torch.train import build_parser
+
+    for action in build_parser()._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    helps = {a.dest: a.help for a in build_parser()._actions}
+    assert helps["nepochs"].endswith("(default: 5)")
+    assert "One of: mae | poisson" in helps["loss"]

@@ -27,11 +27,11 @@ class SimulationConfig(BaseModel):
 
     N: int = Field(64, gt=0, le=1024, description="Patch and probe size (even).")
     gridsize: int = Field(1, description="Patches per sample along each axis; only 1 is implemented.")
-    nimgs_train: int = Field(1, ge=1)
-    nimgs_test: int = Field(1, ge=1)
+    nimgs_train: int = Field(1, ge=1, description="Simulated objects to train on.")
+    nimgs_test: int = Field(1, ge=1, description="Simulated objects to test on (other seeds).")
     object_size: int | None = Field(None, le=16384, description="Object canvas size; default 2·N.")
     offset: int | None = Field(None, ge=1, le=16384, description="Scan step in px; default N // 4.")
-    n_lines: int = Field(100, ge=1, le=100_000)
+    n_lines: int = Field(100, ge=1, le=100_000, description="Lines drawn into each simulated object.")
     nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")
     probe_path: Path | None = Field(None, description="An .npz with a complex N × N 'probeGuess'; default a disk.")
 
