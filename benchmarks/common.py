@@ -23,7 +23,7 @@ from spectral_init import available_strategies, get_strategy
 from .figures import draw
 
 __all__ = [
-    "CALIBRATED", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish",
+    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
@@ -63,14 +63,27 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and each option's default after its help, unless the help
+    says its own or there is none to show (a flag that is off, an option left unset)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
 def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     """A parser with the options every benchmark has: --device, --output-dir, --no-progress."""
-    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: CUDA when available (default)")
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="where JSON, Markdown and PNG go")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (on a terminal) or final progress line (elsewhere) on stderr")
     return p
 
 

@@ -440,21 +440,23 @@ def _csv(choices: Sequence[str]) -> Callable[[str], list[str]]:
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
-    p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1 (default 5)")
-    p.add_argument("--models", type=_csv(MODELS), default=list(DEFAULT_MODELS),
-                   help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture "
-                        f"(default {','.join(DEFAULT_MODELS)})")
-    p.add_argument("--inputs", type=_csv(INPUTS), default=list(INPUTS))
-    p.add_argument("--losses", type=_csv(LOSSES), default=list(LOSSES))
-    p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels (default 32)")
-    p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks (default 4)")
-    p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes, at most size // 2 (default 12)")
-    p.add_argument("--size", type=bounded_int(2, 1024), default=64, help="input H = W, even (default 64)")
-    p.add_argument("--batch", type=bounded_int(1, 1024), default=4, help="batch size (default 4)")
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1")
+    p.add_argument("--models", type=_csv(MODELS), default=",".join(DEFAULT_MODELS),
+                   help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture")
+    p.add_argument("--inputs", type=_csv(INPUTS), default=",".join(INPUTS),
+                   help=f"comma-separated from {', '.join(INPUTS)}")
+    p.add_argument("--losses", type=_csv(LOSSES), default=",".join(LOSSES),
+                   help=f"probe losses, comma-separated from {', '.join(LOSSES)}")
+    p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels")
+    p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks")
+    p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes, at most size // 2")
+    p.add_argument("--size", type=bounded_int(2, 1024), default=64, help="input H = W, even")
+    p.add_argument("--batch", type=bounded_int(1, 1024), default=4, help="batch size")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
     p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
-                   help="2-D spectral layer (default fallback); ffno's factorized layer has one implementation")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+                   help="2-D spectral layer: fallback = this package's SpectralConv2d; ffno's factorized layer "
+                   "has one implementation")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of models and inputs")
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
     return p

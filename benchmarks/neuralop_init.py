@@ -126,8 +126,8 @@ def figure(record: dict[str, Any]) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.neuralop_init", __doc__)
-    p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds (default 20)")
-    p.add_argument("--width", type=bounded_int(1, 256), default=16, help="hidden channels (default 16)")
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds")
+    p.add_argument("--width", type=bounded_int(1, 256), default=16, help="hidden channels")
     p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it (0, 1]")
     return p
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .common import UsageError, run_cli
+from .common import HelpFormatter, UsageError, run_cli
 from .figures import draw, pyplot
 
 
@@ -37,8 +37,7 @@ def _read_record(path: Path, figures: dict[str, Callable[[dict[str, Any]], Any]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.replot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.replot", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("records", nargs="+", type=Path, metavar="RECORD.json", help="benchmark JSON records to draw")
     return p
 

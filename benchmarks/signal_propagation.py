@@ -230,13 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.signal_propagation", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--no-calibrated", action="store_true", help="leave out the calibrated variant")
-    p.add_argument("--models", type=_models, default=list(MODELS), help=f"from {', '.join(MODELS)} (default all)")
-    p.add_argument("--depths", type=_int_list, default=[4, 8, 16, 32], help="comma-separated (default 4,8,16,32)")
-    p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeds 0…n-1 (default 3)")
-    p.add_argument("--width", type=bounded_int(1, 512), default=32, help="channels (default 32)")
-    p.add_argument("--modes", type=bounded_int(1, 256), default=12, help="kept modes, at most size // 2 (default 12)")
-    p.add_argument("--size", type=bounded_int(2, 512), default=64, help="input H = W (default 64)")
-    p.add_argument("--batch", type=bounded_int(1, 256), default=2, help="batch size (default 2)")
+    p.add_argument("--models", type=_models, default=",".join(MODELS), help=f"comma-separated from {', '.join(MODELS)}")
+    p.add_argument("--depths", type=_int_list, default="4,8,16,32", help="comma-separated depths")
+    p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeds 0…n-1")
+    p.add_argument("--width", type=bounded_int(1, 512), default=32, help="channels")
+    p.add_argument("--modes", type=bounded_int(1, 256), default=12, help="kept modes, at most size // 2")
+    p.add_argument("--size", type=bounded_int(2, 512), default=64, help="input H = W")
+    p.add_argument("--batch", type=bounded_int(1, 256), default=2, help="batch size")
     return p
 
 

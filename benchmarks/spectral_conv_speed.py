@@ -318,16 +318,16 @@ def _layer_list(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.spectral_conv_speed", __doc__)
-    p.add_argument("--shapes", type=parse_shapes, default=parse_shapes(DEFAULT_SHAPES),
-                   help=f"BATCHxCHANNELSxSIZExMODES, comma-separated (default {DEFAULT_SHAPES})")
-    p.add_argument("--layers", type=_layer_list, default=list(LAYERS),
-                   help=f"layer kinds, comma-separated: {', '.join(LAYERS)} (default both)")
-    p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation (default 20)")
-    p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first (default 3)")
+    p.add_argument("--shapes", type=parse_shapes, default=DEFAULT_SHAPES,
+                   help="BATCHxCHANNELSxSIZExMODES, comma-separated")
+    p.add_argument("--layers", type=_layer_list, default=",".join(LAYERS),
+                   help=f"layer kinds, comma-separated: {', '.join(LAYERS)}")
+    p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation")
+    p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first")
     p.add_argument("--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of layers and inputs")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure the peak memory of each implementation (default on; on CPU one process each)")
+                   help="measure the peak memory of each implementation (on CPU one process each)")
     return p
 
 

@@ -212,23 +212,24 @@ def figure(record: dict[str, Any]) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.training_comparison", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
-    p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy (default 3)")
-    p.add_argument("--baseline", default="legacy")
+    p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy")
+    p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
     p.add_argument("--architecture", choices=ARCHITECTURES, default="fno",
-                   help=f"generator to train: {', '.join(ARCHITECTURES)} (default fno)")
-    p.add_argument("--N", type=int, default=64)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--modes", type=int, default=12)
-    p.add_argument("--blocks", type=int, default=4)
-    p.add_argument("--nepochs", type=int, default=6)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--loss", choices=("mae", "poisson"), default="mae")
-    p.add_argument("--nimgs-train", type=int, default=4)
-    p.add_argument("--nimgs-test", type=int, default=1)
+                   help=f"generator to train: {', '.join(ARCHITECTURES)}")
+    p.add_argument("--N", type=int, default=64, help="patch size (even)")
+    p.add_argument("--width", type=int, default=32, help="channels in the spectral blocks (fno_width)")
+    p.add_argument("--modes", type=int, default=12, help="kept modes, at most N // 2 (fno_modes)")
+    p.add_argument("--blocks", type=int, default=4, help="spectral blocks (fno_blocks; plain_fno: depth)")
+    p.add_argument("--nepochs", type=int, default=6, help="passes over the training patches")
+    p.add_argument("--batch-size", type=int, default=16, help="patches per Adam step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--loss", choices=("mae", "poisson"), default="mae", help="physics loss")
+    p.add_argument("--nimgs-train", type=int, default=4, help="simulated objects to train on")
+    p.add_argument("--nimgs-test", type=int, default=1, help="simulated objects to test on")
     p.add_argument("--loss-threshold", type=float, default=None,
                    help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)")
-    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback")
+    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
+                   help="2-D spectral layer: fallback = this package's SpectralConv2d")
     p.add_argument("--calibrated", action="store_true",
                    help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch")
     return p

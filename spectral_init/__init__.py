@@ -1,5 +1,12 @@
 """Named, tested initialization strategies for the complex weights of FNO spectral convolutions."""
 
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("spectral-init")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "unknown"
+
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
@@ -26,6 +33,7 @@ from .scaling import VarianceScaling, complex_normal_, uniform_parts_
 from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
 
 __all__ = [
+    "__version__",
     "CalibratedLayer",
     "CalibrationReport",
     "ENTRY_POINT_GROUP",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Sequence
 
+from . import __version__
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
 ]
 
 _EXAMPLE_SHAPES = ((32, 32), (32, 16), (64, 128))
+LIST_WIDTH = 100  # columns of `spectral-init list`
 
 
 def _summary(strategy: Strategy) -> dict[str, object]:
@@ -38,8 +41,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_summary(s) for s in strategies], indent=2))
         return 0
-    rows = [[s.name, s.formula, s.distribution, s.description] for s in strategies]
-    print(_table(rows, ["name", "E|w|²", "distribution", "description"]))
+    rows = [[s.name, s.formula, s.distribution] for s in strategies]
+    lines = _table(rows, ["name", "E|w|²", "distribution"]).splitlines()
+    indent = len(max((s.name for s in strategies), key=len, default="")) + 2
+    print("\n".join(lines[:2]))
+    for line, strategy in zip(lines[2:], strategies):
+        # under each row, as much of the description as LIST_WIDTH columns hold; `describe` prints it whole
+        summary = textwrap.shorten(strategy.description, width=max(LIST_WIDTH - indent, 20), placeholder=" …")
+        print(f"{line}\n{' ' * indent}{summary}")
+    print("\nspectral-init describe NAME: the whole description, parameters and example E|w|²")
     return 0
 
 
@@ -72,13 +82,14 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spectral-init", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to print")
     p_list = sub.add_parser("list", help="table of every registered strategy")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_list.set_defaults(func=_cmd_list)
     p_desc = sub.add_parser("describe", help="one strategy in detail")
-    p_desc.add_argument("name")
-    p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments")
+    p_desc.add_argument("name", help="a strategy name, any case, '-' or '_' (see `spectral-init list`)")
+    p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments (default: 1.0)")
     p_desc.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_desc.set_defaults(func=_cmd_describe)
     p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")

@@ -262,3 +262,17 @@ def test_signal_propagation_tiny(tmp_path) -> None:
     assert "## plain-relu" in markdown and "| edge-of-chaos |" in markdown
     with pytest.raises(SystemExit, match="modes must be"):
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("name", ["gradient_ratios", "spectral_conv_speed", "signal_propagation",
+                                  "training_comparison", "neuralop_init", "replot"])
+def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
+    import importlib
+
+    parser = importlib.import_module(f"benchmarks.{name}").build_parser()
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+        shown = formatter._get_help_string(action)
+        if action.option_strings and action.default not in (None, False) and action.dest != "help":
+            assert "(default" in shown, f"{name}: {action.option_strings} does not show its default"

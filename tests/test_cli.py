@@ -54,3 +54,33 @@ def test_describe_unknown_exits_2_with_suggestion(capsys) -> None:
 def test_console_script() -> None:
     out = subprocess.run(["spectral-init", "list"], check=True, capture_output=True, text=True).stdout
     assert all(name in out for name in FORMULAS)
+
+
+def test_list_fits_100_columns_and_points_to_describe(capsys) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "spectral-init describe NAME" in out
+
+
+def test_version(capsys) -> None:
+    import spectral_init
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"spectral-init {spectral_init.__version__}"
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+
+    from spectral_init.cli import build_parser
+
+    parsers = [build_parser()]
+    for action in parsers[0]._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            parsers += list(action.choices.values())
+    for parser in parsers:
+        for action in parser._actions:
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
