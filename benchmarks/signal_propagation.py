@@ -21,7 +21,6 @@ import math
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch

@@ -8,11 +8,14 @@ from typing import Literal, get_args
 import torch
 import torch.nn as nn
 
+from spectral_init.registry import check_positive_int
+
 from .spectral_conv import SpectralInitArg, make_spectral_conv
 
 __all__ = [
     "InputTransform",
     "InputTransformMode",
+    "LiftedGenerator",
     "OutputHead",
     "OutputMode",
     "PtychoBlock",
@@ -76,6 +79,22 @@ class SpatialLifter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.act(self.conv1(self.input_transform(x))))
+
+
+class LiftedGenerator(nn.Module):
+    """What every generator here starts with: C samples' channels lifted to ``hidden_channels``.
+
+    Subclasses build their body after ``super().__init__``, so the lifter is always
+    the first module drawn (seeded models keep their weights), and end in an
+    ``OutputHead`` that reads ``C`` and ``output_mode``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, C: int, input_transform: InputTransformMode,
+                 output_mode: OutputMode) -> None:
+        super().__init__()
+        self.C = check_positive_int(C, "C")
+        self.output_mode = check_choice(output_mode, get_args(OutputMode), "output_mode")
+        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
 
 
 class PtychoBlock(nn.Module):

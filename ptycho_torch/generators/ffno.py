@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from spectral_init.registry import check_positive_int
 
-from .blocks import InputTransformMode, OutputHead, OutputMode, SpatialLifter
+from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode
 from .ffno_bottleneck import build_no_refiner_ffno_stack
 from .spectral_conv import SpectralInitArg
 
@@ -27,7 +26,7 @@ class _LocalResidualRefiner(nn.Module):
         return x + self.conv2(self.act(self.conv1(x)))
 
 
-class FfnoGeneratorModule(nn.Module):
+class FfnoGeneratorModule(LiftedGenerator):
     """Constant-resolution FFNO generator with the FNO generator's output contract.
 
     Input (B, C·in_channels, H, W); output (B, H, W, C, out_channels) for
@@ -51,12 +50,9 @@ class FfnoGeneratorModule(nn.Module):
         share_spectral_weights: bool = True,
         spectral_init: SpectralInitArg = None,
     ) -> None:
-        super().__init__()
         if isinstance(cnn_blocks, bool) or not isinstance(cnn_blocks, int) or cnn_blocks < 0:
             raise ValueError(f"cnn_blocks must be an integer >= 0; got {cnn_blocks!r}")
-        self.C = check_positive_int(C, "C")
-        self.output_mode = output_mode
-        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
+        super().__init__(in_channels, hidden_channels, C, input_transform, output_mode)
         self.ffno_stack = build_no_refiner_ffno_stack(
             hidden_channels, n_blocks=n_blocks, modes=modes, share_spectral_weights=share_spectral_weights,
             mlp_ratio=2.0, gate_init=0.1, norm="instance", spectral_init=spectral_init,

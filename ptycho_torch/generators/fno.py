@@ -15,7 +15,16 @@ import torch.nn as nn
 
 from spectral_init import make_initializer
 
-from .blocks import InputTransform, InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter, StablePtychoBlock
+from .blocks import (
+    InputTransform,
+    InputTransformMode,
+    LiftedGenerator,
+    OutputHead,
+    OutputMode,
+    PtychoBlock,
+    SpatialLifter,
+    StablePtychoBlock,
+)
 from .spectral_conv import HAS_NEURALOPERATOR, SpectralConv2d, SpectralInitArg, _FallbackSpectralConv2d
 
 __all__ = [
@@ -30,7 +39,7 @@ __all__ = [
 ]
 
 
-class CascadedFNOGenerator(nn.Module):
+class CascadedFNOGenerator(LiftedGenerator):
     """lifter → ``fno_blocks`` PtychoBlocks → 1×1 conv → CNN refiner → output head.
 
     Input (B, C·in_channels, H, W); output (B, H, W, C, out_channels) for
@@ -51,12 +60,9 @@ class CascadedFNOGenerator(nn.Module):
         spectral_init: SpectralInitArg = None,
         spectral_backend: str | None = None,
     ) -> None:
-        super().__init__()
-        self.C = C
-        self.output_mode = output_mode
+        super().__init__(in_channels, hidden_channels, C, input_transform, output_mode)
         # One initializer for all blocks: a seed gives one stream, not identical blocks.
         initializer = make_initializer(spectral_init)
-        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
         self.fno_blocks = nn.ModuleList(
             PtychoBlock(hidden_channels, modes, initializer, spectral_backend) for _ in range(fno_blocks)
         )

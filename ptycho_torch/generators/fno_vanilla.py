@@ -8,13 +8,13 @@ import torch.nn as nn
 from spectral_init import make_initializer
 from spectral_init.registry import check_positive_int
 
-from .blocks import InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter
+from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode, PtychoBlock
 from .spectral_conv import SpectralInitArg
 
 __all__ = ["FnoVanillaGeneratorModule"]
 
 
-class FnoVanillaGeneratorModule(nn.Module):
+class FnoVanillaGeneratorModule(LiftedGenerator):
     """``n_blocks`` PtychoBlocks at the input's resolution, no refiner; the FNO generator's output contract."""
 
     def __init__(
@@ -30,12 +30,9 @@ class FnoVanillaGeneratorModule(nn.Module):
         spectral_init: SpectralInitArg = None,
         spectral_backend: str | None = None,
     ) -> None:
-        super().__init__()
         check_positive_int(n_blocks, "n_blocks")
-        self.C = check_positive_int(C, "C")
-        self.output_mode = output_mode
+        super().__init__(in_channels, hidden_channels, C, input_transform, output_mode)
         initializer = make_initializer(spectral_init)  # one stream: seeded blocks differ
-        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
         self.blocks = nn.ModuleList(
             PtychoBlock(hidden_channels, modes, initializer, spectral_backend) for _ in range(n_blocks)
         )

@@ -8,7 +8,7 @@ import torch.nn as nn
 from spectral_init import make_initializer
 from spectral_init.registry import check_positive_int
 
-from .blocks import InputTransformMode, OutputHead, OutputMode, PtychoBlock, SpatialLifter
+from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode, PtychoBlock
 from .spectral_conv import SpectralInitArg
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 
-class HybridUNOGenerator(nn.Module):
+class HybridUNOGenerator(LiftedGenerator):
     """lifter → PtychoBlock encoder stages at falling resolution → bottleneck → CNN decoder.
 
     Each of the ``n_blocks - 1`` downsamplings is a stride-2 conv that doubles
@@ -39,13 +39,10 @@ class HybridUNOGenerator(nn.Module):
         spectral_init: SpectralInitArg = None,
         spectral_backend: str | None = None,
     ) -> None:
-        super().__init__()
         check_positive_int(n_blocks, "n_blocks")
-        self.C = C
-        self.output_mode = output_mode
+        super().__init__(in_channels, hidden_channels, C, input_transform, output_mode)
         self.n_blocks = n_blocks
         initializer = make_initializer(spectral_init)
-        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
         self.encoder_blocks = nn.ModuleList()
         self.downsample = nn.ModuleList()
         ch = hidden_channels

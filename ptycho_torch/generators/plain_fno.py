@@ -10,7 +10,7 @@ import torch.nn as nn
 from spectral_init import make_initializer
 from spectral_init.registry import check_positive_int
 
-from .blocks import InputTransformMode, OutputHead, OutputMode, SpatialLifter, check_choice
+from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode, check_choice
 from .spectral_conv import SpectralInitArg, make_spectral_conv
 
 __all__ = ["PlainFNOGenerator", "PlainFNOStack"]
@@ -52,7 +52,7 @@ class PlainFNOStack(nn.Module):
         return x
 
 
-class PlainFNOGenerator(nn.Module):
+class PlainFNOGenerator(LiftedGenerator):
     """lifter → PlainFNOStack (ReLU, ``n_blocks`` deep) → 1×1 head: the FNO generator's output contract."""
 
     def __init__(
@@ -68,10 +68,7 @@ class PlainFNOGenerator(nn.Module):
         spectral_init: SpectralInitArg = None,
         spectral_backend: str | None = None,
     ) -> None:
-        super().__init__()
-        self.C = check_positive_int(C, "C")
-        self.output_mode = output_mode
-        self.lifter = SpatialLifter(in_channels * C, hidden_channels, input_transform=input_transform)
+        super().__init__(in_channels, hidden_channels, C, input_transform, output_mode)
         self.stack = PlainFNOStack(hidden_channels, n_blocks, modes, "relu", spectral_init, spectral_backend)
         self.head = OutputHead(hidden_channels, out_channels, C, output_mode)
 
