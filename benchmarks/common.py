@@ -23,7 +23,7 @@ from spectral_init import available_strategies, get_strategy
 from .figures import draw
 
 __all__ = [
-    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "prepare_output_dir", "publish",
+    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "markdown_header", "prepare_output_dir", "publish",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
@@ -187,6 +187,13 @@ def publish(output_dir: Path, stem: str, record: dict[str, Any], markdown: str,
         written, note = (f"{written}, {png}", "") if png else (written, " (no PNG: matplotlib not installed)")
     print(markdown)
     print(f"wrote {written}{note}")
+
+
+def markdown_header(title: str, environment: dict[str, Any], *details: str) -> list[str]:
+    """A report's first lines: its title, where it ran (device, torch, threads, ``details``) and the command."""
+    where = [environment["device_name"], f"torch {environment['versions']['torch']}",
+             f"{environment['torch_threads']} threads", *details]
+    return [f"# {title}", "", "Device: " + " · ".join(where), f"Command: `{environment['command']}`"]
 
 
 def format_ci(mean: float, ci95: float | None, digits: int = 3) -> str:

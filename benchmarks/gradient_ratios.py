@@ -51,6 +51,7 @@ from .common import (
     bounded_int,
     environment,
     format_ci,
+    markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
@@ -325,10 +326,7 @@ def _cell(stat: Stat) -> str:
 def markdown_report(report: Report) -> str:
     env, cfg = report.environment, report.config
     lines = [
-        "# Gradient ratios per init strategy",
-        "",
-        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads · {cfg.dtype}",
-        f"Command: `{env['command']}`",
+        *markdown_header("Gradient ratios per init strategy", env, cfg.dtype),
         f"Width {cfg.width}, {cfg.blocks} blocks, {cfg.modes} modes, {cfg.size}×{cfg.size}, batch {cfg.batch}, "
         f"seeds {cfg.seeds}, backend {cfg.backend}. Values: block-averaged, mean ± 95% CI half-width over seeds; "
         f"Δ: paired by seed against `{cfg.baseline}`.",

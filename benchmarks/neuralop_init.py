@@ -30,6 +30,7 @@ from .common import (
     bounded_int,
     environment,
     format_ci,
+    markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
@@ -88,10 +89,7 @@ def run(width: int, rank: float, seeds: int, device: torch.device, show_progress
 def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [
-        "# neuraloperator FNO spectral weights: E|w|² / (2/(in+out))",
-        "",
-        f"Device: {env['device_name']} · torch {env['versions']['torch']} · neuralop {cfg['neuralop']}",
-        f"Command: `{env['command']}`",
+        *markdown_header("neuraloperator FNO spectral weights: E|w|² / (2/(in+out))", env, f"neuralop {cfg['neuralop']}"),
         f"Width {cfg['width']}, rank {cfg['rank']}, {cfg['seeds']} seeds; the reconstructed weight's mean |W|² "
         "over the target, averaged over the model's 4 layers; mean ± 95% CI over seeds.",
         "",

@@ -1,9 +1,11 @@
-"""Draw a benchmark's PNG again from its JSON record, beside it, without rerunning the benchmark.
+"""Write a benchmark's Markdown report and PNG again from its JSON record, beside it, without rerunning it.
 
     python -m benchmarks.replot benchmarks/results/*/*.json benchmarks/results/*/*/*.json
 
-The record's ``schema`` names the benchmark; its ``figure`` draws the PNG
-(``NAME.json`` → ``NAME.png``), titled with the device the record was measured on.
+The record's ``schema`` names the benchmark; its ``markdown_report`` and
+``figure`` write ``NAME.md`` and ``NAME.png`` next to ``NAME.json``, so reports
+of committed records follow the current report code while their numbers stay
+those measured.
 """
 
 from __future__ import annotations
@@ -12,33 +14,45 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
+
+from ptycho_torch.output_files import write_atomically
 
 from .common import HelpFormatter, UsageError, run_cli
 from .figures import draw, pyplot
 
 
-def _figures() -> dict[str, Callable[[dict[str, Any]], Any]]:
+class _Views(NamedTuple):
+    markdown: Callable[[dict[str, Any]], str]
+    figure: Callable[[dict[str, Any]], Any]
+
+
+def _views() -> dict[str, _Views]:
     from . import gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed, training_comparison
 
-    return {module.SCHEMA: module.figure for module in (gradient_ratios, neuralop_init, signal_propagation,
-                                                        spectral_conv_speed, training_comparison)}
+    views = {module.SCHEMA: _Views(module.markdown_report, module.figure)
+             for module in (neuralop_init, signal_propagation, spectral_conv_speed, training_comparison)}
+    views[gradient_ratios.SCHEMA] = _Views(
+        lambda record: gradient_ratios.markdown_report(gradient_ratios.Report.from_json_dict(record)),
+        gradient_ratios.figure)
+    return views
 
 
-def _read_record(path: Path, figures: dict[str, Callable[[dict[str, Any]], Any]]) -> dict[str, Any]:
+def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{str(path)!r} is not a readable JSON file: {exc}") from None
     schema = record.get("schema") if isinstance(record, dict) else None
-    if schema not in figures:
-        raise UsageError(f"{str(path)!r} has schema {schema!r}; a benchmark record has one of {sorted(figures)}")
+    if schema not in views:
+        raise UsageError(f"{str(path)!r} has schema {schema!r}; a benchmark record has one of {sorted(views)}")
     return record
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.replot", description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("records", nargs="+", type=Path, metavar="RECORD.json", help="benchmark JSON records to draw")
+    p.add_argument("records", nargs="+", type=Path, metavar="RECORD.json",
+                   help="benchmark JSON records whose report and figure to write again")
     return p
 
 
@@ -46,10 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if pyplot() is None:
         raise UsageError("drawing needs matplotlib: pip install -e '.[bench]'")
-    figures = _figures()
-    records = [(path, _read_record(path, figures)) for path in args.records]  # every file checked first
+    views = _views()
+    records = [(path, _read_record(path, views)) for path in args.records]  # every file checked first
     for path, record in records:
-        print(f"wrote {draw(figures[record['schema']], record, path.with_suffix('.png'))}")
+        view = views[record["schema"]]
+        markdown = path.with_suffix(".md")
+        write_atomically(markdown, lambda tmp: tmp.write_text(view.markdown(record)))
+        print(f"wrote {markdown}, {draw(view.figure, record, path.with_suffix('.png'))}")
     return 0
 
 

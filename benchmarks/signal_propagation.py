@@ -31,6 +31,7 @@ from ptycho_torch.generators import PlainFNOStack, PtychoBlock
 from spectral_init import calibrate_, make_initializer, spectral_layer_kinds
 
 from .common import (
+    markdown_header,
     CALIBRATED,
     Progress,
     UsageError,
@@ -157,10 +158,7 @@ def _fmt(stat: dict[str, float]) -> str:
 def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [
-        "# Signal propagation through depth",
-        "",
-        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads",
-        f"Command: `{env['command']}`",
+        *markdown_header("Signal propagation through depth", env),
         f"Width {cfg['width']}, {cfg['modes']} modes, {cfg['size']}×{cfg['size']} white noise, batch {cfg['batch']}, "
         f"seeds {cfg['seeds']}. Each cell: forward E[z_L²]/E[z_2²] / backward ‖∂L/∂h_2‖/‖∂L/∂h_L‖, "
         "median over seeds (1 = the signal neither shrinks nor grows); the JSON adds each ratio's range and "

@@ -46,6 +46,7 @@ from ptycho_torch.generators import (
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 from .common import (
+    markdown_header,
     Progress,
     benchmark_parser,
     bounded_int,
@@ -234,11 +235,8 @@ def markdown_report(record: dict) -> str:
     env = record["environment"]
     warmup = record["config"]["warmup"]
     lines = [
-        "# Spectral convolution speed (forward + backward)",
-        "",
-        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads · "
-        f"{record['config']['dtype']} · neuralop {env['versions']['neuralop']}",
-        f"Command: `{env['command']}`",
+        *markdown_header("Spectral convolution speed (forward + backward)", env, record["config"]["dtype"],
+                         f"neuralop {env['versions']['neuralop'] or 'not installed'}"),
         f"Medians of {record['config']['repeats']} interleaved repeats after {warmup} warm-up "
         f"run{'' if warmup == 1 else 's'}.",
     ]

@@ -34,6 +34,7 @@ from .common import (
     bounded_int,
     environment,
     format_ci,
+    markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
@@ -155,10 +156,7 @@ def _cell(stat: dict[str, Any], digits: int = 3) -> str:
 def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [
-        "# Training comparison per init strategy",
-        "",
-        f"Device: {env['device_name']} · torch {env['versions']['torch']} · {env['torch_threads']} threads",
-        f"Command: `{env['command']}`",
+        *markdown_header("Training comparison per init strategy", env),
         f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
         f"{cfg['nimgs_train']} training image(s), {cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
         f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "

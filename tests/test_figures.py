@@ -25,7 +25,7 @@ def test_equal_series_are_drawn_once_under_a_joined_label() -> None:
 def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path) -> None:
     plt = pytest.importorskip("matplotlib.pyplot")
     record = json.loads(path.read_text())
-    fig = replot._figures()[record["schema"]](record)
+    fig = replot._views()[record["schema"]].figure(record)
     try:
         axes = [ax for ax in fig.axes if ax.has_data()]
         assert axes
@@ -38,7 +38,7 @@ def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path
         plt.close(fig)
 
 
-def test_replot_writes_the_png_beside_the_record(tmp_path) -> None:
+def test_replot_writes_the_report_and_png_beside_the_record(tmp_path) -> None:
     pytest.importorskip("matplotlib")
     source = RESULTS / "cpu-2core" / "spectral_conv_speed.json"
     copy = tmp_path / "speed.json"
@@ -46,6 +46,8 @@ def test_replot_writes_the_png_beside_the_record(tmp_path) -> None:
     assert replot.main([str(copy)]) == 0
     png = tmp_path / "speed.png"
     assert png.read_bytes().startswith(b"\x89PNG")
+    report = (tmp_path / "speed.md").read_text()
+    assert report.startswith("# Spectral convolution speed") and "16×32×64², 12" in report
 
 
 def test_replot_checks_every_file_before_drawing_any(tmp_path) -> None:
