@@ -26,9 +26,9 @@ from typing import Any, Literal, Sequence, Union, get_args, get_origin
 
 import pydantic
 import torch
+import torch.distributed as dist
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-import torch.distributed as dist
 
 from spectral_init import spectral_layer_kinds
 from spectral_init.config_files import read_config_file

@@ -257,7 +257,7 @@ def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.opti
 
 
 def _calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config: TrainingConfig,
-                             device: torch.device) -> list[dict[str, Any]]:
+                              device: torch.device) -> list[dict[str, Any]]:
     """``calibrate_`` on the first batch of the first epoch in the single-process order, so every rank
     of a torchrun job calibrates alike."""
     first = shard_indices(len(train_set), 0, config.seed, DistributedContext())[: config.batch_size]
