@@ -71,10 +71,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if "(default" in text or not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
             return text
-        default = action.default
-        if isinstance(default, (list, tuple)):
-            default = ",".join(map(str, default))
-        return f"{text} (default: {str(default).replace('%', '%%')})"
+        return f"{text} (default: {str(action.default).replace('%', '%%')})"
 
 
 def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:

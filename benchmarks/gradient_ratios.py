@@ -285,7 +285,8 @@ def run_sweep(
                 for strategy in cfg.strategies:
                     t0 = time.perf_counter()
                     model, blocks = build_model(model_kind, strategy, seed, cfg)
-                    layers.setdefault(model_kind, spectral_layer_kinds(model))
+                    if model_kind not in layers:  # the same layers at every strategy and seed
+                        layers[model_kind] = spectral_layer_kinds(model)
                     # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
                     model = (model.double() if cfg.dtype == "float64" else model).to(device)
                     x = make_input(inp, model_kind, seed, cfg).to(device)
@@ -323,7 +324,9 @@ def _cell(stat: Stat) -> str:
     return format_ci(stat.mean, stat.ci95)
 
 
-def markdown_report(report: Report) -> str:
+def markdown_report(record: dict[str, Any]) -> str:
+    """The report of a record, like every benchmark's: from its JSON alone."""
+    report = Report.from_json_dict(record)
     env, cfg = report.environment, report.config
     lines = [
         *markdown_header("Gradient ratios per init strategy", env, cfg.dtype),
@@ -488,8 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}") from exc
     prepare_output_dir(args.output_dir)
     report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
-    markdown = markdown_report(report)
-    publish(args.output_dir, "gradient_ratios", report.to_json_dict(), markdown, figure)
+    record = report.to_json_dict()
+    publish(args.output_dir, "gradient_ratios", record, markdown_report(record), figure)
     if old is not None:
         print(compare(report, old))
     return 0

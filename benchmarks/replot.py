@@ -30,12 +30,8 @@ class _Views(NamedTuple):
 def _views() -> dict[str, _Views]:
     from . import gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed, training_comparison
 
-    views = {module.SCHEMA: _Views(module.markdown_report, module.figure)
-             for module in (neuralop_init, signal_propagation, spectral_conv_speed, training_comparison)}
-    views[gradient_ratios.SCHEMA] = _Views(
-        lambda record: gradient_ratios.markdown_report(gradient_ratios.Report.from_json_dict(record)),
-        gradient_ratios.figure)
-    return views
+    return {module.SCHEMA: _Views(module.markdown_report, module.figure)
+            for module in (gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed, training_comparison)}
 
 
 def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:

@@ -119,7 +119,8 @@ def run_sweep(cfg: dict[str, Any], device: torch.device,
                                 generator=torch.Generator().manual_seed(10_007 + seed)).to(device)
                 for variant in cfg["variants"]:  # interleaved within a seed
                     net, layers = build(model, variant, depth, seed, cfg)
-                    kinds.setdefault(f"{model}, depth {depth}", spectral_layer_kinds(net))
+                    if f"{model}, depth {depth}" not in kinds:  # the same layers for every variant and seed
+                        kinds[f"{model}, depth {depth}"] = spectral_layer_kinds(net)
                     net = net.to(device)
                     calibration = None
                     if variant == CALIBRATED:

@@ -190,8 +190,9 @@ def figure(record: dict[str, Any]) -> Any:
         runs = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
         curves[strategy] = (tuple(statistics.fmean(v) for v in zip(*runs)),
                             tuple(min(v) for v in zip(*runs)), tuple(max(v) for v in zip(*runs)))
-    for label, _, index in merged_series((name, c) for name, c in curves.items()):
-        mean, low, high = curves[label.split(" = ")[0]]
+    names = list(curves)
+    for label, _, index in merged_series(curves.items()):
+        mean, low, high = curves[names[index]]
         steps = range(1, len(mean) + 1)
         ax.plot(steps, mean, label=label, **style(index))
         ax.fill_between(steps, low, high, alpha=0.15, color=style(index)["color"])
