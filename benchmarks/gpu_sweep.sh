@@ -5,10 +5,13 @@
 #   bash benchmarks/gpu_sweep.sh WHEEL_DIR OUT_DIR --smoke   # tiny configurations on the CPU, to try it first
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
-# OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark, the training comparison (every
-# strategy and calibrated) of the fno generator there and of ffno, fno_vanilla and plain_fno (depth
-# 16) in sub-folders of those names, and the signal propagation through depth. A failing benchmark
-# does not stop the others; the sweep then exits 1 naming it. Commit the results under
+# OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark. The steps run newest first, so
+# that a lease cut short still brings what no GPU has measured yet: the spectral layers' speed at
+# training-size shapes (training_shapes/), a whole generator's Adam step eager and compiled
+# (generator_step), the ffno and fno_vanilla training comparisons; then gradient ratios, speed at
+# the default shapes, signal propagation through depth, and the fno and plain_fno (depth 16)
+# training comparisons (every strategy and calibrated; architectures in sub-folders). A failing
+# benchmark does not stop the others; the sweep then exits 1 naming it. Commit the results under
 # benchmarks/results/<device-name>/.
 set -euo pipefail
 wheels=${1:?usage: gpu_sweep.sh WHEEL_DIR OUT_DIR [--smoke]}
@@ -26,12 +29,17 @@ if [ "$smoke" = "--smoke" ]; then
   device=cpu
   grad=(--seeds 2 --width 4 --blocks 2 --modes 2 --size 8 --batch 1 --models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--shapes 2x2x8x2 --repeats 2 --warmup 0)
+  training_shapes=(--shapes 2x4x16x4 --repeats 2 --warmup 0)
+  generator_step=(--architectures fno,ffno --batch 2 --N 16 --width 4 --modes 2 --blocks 1 --repeats 2 --warmup 0 --no-compile)
   signal=(--depths 2,4 --seeds 1 --width 4 --modes 2 --size 8 --batch 1)
   train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
 else
   device=cuda
   grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
   speed=(--repeats 50 --warmup 5)
+  # training sizes: batch 32-64, width 64, 128² and 256², 16-32 modes
+  training_shapes=(--shapes 64x64x128x16,32x64x128x32,32x64x256x16,32x64x256x32 --repeats 30 --warmup 5)
+  generator_step=(--architectures fno,ffno,fno_vanilla --batch 32 --N 128 --width 64 --modes 16 --repeats 30 --warmup 5)
   signal=(--seeds 5)
   # Larger than the CPU default (twice the data, 140 instead of 42 steps, 5 seeds), sized so
   # that the whole sweep fits a 15-minute GPU lease.
@@ -61,6 +69,16 @@ step() {
     failed+=("$label")
   fi
 }
+step "spectral_conv_speed at training shapes" "$dir/training_shapes/spectral_conv_speed.json" \
+  python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir/training_shapes" --no-progress \
+  "${training_shapes[@]}"
+step generator_step "$dir/generator_step.json" \
+  python3 -m benchmarks.generator_step --device "$device" --output-dir "$dir" --no-progress "${generator_step[@]}"
+for arch in ffno fno_vanilla; do
+  step "training $arch" "$dir/$arch/training_comparison.json" \
+    python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
+    --architecture "$arch" --calibrated "${train[@]}"
+done
 step gradient_ratios "$dir/gradient_ratios.json" \
   python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}"
 step spectral_conv_speed "$dir/spectral_conv_speed.json" \
@@ -72,11 +90,6 @@ step "training fno" "$dir/training_comparison.json" \
 step "training plain_fno" "$dir/plain_fno/training_comparison.json" \
   python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/plain_fno" --no-progress \
   --architecture plain_fno --blocks 16 --calibrated "${train[@]}"
-for arch in ffno fno_vanilla; do
-  step "training $arch" "$dir/$arch/training_comparison.json" \
-    python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
-    --architecture "$arch" --calibrated "${train[@]}"
-done
 ls -lR "$dir"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "failed: ${failed[*]}" >&2
