@@ -132,6 +132,52 @@ def test_spectral_conv_speed_tiny(tmp_path) -> None:
     assert markdown.count("| 2×2×8², 2 |") == 2 and "## factorized layer" in markdown
 
 
+GENERATOR_STEP_TINY = ["--batch", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1", "--repeats", "2",
+                       "--warmup", "1", "--no-progress", "--device", "cpu"]
+
+
+def test_generator_step_tiny(tmp_path) -> None:
+    from benchmarks import generator_step
+
+    argv = ["--architectures", "ffno,fno", "--no-compile", "--output-dir", str(tmp_path), *GENERATOR_STEP_TINY]
+    assert generator_step.main(argv) == 0
+    data = json.loads((tmp_path / "generator_step.json").read_text())
+    assert data["schema"] == generator_step.SCHEMA
+    assert [r["architecture"] for r in data["results"]] == ["ffno", "fno"]
+    for r in data["results"]:
+        assert set(r["median_seconds"]) == {"eager"} and r["median_seconds"]["eager"] > 0
+        assert r["compile_over_eager"] is None and r["compile_seconds"] is None and r["compile_error"] is None
+    assert data["results"][0]["spectral_layers"] == {"FactorizedSpectralConv2d": 1}
+    assert "| ffno | FactorizedSpectralConv2d ×1 |" in (tmp_path / "generator_step.md").read_text()
+
+
+def test_generator_step_trains_and_records_a_failed_compile(tmp_path, monkeypatch) -> None:
+    """The timed step really is an Adam step (the weights move), and a backend that cannot compile
+    the model is recorded as a result while the eager time is still measured."""
+    from benchmarks import generator_step
+    from ptycho_torch.config import GeneratorConfig, build_generator
+
+    model = build_generator(GeneratorConfig(architecture="fno", N=16, fno_width=4, fno_modes=2, fno_blocks=1))
+    before = [p.detach().clone() for p in model.parameters()]
+    step = generator_step.make_step(model, list(model.parameters()), 2, 16, torch.device("cpu"))
+    assert step() > 0
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters()) if p.grad is not None)
+
+    def failing_compile(module):
+        def call(*args):
+            raise RuntimeError("backend cannot compile complex parameters\nsecond line")
+        return call
+
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    assert generator_step.main(["--architectures", "fno", "--output-dir", str(tmp_path), *GENERATOR_STEP_TINY]) == 0
+    result = json.loads((tmp_path / "generator_step.json").read_text())["results"][0]
+    assert result["compile_error"] == "RuntimeError: backend cannot compile complex parameters"
+    assert set(result["median_seconds"]) == {"eager"} and result["compile_seconds"] is None
+    assert "Compilation failed for:" in (tmp_path / "generator_step.md").read_text()
+    with pytest.raises(SystemExit, match="modes"):
+        generator_step.main(["--architectures", "fno", "--N", "16", "--modes", "9", "--output-dir", str(tmp_path)])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory reads /proc")
 @pytest.mark.parametrize("layer", spectral_conv_speed.LAYERS)
 def test_cpu_peak_memory_covers_the_tensors_a_pass_must_allocate(layer) -> None:
@@ -265,7 +311,7 @@ def test_signal_propagation_tiny(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", ["gradient_ratios", "spectral_conv_speed", "signal_propagation",
-                                  "training_comparison", "neuralop_init", "replot"])
+                                  "training_comparison", "neuralop_init", "replot", "generator_step"])
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
     import importlib
 
