@@ -7,6 +7,18 @@ try:
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "unknown"
 
+from .adapters import (
+    LAYER_ADAPTER_ENTRY_POINT_GROUP,
+    LayerAdapter,
+    UnknownLayerAdapterError,
+    WeightPlan,
+    available_layer_adapters,
+    dense_plan,
+    factorized_plan,
+    get_layer_adapter,
+    real_view_plan,
+    register_layer_adapter,
+)
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
@@ -19,14 +31,13 @@ from .initialize import (
 )
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 from .presets import register_variance_scaling  # importing presets registers the built-ins
+from .plugins import PluginLoadWarning, normalize_name
 from .registry import (
     ENTRY_POINT_GROUP,
-    PluginLoadWarning,
     Strategy,
     UnknownStrategyError,
     available_strategies,
     get_strategy,
-    normalize_name,
     register_strategy,
 )
 from .scaling import VarianceScaling, complex_normal_, uniform_parts_
@@ -40,23 +51,33 @@ __all__ = [
     "EdgeOfChaosParams",
     "InitReport",
     "InitializedWeight",
+    "LAYER_ADAPTER_ENTRY_POINT_GROUP",
+    "LayerAdapter",
     "PluginLoadWarning",
     "SpectralInitSettings",
     "SpectralInitSpec",
     "SpectralGeometry",
     "SpectralInitializer",
     "Strategy",
+    "UnknownLayerAdapterError",
     "UnknownStrategyError",
     "UnrecognizedSpectralWeightWarning",
     "VarianceScaling",
+    "WeightPlan",
+    "available_layer_adapters",
     "available_strategies",
     "calibrate_",
     "complex_normal_",
+    "dense_plan",
+    "factorized_plan",
+    "get_layer_adapter",
     "get_strategy",
     "init_spectral_weight_",
     "initialize_",
     "make_initializer",
     "normalize_name",
+    "real_view_plan",
+    "register_layer_adapter",
     "register_strategy",
     "register_variance_scaling",
     "resolve_settings",

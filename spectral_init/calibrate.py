@@ -6,7 +6,7 @@ s = √(target / E[y²]), E[y²] the mean square of its output on ``batch`` with
 calibrated. A spectral layer is linear in its weights, so one rescaling gives the target; one with a
 bias (neuraloperator's) is rescaled again until within a relative 1e-5 (at most 20 times). A layer
 shared by several blocks is calibrated once, at its first call. Works on every layer kind
-``initialize_`` knows (for a factorized neuraloperator weight one factor carries the scale).
+a layer adapter recognizes (for a factorized neuraloperator weight one factor carries the scale).
 
 ``target``: a number (default 1, unit pre-activation second moment), or a function
 ``(layer, layer_input) -> float`` (e.g. a local branch's second moment on the same input, to balance
@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .initialize import spectral_layers
+from .adapters.discovery import find_spectral_weights
 
 __all__ = ["CalibratedLayer", "CalibrationReport", "calibrate_"]
 
@@ -108,7 +108,7 @@ def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -
     if not callable(target) and not (isinstance(target, (int, float)) and not isinstance(target, bool)
                                      and math.isfinite(target) and target > 0):
         raise ValueError(f"target must be a finite number > 0 or a function (layer, input) -> float; got {target!r}")
-    planned, _ = spectral_layers(model)
+    planned, _ = find_spectral_weights(model)
     by_module: dict[int, list] = {}
     for item in planned:
         by_module.setdefault(id(item.module), []).append(item)

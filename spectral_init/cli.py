@@ -1,14 +1,18 @@
-"""``spectral-init``: list and describe the registered strategies; print the settings schema."""
+"""``spectral-init``: list and describe the strategies and layer adapters; audit a model's spectral init."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import textwrap
-from typing import Sequence
+from typing import Any, Sequence
+
+import torch.nn as nn
 
 from . import __version__
+from .adapters import ADAPTERS
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
 
 __all__ = [
@@ -73,6 +77,70 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_adapters(args: argparse.Namespace) -> int:
+    adapters = ADAPTERS.items()
+    records = [{"name": a.name, "package": a.package, "layout": a.layout, "description": a.description,
+                "unavailable": a.unavailable()} for a in adapters]
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    print("layer adapters, in the order they are tried:")
+    for r in records:
+        state = f"  [unavailable: {r['unavailable']}]" if r["unavailable"] else ""
+        print(f"\n{r['name']}  ({r['package']}){state}")
+        print(textwrap.fill(f"{r['description']} Layout: {r['layout']}.", width=LIST_WIDTH,
+                            initial_indent="  ", subsequent_indent="  "))
+    return 0
+
+
+def _build_model(target: str, kwargs_text: str) -> nn.Module:
+    """``FACTORY(**kwargs)`` from ``MODULE:FACTORY``; a ValueError naming what was wrong."""
+    module_name, sep, attribute = target.partition(":")
+    if not (sep and module_name and attribute):
+        raise ValueError(f"expected MODULE:FACTORY (e.g. neuralop.models:TFNO); got {target!r}")
+    try:
+        kwargs = json.loads(kwargs_text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--kwargs is not JSON ({exc.msg} at character {exc.pos}): {kwargs_text!r}") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--kwargs must be a JSON object of keyword arguments; got {kwargs_text!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
+    factory = module
+    for part in attribute.split("."):
+        if not hasattr(factory, part):
+            raise ValueError(f"module {module_name!r} has no {attribute!r}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise ValueError(f"{target} is not callable")
+    try:
+        model: Any = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - whatever the user's factory raises is reported in one line
+        raise ValueError(f"{target}(**{kwargs}) raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()] if args.strategies else None
+    if strategies is not None:
+        strategies = [get_strategy(s).name for s in strategies]  # an unknown name fails before the model is built
+    report = audit(_build_model(args.target, args.kwargs), strategies)
+    if args.json:
+        print(json.dumps(report.to_json_dict(), indent=2))
+    elif not report.rows:
+        print(f"{args.target}: no layer adapter recognizes a spectral weight in this model "
+              "(`spectral-init adapters` lists what is recognized)")
+    else:
+        print(report)
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from .settings import SpectralInitSettings
 
@@ -92,6 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments (default: 1.0)")
     p_desc.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_desc.set_defaults(func=_cmd_describe)
+    p_adapters = sub.add_parser("adapters", help="the layer adapters: which spectral layers are recognized")
+    p_adapters.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_adapters.set_defaults(func=_cmd_adapters)
+    p_audit = sub.add_parser("audit", help="every spectral weight of a model: its E|w|² against each strategy's target")
+    p_audit.add_argument("target", metavar="MODULE:FACTORY",
+                         help="an importable module and a callable in it that builds the model, e.g. neuralop.models:TFNO")
+    p_audit.add_argument("--kwargs", default="{}",
+                         help='keyword arguments for FACTORY as a JSON object, e.g. \'{"n_modes": [16, 16], '
+                         '"hidden_channels": 32}\' (default: {})')
+    p_audit.add_argument("--strategies", default=None,
+                         help="comma-separated strategies to compare (default: all; the variance-preserving "
+                         "sqrt_in, xavier-complex and kaiming-complex always)")
+    p_audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_audit.set_defaults(func=_cmd_audit)
     p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")
     p_schema.set_defaults(func=_cmd_schema)
     return parser

@@ -11,14 +11,9 @@ lazily on the first lookup.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
-import re
-import threading
-import warnings
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from numbers import Real
 from typing import Any, Callable, Protocol
 
@@ -26,6 +21,7 @@ import pydantic
 import torch
 
 from .geometry import SpectralGeometry
+from .plugins import PluginLoadWarning, PluginRegistry, normalize_name
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -34,7 +30,6 @@ __all__ = [
     "PluginLoadWarning",
     "SecondMomentFunction",
     "Strategy",
-    "StrategyRegistry",
     "UnknownStrategyError",
     "available_strategies",
     "check_complex_tensor",
@@ -47,8 +42,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "spectral_init.strategies"
-
-_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 class FillFunction(Protocol):
@@ -70,15 +63,6 @@ SecondMomentFunction = Callable[..., float]
 
 class UnknownStrategyError(ValueError):
     """A strategy name that is not registered; the message lists the known ones."""
-
-
-class PluginLoadWarning(UserWarning):
-    """A ``spectral_init.strategies`` entry point failed to load."""
-
-
-def normalize_name(name: str) -> str:
-    """The lookup key of a strategy name: case-folded, ``-`` read as ``_``."""
-    return name.casefold().replace("-", "_")
 
 
 def check_positive_int(value: object, argument: str) -> int:
@@ -212,78 +196,9 @@ class Strategy:
         return weight
 
 
-class StrategyRegistry:
-    """Strategies by normalized name, with entry-point plugins loaded on first lookup."""
-
-    def __init__(self, entry_point_group: str = ENTRY_POINT_GROUP) -> None:
-        self._strategies: dict[str, Strategy] = {}
-        self._entry_point_group = entry_point_group
-        self._plugins_loaded = False
-        self._lock = threading.RLock()
-
-    def add(self, strategy: Strategy, *, override: bool = False) -> Strategy:
-        if not isinstance(strategy.name, str) or not _NAME_PATTERN.match(strategy.name):
-            raise ValueError(
-                "strategy name must start with a letter and contain only letters, digits, "
-                f"'-' and '_'; got {strategy.name!r}"
-            )
-        key = normalize_name(strategy.name)
-        with self._lock:
-            existing = self._strategies.get(key)
-            if existing is not None and not override:
-                raise ValueError(
-                    f"a strategy named {existing.name!r} is already registered "
-                    f"(names match case-insensitively, '-' = '_'); pass override=True to replace it"
-                )
-            self._strategies[key] = strategy
-        return strategy
-
-    def get(self, name: str) -> Strategy:
-        if not isinstance(name, str):
-            raise TypeError(f"strategy name must be a string; got {type(name).__name__}")
-        self.load_plugins()
-        strategy = self._strategies.get(normalize_name(name))
-        if strategy is None:
-            raise UnknownStrategyError(self._unknown_message(name))
-        return strategy
-
-    def names(self) -> list[str]:
-        self.load_plugins()
-        return sorted(s.name for s in self._strategies.values())
-
-    def _unknown_message(self, name: str) -> str:
-        known = self.names()
-        closest = difflib.get_close_matches(
-            normalize_name(name), [normalize_name(k) for k in known], n=1, cutoff=0.0
-        )
-        by_key = {normalize_name(k): k for k in known}
-        hint = f"; did you mean {by_key[closest[0]]!r}?" if closest else ""
-        return f"unknown spectral init strategy {name!r}{hint} Known strategies: {', '.join(known)}"
-
-    def load_plugins(self) -> None:
-        """Import every entry point of the group once; a broken one only warns."""
-        with self._lock:
-            if self._plugins_loaded:
-                return
-            # Set first: a plugin that looks up a strategy while loading must not recurse.
-            self._plugins_loaded = True
-            for ep in entry_points(group=self._entry_point_group):
-                try:
-                    loaded = ep.load()
-                    # An entry point may name a module (registering on import), an already
-                    # registered Strategy, or a function that registers when called.
-                    if callable(loaded) and not isinstance(loaded, Strategy):
-                        loaded()
-                except Exception as exc:  # noqa: BLE001 - any plugin failure must not break the built-ins
-                    warnings.warn(
-                        f"spectral_init plugin {ep.name!r} ({ep.value}) failed to load and was "
-                        f"skipped: {exc!r}. The other strategies remain available.",
-                        PluginLoadWarning,
-                        stacklevel=3,
-                    )
-
-
-REGISTRY = StrategyRegistry()
+REGISTRY: PluginRegistry[Strategy] = PluginRegistry(
+    "strategy", "strategies", ENTRY_POINT_GROUP, UnknownStrategyError, lookup_noun="spectral init strategy"
+)
 
 
 def register_strategy(

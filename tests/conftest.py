@@ -51,6 +51,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     """The global registry, restored after the test: registrations made in it vanish."""
-    monkeypatch.setattr(REGISTRY, "_strategies", dict(REGISTRY._strategies))
+    monkeypatch.setattr(REGISTRY, "_items", dict(REGISTRY._items))
     monkeypatch.setattr(REGISTRY, "_plugins_loaded", REGISTRY._plugins_loaded)
     return REGISTRY

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from spectral_init import registry as registry_module
+from spectral_init import plugins as plugins_module
 from spectral_init.registry import ENTRY_POINT_GROUP, REGISTRY
 
 
@@ -22,9 +22,9 @@ def installed(*specs: tuple[str, str]) -> Iterator[None]:
     """
     points = [EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP) for name, value in specs]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(REGISTRY, "_strategies", dict(REGISTRY._strategies))
+        mp.setattr(REGISTRY, "_items", dict(REGISTRY._items))
         mp.setattr(REGISTRY, "_plugins_loaded", False)
-        mp.setattr(registry_module, "entry_points", lambda group: [p for p in points if p.group == group])
+        mp.setattr(plugins_module, "entry_points", lambda group: [p for p in points if p.group == group])
         for module in [m for m in sys.modules if m.startswith(f"{__name__}.")]:
             mp.delitem(sys.modules, module)
         yield

@@ -1,0 +1,129 @@
+"""``audit(model)``: what a model's spectral init *is*, weight by weight, before anyone changes it.
+
+One row per spectral weight the layer adapters find: its qualified name, layer kind,
+adapter, layout, geometry, its current E|w|² (for factorized weights, of the
+reconstructed tensor) and mean, and the ratio E|w|² / target for each named
+strategy's target at that geometry. A weight is *flagged* when it is more than
+``FLAG_FACTOR`` (4×) away, in either direction, from every variance-preserving
+target (``sqrt_in``: forward variance, ``xavier-complex``: forward and backward
+averaged, ``kaiming-complex``: forward through a ReLU/GELU): it then starts far
+from any init that keeps the spectral branch's signal at the scale of its input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+
+from .adapters.discovery import find_spectral_weights
+from .geometry import SpectralGeometry
+from .registry import available_strategies, get_strategy
+
+__all__ = ["AuditReport", "AuditRow", "FLAG_FACTOR", "VARIANCE_PRESERVING", "audit"]
+
+VARIANCE_PRESERVING = ("sqrt_in", "xavier-complex", "kaiming-complex")
+FLAG_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One spectral weight as it is now; ``ratios`` is E|w|² / target per strategy (None: no target here)."""
+
+    name: str
+    kind: str
+    adapter: str
+    layout: str
+    shape: tuple[int, ...]
+    geometry: SpectralGeometry
+    second_moment: float
+    mean: complex
+    ratios: dict[str, float | None]
+    flagged: bool
+
+
+@dataclass
+class AuditReport:
+    strategies: list[str]
+    rows: list[AuditRow] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[AuditRow]:
+        return [r for r in self.rows if r.flagged]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        rows = []
+        for r in self.rows:
+            row = asdict(r)
+            row["shape"], row["mean"] = list(r.shape), [r.mean.real, r.mean.imag]
+            row["geometry"]["modes"] = list(r.geometry.modes)
+            rows.append(row)
+        return {"strategies": self.strategies, "variance_preserving": list(VARIANCE_PRESERVING),
+                "flag_factor": FLAG_FACTOR, "rows": rows}
+
+    def __str__(self) -> str:
+        """A table of at most 100 columns: rows grouped by layer kind, ratios to the variance-preserving targets."""
+        header = f"  {'weight':<32} {'in→out':>9} {'b':>1} {'E|w|²':>9} {'|mean|/rms':>10}" + "".join(
+            f" {_COLUMNS[s]:>8}" for s in VARIANCE_PRESERVING) + "  flag"
+        lines = [f"{len(self.rows)} spectral weights, {len(self.flagged)} flagged: more than {FLAG_FACTOR:g}× from "
+                 f"every variance-preserving target", "(÷name: E|w|² over that strategy's target; b: summed branches)"]
+        kind = None
+        for r in self.rows:
+            if r.kind != kind:
+                kind = r.kind
+                lines += ["", f"{kind} ({r.layout}; adapter {r.adapter})", header]
+            rms = math.sqrt(r.second_moment)
+            mean_ratio = abs(r.mean) / rms if rms > 0 else float("nan")
+            g = r.geometry
+            cells = "".join(f" {_ratio(r.ratios[s]):>8}" for s in VARIANCE_PRESERVING)
+            lines.append(f"  {_clip(r.name, 32):<32} {f'{g.in_channels}→{g.out_channels}':>9} {g.branches:>1} "
+                         f"{r.second_moment:>9.3g} {mean_ratio:>10.3g}{cells}  {'YES' if r.flagged else ''}")
+        return "\n".join(lines)
+
+
+_COLUMNS = {"sqrt_in": "÷sqrt_in", "xavier-complex": "÷xavier", "kaiming-complex": "÷kaiming"}
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _target(strategy: str, geometry: SpectralGeometry) -> float | None:
+    """The strategy's E|w|² at ``geometry`` with its default parameters; None where it has none there."""
+    try:
+        return get_strategy(strategy).second_moment(geometry=geometry)
+    except (ValueError, TypeError):  # e.g. edge-of-chaos on a spatial rank it does not support
+        return None
+
+
+def audit(model: nn.Module, strategies: Sequence[str] | None = None) -> AuditReport:
+    """One ``AuditRow`` per spectral weight of ``model``, nothing changed.
+
+    ``strategies``: whose targets to compare (default: every registered one); the
+    variance-preserving ones are always compared, since the flag is defined by them.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"audit takes a torch.nn.Module; got {type(model).__name__}")
+    names = [get_strategy(s).name for s in (strategies or available_strategies())]
+    compared = list(dict.fromkeys([*names, *VARIANCE_PRESERVING]))
+    plans, _ = find_spectral_weights(model)
+    report = AuditReport(strategies=compared)
+    with torch.no_grad():
+        for plan in plans:
+            weight = plan.dense().to(torch.complex128)
+            moment = float(weight.abs().square().mean())
+            mean = complex(weight.mean())
+            targets = {s: _target(s, plan.geometry) for s in compared}
+            ratios = {s: (moment / t if t else None) for s, t in targets.items()}  # keyed in ``compared`` order
+            preserving = [ratios[s] for s in VARIANCE_PRESERVING if ratios[s] is not None]
+            flagged = bool(preserving) and all(not (1 / FLAG_FACTOR <= q <= FLAG_FACTOR) for q in preserving)
+            report.rows.append(AuditRow(plan.name, plan.kind, plan.adapter, plan.layout, plan.shape, plan.geometry,
+                                        moment, mean, ratios, flagged))
+    return report
