@@ -19,6 +19,7 @@ from .adapters import (
     real_view_plan,
     register_layer_adapter,
 )
+from .audit import AuditReport, AuditRow, audit
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
@@ -45,6 +46,8 @@ from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
 
 __all__ = [
     "__version__",
+    "AuditReport",
+    "AuditRow",
     "CalibratedLayer",
     "CalibrationReport",
     "ENTRY_POINT_GROUP",
@@ -65,6 +68,7 @@ __all__ = [
     "VarianceScaling",
     "WeightPlan",
     "available_layer_adapters",
+    "audit",
     "available_strategies",
     "calibrate_",
     "complex_normal_",

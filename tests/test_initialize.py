@@ -4,7 +4,7 @@ neuraloperator's factorized weights: each factor is checked at its own exact Gam
 (``tests/stats.py``) against E|F|² = (target/n_terms)^(1/T), with n_terms and T counted here from
 the shapes, independently of the code; with independent zero-mean factors that makes the
 reconstructed weight's E|W|² = n_terms·Π E|F| = target exactly (derivation in
-``spectral_init/initialize.py``). The reconstructed weight itself is checked over 200 seeds by the
+``spectral_init/adapters/plan.py``). The reconstructed weight itself is checked over 200 seeds by the
 studentized CLT (approximate: the per-seed means are averages of products of normals), at Z = 5.33.
 """
 
