@@ -28,12 +28,12 @@ class _Views(NamedTuple):
 
 
 def _views() -> dict[str, _Views]:
-    from . import (generator_step, gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed,
-                   training_comparison)
+    from . import (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
+                   spectral_conv_speed, training_comparison)
 
     return {module.SCHEMA: _Views(module.markdown_report, module.figure)
-            for module in (generator_step, gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed,
-                           training_comparison)}
+            for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
+                           spectral_conv_speed, training_comparison)}
 
 
 def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:

@@ -132,6 +132,24 @@ def test_spectral_conv_speed_tiny(tmp_path) -> None:
     assert markdown.count("| 2×2×8², 2 |") == 2 and "## factorized layer" in markdown
 
 
+def test_adapter_init_tiny(tmp_path) -> None:
+    pytest.importorskip("neuralop")
+    from benchmarks import adapter_init
+
+    argv = ["--seeds", "3", "--width", "4", "--output-dir", str(tmp_path), "--no-progress", "--device", "cpu"]
+    assert adapter_init.main(argv) == 0
+    data = json.loads((tmp_path / "adapter_init.json").read_text())
+    assert data["schema"] == adapter_init.SCHEMA and all(math.isfinite(x) for x in all_numbers(data))
+    rows = {r["layer"]: r for r in data["results"]}
+    assert rows["neuralop legacy 2-D dense"]["adapters"] == {"neuralop-legacy-spectral-conv": 2}
+    # tltorch's tt draw is far too small; initialize_ puts every layer at its target
+    assert rows["neuralop legacy 3-D tt"]["own_init"]["mean"] < 1e-3
+    assert all(0.5 < r["initialize_"]["mean"] < 2 for r in data["results"])
+    assert "| neuralop legacy 3-D tt |" in (tmp_path / "adapter_init.md").read_text()
+    with pytest.raises(SystemExit):
+        adapter_init.main(["--seeds", "1", "--output-dir", str(tmp_path)])
+
+
 GENERATOR_STEP_TINY = ["--batch", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1", "--repeats", "2",
                        "--warmup", "1", "--no-progress", "--device", "cpu"]
 
@@ -311,7 +329,8 @@ def test_signal_propagation_tiny(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", ["gradient_ratios", "spectral_conv_speed", "signal_propagation",
-                                  "training_comparison", "neuralop_init", "replot", "generator_step"])
+                                  "training_comparison", "neuralop_init", "replot", "generator_step",
+                                  "adapter_init"])
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
     import importlib
 

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks import gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed, training_comparison
+from benchmarks import (adapter_init, gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed,
+                        training_comparison)
 from benchmarks.common import run_cli
 from ptycho_torch import train as train_cli
 
@@ -108,6 +109,7 @@ def test_training_cli_never_shows_a_traceback(data, files, capsys) -> None:
 
 
 BENCHMARKS = {
+    "adapter_init": (adapter_init, ["--seeds", "2", "--width", "2", "--device", "cpu", "--no-progress"]),
     "gradient_ratios": (gradient_ratios, ["--strategies", "legacy", "--seeds", "1", "--models", "blocks", "--inputs",
                                           "white-noise", "--losses", "mean", "--width", "4", "--blocks", "1",
                                           "--modes", "2", "--size", "8", "--batch", "1", "--device", "cpu",
