@@ -86,10 +86,11 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
         return 0
     print("layer adapters, in the order they are tried:")
     for r in records:
-        state = f"  [unavailable: {r['unavailable']}]" if r["unavailable"] else ""
-        print(f"\n{r['name']}  ({r['package']}){state}")
-        print(textwrap.fill(f"{r['description']} Layout: {r['layout']}.", width=LIST_WIDTH,
-                            initial_indent="  ", subsequent_indent="  "))
+        print(f"\n{r['name']}  ({r['package']})")
+        text = f"{r['description']} Layout: {r['layout']}."
+        if r["unavailable"]:
+            text += f" Unavailable here: {r['unavailable']}."
+        print(textwrap.fill(text, width=LIST_WIDTH, initial_indent="  ", subsequent_indent="  "))
     return 0
 
 

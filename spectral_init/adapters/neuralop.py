@@ -114,7 +114,7 @@ def _spherical_unavailable() -> str | None:
         return None
     if _spectral_conv_type() is None:
         return "neuraloperator is not installed"
-    return "torch_harmonics does not import here (neuraloperator's SphericalConv needs it)"
+    return "torch_harmonics does not import (neuraloperator's SphericalConv needs it)"
 
 
 def _plan_spherical(name: str, conv: nn.Module) -> list[WeightPlan]:
