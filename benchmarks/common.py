@@ -23,7 +23,7 @@ from spectral_init import available_strategies, get_strategy
 from .figures import draw
 
 __all__ = [
-    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "device_name", "environment", "format_ci", "markdown_header", "prepare_output_dir", "publish",
+    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "comma_separated", "device_name", "environment", "format_ci", "markdown_header", "prepare_output_dir", "publish",
     "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
 ]
 
@@ -60,6 +60,19 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be in [{low}, {high}]; got {value}")
         return value
+    return parse
+
+
+def comma_separated(choices: Sequence[str], what: str = "values") -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list drawn from ``choices`` (repeats dropped, order kept)."""
+    def parse(text: str) -> list[str]:
+        items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+        bad = [t for t in items if t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {what} {bad}; allowed: {', '.join(choices)}")
+        if not items:
+            raise argparse.ArgumentTypeError(f"give at least one of: {', '.join(choices)}")
+        return items
     return parse
 
 

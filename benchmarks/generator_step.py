@@ -39,6 +39,7 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     environment,
     markdown_header,
     prepare_output_dir,
@@ -51,14 +52,6 @@ from .figures import bar_groups, pyplot
 SCHEMA = "spectral-init/generator-step/1"
 MODES = ("eager", "compile")
 Step = Callable[[], float]
-
-
-def _architectures(text: str) -> list[str]:
-    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in items if t not in ARCHITECTURES]
-    if bad or not items:
-        raise argparse.ArgumentTypeError(f"unknown architectures {bad}; allowed: {', '.join(ARCHITECTURES)}")
-    return items
 
 
 def _synchronize(device: torch.device) -> None:
@@ -176,7 +169,7 @@ def figure(record: dict[str, Any]) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.generator_step", __doc__)
-    p.add_argument("--architectures", type=_architectures, default="fno,ffno",
+    p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "architectures"), default="fno,ffno",
                    help=f"comma-separated: {', '.join(ARCHITECTURES)}")
     p.add_argument("--batch", type=bounded_int(1, 4096), default=32, help="patterns per step")
     p.add_argument("--N", type=bounded_int(2, 1024), default=128, help="patch size in pixels (even)")

@@ -27,7 +27,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -49,6 +49,7 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     environment,
     format_ci,
     markdown_header,
@@ -426,27 +427,15 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 # --- command line ------------------------------------------------------------------------------
 
 
-def _csv(choices: Sequence[str]) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        bad = [t for t in items if t not in choices]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown {bad}; allowed: {', '.join(choices)}")
-        if not items:
-            raise argparse.ArgumentTypeError("give at least one value")
-        return items
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1")
-    p.add_argument("--models", type=_csv(MODELS), default=",".join(DEFAULT_MODELS),
+    p.add_argument("--models", type=comma_separated(MODELS, "models"), default=",".join(DEFAULT_MODELS),
                    help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture")
-    p.add_argument("--inputs", type=_csv(INPUTS), default=",".join(INPUTS),
+    p.add_argument("--inputs", type=comma_separated(INPUTS, "inputs"), default=",".join(INPUTS),
                    help=f"comma-separated from {', '.join(INPUTS)}")
-    p.add_argument("--losses", type=_csv(LOSSES), default=",".join(LOSSES),
+    p.add_argument("--losses", type=comma_separated(LOSSES, "losses"), default=",".join(LOSSES),
                    help=f"probe losses, comma-separated from {', '.join(LOSSES)}")
     p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels")
     p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks")

@@ -50,6 +50,7 @@ from .common import (
     Progress,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     environment,
     prepare_output_dir,
     publish,
@@ -306,19 +307,11 @@ def figure(record: dict[str, Any]) -> Any:
     return fig
 
 
-def _layer_list(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in items if t not in LAYERS]
-    if bad or not items:
-        raise argparse.ArgumentTypeError(f"unknown layer kinds {bad}; allowed: {', '.join(LAYERS)}")
-    return list(dict.fromkeys(items))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.spectral_conv_speed", __doc__)
     p.add_argument("--shapes", type=parse_shapes, default=DEFAULT_SHAPES,
                    help="BATCHxCHANNELSxSIZExMODES, comma-separated")
-    p.add_argument("--layers", type=_layer_list, default=",".join(LAYERS),
+    p.add_argument("--layers", type=comma_separated(LAYERS, "layer kinds"), default=",".join(LAYERS),
                    help=f"layer kinds, comma-separated: {', '.join(LAYERS)}")
     p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation")
     p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first")

@@ -20,6 +20,7 @@ Geometry, and why:
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch.nn as nn
 
@@ -43,43 +44,19 @@ def _channels(conv: nn.Module) -> tuple[int, int]:
     return (1, 1) if getattr(conv, "separable", False) else (int(conv.in_channels), int(conv.out_channels))
 
 
-def _kept_modes(weight: nn.Module, conv: nn.Module) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in weight.shape)
-    return shape[1:] if getattr(conv, "separable", False) else shape[2:]
-
-
 def _qualified(name: str, attribute: str) -> str:
     return f"{name}.{attribute}" if name else attribute
 
 
-# SpectralConv -------------------------------------------------------------------------------------
-
-def _spectral_conv_type() -> type | None:
-    return _import("neuralop.layers.spectral_convolution", "SpectralConv")
-
-
-def _plan_spectral_conv(name: str, conv: nn.Module) -> list[WeightPlan]:
-    modes = _kept_modes(conv.weight, conv)
-    geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes)
-    separable = " separable" if getattr(conv, "separable", False) else ""
-    kind = f"neuralop SpectralConv {len(modes)}-D {factorization_of(conv.weight)}{separable}"
-    return [factorized_plan(_qualified(name, "weight"), kind, conv.weight, geometry)]
-
-
-register_layer_adapter(
-    "neuralop-spectral-conv", package="neuraloperator", layout="dense, tucker, cp or tt (complex)",
-    matches=lambda m: (t := _spectral_conv_type()) is not None and isinstance(m, t),
-    plan=_plan_spectral_conv,
-    unavailable=lambda: None if _spectral_conv_type() else "neuraloperator is not installed",
-    description="neuralop.layers.spectral_convolution.SpectralConv in any dimension (FNO, TFNO): one weight "
-    "(in, out, kept modes…), dense or factorized, separable too.",
-)
-
-
-# legacy SpectralConv ------------------------------------------------------------------------------
-
-def _legacy_type() -> type | None:
-    return _import("neuralop.layers.legacy_spectral_convolution", "SpectralConv")
+def _one_weight_plan(label: str) -> Callable[[str, nn.Module], list[WeightPlan]]:
+    """Plans for a layer with one weight (in, out, kept modes…) or, separable, (channels, kept modes…)."""
+    def plan(name: str, conv: nn.Module) -> list[WeightPlan]:
+        separable = bool(getattr(conv, "separable", False))
+        modes = tuple(int(s) for s in conv.weight.shape[1 if separable else 2:])
+        geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes)
+        kind = label.format(d=len(modes)) + f" {factorization_of(conv.weight)}{' separable' if separable else ''}"
+        return [factorized_plan(_qualified(name, "weight"), kind, conv.weight, geometry)]
+    return plan
 
 
 def _plan_legacy(name: str, conv: nn.Module) -> list[WeightPlan]:
@@ -93,43 +70,41 @@ def _plan_legacy(name: str, conv: nn.Module) -> list[WeightPlan]:
     return [factorized_plan(_qualified(name, attr), kind, w, geometry) for attr, w in weights]
 
 
-register_layer_adapter(
-    "neuralop-legacy-spectral-conv", package="neuraloperator", layout="one real (…, 2) view per corner",
-    matches=lambda m: (t := _legacy_type()) is not None and isinstance(m, t),
-    plan=_plan_legacy,
-    unavailable=lambda: None if _legacy_type() else "neuraloperator is not installed",
+_NOT_INSTALLED = "neuraloperator is not installed"
+
+
+def _register(name: str, module_path: str, class_name: str, plan: Callable[[str, nn.Module], list[WeightPlan]], *,
+              package: str, layout: str, description: str, missing: str = _NOT_INSTALLED) -> None:
+    """An adapter for instances of ``module_path.class_name``, unavailable (``missing``) where it does not import."""
+    def layer_type() -> type | None:
+        return _import(module_path, class_name)
+
+    register_layer_adapter(
+        name, package=package, layout=layout, description=description, plan=plan,
+        matches=lambda m: (t := layer_type()) is not None and isinstance(m, t),
+        unavailable=lambda: None if layer_type() is not None else
+        (_NOT_INSTALLED if _import("neuralop.layers.spectral_convolution", "SpectralConv") is None else missing),
+    )
+
+
+_register(
+    "neuralop-spectral-conv", "neuralop.layers.spectral_convolution", "SpectralConv",
+    _one_weight_plan("neuralop SpectralConv {d}-D"), package="neuraloperator",
+    layout="dense, tucker, cp or tt (complex)",
+    description="neuralop.layers.spectral_convolution.SpectralConv in any dimension (FNO, TFNO): one weight "
+    "(in, out, kept modes…), dense or factorized, separable too.",
+)
+_register(
+    "neuralop-legacy-spectral-conv", "neuralop.layers.legacy_spectral_convolution", "SpectralConv", _plan_legacy,
+    package="neuraloperator", layout="one real (…, 2) view per corner",
     description="neuraloperator's legacy SpectralConv and SpectralConv1d/2d/3d: one weight per corner of the "
     "kept frequencies, stored as real (…, 2) views; joint factorization too.",
 )
-
-
-# SphericalConv ------------------------------------------------------------------------------------
-
-def _spherical_type() -> type | None:
-    return _import("neuralop.layers.spherical_convolution", "SphericalConv")
-
-
-def _spherical_unavailable() -> str | None:
-    if _spherical_type() is not None:
-        return None
-    if _spectral_conv_type() is None:
-        return "neuraloperator is not installed"
-    return "torch_harmonics does not import (neuraloperator's SphericalConv needs it)"
-
-
-def _plan_spherical(name: str, conv: nn.Module) -> list[WeightPlan]:
-    modes = _kept_modes(conv.weight, conv)
-    geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes)
-    kind = f"neuralop SphericalConv {factorization_of(conv.weight)}"
-    return [factorized_plan(_qualified(name, "weight"), kind, conv.weight, geometry)]
-
-
-register_layer_adapter(
-    "neuralop-spherical-conv", package="neuraloperator + torch_harmonics", layout="dense, tucker, cp or tt "
-    "(real (…, 2) views)",
-    matches=lambda m: (t := _spherical_type()) is not None and isinstance(m, t),
-    plan=_plan_spherical,
-    unavailable=_spherical_unavailable,
+_register(
+    "neuralop-spherical-conv", "neuralop.layers.spherical_convolution", "SphericalConv",
+    _one_weight_plan("neuralop SphericalConv"), package="neuraloperator + torch_harmonics",
+    layout="dense, tucker, cp or tt (real (…, 2) views)",
     description="neuraloperator's SphericalConv (SFNO): one weight (in, out, degrees) over spherical-harmonic "
     "degrees.",
+    missing="torch_harmonics does not import (neuraloperator's SphericalConv needs it)",
 )
