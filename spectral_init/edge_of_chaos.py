@@ -59,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .geometry import SpectralGeometry
 from .registry import Strategy, register_strategy
 from .scaling import complex_normal_
+from .threads import one_intra_op_thread
 
 __all__ = ["EdgeOfChaosParams", "MeanFieldGains", "fixed_point_spectrum", "kept_energy_fractions", "mean_field_gains",
            "transfer"]
@@ -212,6 +213,7 @@ def kept_energy_fractions(geometry: SpectralGeometry, resolution: tuple[int, int
 
 
 @functools.lru_cache(maxsize=256)
+@one_intra_op_thread()
 def _fractions(branches: int, modes: tuple[int, ...], resolution: tuple[int, int],
                activation: str) -> tuple[float, float]:
     geometry = SpectralGeometry(1, 1, branches, modes)
@@ -238,6 +240,7 @@ class MeanFieldGains(BaseModel):
     derivative_second_moment: float  # E[φ'(u)²]
 
 
+@one_intra_op_thread()
 def mean_field_gains(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> MeanFieldGains:
     rho_f, rho_b = kept_energy_fractions(geometry, tuple(resolution), activation)
     one = torch.ones((), dtype=torch.float64)

@@ -9,6 +9,7 @@ import torch
 from .geometry import SpectralGeometry
 from .registry import Strategy, check_complex_tensor, get_strategy, resolve_geometry
 from .settings import SpectralInitSettings, resolve_settings
+from .threads import one_intra_op_thread
 
 __all__ = [
     "SpectralInitializer",
@@ -23,7 +24,8 @@ class SpectralInitializer:
     Share one initializer between the layers of a model: with a seed they then
     draw successive, different weights from a single reproducible stream, and
     the global RNG is never touched. Weights are drawn on the CPU and copied to
-    the weight's device, so a seed gives the same weights on every device.
+    the weight's device, so a seed gives the same weights on every device; on one
+    torch thread (``one_intra_op_thread``), so a busy machine does not stall them.
     """
 
     def __init__(self, settings: SpectralInitSettings) -> None:
@@ -41,9 +43,10 @@ class SpectralInitializer:
         """A fresh CPU draw of ``weight``'s shape and dtype, checked finite; ``weight`` is not touched."""
         check_complex_tensor(weight)
         draft = torch.empty(weight.shape, dtype=weight.dtype)
-        self.strategy(
-            draft, geometry=geometry, gain=self.settings.gain, generator=self.generator, **self.settings.params
-        )
+        with one_intra_op_thread():
+            self.strategy(
+                draft, geometry=geometry, gain=self.settings.gain, generator=self.generator, **self.settings.params
+            )
         if not torch.isfinite(torch.view_as_real(draft)).all():
             raise FloatingPointError(
                 f"strategy {self.strategy.name!r} produced non-finite weights for {geometry}, "
