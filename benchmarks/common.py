@@ -8,23 +8,40 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 from ptycho_torch.output_files import ensure_writable_directory, write_atomically
 from ptycho_torch.progress import Progress
-from ptycho_torch.usage import UsageError, check_spectral_init_environment
 from ptycho_torch.training import DistributedContext, pick_device
+from ptycho_torch.usage import UsageError, check_spectral_init_environment
 from spectral_init import available_strategies, get_strategy
 
 from .figures import draw
 
 __all__ = [
-    "CALIBRATED", "HelpFormatter", "Progress", "UsageError", "benchmark_parser", "bounded_int", "comma_separated", "device_name", "environment", "format_ci", "markdown_header", "prepare_output_dir", "publish",
-    "resolve_device", "run_cli", "select_strategies", "strategy_spec", "write_outputs",
+    "CALIBRATED",
+    "HelpFormatter",
+    "Progress",
+    "UsageError",
+    "benchmark_parser",
+    "bounded_int",
+    "comma_separated",
+    "device_name",
+    "environment",
+    "format_ci",
+    "markdown_header",
+    "prepare_output_dir",
+    "publish",
+    "resolve_device",
+    "run_cli",
+    "select_strategies",
+    "strategy_spec",
+    "write_outputs",
 ]
 
 
@@ -52,6 +69,7 @@ def prepare_output_dir(output_dir: Path) -> None:
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in [low, high], else a usage error (exit 2) saying so."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -60,11 +78,13 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be in [{low}, {high}]; got {value}")
         return value
+
     return parse
 
 
 def comma_separated(choices: Sequence[str], what: str = "values") -> Callable[[str], list[str]]:
     """An argparse type: a comma-separated list drawn from ``choices`` (repeats dropped, order kept)."""
+
     def parse(text: str) -> list[str]:
         items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
         bad = [t for t in items if t not in choices]
@@ -73,6 +93,7 @@ def comma_separated(choices: Sequence[str], what: str = "values") -> Callable[[s
         if not items:
             raise argparse.ArgumentTypeError(f"give at least one of: {', '.join(choices)}")
         return items
+
     return parse
 
 
@@ -92,8 +113,11 @@ def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--output-dir", type=Path, default=Path("results"), help="where JSON, Markdown and PNG go")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (on a terminal) or final progress line (elsewhere) on stderr")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (on a terminal) or final progress line (elsewhere) on stderr",
+    )
     return p
 
 
@@ -127,8 +151,9 @@ def strategy_spec(variant: str, seed: int, resolution: int, activation: str) -> 
     spec: dict[str, Any] = {"strategy": variant, "seed": seed}
     params_model = get_strategy(variant).params_model
     if params_model is not None:
-        spec["params"] = {k: v for k, v in (("resolution", resolution), ("activation", activation))
-                          if k in params_model.model_fields}
+        spec["params"] = {
+            k: v for k, v in (("resolution", resolution), ("activation", activation)) if k in params_model.model_fields
+        }
     return spec
 
 
@@ -149,7 +174,10 @@ def device_name(device: torch.device) -> str:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
     except (OSError, subprocess.SubprocessError):
@@ -173,7 +201,7 @@ def environment(device: torch.device, module: str, argv: Sequence[str] | None = 
         "platform": platform.platform(),
         "command": " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)]),
         "git_commit": _git_commit(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -187,8 +215,13 @@ def write_outputs(output_dir: Path, stem: str, record: dict[str, Any], markdown:
     return paths
 
 
-def publish(output_dir: Path, stem: str, record: dict[str, Any], markdown: str,
-            figure: Callable[[dict[str, Any]], Any] | None = None) -> None:
+def publish(
+    output_dir: Path,
+    stem: str,
+    record: dict[str, Any],
+    markdown: str,
+    figure: Callable[[dict[str, Any]], Any] | None = None,
+) -> None:
     """Write ``stem``.json and ``stem``.md (and ``stem``.png of ``figure(record)``); print the table and the paths."""
     paths = write_outputs(output_dir, stem, record, markdown)
     written, note = f"{paths['json']}, {paths['markdown']}", ""
@@ -201,8 +234,12 @@ def publish(output_dir: Path, stem: str, record: dict[str, Any], markdown: str,
 
 def markdown_header(title: str, environment: dict[str, Any], *details: str) -> list[str]:
     """A report's first lines: its title, where it ran (device, torch, threads, ``details``) and the command."""
-    where = [environment["device_name"], f"torch {environment['versions']['torch']}",
-             f"{environment['torch_threads']} threads", *details]
+    where = [
+        environment["device_name"],
+        f"torch {environment['versions']['torch']}",
+        f"{environment['torch_threads']} threads",
+        *details,
+    ]
     return [f"# {title}", "", "Device: " + " · ".join(where), f"Command: `{environment['command']}`"]
 
 

@@ -8,8 +8,9 @@ benchmarks.replot``) without rerunning it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ptycho_torch.output_files import write_atomically
 

@@ -24,7 +24,8 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -146,7 +147,8 @@ def markdown_report(record: dict[str, Any]) -> str:
         lines.append(f"| {r['architecture']} | {layers} | " + " | ".join(cells) + " |")
     errors = [r for r in record["results"] if r["compile_error"]]
     if errors:
-        lines += ["", "Compilation failed for:", ""] + [f"- {r['architecture']}: `{r['compile_error']}`" for r in errors]
+        lines += ["", "Compilation failed for:", ""]
+        lines += [f"- {r['architecture']}: `{r['compile_error']}`" for r in errors]
     return "\n".join(lines) + "\n"
 
 
@@ -161,16 +163,21 @@ def figure(record: dict[str, Any]) -> Any:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("architecture")
     ax.set_ylabel("one Adam step (ms, median)")
-    ax.set_title(f"batch {record['config']['batch']}, N = {record['config']['N']}, width {record['config']['width']}",
-                 fontsize=9)
+    ax.set_title(
+        f"batch {record['config']['batch']}, N = {record['config']['N']}, width {record['config']['width']}", fontsize=9
+    )
     ax.legend(title="execution", fontsize=8, title_fontsize=8)
     return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.generator_step", __doc__)
-    p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "architectures"), default="fno,ffno",
-                   help=f"comma-separated: {', '.join(ARCHITECTURES)}")
+    p.add_argument(
+        "--architectures",
+        type=comma_separated(ARCHITECTURES, "architectures"),
+        default="fno,ffno",
+        help=f"comma-separated: {', '.join(ARCHITECTURES)}",
+    )
     p.add_argument("--batch", type=bounded_int(1, 4096), default=32, help="patterns per step")
     p.add_argument("--N", type=bounded_int(2, 1024), default=128, help="patch size in pixels (even)")
     p.add_argument("--width", type=bounded_int(1, 1024), default=64, help="channels inside the spectral blocks")
@@ -178,9 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks")
     p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed steps per mode")
     p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed steps first (after compiling)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
-                   help="also time torch.compile of the generator")
-    p.add_argument("--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time torch.compile of the generator",
+    )
+    p.add_argument(
+        "--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)"
+    )
     return p
 
 
@@ -201,9 +214,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.generator_step", argv),
-        "config": {"architectures": args.architectures, "batch": args.batch, "N": args.N, "width": args.width,
-                   "modes": args.modes, "blocks": args.blocks, "repeats": args.repeats, "warmup": args.warmup,
-                   "compile": args.compile, "dtype": "float32"},
+        "config": {
+            "architectures": args.architectures,
+            "batch": args.batch,
+            "N": args.N,
+            "width": args.width,
+            "modes": args.modes,
+            "blocks": args.blocks,
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "compile": args.compile,
+            "dtype": "float32",
+        },
         "results": results,
         "timings": {"total_seconds": time.perf_counter() - start},
     }

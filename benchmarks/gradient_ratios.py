@@ -26,8 +26,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -154,7 +155,7 @@ class Report(_Strict):
         return self.model_dump(by_alias=True, exclude_unset=True)
 
     @classmethod
-    def from_json_dict(cls, data: dict[str, Any]) -> "Report":
+    def from_json_dict(cls, data: dict[str, Any]) -> Report:
         return cls.model_validate(data)
 
 
@@ -218,19 +219,23 @@ def _flat_abs(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.abs().double().flatten() for t in tensors])
 
 
-def measure(model: nn.Module, blocks: list[SpectralBlock], x: torch.Tensor, losses: Sequence[str], seed: int) -> dict[str, list[dict[str, float]]]:
+def measure(
+    model: nn.Module, blocks: list[SpectralBlock], x: torch.Tensor, losses: Sequence[str], seed: int
+) -> dict[str, list[dict[str, float]]]:
     """Per loss, per block: the BLOCK_METRICS of one forward and one backward pass."""
     with BranchCapture(blocks) as capture:
         y = model(x)
     forward = []
     for i in range(len(blocks)):
-        s, l = capture.std(i, "spectral"), capture.std(i, "local")
-        forward.append({
-            "branch_std_spectral": s,
-            "branch_std_local": l,
-            "branch_std_ratio_spectral_over_local": s / l,
-            "activation_std": capture.std(i, "out"),
-        })
+        spectral_std, local_std = capture.std(i, "spectral"), capture.std(i, "local")
+        forward.append(
+            {
+                "branch_std_spectral": spectral_std,
+                "branch_std_local": local_std,
+                "branch_std_ratio_spectral_over_local": spectral_std / local_std,
+                "activation_std": capture.std(i, "out"),
+            }
+        )
     results: dict[str, list[dict[str, float]]] = {}
     for loss_name in losses:
         model.zero_grad(set_to_none=True)
@@ -240,15 +245,17 @@ def measure(model: nn.Module, blocks: list[SpectralBlock], x: torch.Tensor, loss
             ws, wl = spectral_weights_of(block), local_weight(block)
             gs, gl = _flat_abs([w.grad for w in ws]), wl.grad.abs().double()
             mean_s, mean_l = gs.mean().item(), gl.mean().item()
-            per_block.append({
-                "index": i,
-                "grad_mean_abs_spectral": mean_s,
-                "grad_mean_abs_local": mean_l,
-                "grad_ratio_local_over_spectral": mean_l / mean_s,
-                "rel_grad_spectral": gs.norm().item() / _flat_abs([w.detach() for w in ws]).norm().item(),
-                "rel_grad_local": gl.norm().item() / wl.detach().abs().double().norm().item(),
-                **forward[i],
-            })
+            per_block.append(
+                {
+                    "index": i,
+                    "grad_mean_abs_spectral": mean_s,
+                    "grad_mean_abs_local": mean_l,
+                    "grad_ratio_local_over_spectral": mean_l / mean_s,
+                    "rel_grad_spectral": gs.norm().item() / _flat_abs([w.detach() for w in ws]).norm().item(),
+                    "rel_grad_local": gl.norm().item() / wl.detach().abs().double().norm().item(),
+                    **forward[i],
+                }
+            )
         results[loss_name] = per_block
     return results
 
@@ -263,11 +270,16 @@ def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
     for (model, inp, loss), per_seed in groups.items():
         for strategy, result in compare_strategies(per_seed, SUMMARY_METRICS, cfg.baseline).items():
             vs = result["vs_baseline"]
-            entries.append(SummaryEntry(
-                model=model, input=inp, loss=loss, strategy=strategy,
-                metrics={m: Stat(**s) for m, s in result["metrics"].items()},
-                vs_baseline=None if vs is None else {m: Stat(**s) for m, s in vs.items()},
-            ))
+            entries.append(
+                SummaryEntry(
+                    model=model,
+                    input=inp,
+                    loss=loss,
+                    strategy=strategy,
+                    metrics={m: Stat(**s) for m, s in result["metrics"].items()},
+                    vs_baseline=None if vs is None else {m: Stat(**s) for m, s in vs.items()},
+                )
+            )
     return entries
 
 
@@ -294,10 +306,17 @@ def run_sweep(
                     results = measure(model, blocks, x, cfg.losses, seed)
                     seconds = time.perf_counter() - t0
                     for loss_name, per_block in results.items():
-                        runs.append(Run(
-                            model=model_kind, input=inp, loss=loss_name, strategy=strategy, seed=seed,
-                            blocks=[BlockRecord(**b) for b in per_block], seconds=seconds,
-                        ))
+                        runs.append(
+                            Run(
+                                model=model_kind,
+                                input=inp,
+                                loss=loss_name,
+                                strategy=strategy,
+                                seed=seed,
+                                blocks=[BlockRecord(**b) for b in per_block],
+                                seconds=seconds,
+                            )
+                        )
                     progress.step(f"{model_kind} {strategy} seed {seed}")
     elapsed = time.perf_counter() - start
     return Report(
@@ -306,7 +325,10 @@ def run_sweep(
         config=cfg,
         runs=runs,
         summary=summarize(runs, cfg),
-        timings={"total_seconds": elapsed, "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0},
+        timings={
+            "total_seconds": elapsed,
+            "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0,
+        },
         spectral_layers=layers,
     )
 
@@ -315,8 +337,12 @@ def run_sweep(
 
 
 _TABLE_METRICS = (
-    "grad_ratio_local_over_spectral", "rel_grad_spectral", "rel_grad_local", "branch_std_spectral",
-    "branch_std_ratio_spectral_over_local", "activation_std",
+    "grad_ratio_local_over_spectral",
+    "rel_grad_spectral",
+    "rel_grad_local",
+    "branch_std_spectral",
+    "branch_std_ratio_spectral_over_local",
+    "activation_std",
 )
 _DELTA_METRICS = ("grad_ratio_local_over_spectral", "branch_std_ratio_spectral_over_local")
 
@@ -344,7 +370,8 @@ def markdown_report(record: dict[str, Any]) -> str:
             "",
             f"## {model}, {inp} input, loss `{loss}`",
             "",
-            "| strategy | local/spectral mean\\|∇\\| | ‖∇W‖/‖W‖ spectral | ‖∇W‖/‖W‖ local | spectral std | spectral/local std | output std | Δ local/spectral | Δ spectral/local std |",
+            "| strategy | local/spectral mean\\|∇\\| | ‖∇W‖/‖W‖ spectral | ‖∇W‖/‖W‖ local | spectral std "
+            "| spectral/local std | output std | Δ local/spectral | Δ spectral/local std |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for e in entries:
@@ -362,8 +389,13 @@ def figure(record: dict[str, Any]) -> Any:
     plt = pyplot()
     panels = [("grad_ratio_local_over_spectral", loss) for loss in cfg.losses]
     panels.append(("branch_std_ratio_spectral_over_local", cfg.losses[0]))
-    fig, axes = plt.subplots(len(cfg.inputs), len(panels), figsize=(4.2 * len(panels), 3.6 * len(cfg.inputs) + 0.8),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(cfg.inputs),
+        len(panels),
+        figsize=(4.2 * len(panels), 3.6 * len(cfg.inputs) + 0.8),
+        squeeze=False,
+        layout="constrained",
+    )
     by_key = {(e.model, e.input, e.loss, e.strategy): e for e in report.summary}
     for row, inp in enumerate(cfg.inputs):
         for col, (metric, loss) in enumerate(panels):
@@ -381,15 +413,24 @@ def figure(record: dict[str, Any]) -> Any:
                 ax.set_title(f"{inp} input, forward pass", fontsize=9)
                 ax.set_ylabel("spectral/local branch std (ratio)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=8, title="strategy",
-               title_fontsize=8)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=min(len(labels), 8),
+        fontsize=8,
+        title="strategy",
+        title_fontsize=8,
+    )
     return fig
 
 
 def compare(new: Report, old: Report) -> str:
     """Per strategy and setting: new mean, old mean and their difference for the summary metrics."""
     old_index = {(e.model, e.input, e.loss, e.strategy): e for e in old.summary}
-    lines = [f"{'model':9} {'input':11} {'loss':17} {'strategy':16} {'metric':36} {'new':>10} {'old':>10} {'delta':>10}"]
+    lines = [
+        f"{'model':9} {'input':11} {'loss':17} {'strategy':16} {'metric':36} {'new':>10} {'old':>10} {'delta':>10}"
+    ]
     matched = 0
     for e in new.summary:
         before = old_index.get((e.model, e.input, e.loss, e.strategy))
@@ -398,7 +439,9 @@ def compare(new: Report, old: Report) -> str:
         matched += 1
         for metric in ("grad_ratio_local_over_spectral", "rel_grad_spectral", "branch_std_ratio_spectral_over_local"):
             a, b = e.metrics[metric].mean, before.metrics[metric].mean
-            lines.append(f"{e.model:9} {e.input:11} {e.loss:17} {e.strategy:16} {metric:36} {a:10.4g} {b:10.4g} {a - b:+10.3g}")
+            lines.append(
+                f"{e.model:9} {e.input:11} {e.loss:17} {e.strategy:16} {metric:36} {a:10.4g} {b:10.4g} {a - b:+10.3g}"
+            )
     if not matched:
         lines.append("(no (model, input, loss, strategy) in common with the earlier run)")
     return "\n".join(lines)
@@ -412,13 +455,19 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
     x = make_input("white-noise", "blocks", one.seeds[0], one).to(device)
     model(x).mean().backward()
     block = blocks[0]
-    out = [f"strategy {strategy}: one PtychoBlock, width {cfg.width}, {cfg.modes} modes, {cfg.size}×{cfg.size}, seed {one.seeds[0]}, loss y.mean()"]
+    out = [
+        f"strategy {strategy}: one PtychoBlock, width {cfg.width}, {cfg.modes} modes, {cfg.size}×{cfg.size}, "
+        f"seed {one.seeds[0]}, loss y.mean()"
+    ]
     for label, w in (("spectral", block.spectral.weights), ("local", block.local_conv.weight)):
         v, g = w.detach().abs(), w.grad.abs()
         out.append(
-            f"  {label:8} weight: mean {w.detach().mean().item():+.3e}  std {w.detach().std().item():.3e}  |mean| {v.mean().item():.3e}"
+            f"  {label:8} weight: mean {w.detach().mean().item():+.3e}  std {w.detach().std().item():.3e}  "
+            f"|mean| {v.mean().item():.3e}"
         )
-        out.append(f"  {label:8} grad:   mean {g.mean().item():.3e}  std {g.std().item():.3e}  max {g.max().item():.3e}")
+        out.append(
+            f"  {label:8} grad:   mean {g.mean().item():.3e}  std {g.std().item():.3e}  max {g.max().item():.3e}"
+        )
     ratio = block.local_conv.weight.grad.abs().mean() / block.spectral.weights.grad.abs().mean()
     out.append(f"  local/spectral mean |grad| ratio: {ratio.item():.2f}")
     return "\n".join(out)
@@ -431,21 +480,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1")
-    p.add_argument("--models", type=comma_separated(MODELS, "models"), default=",".join(DEFAULT_MODELS),
-                   help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture")
-    p.add_argument("--inputs", type=comma_separated(INPUTS, "inputs"), default=",".join(INPUTS),
-                   help=f"comma-separated from {', '.join(INPUTS)}")
-    p.add_argument("--losses", type=comma_separated(LOSSES, "losses"), default=",".join(LOSSES),
-                   help=f"probe losses, comma-separated from {', '.join(LOSSES)}")
+    p.add_argument(
+        "--models",
+        type=comma_separated(MODELS, "models"),
+        default=",".join(DEFAULT_MODELS),
+        help=f"comma-separated from {', '.join(MODELS)}; generator = the fno architecture",
+    )
+    p.add_argument(
+        "--inputs",
+        type=comma_separated(INPUTS, "inputs"),
+        default=",".join(INPUTS),
+        help=f"comma-separated from {', '.join(INPUTS)}",
+    )
+    p.add_argument(
+        "--losses",
+        type=comma_separated(LOSSES, "losses"),
+        default=",".join(LOSSES),
+        help=f"probe losses, comma-separated from {', '.join(LOSSES)}",
+    )
     p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels")
     p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks")
     p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes, at most size // 2")
     p.add_argument("--size", type=bounded_int(2, 1024), default=64, help="input H = W, even")
     p.add_argument("--batch", type=bounded_int(1, 1024), default=4, help="batch size")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
-    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
-                   help="2-D spectral layer: fallback = this package's SpectralConv2d; ffno's factorized layer "
-                   "has one implementation")
+    p.add_argument(
+        "--backend",
+        choices=("fallback", "neuralop"),
+        default="fallback",
+        help="2-D spectral layer: fallback = this package's SpectralConv2d; ffno's factorized layer "
+        "has one implementation",
+    )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of models and inputs")
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
@@ -459,14 +524,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.modes > args.size // 2:
         raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     if "hybrid" in args.models and args.size % 2 ** (args.blocks - 1):
-        raise UsageError(f"--models hybrid with --blocks {args.blocks} needs --size divisible by "
-                         f"{2 ** (args.blocks - 1)}; got {args.size}")
+        raise UsageError(
+            f"--models hybrid with --blocks {args.blocks} needs --size divisible by "
+            f"{2 ** (args.blocks - 1)}; got {args.size}"
+        )
     strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)
     device = resolve_device(args.device)
     cfg = SweepConfig(
-        strategies=strategies, seeds=list(range(args.seeds)), models=args.models, inputs=args.inputs,
-        losses=args.losses, width=args.width, blocks=args.blocks, modes=args.modes, size=args.size,
-        batch=args.batch, baseline=baseline, backend=args.backend, dtype=args.dtype,
+        strategies=strategies,
+        seeds=list(range(args.seeds)),
+        models=args.models,
+        inputs=args.inputs,
+        losses=args.losses,
+        width=args.width,
+        blocks=args.blocks,
+        modes=args.modes,
+        size=args.size,
+        batch=args.batch,
+        baseline=baseline,
+        backend=args.backend,
+        dtype=args.dtype,
     )
     if args.quick:
         for strategy in strategies:
@@ -477,7 +554,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             old = Report.from_json_dict(json.loads(args.compare.read_text()))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}") from exc
+            raise UsageError(
+                f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}"
+            ) from exc
     prepare_output_dir(args.output_dir)
     report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
     record = report.to_json_dict()

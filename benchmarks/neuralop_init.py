@@ -17,7 +17,8 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -89,7 +90,9 @@ def run(width: int, rank: float, seeds: int, device: torch.device, show_progress
 def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [
-        *markdown_header("neuraloperator FNO spectral weights: E|w|² / (2/(in+out))", env, f"neuralop {cfg['neuralop']}"),
+        *markdown_header(
+            "neuraloperator FNO spectral weights: E|w|² / (2/(in+out))", env, f"neuralop {cfg['neuralop']}"
+        ),
         f"Width {cfg['width']}, rank {cfg['rank']}, {cfg['seeds']} seeds; the reconstructed weight's mean |W|² "
         "over the target, averaged over the model's 4 layers; mean ± 95% CI over seeds.",
         "",
@@ -98,8 +101,10 @@ def markdown_report(record: dict[str, Any]) -> str:
     ]
     for r in record["results"]:
         own, ours = r["neuralop_auto"], r["initialize_"]
-        lines.append(f"| {r['dim']}-D | {'×'.join(map(str, r['n_modes']))} | {r['kind']} | "
-                     f"{format_ci(own['mean'], own['ci95'])} | {format_ci(ours['mean'], ours['ci95'])} |")
+        lines.append(
+            f"| {r['dim']}-D | {'×'.join(map(str, r['n_modes']))} | {r['kind']} | "
+            f"{format_ci(own['mean'], own['ci95'])} | {format_ci(ours['mean'], ours['ci95'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -110,9 +115,13 @@ def figure(record: dict[str, Any]) -> Any:
     fig, axes = plt.subplots(1, len(dims), figsize=(4.5 * len(dims), 4.2), squeeze=False, layout="constrained")
     for ax, dim in zip(axes[0], dims):
         rows = [r for r in record["results"] if r["dim"] == dim]
-        series = [(label, [r[key]["mean"] for r in rows], [r[key]["ci95"] or 0.0 for r in rows])
-                  for key, label in (("neuralop_auto", "neuralop init_std='auto'"),
-                                     ("initialize_", "initialize_(…, xavier-complex)"))]
+        series = [
+            (label, [r[key]["mean"] for r in rows], [r[key]["ci95"] or 0.0 for r in rows])
+            for key, label in (
+                ("neuralop_auto", "neuralop init_std='auto'"),
+                ("initialize_", "initialize_(…, xavier-complex)"),
+            )
+        ]
         bar_groups(ax, [r["kind"] for r in rows], series)
         ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="target")
         ax.set_xlabel("weight factorization")

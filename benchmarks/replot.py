@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from ptycho_torch.output_files import write_atomically
 
@@ -28,8 +29,15 @@ class _Views(NamedTuple):
 
 
 def _views() -> dict[str, _Views]:
-    from . import (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
-                   spectral_conv_speed, training_comparison)
+    from . import (
+        adapter_init,
+        generator_step,
+        gradient_ratios,
+        neuralop_init,
+        signal_propagation,
+        spectral_conv_speed,
+        training_comparison,
+    )
 
     return {module.SCHEMA: _Views(module.markdown_report, module.figure)
             for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
@@ -63,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, record in records:
         view = views[record["schema"]]
         markdown = path.with_suffix(".md")
-        write_atomically(markdown, lambda tmp: tmp.write_text(view.markdown(record)))
+        text = view.markdown(record)
+        write_atomically(markdown, lambda tmp, text=text: tmp.write_text(text))
         print(f"wrote {markdown}, {draw(view.figure, record, path.with_suffix('.png'))}")
     return 0
 

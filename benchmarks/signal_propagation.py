@@ -21,7 +21,8 @@ import math
 import statistics
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -31,13 +32,13 @@ from ptycho_torch.generators import PlainFNOStack, PtychoBlock
 from spectral_init import calibrate_, make_initializer, spectral_layer_kinds
 
 from .common import (
-    markdown_header,
     CALIBRATED,
     Progress,
     UsageError,
     benchmark_parser,
     bounded_int,
     environment,
+    markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,

@@ -30,7 +30,8 @@ import multiprocessing
 import statistics
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -46,12 +47,12 @@ from ptycho_torch.generators import (
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
 from .common import (
-    markdown_header,
     Progress,
     benchmark_parser,
     bounded_int,
     comma_separated,
     environment,
+    markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
@@ -315,10 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"layer kinds, comma-separated: {', '.join(LAYERS)}")
     p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation")
     p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first")
-    p.add_argument("--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=bounded_int(1, 1024), default=None,
+                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of layers and inputs")
-    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure the peak memory of each implementation (on CPU one process each)")
+    p.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the peak memory of each implementation (on CPU one process each)",
+    )
     return p
 
 
@@ -329,16 +335,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     prepare_output_dir(args.output_dir)
     dtype = getattr(torch, args.dtype)
-    progress = Progress(len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed",
-                        enabled=not args.no_progress)
+    progress = Progress(
+        len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed", enabled=not args.no_progress
+    )
     start = time.perf_counter()
-    results = [bench_shape(layer, s, args.repeats, args.warmup, dtype, device, args.memory, progress)
-               for layer in args.layers for s in args.shapes]
+    results = [
+        bench_shape(layer, s, args.repeats, args.warmup, dtype, device, args.memory, progress)
+        for layer in args.layers
+        for s in args.shapes
+    ]
     record = {
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.spectral_conv_speed", argv),
-        "config": {"layers": args.layers, "shapes": [list(s) for s in args.shapes], "repeats": args.repeats, "warmup": args.warmup,
-                   "dtype": args.dtype, "neuralop_available": HAS_NEURALOPERATOR, "memory": args.memory},
+        "config": {
+            "layers": args.layers,
+            "shapes": [list(s) for s in args.shapes],
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "dtype": args.dtype,
+            "neuralop_available": HAS_NEURALOPERATOR,
+            "memory": args.memory,
+        },
         "results": results,
         "timings": {"total_seconds": time.perf_counter() - start},
     }

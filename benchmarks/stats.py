@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Sequence
 
 # Student t 0.975 quantiles for 1…30 degrees of freedom.
 _T975 = (

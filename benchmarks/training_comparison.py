@@ -17,7 +17,8 @@ import math
 import statistics
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -87,7 +88,9 @@ def training_config(args: argparse.Namespace, strategy: str, seed: int, device: 
     )
 
 
-def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device) -> dict[str, Any]:
+def run_comparison(
+    args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
+) -> dict[str, Any]:
     progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
     runs = []
     kinds: dict[str, int] = {}
@@ -96,15 +99,17 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: st
         for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
             result = train(training_config(args, strategy, seed, device.type))
             kinds = kinds or spectral_layer_kinds(result.model)
-            runs.append({
-                "strategy": strategy,
-                "seed": seed,
-                "epoch_losses": result.epoch_losses,
-                "step_losses": result.step_losses,
-                "test": result.test,
-                "participation": result.participation,
-                "seconds": result.timings["total_seconds"],
-            })
+            runs.append(
+                {
+                    "strategy": strategy,
+                    "seed": seed,
+                    "epoch_losses": result.epoch_losses,
+                    "step_losses": result.step_losses,
+                    "test": result.test,
+                    "participation": result.participation,
+                    "seconds": result.timings["total_seconds"],
+                }
+            )
             progress.step(f"{strategy} seed {seed}")
     threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
     total_steps = len(runs[0]["step_losses"])
@@ -123,7 +128,8 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: st
         if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
             per_seed[run["strategy"]][run["seed"]].update(
                 participation_start=statistics.fmean(run["participation"]["start"]),
-                participation_end=statistics.fmean(run["participation"]["end"]))
+                participation_end=statistics.fmean(run["participation"]["end"]),
+            )
     metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
     summary = compare_strategies(per_seed, metrics, baseline)
     for strategy, entry in summary.items():
@@ -135,17 +141,31 @@ def run_comparison(args: argparse.Namespace, strategies: list[str], baseline: st
         "schema": SCHEMA,
         "environment": environment(device, "benchmarks.training_comparison", args.argv),
         "config": {
-            "strategies": strategies, "seeds": list(range(args.seeds)), "baseline": baseline,
-            "architecture": args.architecture, "N": args.N, "width": args.width, "modes": args.modes,
-            "blocks": args.blocks, "nepochs": args.nepochs, "batch_size": args.batch_size, "lr": args.lr,
-            "loss": args.loss, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
-            "backend": args.backend, "loss_threshold": threshold, "total_steps": total_steps,
+            "strategies": strategies,
+            "seeds": list(range(args.seeds)),
+            "baseline": baseline,
+            "architecture": args.architecture,
+            "N": args.N,
+            "width": args.width,
+            "modes": args.modes,
+            "blocks": args.blocks,
+            "nepochs": args.nepochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "loss": args.loss,
+            "nimgs_train": args.nimgs_train,
+            "nimgs_test": args.nimgs_test,
+            "backend": args.backend,
+            "loss_threshold": threshold,
+            "total_steps": total_steps,
         },
         "spectral_layers": {args.architecture: kinds},
         "runs": runs,
         "summary": summary,
-        "timings": {"total_seconds": time.perf_counter() - start,
-                    "median_seconds_per_run": statistics.median(r["seconds"] for r in runs)},
+        "timings": {
+            "total_seconds": time.perf_counter() - start,
+            "median_seconds_per_run": statistics.median(r["seconds"] for r in runs),
+        },
     }
 
 
@@ -163,13 +183,14 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{cfg['baseline']}`. "
         f"Threshold for 'steps': {cfg['loss_threshold']:.4g}.",
         "",
-        "| strategy | final train loss | test loss | test amplitude MAE | test phase MAE (rad) | steps to threshold (reached) "
-        "| spectral/local start | spectral/local end | Δ final train loss | Δ test loss |",
+        "| strategy | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
+        "| steps to threshold (reached) | spectral/local start | spectral/local end "
+        "| Δ final train loss | Δ test loss |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for strategy, entry in record["summary"].items():
         m, vs = entry["metrics"], entry["vs_baseline"]
-        delta = lambda name: "—" if vs is None else _cell(vs[name])  # noqa: E731
+        delta = lambda name, vs=vs: "—" if vs is None else _cell(vs[name])  # noqa: E731
         lines.append(
             f"| {strategy} | {_cell(m['final_train_loss'])} | {_cell(m['test_physics_loss'])} "
             f"| {_cell(m['test_amplitude_mae'])} | {_cell(m['test_phase_mae'])} "
@@ -188,21 +209,27 @@ def figure(record: dict[str, Any]) -> Any:
     curves = {}
     for strategy in record["summary"]:
         runs = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
-        curves[strategy] = (tuple(statistics.fmean(v) for v in zip(*runs)),
-                            tuple(min(v) for v in zip(*runs)), tuple(max(v) for v in zip(*runs)))
+        curves[strategy] = (
+            tuple(statistics.fmean(v) for v in zip(*runs)),
+            tuple(min(v) for v in zip(*runs)),
+            tuple(max(v) for v in zip(*runs)),
+        )
     names = list(curves)
     for label, _, index in merged_series(curves.items()):
         mean, low, high = curves[names[index]]
         steps = range(1, len(mean) + 1)
         ax.plot(steps, mean, label=label, **style(index))
         ax.fill_between(steps, low, high, alpha=0.15, color=style(index)["color"])
-    ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1,
-               label="threshold for 'steps'")
+    ax.axhline(
+        record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1, label="threshold for 'steps'"
+    )
     ax.set_yscale("log")
     ax.set_xlabel("Adam step")
     ax.set_ylabel(f"training loss ({record['config']['loss']}, per step)")
-    ax.set_title(f"{record['config']['architecture']}: mean over {len(record['config']['seeds'])} seeds, "
-                 "range shaded", fontsize=9)
+    ax.set_title(
+        f"{record['config']['architecture']}: mean over {len(record['config']['seeds'])} seeds, range shaded",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, title="strategy", title_fontsize=7)
     return fig
 
@@ -212,8 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
-    p.add_argument("--architecture", choices=ARCHITECTURES, default="fno",
-                   help=f"generator to train: {', '.join(ARCHITECTURES)}")
+    p.add_argument(
+        "--architecture", choices=ARCHITECTURES, default="fno", help=f"generator to train: {', '.join(ARCHITECTURES)}"
+    )
     p.add_argument("--N", type=int, default=64, help="patch size (even)")
     p.add_argument("--width", type=int, default=32, help="channels in the spectral blocks (fno_width)")
     p.add_argument("--modes", type=int, default=12, help="kept modes, at most N // 2 (fno_modes)")
@@ -224,12 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("mae", "poisson"), default="mae", help="physics loss")
     p.add_argument("--nimgs-train", type=int, default=4, help="simulated objects to train on")
     p.add_argument("--nimgs-test", type=int, default=1, help="simulated objects to test on")
-    p.add_argument("--loss-threshold", type=float, default=None,
-                   help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)")
-    p.add_argument("--backend", choices=("fallback", "neuralop"), default="fallback",
-                   help="2-D spectral layer: fallback = this package's SpectralConv2d")
-    p.add_argument("--calibrated", action="store_true",
-                   help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch")
+    p.add_argument(
+        "--loss-threshold",
+        type=float,
+        default=None,
+        help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("fallback", "neuralop"),
+        default="fallback",
+        help="2-D spectral layer: fallback = this package's SpectralConv2d",
+    )
+    p.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch",
+    )
     return p
 
 

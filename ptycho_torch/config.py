@@ -55,7 +55,7 @@ class GeneratorConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent_sizes(self) -> "GeneratorConfig":
+    def _consistent_sizes(self) -> GeneratorConfig:
         if self.N % 2:
             raise ValueError(f"N must be a positive even size; got {self.N}")
         if self.fno_modes > self.N // 2:

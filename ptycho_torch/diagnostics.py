@@ -10,7 +10,7 @@ shared by several blocks is seen once per block.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -83,7 +83,7 @@ class BranchCapture:
             self.inputs[index], self.outputs[index] = inputs[0].detach(), output.detach()
         return keep
 
-    def __enter__(self) -> "BranchCapture":
+    def __enter__(self) -> BranchCapture:
         return self
 
     def __exit__(self, *exc: object) -> None:

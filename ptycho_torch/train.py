@@ -19,10 +19,11 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Sequence, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import pydantic
 import torch
@@ -36,7 +37,6 @@ from spectral_init.config_files import read_config_file
 from .generators.spectral_conv import resolve_backend
 from .output_files import ensure_writable_directory, write_atomically
 from .progress import Progress
-from .usage import EXIT_USAGE, UsageError, check_spectral_init_environment
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,
@@ -49,6 +49,7 @@ from .training import (
     resolved_spectral_init,
     train,
 )
+from .usage import EXIT_USAGE, UsageError, check_spectral_init_environment
 
 __all__ = [
     "EXIT_DIVERGED",
@@ -279,17 +280,25 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
         raise UsageError(f"cannot resume from {str(path)!r}: it is not a readable checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the file is left as it is") from None
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the file is left as it is"
+                         ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise UsageError(f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
-                         f"{CHECKPOINT_FORMAT}); the file is left as it is")
+        raise UsageError(
+            f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
+            f"{CHECKPOINT_FORMAT}); the file is left as it is"
+        )
     differences = _config_differences(checkpoint["config"], config.model_dump(mode="json"))
     if differences and not allow_config_change:
-        raise UsageError(f"cannot resume from {str(path)!r}: its run was configured differently: "
-                         + "; ".join(differences) + ". Pass --allow-config-change to resume anyway")
+        raise UsageError(
+            f"cannot resume from {str(path)!r}: its run was configured differently: "
+            + "; ".join(differences)
+            + ". Pass --allow-config-change to resume anyway"
+        )
     if checkpoint["epoch"] > config.nepochs:
-        raise UsageError(f"cannot resume from {str(path)!r}: it has {checkpoint['epoch']} epochs done, more than "
-                         f"--nepochs {config.nepochs}")
+        raise UsageError(
+            f"cannot resume from {str(path)!r}: it has {checkpoint['epoch']} epochs done, more than "
+            f"--nepochs {config.nepochs}"
+        )
     return checkpoint
 
 
@@ -302,12 +311,20 @@ def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
     TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a namespace of its own.
     """
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), ctx.world_size,
-                          is_master=ctx.rank == 0 and not agent_store, timeout=timedelta(minutes=5))
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        ctx.world_size,
+        is_master=ctx.rank == 0 and not agent_store,
+        timeout=timedelta(minutes=5),
+    )
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                            store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
-                            rank=ctx.rank, world_size=ctx.world_size)
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,8 +355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             dist.destroy_process_group()
 
 
-def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingConfig, ctx: DistributedContext,
-         device: torch.device, checkpoint_path: Path, resume: dict[str, Any] | None) -> int:
+def _run(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    config: TrainingConfig,
+    ctx: DistributedContext,
+    device: torch.device,
+    checkpoint_path: Path,
+    resume: dict[str, Any] | None,
+) -> int:
     progress: Progress | None = None
 
     def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
@@ -359,8 +383,11 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingC
                 progress.close()
     except DivergenceError as exc:
         kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
-        print(f"error: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
-              "(lower --lr, or check the data)", file=sys.stderr)
+        print(
+            f"error: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
+            "(lower --lr, or check the data)",
+            file=sys.stderr,
+        )
         return EXIT_DIVERGED
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -371,15 +398,18 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingC
     if ctx.is_main:
         for epoch, loss in enumerate(result.epoch_losses, 1):
             print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
-        print(f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
-              f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad")
+        print(
+            f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
+            f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad"
+        )
         write_outputs(args.output_dir, config, result, device, argv)
         print(f"wrote {args.output_dir / 'metrics.json'} and {checkpoint_path}")
     return 0
 
 
-def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
-                  argv: Sequence[str] | None) -> None:
+def write_outputs(
+    output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device, argv: Sequence[str] | None
+) -> None:
     """``metrics.json`` and the final ``checkpoint.pt``, each written whole or not at all."""
     metrics = {
         "config": config.model_dump(mode="json"),

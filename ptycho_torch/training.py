@@ -6,8 +6,9 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -83,7 +84,7 @@ class TrainingConfig(BaseModel):
         return {**values, "model": model, "data": data}
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainingConfig":
+    def _consistent(self) -> TrainingConfig:
         if self.model.N != self.data.N:
             raise ValueError(f"model.N ({self.model.N}) must equal data.N ({self.data.N})")
         if self.model.C != self.data.gridsize**2:
@@ -111,7 +112,7 @@ class DistributedContext:
         return self.world_size > 1
 
     @classmethod
-    def from_env(cls) -> "DistributedContext":
+    def from_env(cls) -> DistributedContext:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
 

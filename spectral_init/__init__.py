@@ -31,8 +31,8 @@ from .initialize import (
     spectral_layer_kinds,
 )
 from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
-from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .plugins import PluginLoadWarning, normalize_name
+from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
     ENTRY_POINT_GROUP,
     Strategy,

@@ -13,8 +13,9 @@ from any init that keeps the spectral branch's signal at the scale of its input.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn

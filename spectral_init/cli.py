@@ -7,7 +7,8 @@ import importlib
 import json
 import sys
 import textwrap
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch.nn as nn
 
@@ -166,13 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_adapters.set_defaults(func=_cmd_adapters)
     p_audit = sub.add_parser("audit", help="every spectral weight of a model: its E|w|² against each strategy's target")
     p_audit.add_argument("target", metavar="MODULE:FACTORY",
-                         help="an importable module and a callable in it that builds the model, e.g. neuralop.models:TFNO")
-    p_audit.add_argument("--kwargs", default="{}",
-                         help='keyword arguments for FACTORY as a JSON object, e.g. \'{"n_modes": [16, 16], '
-                         '"hidden_channels": 32}\' (default: {})')
-    p_audit.add_argument("--strategies", default=None,
-                         help="comma-separated strategies to compare (default: all; the variance-preserving "
-                         "sqrt_in, xavier-complex and kaiming-complex always)")
+                         help="an importable module and a callable in it that builds the model, "
+                         "e.g. neuralop.models:TFNO")
+    p_audit.add_argument(
+        "--kwargs",
+        default="{}",
+        help='keyword arguments for FACTORY as a JSON object, e.g. \'{"n_modes": [16, 16], '
+        '"hidden_channels": 32}\' (default: {})',
+    )
+    p_audit.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated strategies to compare (default: all; the variance-preserving "
+        "sqrt_in, xavier-complex and kaiming-complex always)",
+    )
     p_audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p_audit.set_defaults(func=_cmd_audit)
     p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")

@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import pydantic
 import torch
@@ -215,8 +216,8 @@ def register_strategy(
 
     ``second_moment(in_channels, out_channels, gain) -> float`` declares the E|w|²
     that ``fill`` draws. Either function that names a ``geometry`` parameter
-    also receives the weight's ``SpectralGeometry`` (summed branches, kept modes). A strategy with parameters of its own declares them as a
-    pydantic ``params_model``; they then reach both functions as keyword
+    also receives the weight's ``SpectralGeometry`` (summed branches, kept modes). A strategy
+    with parameters of its own declares them as a pydantic ``params_model``; they then reach both functions as keyword
     arguments, validated, and settings validate them too. A name already taken
     (case-insensitively, ``-`` = ``_``) raises unless ``override=True``.
     """

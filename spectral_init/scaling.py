@@ -15,9 +15,10 @@ count branches: they copy a formula, not a principle.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 

@@ -109,7 +109,7 @@ class SpectralInitSettings(BaseSettings):
         return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_values))
 
     @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> "SpectralInitSettings":
+    def from_file(cls, path: str | Path, **overrides: Any) -> SpectralInitSettings:
         """Settings from a TOML or JSON file; env vars and ``overrides`` take precedence."""
         file_values = read_config_file(path, "settings file")  # read once; its errors name the file
         token = _settings_file.set(file_values)

@@ -16,8 +16,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from spectral_init.registry import REGISTRY
 from ptycho_torch.generators.spectral_conv import BACKEND_ENV_VAR
+from spectral_init.registry import REGISTRY
 
 # Property tests draw tensors of up to 2²¹ elements: slow examples are expected, not a smell.
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -21,12 +21,12 @@ import statistics
 import pytest
 import torch
 import torch.nn as nn
+from plugins import installed
+from stats import ComplexNormal, Z
 
 import spectral_init as si
-from plugins import installed
 from spectral_init import cli
 from spectral_init.adapters import ADAPTERS
-from stats import Z, ComplexNormal
 
 neuralop = pytest.importorskip("neuralop")
 from neuralop.layers import legacy_spectral_convolution as legacy  # noqa: E402

@@ -12,7 +12,21 @@ import torch
 from benchmarks import gradient_ratios, spectral_conv_speed
 from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
 
-TINY = ["--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress", "--device", "cpu"]
+TINY = [
+    "--width",
+    "4",
+    "--blocks",
+    "2",
+    "--modes",
+    "2",
+    "--size",
+    "8",
+    "--batch",
+    "1",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 def all_numbers(obj):
@@ -45,7 +59,9 @@ def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     assert {r.input for r in report.runs} == {"white-noise", "diffraction"}
     assert all(math.isfinite(x) for x in all_numbers(data))
     assert {"device_name", "versions", "command", "torch_threads"} <= set(data["environment"])
-    assert data["environment"]["command"].startswith("python -m benchmarks.gradient_ratios --strategies sqrt_in,legacy --seeds 2")
+    assert data["environment"]["command"].startswith(
+        "python -m benchmarks.gradient_ratios --strategies sqrt_in,legacy --seeds 2"
+    )
     assert (out / "gradient_ratios.md").read_text().startswith("# Gradient ratios per init strategy")
 
 
@@ -59,7 +75,9 @@ def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
     # One seed draws the same normals for both strategies, so the first block's spectral output
     # scales exactly by the ratio of stds: √((1/(4·4)²) / (1/4)) = 1/8 at width 4; the FFNO layer
     # sums two branches, so sqrt_in draws 1/(2·4) there and the ratio is √((1/256) / (1/8)) = 1/√32.
-    first = {(r.model, r.input, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"}
+    first = {
+        (r.model, r.input, r.strategy, r.seed): r.blocks[0].branch_std_spectral for r in report.runs if r.loss == "mean"
+    }
     expected = {"blocks": 1 / 8, "generator": 1 / 8, "fno_vanilla": 1 / 8, "ffno": 1 / math.sqrt(32)}
     for model, ratio in expected.items():
         for inp in ("white-noise", "diffraction"):
@@ -73,8 +91,14 @@ def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
     report = gradient_ratios.Report.from_json_dict(data)
     for entry in report.summary:
         assert (entry.vs_baseline is None) == (entry.strategy == "legacy")
-        runs = [r for r in report.runs if (r.model, r.input, r.loss, r.strategy) == (entry.model, entry.input, entry.loss, entry.strategy)]
-        per_seed = [sum(b.rel_grad_spectral for b in r.blocks) / len(r.blocks) for r in sorted(runs, key=lambda r: r.seed)]
+        runs = [
+            r
+            for r in report.runs
+            if (r.model, r.input, r.loss, r.strategy) == (entry.model, entry.input, entry.loss, entry.strategy)
+        ]
+        per_seed = [
+            sum(b.rel_grad_spectral for b in r.blocks) / len(r.blocks) for r in sorted(runs, key=lambda r: r.seed)
+        ]
         assert entry.metrics["rel_grad_spectral"].mean == pytest.approx(sum(per_seed) / 2)
         assert entry.metrics["rel_grad_spectral"].n == 2
 
@@ -82,11 +106,22 @@ def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
 def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
     out, _ = tiny_run
     capsys.readouterr()
-    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(tmp_path),
-            "--compare", str(out / "gradient_ratios.json"), *TINY]
+    argv = [
+        "--strategies",
+        "sqrt_in,legacy",
+        "--seeds",
+        "2",
+        "--output-dir",
+        str(tmp_path),
+        "--compare",
+        str(out / "gradient_ratios.json"),
+        *TINY,
+    ]
     assert gradient_ratios.main(argv) == 0
     printed = capsys.readouterr().out
-    rows = [line for line in printed.splitlines() if line.startswith(tuple(f"{m} " for m in gradient_ratios.DEFAULT_MODELS))]
+    rows = [
+        line for line in printed.splitlines() if line.startswith(tuple(f"{m} " for m in gradient_ratios.DEFAULT_MODELS))
+    ]
     # 4 models × 2 inputs × 3 losses × 2 strategies × 3 metrics, every one unchanged: CPU runs are deterministic.
     assert len(rows) == 144
     assert all(float(row.split()[-1]) == 0 for row in rows)
@@ -112,13 +147,26 @@ def test_gradient_ratios_bad_input(tmp_path) -> None:
 
 
 def test_spectral_conv_speed_tiny(tmp_path) -> None:
-    argv = ["--shapes", "2x2x8x2,1x3x16x4", "--repeats", "3", "--warmup", "1", "--output-dir", str(tmp_path),
-            "--no-progress", "--device", "cpu", "--no-memory"]
+    argv = [
+        "--shapes",
+        "2x2x8x2,1x3x16x4",
+        "--repeats",
+        "3",
+        "--warmup",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--no-memory",
+    ]
     assert spectral_conv_speed.main(argv) == 0
     data = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
     assert data["schema"] == spectral_conv_speed.SCHEMA
     assert [(r["layer"], r["batch"], r["channels"], r["size"], r["modes"]) for r in data["results"]] == [
-        (layer, *shape) for layer in ("2d", "factorized") for shape in ((2, 2, 8, 2), (1, 3, 16, 4))]
+        (layer, *shape) for layer in ("2d", "factorized") for shape in ((2, 2, 8, 2), (1, 3, 16, 4))
+    ]
     for r in data["results"]:
         expected = {"ours", "straightforward", "roundtrip"}
         if r["layer"] == "2d" and data["config"]["neuralop_available"]:
@@ -150,8 +198,25 @@ def test_adapter_init_tiny(tmp_path) -> None:
         adapter_init.main(["--seeds", "1", "--output-dir", str(tmp_path)])
 
 
-GENERATOR_STEP_TINY = ["--batch", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1", "--repeats", "2",
-                       "--warmup", "1", "--no-progress", "--device", "cpu"]
+GENERATOR_STEP_TINY = [
+    "--batch",
+    "2",
+    "--N",
+    "16",
+    "--width",
+    "4",
+    "--modes",
+    "2",
+    "--blocks",
+    "1",
+    "--repeats",
+    "2",
+    "--warmup",
+    "1",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 def test_generator_step_tiny(tmp_path) -> None:
@@ -184,6 +249,7 @@ def test_generator_step_trains_and_records_a_failed_compile(tmp_path, monkeypatc
     def failing_compile(module):
         def call(*args):
             raise RuntimeError("backend cannot compile complex parameters\nsecond line")
+
         return call
 
     monkeypatch.setattr(torch, "compile", failing_compile)
@@ -231,8 +297,29 @@ def test_statistics() -> None:
 def test_training_comparison_tiny(tmp_path) -> None:
     from benchmarks import training_comparison
 
-    argv = ["--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1",
-            "--nepochs", "3", "--nimgs-train", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path)]
+    argv = [
+        "--strategies",
+        "sqrt_in",
+        "--seeds",
+        "2",
+        "--N",
+        "16",
+        "--width",
+        "4",
+        "--modes",
+        "2",
+        "--blocks",
+        "1",
+        "--nepochs",
+        "3",
+        "--nimgs-train",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert training_comparison.main(argv) == 0
     data = json.loads((tmp_path / "training_comparison.json").read_text())
     assert data["schema"] == training_comparison.SCHEMA
@@ -245,7 +332,10 @@ def test_training_comparison_tiny(tmp_path) -> None:
     diffs = [final[("sqrt_in", s)] - final[("legacy", s)] for s in (0, 1)]
     assert summary["sqrt_in"]["vs_baseline"]["final_train_loss"]["mean"] == pytest.approx(sum(diffs) / 2)
     # The init shows in the spectral branch's share of the block output from the first step.
-    assert summary["sqrt_in"]["metrics"]["participation_start"]["mean"] > 5 * summary["legacy"]["metrics"]["participation_start"]["mean"]
+    assert (
+        summary["sqrt_in"]["metrics"]["participation_start"]["mean"]
+        > 5 * summary["legacy"]["metrics"]["participation_start"]["mean"]
+    )
     assert (tmp_path / "training_comparison.md").read_text().startswith("# Training comparison per init strategy")
 
 
@@ -279,14 +369,29 @@ def test_committed_results_match_the_schema() -> None:
 
 
 def test_gradient_ratios_hybrid_model(tmp_path) -> None:
-    argv = ["--strategies", "sqrt_in", "--baseline", "sqrt_in", "--seeds", "1", "--models", "hybrid",
-            "--inputs", "white-noise", "--losses", "mean", "--output-dir", str(tmp_path), *TINY]
+    argv = [
+        "--strategies",
+        "sqrt_in",
+        "--baseline",
+        "sqrt_in",
+        "--seeds",
+        "1",
+        "--models",
+        "hybrid",
+        "--inputs",
+        "white-noise",
+        "--losses",
+        "mean",
+        "--output-dir",
+        str(tmp_path),
+        *TINY,
+    ]
     assert gradient_ratios.main(argv) == 0
     report = gradient_ratios.Report.from_json_dict(json.loads((tmp_path / "gradient_ratios.json").read_text()))
     # 2 encoder blocks + the bottleneck, each with its spectral and local branch measured
     assert [len(r.blocks) for r in report.runs] == [3]
     with pytest.raises(SystemExit, match="divisible by 8"):
-        gradient_ratios.main([*argv[:-len(TINY)], *TINY, "--blocks", "4", "--size", "12", "--modes", "2"])
+        gradient_ratios.main([*argv[: -len(TINY)], *TINY, "--blocks", "4", "--size", "12", "--modes", "2"])
 
 
 def test_neuralop_init_tiny(tmp_path) -> None:
@@ -297,8 +402,7 @@ def test_neuralop_init_tiny(tmp_path) -> None:
     assert neuralop_init.main(argv) == 0
     data = json.loads((tmp_path / "neuralop_init.json").read_text())
     assert data["schema"] == neuralop_init.SCHEMA and data["config"]["target"] == pytest.approx(2 / 8)
-    assert [(r["dim"], r["kind"]) for r in data["results"]] == [
-        (d, k) for d in (1, 2, 3) for k in neuralop_init.KINDS]
+    assert [(r["dim"], r["kind"]) for r in data["results"]] == [(d, k) for d in (1, 2, 3) for k in neuralop_init.KINDS]
     assert all(r["initialize_"]["n"] == 2 and r["initialize_"]["mean"] > 0 for r in data["results"])
     assert all(math.isfinite(x) for x in all_numbers(data))
     assert "| 3-D | 8×8×8 | tt |" in (tmp_path / "neuralop_init.md").read_text()
@@ -309,8 +413,27 @@ def test_neuralop_init_tiny(tmp_path) -> None:
 def test_signal_propagation_tiny(tmp_path) -> None:
     from benchmarks import signal_propagation
 
-    argv = ["--strategies", "legacy,edge-of-chaos", "--depths", "1,3", "--seeds", "2", "--width", "4", "--modes", "2",
-            "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path)]
+    argv = [
+        "--strategies",
+        "legacy,edge-of-chaos",
+        "--depths",
+        "1,3",
+        "--seeds",
+        "2",
+        "--width",
+        "4",
+        "--modes",
+        "2",
+        "--size",
+        "8",
+        "--batch",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert signal_propagation.main(argv) == 0
     data = json.loads((tmp_path / "signal_propagation.json").read_text())
     assert data["schema"] == signal_propagation.SCHEMA
@@ -328,9 +451,19 @@ def test_signal_propagation_tiny(tmp_path) -> None:
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
 
 
-@pytest.mark.parametrize("name", ["gradient_ratios", "spectral_conv_speed", "signal_propagation",
-                                  "training_comparison", "neuralop_init", "replot", "generator_step",
-                                  "adapter_init"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gradient_ratios",
+        "spectral_conv_speed",
+        "signal_propagation",
+        "training_comparison",
+        "neuralop_init",
+        "replot",
+        "generator_step",
+        "adapter_init",
+    ],
+)
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
     import importlib
 

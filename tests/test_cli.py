@@ -7,9 +7,10 @@ import shutil
 import subprocess
 
 import pytest
-
 from reference_table import FORMULAS
+
 from spectral_init.cli import main
+
 
 def test_list_prints_every_strategy_with_its_formula(capsys) -> None:
     assert main(["list"]) == 0

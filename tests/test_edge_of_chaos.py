@@ -13,11 +13,11 @@ import math
 
 import pytest
 import torch
+from stats import Z
 
 import spectral_init as si
 from ptycho_torch.generators import FactorizedSpectralConv2d, _FallbackSpectralConv2d
 from spectral_init.edge_of_chaos import fixed_point_spectrum, kept_energy_fractions, transfer
-from stats import Z
 
 ACTIVATIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu, "tanh": torch.tanh}
 GEOMETRIES = [  # (branches, modes, resolution, activation)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from stats import assert_second_moment
 
 from ptycho_torch import GeneratorConfig, build_generator
 from ptycho_torch.generators import (
@@ -19,7 +20,6 @@ from ptycho_torch.generators import (
     factorized_spectral_conv2d,
     factorized_spectral_conv2d_fft,
 )
-from stats import assert_second_moment
 
 SHAPES = [  # (batch, channels, H, W, modes): odd, non-square, capped, tiny
     (2, 3, 16, 16, 4), (2, 3, 17, 9, 12), (1, 2, 1, 2, 3), (2, 4, 8, 7, 5), (1, 1, 2, 1, 1), (3, 5, 33, 64, 12),

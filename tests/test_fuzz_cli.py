@@ -12,16 +12,22 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks import (adapter_init, gradient_ratios, neuralop_init, signal_propagation, spectral_conv_speed,
-                        training_comparison)
+from benchmarks import (
+    adapter_init,
+    gradient_ratios,
+    neuralop_init,
+    signal_propagation,
+    spectral_conv_speed,
+    training_comparison,
+)
 from benchmarks.common import run_cli
 from ptycho_torch import train as train_cli
 

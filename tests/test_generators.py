@@ -5,6 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 import torch
+from stats import assert_second_moment
 
 import spectral_init as si
 from ptycho_torch import GeneratorConfig, build_generator
@@ -18,7 +19,6 @@ from ptycho_torch.generators import (
     StablePtychoBlock,
     _FallbackSpectralConv2d,
 )
-from stats import assert_second_moment
 
 SPECTRAL_LAYERS = (_FallbackSpectralConv2d, NeuralopSpectralConv2d)
 BACKENDS = ["fallback", "neuralop"] if HAS_NEURALOPERATOR else ["fallback"]
@@ -56,11 +56,19 @@ def test_config_field_reaches_every_spectral_layer(backend: str, architecture: s
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_constructor_argument(backend: str) -> None:
-    fno = CascadedFNOGenerator(hidden_channels=32, modes=12, C=4, spectral_init="xavier-complex", spectral_backend=backend)
+    fno = CascadedFNOGenerator(
+        hidden_channels=32, modes=12, C=4, spectral_init="xavier-complex", spectral_backend=backend
+    )
     assert len(spectral_layers(fno)) == 4
     assert_layers_follow(fno, "xavier-complex")
-    hybrid = HybridUNOGenerator(hidden_channels=8, n_blocks=3, modes=4, C=1,
-                                spectral_init={"strategy": "kaiming-complex", "gain": 0.5}, spectral_backend=backend)
+    hybrid = HybridUNOGenerator(
+        hidden_channels=8,
+        n_blocks=3,
+        modes=4,
+        C=1,
+        spectral_init={"strategy": "kaiming-complex", "gain": 0.5},
+        spectral_backend=backend,
+    )
     assert len(spectral_layers(hybrid)) == 4  # 3 encoder stages + bottleneck
     assert_layers_follow(hybrid, "kaiming-complex", gain=0.5)
 
@@ -81,13 +89,19 @@ def test_default_is_sqrt_in() -> None:
 
 def test_env_var_forces_fallback_backend(monkeypatch) -> None:
     monkeypatch.setenv("PTYCHO_SPECTRAL_BACKEND", "fallback")
-    assert all(isinstance(m, _FallbackSpectralConv2d) for m in spectral_layers(build_generator(GeneratorConfig(**SMALL))))
+    assert all(
+        isinstance(m, _FallbackSpectralConv2d) for m in spectral_layers(build_generator(GeneratorConfig(**SMALL)))
+    )
 
 
 @pytest.mark.parametrize("architecture", ["fno", "hybrid"])
 def test_seed_reproducible_and_blocks_differ(architecture: str) -> None:
-    config = GeneratorConfig(architecture=architecture, spectral_init={"strategy": "sqrt_in", "seed": 3},
-                             spectral_backend="fallback", **SMALL)
+    config = GeneratorConfig(
+        architecture=architecture,
+        spectral_init={"strategy": "sqrt_in", "seed": 3},
+        spectral_backend="fallback",
+        **SMALL,
+    )
     torch.manual_seed(0)
     first = [layer.weights.detach().clone() for layer in spectral_layers(build_generator(config))]
     torch.manual_seed(1)  # the spectral draws do not depend on the global RNG
@@ -112,7 +126,9 @@ def test_output_contract(architecture: str) -> None:
 
 def test_real_imag_layout_matches_reference_reshape() -> None:
     """(B, 2·C, H, W) projection channels [real C…, imag C…] → (B, H, W, C, 2)."""
-    model = CascadedFNOGenerator(hidden_channels=8, fno_blocks=1, cnn_blocks=0, modes=4, C=3, spectral_backend="fallback")
+    model = CascadedFNOGenerator(
+        hidden_channels=8, fno_blocks=1, cnn_blocks=0, modes=4, C=3, spectral_backend="fallback"
+    )
     x = torch.rand(1, 3, 16, 16)
     captured = {}
     model.head.output_proj.register_forward_hook(lambda m, i, o: captured.setdefault("proj", o))

@@ -16,10 +16,10 @@ import statistics
 import pytest
 import torch
 import torch.nn as nn
+from stats import ComplexNormal, Z, assert_second_moment
 
 import spectral_init as si
 from ptycho_torch.generators import CascadedFNOGenerator, FfnoGeneratorModule, NeuralopSpectralConv2d
-from stats import Z, ComplexNormal, assert_second_moment
 
 
 def complex_params(model: nn.Module) -> dict[str, torch.Tensor]:

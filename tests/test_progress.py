@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 
+from test_training import TINY_FLAGS
+
 from ptycho_torch.progress import Progress
 from ptycho_torch.train import main
-
-from test_training import TINY_FLAGS
 
 
 class FakeTerminal(io.StringIO):

@@ -7,9 +7,9 @@ import warnings
 import pydantic
 import pytest
 import torch
+from plugins import installed
 
 import spectral_init as si
-from plugins import installed
 
 
 @pytest.mark.parametrize(

@@ -105,8 +105,13 @@ def test_test_set_uses_other_images_and_the_given_scale() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, pattern",
-    [(dict(N=33), "positive even"), (dict(gridsize=2), "gridsize must be 1"), (dict(N=32, object_size=16), "object_size"),
-     (dict(nphotons=0), "nphotons"), (dict(N=-2), "N")],
+    [
+        (dict(N=33), "positive even"),
+        (dict(gridsize=2), "gridsize must be 1"),
+        (dict(N=32, object_size=16), "object_size"),
+        (dict(nphotons=0), "nphotons"),
+        (dict(N=-2), "N"),
+    ],
 )
 def test_simulation_config_rejects_bad_input(kwargs, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):

@@ -55,7 +55,9 @@ def test_plane_wave_response(height: int, width: int, modes: int) -> None:
                 assert y.abs().max() < 1e-5, (kx, ky)
 
 
-@pytest.mark.parametrize("height, modes, expected", [(64, 12, (12, 12)), (16, 12, (8, 8)), (5, 4, (3, 2)), (1, 3, (1, 0)), (2, 3, (1, 1))])
+@pytest.mark.parametrize(
+    "height, modes, expected", [(64, 12, (12, 12)), (16, 12, (8, 8)), (5, 4, (3, 2)), (1, 3, (1, 0)), (2, 3, (1, 1))]
+)
 def test_mode_capping_never_overlaps(height: int, modes: int, expected: tuple[int, int]) -> None:
     n_pos, n_neg = retained_rows(height, modes)
     assert (n_pos, n_neg) == expected
@@ -93,8 +95,12 @@ def test_rejects_bad_arguments_and_input() -> None:
     with pytest.raises(si.UnknownStrategyError):
         _FallbackSpectralConv2d(2, 2, 3, spectral_init="xavier")
     layer = _FallbackSpectralConv2d(2, 2, 3)
-    for bad in (torch.randn(2, 8, 8), torch.randn(1, 2, 8, 8, dtype=torch.complex64),
-                torch.randn(1, 2, 8, 8, dtype=torch.float16), torch.randn(1, 3, 8, 8)):
+    for bad in (
+        torch.randn(2, 8, 8),
+        torch.randn(1, 2, 8, 8, dtype=torch.complex64),
+        torch.randn(1, 2, 8, 8, dtype=torch.float16),
+        torch.randn(1, 3, 8, 8),
+    ):
         with pytest.raises(ValueError, match=r"x must be float32 or float64 of shape \(batch, 2, H, W\)"):
             layer(bad)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
-
-import spectral_init as si
 from reference_table import FORMULAS, TABLE
 from stats import ComplexNormal, UniformParts, assert_second_moment
+
+import spectral_init as si
+
 
 def test_builtins_are_registered() -> None:
     assert set(TABLE) <= set(si.available_strategies())
@@ -33,7 +33,9 @@ def test_sample_second_moment(name: str, dtype: torch.dtype) -> None:
     in_ch, out_ch, gain = 32, 16, 1.7
     expected, distribution, _ = TABLE[name]
     w = torch.empty(in_ch, out_ch, 24, 12, dtype=dtype)
-    si.get_strategy(name)(w, in_channels=in_ch, out_channels=out_ch, gain=gain, generator=torch.Generator().manual_seed(0))
+    si.get_strategy(name)(
+        w, in_channels=in_ch, out_channels=out_ch, gain=gain, generator=torch.Generator().manual_seed(0)
+    )
     assert w.dtype == dtype
     assert_second_moment(w, expected(in_ch, out_ch, gain), distribution)
 
@@ -44,7 +46,9 @@ def test_fans_are_channels_not_modes() -> None:
     si.get_strategy("xavier-complex")(w, in_channels=32, out_channels=16, generator=torch.Generator().manual_seed(1))
     assert_second_moment(w, 2 / 48)
     many_modes = torch.empty(32, 16, 48, 48, dtype=torch.complex64)
-    si.get_strategy("xavier-complex")(many_modes, in_channels=32, out_channels=16, generator=torch.Generator().manual_seed(2))
+    si.get_strategy("xavier-complex")(
+        many_modes, in_channels=32, out_channels=16, generator=torch.Generator().manual_seed(2)
+    )
     assert_second_moment(many_modes, 2 / 48)
 
 
@@ -60,15 +64,27 @@ def test_fno_uniform_mean_is_not_zero() -> None:
     """Re, Im in [0, a) with mean a/2 and spread a²/12, a = 1/(in·out); Bernstein bounds."""
     in_ch, out_ch = 4, 4
     w = torch.empty(in_ch, out_ch, 128, 65, dtype=torch.complex128)
-    si.get_strategy("fno-uniform")(w, in_channels=in_ch, out_channels=out_ch, generator=torch.Generator().manual_seed(4))
+    si.get_strategy("fno-uniform")(
+        w, in_channels=in_ch, out_channels=out_ch, generator=torch.Generator().manual_seed(4)
+    )
     UniformParts.check_parts(w, (2 / 3) / (in_ch * out_ch) ** 2)
 
 
 def test_same_generator_seed_gives_identical_weights_and_leaves_global_rng() -> None:
     strategy = si.get_strategy("kaiming-complex")
     before = torch.random.get_rng_state()
-    a = strategy(torch.empty(5, 6, 4, 3, dtype=torch.complex64), in_channels=5, out_channels=6, generator=torch.Generator().manual_seed(7))
-    b = strategy(torch.empty(5, 6, 4, 3, dtype=torch.complex64), in_channels=5, out_channels=6, generator=torch.Generator().manual_seed(7))
+    a = strategy(
+        torch.empty(5, 6, 4, 3, dtype=torch.complex64),
+        in_channels=5,
+        out_channels=6,
+        generator=torch.Generator().manual_seed(7),
+    )
+    b = strategy(
+        torch.empty(5, 6, 4, 3, dtype=torch.complex64),
+        in_channels=5,
+        out_channels=6,
+        generator=torch.Generator().manual_seed(7),
+    )
     assert torch.equal(a, b)
     assert torch.equal(before, torch.random.get_rng_state())
 

@@ -48,7 +48,9 @@ def test_draws_run_on_one_thread_and_give_the_same_bits(two_threads, isolated_re
 def test_the_edge_of_chaos_fixed_point_runs_on_one_thread(two_threads, monkeypatch) -> None:
     seen = []
     real_fft2 = torch.fft.fft2
-    monkeypatch.setattr(torch.fft, "fft2", lambda *a, **k: (seen.append(torch.get_num_threads()), real_fft2(*a, **k))[1])
+    monkeypatch.setattr(
+        torch.fft, "fft2", lambda *a, **k: (seen.append(torch.get_num_threads()), real_fft2(*a, **k))[1]
+    )
     _fractions.cache_clear()
     geometry = si.SpectralGeometry(8, 8, modes=(6, 4))
     si.get_strategy("edge-of-chaos").second_moment(geometry=geometry, resolution=16, activation="relu")

@@ -57,7 +57,9 @@ def test_layer_stores_weights_mode_major_and_draws_them_in_logical_order() -> No
     assert layer.weights.permute(2, 3, 0, 1).is_contiguous()
     # the same seed into a contiguous tensor gives the same value at every (i, o, kx, ky)
     plain = torch.empty(3, 4, 10, 5, dtype=torch.complex64)
-    si.init_spectral_weight_(plain, in_channels=3, out_channels=4, spectral_init={"strategy": "xavier-complex", "seed": 7})
+    si.init_spectral_weight_(
+        plain, in_channels=3, out_channels=4, spectral_init={"strategy": "xavier-complex", "seed": 7}
+    )
     assert torch.equal(layer.weights.detach(), plain)
 
 

@@ -84,23 +84,28 @@ def _build_axis_dft(size: int, modes: int, dtype: torch.dtype, device: torch.dev
     if size % 2 == 0 and q == size // 2 + 1:
         weight[-1] = 1.0  # the Nyquist frequency is its own mirror
     synthesis = torch.cat([weight * angles.cos(), -weight * angles.sin()]) / size
-    return AxisDFT(*(m.to(device=device, dtype=dtype).contiguous() for m in (analysis, synthesis, analysis.T, synthesis.T)))
+    return AxisDFT(
+        *(m.to(device=device, dtype=dtype).contiguous() for m in (analysis, synthesis, analysis.T, synthesis.T))
+    )
 
 
 def check_factorized_operands(x: torch.Tensor, weights_x: torch.Tensor, weights_y: torch.Tensor) -> None:
     """Real (B, C, H, W) input; two complex (C, C, modes) weights of the input's complex dtype."""
     for name, w in (("weights_x", weights_x), ("weights_y", weights_y)):
         if w.dim() != 3 or not w.is_complex() or w.shape[0] != w.shape[1]:
-            raise ValueError(f"{name} must be complex of shape (channels, channels, modes); "
-                             f"got {tuple(w.shape)} {w.dtype}")
+            raise ValueError(
+                f"{name} must be complex of shape (channels, channels, modes); got {tuple(w.shape)} {w.dtype}"
+            )
     if weights_x.shape != weights_y.shape:
-        raise ValueError(f"weights_x and weights_y must have one shape; got {tuple(weights_x.shape)} "
-                         f"and {tuple(weights_y.shape)}")
+        raise ValueError(
+            f"weights_x and weights_y must have one shape; got {tuple(weights_x.shape)} and {tuple(weights_y.shape)}"
+        )
     expected = _COMPLEX_OF.get(x.dtype)
     channels = weights_x.shape[0]
     if x.dim() != 4 or expected is None or x.shape[1] != channels:
-        raise ValueError(f"x must be float32 or float64 of shape (batch, {channels}, H, W); "
-                         f"got {tuple(x.shape)} {x.dtype}")
+        raise ValueError(
+            f"x must be float32 or float64 of shape (batch, {channels}, H, W); got {tuple(x.shape)} {x.dtype}"
+        )
     if weights_x.dtype != expected or weights_y.dtype != expected:
         raise ValueError(f"{x.dtype} input needs {expected} weights; got {weights_x.dtype}, {weights_y.dtype}")
 
@@ -180,9 +185,7 @@ def factorized_spectral_conv2d(x: torch.Tensor, weights_x: torch.Tensor, weights
     return out.view(batch, channels, height, width)
 
 
-def factorized_spectral_conv2d_fft(
-    x: torch.Tensor, weights_x: torch.Tensor, weights_y: torch.Tensor
-) -> torch.Tensor:
+def factorized_spectral_conv2d_fft(x: torch.Tensor, weights_x: torch.Tensor, weights_y: torch.Tensor) -> torch.Tensor:
     """The straightforward formulation: per axis, full rfft, zero-filled half-spectrum, einsum, irfft.
 
     The reference that ``factorized_spectral_conv2d`` is tested against (outputs and gradients).

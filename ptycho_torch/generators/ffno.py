@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-
 from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode
 from .ffno_bottleneck import build_no_refiner_ffno_stack
 from .spectral_conv import SpectralInitArg

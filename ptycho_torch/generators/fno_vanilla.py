@@ -1,4 +1,7 @@
-"""The reference's constant-resolution FNO generator (``architecture='fno_vanilla'``): lifter → PtychoBlocks → 1×1 head."""
+"""The reference's constant-resolution FNO generator (``architecture='fno_vanilla'``).
+
+Lifter → PtychoBlocks → 1×1 head.
+"""
 
 from __future__ import annotations
 

@@ -135,7 +135,8 @@ class SpectralConv2d(_SpectralConv2dBase):
         spectral_init: SpectralInitArg = None,
     ) -> None:
         super().__init__(in_channels, out_channels, modes, spectral_init)
-        storage = torch.empty(2 * modes, modes, in_channels, out_channels, dtype=complex_dtype_for(torch.get_default_dtype()))
+        dtype = complex_dtype_for(torch.get_default_dtype())
+        storage = torch.empty(2 * modes, modes, in_channels, out_channels, dtype=dtype)
         self.weights = nn.Parameter(storage.permute(2, 3, 0, 1))
         self.reset_parameters()
 
@@ -171,14 +172,10 @@ class NeuralopSpectralConv2d(_SpectralConv2dBase):
         spectral_init: SpectralInitArg = None,
     ) -> None:
         if not HAS_NEURALOPERATOR:
-            raise ImportError(
-                "the neuralop backend needs neuraloperator: pip install 'spectral-init[neuralop]'"
-            )
+            raise ImportError("the neuralop backend needs neuraloperator: pip install 'spectral-init[neuralop]'")
         super().__init__(in_channels, out_channels, modes, spectral_init)
         with torch.random.fork_rng(devices=[]):
-            self.conv = _NeuralopSpectralConv(
-                in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False
-            )
+            self.conv = _NeuralopSpectralConv(in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False)
         expected = (in_channels, out_channels, 2 * modes, modes)
         dense = getattr(self.conv.weight, "tensor", None)
         if not isinstance(dense, nn.Parameter) or tuple(dense.shape) != expected or not dense.is_complex():

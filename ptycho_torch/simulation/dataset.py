@@ -36,7 +36,7 @@ class SimulationConfig(BaseModel):
     probe_path: Path | None = Field(None, description="An .npz with a complex N × N 'probeGuess'; default a disk.")
 
     @model_validator(mode="after")
-    def _sizes(self) -> "SimulationConfig":
+    def _sizes(self) -> SimulationConfig:
         if self.N % 2:
             raise ValueError(f"N must be a positive even size; got {self.N}")
         if self.gridsize != 1:

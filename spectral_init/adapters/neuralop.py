@@ -20,7 +20,7 @@ Geometry, and why:
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 

@@ -9,12 +9,12 @@ the tests.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from plugins import installed
 
 import spectral_init as si
-from plugins import installed
 from spectral_init.registry import REGISTRY
 from spectral_init.scaling import DISTRIBUTION_LABELS
 

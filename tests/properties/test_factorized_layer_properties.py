@@ -17,14 +17,14 @@ import math
 from typing import NamedTuple
 
 import torch
+from draws import gains, seeds
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from stats import gamma_interval
 
 import spectral_init as si
-from draws import gains, seeds
 from ptycho_torch.generators import FactorizedSpectralConv2d, factorized_spectral_conv2d_fft
 from ptycho_torch.generators.factorized_dft import kept_frequencies
-from stats import gamma_interval
 
 IDENTITY_TOLERANCE = 1e-10
 

@@ -16,14 +16,14 @@ import math
 
 import pytest
 import torch
+from draws import LayerCase, gains, layer_cases, seeds
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from stats import Studentized, family, gamma_interval
 
 import spectral_init as si
-from draws import LayerCase, gains, layer_cases, seeds
 from ptycho_torch.generators import _FallbackSpectralConv2d, retained_rows, spectral_conv2d_fft
 from ptycho_torch.generators.truncated_dft import retained_cols
-from stats import Studentized, family, gamma_interval
 
 IDENTITY_TOLERANCE = 1e-10
 
@@ -116,11 +116,15 @@ def flat_band_input(case: LayerCase, rows: list[int], cols: list[int], seed: int
     g = torch.Generator().manual_seed(seed)
     spectrum = torch.zeros(1, case.in_channels, case.height, case.width // 2 + 1, dtype=torch.complex128)
     phase = 2 * math.pi * torch.rand(1, case.in_channels, len(rows), len(cols), generator=g, dtype=torch.float64)
-    spectrum[:, :, torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = torch.polar(torch.ones_like(phase), phase)
+    spectrum[:, :, torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = torch.polar(
+        torch.ones_like(phase), phase
+    )
     return torch.fft.irfft2(spectrum, s=(case.height, case.width))
 
 
-def assert_variance_transfer(layer: _FallbackSpectralConv2d, x: torch.Tensor, n_modes: int, second_moment: float) -> None:
+def assert_variance_transfer(
+    layer: _FallbackSpectralConv2d, x: torch.Tensor, n_modes: int, second_moment: float
+) -> None:
     ratio = (layer(x).square().mean() / x.square().mean()).item()
     dof = layer.out_channels * n_modes
     lo, hi = gamma_interval(dof)
@@ -146,8 +150,9 @@ def test_sqrt_in_preserves_variance(case, seed) -> None:
     """The same law with E|w|² = 1/in: E[Var(y)] = Var(x)."""
     assume(case.inner_columns)
     x = flat_band_input(case, case.kept_rows, case.inner_columns, seed)
-    assert_variance_transfer(make_layer(case, "sqrt_in", 1.0, seed), x, len(case.kept_rows) * len(case.inner_columns),
-                             1 / case.in_channels)
+    assert_variance_transfer(
+        make_layer(case, "sqrt_in", 1.0, seed), x, len(case.kept_rows) * len(case.inner_columns), 1 / case.in_channels
+    )
 
 
 @given(case=layer_cases(min_size=3), seed=seeds, axis=st.sampled_from([2, 3]))

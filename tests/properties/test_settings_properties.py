@@ -7,11 +7,11 @@ import math
 import pydantic
 import pytest
 import torch
+from draws import gains
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import spectral_init as si
-from draws import gains
 from ptycho_torch.generators import _FallbackSpectralConv2d
 from spectral_init.registry import normalize_name
 
@@ -61,7 +61,11 @@ def test_an_unregistered_name_is_rejected_naming_a_known_one(name) -> None:
         si.SpectralInitSettings(strategy=name)
 
 
-@given(position=st.integers(0, 40), char=st.sampled_from(NAME_ALPHABET), edit=st.sampled_from(["replace", "insert", "delete"]))
+@given(
+    position=st.integers(0, 40),
+    char=st.sampled_from(NAME_ALPHABET),
+    edit=st.sampled_from(["replace", "insert", "delete"]),
+)
 def test_a_one_character_typo_suggests_the_intended_name(strategy_name, position, char, edit) -> None:
     i = position % len(strategy_name)
     head, tail = strategy_name[:i], strategy_name[i:]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from draws import complex_dtypes, extreme_channels, gains, seeds, weight_shapes
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
-import spectral_init as si
-from draws import complex_dtypes, extreme_channels, gains, seeds, weight_shapes
 from reference_table import TABLE
 from stats import STUDENTIZED_MIN_N, Studentized, family
+
+import spectral_init as si
 
 
 def draw_weights(name: str, shape: tuple[int, ...], dtype: torch.dtype, gain: float, seed: int) -> torch.Tensor:
@@ -60,7 +60,9 @@ def test_fans_are_channels_only(strategy_name, channels, modes_a, modes_b, gain,
         n = channels[0] * channels[1] * mx * my
         if fam is Studentized and n < STUDENTIZED_MIN_N:
             continue
-        fam.check_second_moment(draw_weights(strategy_name, (*channels, mx, my), torch.complex64, gain, seed + k), expected)
+        fam.check_second_moment(
+            draw_weights(strategy_name, (*channels, mx, my), torch.complex64, gain, seed + k), expected
+        )
 
 
 @given(in_ch=st.integers(1, 4096), out_ch=st.integers(1, 4096), gain=gains, factor=gains)
@@ -82,8 +84,7 @@ def test_builtin_declared_moments_follow_their_laws_exactly(in_ch, out_ch, gain)
     assert abs((in_ch * out_ch) ** 2 * moment["legacy"] - 1) < 1e-12
 
 
-@given(channels=extreme_channels(), gain=st.sampled_from([1e-3, 1.0, 1e3]) | gains,
-       dtype=complex_dtypes, seed=seeds)
+@given(channels=extreme_channels(), gain=st.sampled_from([1e-3, 1.0, 1e3]) | gains, dtype=complex_dtypes, seed=seeds)
 def test_draws_are_finite_and_not_flushed_to_zero(strategy_name, channels, gain, dtype, seed) -> None:
     w = draw_weights(strategy_name, (*channels, 1, 1), dtype, gain, seed)
     parts = torch.view_as_real(w)
@@ -106,8 +107,7 @@ def test_same_seed_same_bits_and_the_global_rng_untouched(strategy_name, shape, 
     assert torch.equal(before, torch.random.get_rng_state())
 
 
-@given(shape=weight_shapes(max_channels=128, max_modes=24), dtype=complex_dtypes, seed=seeds,
-       threads=st.integers(2, 8))
+@given(shape=weight_shapes(max_channels=128, max_modes=24), dtype=complex_dtypes, seed=seeds, threads=st.integers(2, 8))
 def test_cpu_draws_do_not_depend_on_the_thread_count(strategy_name, shape, dtype, seed, threads) -> None:
     previous = torch.get_num_threads()
     try:
@@ -128,8 +128,9 @@ def test_sample_matches_the_declared_moment_for_any_geometry(strategy_name, shap
     fam = family(strategy.distribution)
     assume(fam is not Studentized or torch.Size(shape).numel() >= STUDENTIZED_MIN_N)
     geometry = si.SpectralGeometry(shape[0], shape[1], branches=branches, modes=shape[2:])
-    w = strategy(torch.empty(shape, dtype=dtype), geometry=geometry, gain=gain,
-                 generator=torch.Generator().manual_seed(seed))
+    w = strategy(
+        torch.empty(shape, dtype=dtype), geometry=geometry, gain=gain, generator=torch.Generator().manual_seed(seed)
+    )
     fam.check_second_moment(w, strategy.second_moment(geometry=geometry, gain=gain))
 
 
