@@ -23,14 +23,13 @@ from .audit import AuditReport, AuditRow, audit
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
-from .initialize import (
+from .initialize_model import (
     InitializedWeight,
     InitReport,
     UnrecognizedSpectralWeightWarning,
     initialize_,
     spectral_layer_kinds,
 )
-from .initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 from .plugins import PluginLoadWarning, normalize_name
 from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import (
@@ -43,6 +42,7 @@ from .registry import (
 )
 from .scaling import VarianceScaling, complex_normal_, uniform_parts_
 from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
+from .spectral_initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 
 __all__ = [
     "__version__",

@@ -29,8 +29,8 @@ import torch.nn as nn
 
 from .adapters.discovery import find_spectral_weights
 from .geometry import SpectralGeometry
-from .initializer import SpectralInitializer, make_initializer
 from .settings import SpectralInitSettings
+from .spectral_initializer import SpectralInitializer, make_initializer
 
 __all__ = [
     "InitReport",
