@@ -31,7 +31,7 @@ import torch.distributed as dist
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from spectral_init import spectral_layer_kinds
+from spectral_init import normalize_name, spectral_layer_kinds
 from spectral_init.config_files import read_config_file
 
 from .generators.spectral_conv import resolve_backend
@@ -87,6 +87,31 @@ _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
+def _spectral_init_argument(text: str) -> str | dict[str, Any]:
+    """--spectral-init: a strategy name, or a JSON object of SpectralInitSettings fields."""
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            message = f"not a JSON object ({exc.msg} at character {exc.pos}): {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a JSON object of settings fields; got {text!r}")
+        return value
+    if normalize_name(text) == "calibrated":
+        raise argparse.ArgumentTypeError("'calibrated' is not a strategy but sqrt_in followed by calibration on "
+                                         "the first batch: add --calibrate (with --spectral-init NAME for another "
+                                         "strategy)")
+    return text
+
+
+# Flags whose command-line form differs from the field's: (type, what to add to the help).
+_FLAG_FORMS: dict[tuple[str, ...], tuple[Any, str]] = {
+    ("model", "spectral_init"): (_spectral_init_argument, "On the command line a table is a JSON object, e.g. "
+                                 '\'{"strategy": "legacy", "gain": 2}\'; calibration is --calibrate.'),
+}
+
+
 def _config_field(path: tuple[str, ...]) -> FieldInfo:
     model: Any = TrainingConfig
     for name in path[:-1]:
@@ -128,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "(or --config's)")
     for flags, path in _CONFIG_FLAGS:
         # the parser's default is None: only flags actually given override the config file
-        group.add_argument(*flags, dest=".".join(path), metavar=path[-1].upper(),
-                           **_flag_options(_config_field(path)))
+        options = _flag_options(_config_field(path))
+        if path in _FLAG_FORMS:
+            flag_type, note = _FLAG_FORMS[path]
+            options = {**options, "type": flag_type, "help": f"{options['help']} {note}"}
+        group.add_argument(*flags, dest=".".join(path), metavar=path[-1].upper(), **options)
     p.add_argument("--calibrate", action="store_true",
                    help="rescale each spectral layer to unit output second moment on the first batch "
                    "(sets model.spectral_init.calibrate; default off)")

@@ -19,7 +19,11 @@ def read_config_file(path: str | Path, label: str = "config file") -> dict[str, 
         raise ValueError(f"{label} must end in .toml or .json; got {str(path)!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{label} not found: {str(path)!r}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{label} {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+                         f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:

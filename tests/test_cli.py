@@ -57,6 +57,15 @@ def test_console_script() -> None:
     assert all(name in out for name in FORMULAS)
 
 
+@pytest.mark.skipif(shutil.which("spectral-init") is None, reason="package not installed (console script missing)")
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """`spectral-init list --json | head`: the pipe closes before the output is written."""
+    proc = subprocess.Popen(["spectral-init", "list", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 1) and "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_list_fits_100_columns_and_points_to_describe(capsys) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out

@@ -94,6 +94,8 @@ def test_config_file_with_flags_overriding(tmp_path) -> None:
         (["--fno-modes", "20"], "fno_modes must be <= N // 2 = 16"),
         (["--gridsize", "2"], "gridsize must be 1"),
         (["--loss", "mse"], "loss"),
+        (["--spectral-init", "[1, 2]"], "did you mean"),
+        (["--spectral-init", '{"strategy": "legacy", "gain": -1}'], "gain"),
     ],
 )
 def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, extra, message) -> None:
@@ -101,6 +103,27 @@ def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, ex
     assert main([*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(out), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value, message", [("calibrated", "add --calibrate"), ("Calibrated", "add --calibrate"),
+                                            ('{"strategy": "legacy",', "not a JSON object"),
+                                            ('{"strategy": "legacy"} x', "not a JSON object")])
+def test_cli_spectral_init_flag_refuses_with_a_hint(tmp_path, capsys, value, message) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*TINY_FLAGS, "--output-dir", str(out), "--spectral-init", value])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_takes_spectral_init_settings_as_json(tmp_path) -> None:
+    out = tmp_path / "run"
+    argv = [*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(out), "--calibrate",
+            "--spectral-init", '{"strategy": "legacy", "gain": 2}']
+    assert main(argv) == 0
+    spec = json.loads((out / "metrics.json").read_text())["config"]["model"]["spectral_init"]
+    assert (spec["strategy"], spec["gain"], spec["calibrate"]) == ("legacy", 2.0, True)
 
 
 def test_cli_bad_probe_files(tmp_path, capsys) -> None:
@@ -128,6 +151,11 @@ def test_cli_bad_config_file(tmp_path, capsys) -> None:
     bad.write_text("nepochs = \n")
     assert main(["--config", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes("nepochs = 1 # café\n".encode("latin-1"))
+    assert main(["--config", str(latin1), "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{str(latin1)!r} is not UTF-8 text" in err and "Traceback" not in err
     typo = tmp_path / "typo.json"
     typo.write_text('{"nepoch": 3}')
     assert main(["--config", str(typo), "--output-dir", str(tmp_path / "o")]) == 2
