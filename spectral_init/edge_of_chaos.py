@@ -109,8 +109,9 @@ def transfer(geometry: SpectralGeometry, height: int, width: int) -> torch.Tenso
         return torch.ones(height, width, dtype=torch.float64)
     if geometry.spatial_rank != 2 or geometry.branches not in (1, 2):
         raise ValueError(
-            "edge-of-chaos models 2-D layers with 1 (FNO) or 2 (factorized FFNO) summed branches; got "
-            f"spatial rank {geometry.spatial_rank} with {geometry.branches} branches"
+            "edge-of-chaos models 2-D layers (spatial rank 2) with 1 (FNO) or 2 (factorized FFNO) summed "
+            f"branches; got spatial rank {geometry.spatial_rank} with {geometry.branches} branches. For 1-D and "
+            "3-D layers use kaiming-complex, or calibrate_ on data"
         )
     rows, cols = geometry.modes
     if geometry.branches == 2:
@@ -269,7 +270,8 @@ EDGE_OF_CHAOS: Strategy = register_strategy(
     "edge-of-chaos",
     second_moment=_second_moment,
     description="Mean-field edge of chaos with mode truncation: the variance map's fixed point for the "
-    "layer's kept modes, input resolution and activation (params: resolution, activation).",
+    "layer's kept modes, input resolution and activation (params: resolution, activation). 2-D layers with 1 "
+    "(FNO) or 2 (factorized FFNO) summed branches only: 1-D and 3-D layers are refused.",
     formula="gain²/(b·in·E[φ²]·ρ_f)",
     distribution="circular complex normal",
     params_model=EdgeOfChaosParams,

@@ -108,5 +108,5 @@ def test_the_declared_scale_is_the_forward_fixed_point() -> None:
     assert declared == pytest.approx(2 / (32 * rho_f))
     assert 0.66 < rho_f < 0.74 and rho_b > rho_f  # the measurement: about 71% kept
     assert si.get_strategy("edge-of-chaos").second_moment(32, 32) == pytest.approx(2 / 32)  # no geometry: He
-    with pytest.raises(ValueError, match="edge-of-chaos models 2-D layers"):
+    with pytest.raises(ValueError, match="edge-of-chaos models 2-D layers .*spatial rank 3.*kaiming-complex"):
         si.get_strategy("edge-of-chaos").second_moment(geometry=si.SpectralGeometry(4, 4, 1, (4, 4, 4)))
