@@ -52,6 +52,7 @@ from .figures import bar_groups, pyplot
 
 SCHEMA = "spectral-init/generator-step/1"
 MODES = ("eager", "compile")
+UNSTEADY = 2.0  # one step this many times slower than another of the same mode: a busy machine
 Step = Callable[[], float]
 
 
@@ -120,6 +121,7 @@ def bench_architecture(architecture: str, args: argparse.Namespace, device: torc
         "compile_over_eager": medians["compile"] / medians["eager"] if "compile" in medians else None,
         "compile_seconds": compile_seconds,
         "compile_error": compile_error,
+        "eager_max_over_min": max(times["eager"]) / min(times["eager"]),
     }
 
 
@@ -145,6 +147,11 @@ def markdown_report(record: dict[str, Any]) -> str:
             "—" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}",
         ]
         lines.append(f"| {r['architecture']} | {layers} | " + " | ".join(cells) + " |")
+    unsteady = [r for r in record["results"] if r.get("eager_max_over_min", 1.0) > UNSTEADY]
+    if unsteady:
+        lines += ["", f"**Warning:** the eager step of {', '.join(r['architecture'] for r in unsteady)} varied more "
+                  f"than {UNSTEADY:g}× between repeats: the machine was busy. The interleaved ratios still compare; "
+                  "the absolute times do not."]
     errors = [r for r in record["results"] if r["compile_error"]]
     if errors:
         lines += ["", "Compilation failed for:", ""]

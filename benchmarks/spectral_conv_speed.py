@@ -223,6 +223,7 @@ def bench_shape(layer: str, shape: tuple[int, int, int, int], repeats: int, warm
         "ratios": {f"ours_over_{name}": medians["ours"] / medians[name] for name in names if name != "ours"},
         "peak_memory_bytes": peaks,
         "repeats": repeats,
+        "roundtrip_max_over_min": max(times["roundtrip"]) / min(times["roundtrip"]),
     }
 
 
@@ -241,12 +242,31 @@ def markdown_report(record: dict) -> str:
                          f"neuralop {env['versions']['neuralop'] or 'not installed'}"),
         f"Medians of {record['config']['repeats']} interleaved repeats after {warmup} warm-up "
         f"run{'' if warmup == 1 else 's'}.",
+        *_unsteady_baseline(record["results"]),
     ]
     for layer in LAYERS:
         results = [r for r in record["results"] if r["layer"] == layer]
         if results:
             lines += ["", f"## {_LAYER_TITLES[layer]}", ""] + _layer_tables(results)
     return "\n".join(lines) + "\n"
+
+
+UNSTEADY = 2.0  # the same round trip measured this many times slower somewhere in one run: a busy machine
+
+
+def _unsteady_baseline(results: list[dict]) -> list[str]:
+    """A warning when one shape's bare round trip took over UNSTEADY× longer in one place of the run than in
+    another (its median in each layer section, and its slowest repeat over its fastest where recorded)."""
+    warnings = []
+    for shape in dict.fromkeys((r["batch"], r["channels"], r["size"], r["modes"]) for r in results):
+        same = [r for r in results if (r["batch"], r["channels"], r["size"], r["modes"]) == shape]
+        medians = [r["median_seconds"]["roundtrip"] for r in same]
+        spread = max([max(medians) / min(medians)] + [r.get("roundtrip_max_over_min", 1.0) for r in same])
+        if spread > UNSTEADY:
+            warnings.append(f"**Warning:** the bare round trip at {shape[0]}×{shape[1]}×{shape[2]}², {shape[3]} "
+                            f"varied {spread:.1f}× within this run: the machine was busy. Ratios of implementations "
+                            "timed side by side still compare; the absolute times do not.")
+    return ["", *warnings] if warnings else []
 
 
 def _layer_tables(results: list[dict]) -> list[str]:

@@ -262,6 +262,29 @@ def test_generator_step_trains_and_records_a_failed_compile(tmp_path, monkeypatc
         generator_step.main(["--architectures", "fno", "--N", "16", "--modes", "9", "--output-dir", str(tmp_path)])
 
 
+def test_speed_reports_warn_when_the_baseline_was_unsteady(tmp_path) -> None:
+    """The same round trip (or eager step) measured > 2× slower somewhere in one run is said in the report."""
+    from benchmarks import generator_step
+
+    argv = ["--shapes", "2x2x8x2", "--layers", "2d,factorized", "--repeats", "2", "--warmup", "0", "--output-dir",
+            str(tmp_path), "--no-progress", "--device", "cpu", "--no-memory"]
+    assert spectral_conv_speed.main(argv) == 0
+    record = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
+    assert all(r["roundtrip_max_over_min"] >= 1 for r in record["results"])
+    for r in record["results"]:
+        r["roundtrip_max_over_min"] = 1.0
+    record["results"][1]["median_seconds"]["roundtrip"] = 3 * record["results"][0]["median_seconds"]["roundtrip"]
+    assert "round trip at 2×2×8², 2 varied 3.0×" in spectral_conv_speed.markdown_report(record)
+    record["results"][1]["median_seconds"]["roundtrip"] = record["results"][0]["median_seconds"]["roundtrip"]
+    assert "Warning" not in spectral_conv_speed.markdown_report(record)
+    step = {"architecture": "fno", "spectral_layers": {}, "median_seconds": {"eager": 0.01}, "compile_over_eager": None,
+            "compile_seconds": None, "compile_error": None, "eager_max_over_min": 2.5}
+    step_record = {"environment": record["environment"], "results": [step],
+                   "config": {"dtype": "float32", "batch": 1, "N": 8, "width": 2, "modes": 2, "blocks": 1,
+                              "repeats": 2, "warmup": 0}}
+    assert "eager step of fno varied more than 2×" in generator_step.markdown_report(step_record)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU peak memory reads /proc")
 @pytest.mark.parametrize("layer", spectral_conv_speed.LAYERS)
 def test_cpu_peak_memory_covers_the_tensors_a_pass_must_allocate(layer) -> None:
