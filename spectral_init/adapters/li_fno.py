@@ -36,8 +36,8 @@ def _mode_counts(module: nn.Module) -> list[int]:
 
 def _weights(module: nn.Module) -> list[tuple[str, torch.Tensor]] | None:
     """The ``weights<k>`` parameters in order when the module has the Li et al. layout, else None."""
-    in_ch, out_ch, modes = getattr(module, "in_channels", None), getattr(module, "out_channels", None), \
-        _mode_counts(module)
+    in_ch, out_ch = getattr(module, "in_channels", None), getattr(module, "out_channels", None)
+    modes = _mode_counts(module)
     if not (isinstance(in_ch, int) and isinstance(out_ch, int) and modes):
         return None
     own = dict(module.named_parameters(recurse=False))
@@ -45,17 +45,19 @@ def _weights(module: nn.Module) -> list[tuple[str, torch.Tensor]] | None:
     if any(n not in own for n in expected) or f"weights{len(expected) + 1}" in own:
         return None
     shape = (in_ch, out_ch, *modes)
-    for n in expected:
-        p = own[n]
-        if not ((p.is_complex() and tuple(p.shape) == shape) or
-                (p.is_floating_point() and tuple(p.shape) == (*shape, 2))):
-            return None
-    return [(n, own[n]) for n in expected]
+    weights = [own[n] for n in expected]
+    if all(p.is_complex() and tuple(p.shape) == shape for p in weights):
+        return list(zip(expected, weights))
+    if all(p.is_floating_point() and tuple(p.shape) == (*shape, 2) for p in weights):
+        return list(zip(expected, weights))
+    return None  # another shape, or complex and real weights mixed: an unknown layout
 
 
 def _plan(name: str, module: nn.Module) -> list[WeightPlan]:
     weights = _weights(module)
-    assert weights is not None  # matches() said so
+    if weights is None:
+        raise ValueError(f"{name or type(module).__name__}: not a Li et al. layer (in_channels, out_channels, "
+                         "modes1…, weights1…)")
     modes = _mode_counts(module)
     geometry = SpectralGeometry(int(module.in_channels), int(module.out_channels), branches=1,
                                 modes=(*(2 * m for m in modes[:-1]), modes[-1]))
