@@ -13,19 +13,8 @@ from benchmarks import gradient_ratios, spectral_conv_speed
 from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
 
 TINY = [
-    "--width",
-    "4",
-    "--blocks",
-    "2",
-    "--modes",
-    "2",
-    "--size",
-    "8",
-    "--batch",
-    "1",
-    "--no-progress",
-    "--device",
-    "cpu",
+    "--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress",
+    "--device", "cpu",
 ]
 
 
@@ -107,15 +96,8 @@ def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
     out, _ = tiny_run
     capsys.readouterr()
     argv = [
-        "--strategies",
-        "sqrt_in,legacy",
-        "--seeds",
-        "2",
-        "--output-dir",
-        str(tmp_path),
-        "--compare",
-        str(out / "gradient_ratios.json"),
-        *TINY,
+        "--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(tmp_path), "--compare",
+        str(out / "gradient_ratios.json"), *TINY,
     ]
     assert gradient_ratios.main(argv) == 0
     printed = capsys.readouterr().out
@@ -148,18 +130,8 @@ def test_gradient_ratios_bad_input(tmp_path) -> None:
 
 def test_spectral_conv_speed_tiny(tmp_path) -> None:
     argv = [
-        "--shapes",
-        "2x2x8x2,1x3x16x4",
-        "--repeats",
-        "3",
-        "--warmup",
-        "1",
-        "--output-dir",
-        str(tmp_path),
-        "--no-progress",
-        "--device",
-        "cpu",
-        "--no-memory",
+        "--shapes", "2x2x8x2,1x3x16x4", "--repeats", "3", "--warmup", "1", "--output-dir", str(tmp_path),
+        "--no-progress", "--device", "cpu", "--no-memory",
     ]
     assert spectral_conv_speed.main(argv) == 0
     data = json.loads((tmp_path / "spectral_conv_speed.json").read_text())
@@ -199,23 +171,8 @@ def test_adapter_init_tiny(tmp_path) -> None:
 
 
 GENERATOR_STEP_TINY = [
-    "--batch",
-    "2",
-    "--N",
-    "16",
-    "--width",
-    "4",
-    "--modes",
-    "2",
-    "--blocks",
-    "1",
-    "--repeats",
-    "2",
-    "--warmup",
-    "1",
-    "--no-progress",
-    "--device",
-    "cpu",
+    "--batch", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1", "--repeats", "2", "--warmup",
+    "1", "--no-progress", "--device", "cpu",
 ]
 
 
@@ -321,26 +278,8 @@ def test_training_comparison_tiny(tmp_path) -> None:
     from benchmarks import training_comparison
 
     argv = [
-        "--strategies",
-        "sqrt_in",
-        "--seeds",
-        "2",
-        "--N",
-        "16",
-        "--width",
-        "4",
-        "--modes",
-        "2",
-        "--blocks",
-        "1",
-        "--nepochs",
-        "3",
-        "--nimgs-train",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--output-dir",
+        "--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1",
+        "--nepochs", "3", "--nimgs-train", "1", "--device", "cpu", "--no-progress", "--output-dir",
         str(tmp_path),
     ]
     assert training_comparison.main(argv) == 0
@@ -393,21 +332,8 @@ def test_committed_results_match_the_schema() -> None:
 
 def test_gradient_ratios_hybrid_model(tmp_path) -> None:
     argv = [
-        "--strategies",
-        "sqrt_in",
-        "--baseline",
-        "sqrt_in",
-        "--seeds",
-        "1",
-        "--models",
-        "hybrid",
-        "--inputs",
-        "white-noise",
-        "--losses",
-        "mean",
-        "--output-dir",
-        str(tmp_path),
-        *TINY,
+        "--strategies", "sqrt_in", "--baseline", "sqrt_in", "--seeds", "1", "--models", "hybrid", "--inputs",
+        "white-noise", "--losses", "mean", "--output-dir", str(tmp_path), *TINY,
     ]
     assert gradient_ratios.main(argv) == 0
     report = gradient_ratios.Report.from_json_dict(json.loads((tmp_path / "gradient_ratios.json").read_text()))
@@ -437,25 +363,8 @@ def test_signal_propagation_tiny(tmp_path) -> None:
     from benchmarks import signal_propagation
 
     argv = [
-        "--strategies",
-        "legacy,edge-of-chaos",
-        "--depths",
-        "1,3",
-        "--seeds",
-        "2",
-        "--width",
-        "4",
-        "--modes",
-        "2",
-        "--size",
-        "8",
-        "--batch",
-        "1",
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--output-dir",
-        str(tmp_path),
+        "--strategies", "legacy,edge-of-chaos", "--depths", "1,3", "--seeds", "2", "--width", "4", "--modes",
+        "2", "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path),
     ]
     assert signal_propagation.main(argv) == 0
     data = json.loads((tmp_path / "signal_propagation.json").read_text())
@@ -477,14 +386,8 @@ def test_signal_propagation_tiny(tmp_path) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "gradient_ratios",
-        "spectral_conv_speed",
-        "signal_propagation",
-        "training_comparison",
-        "neuralop_init",
-        "replot",
-        "generator_step",
-        "adapter_init",
+        "gradient_ratios", "spectral_conv_speed", "signal_propagation", "training_comparison", "neuralop_init",
+        "replot", "generator_step", "adapter_init",
     ],
 )
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
