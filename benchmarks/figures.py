@@ -8,6 +8,7 @@ benchmarks.replot``) without rerunning it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,11 @@ def bar_groups(ax: Any, groups: Sequence[str], series: Sequence[tuple[str, Seque
         color = style(i if styles is None else styles[i])["color"]
         ax.bar(offsets, values, width, yerr=errors, capsize=2, label=label, color=color, error_kw={"linewidth": 0.8})
     ax.set_xticks(range(len(groups)), groups)
-    if log:
+    # a log axis needs one positive value (a peak memory that did not grow reads 0); else stay linear from 0
+    if log and any(math.isfinite(v) and v > 0 for _, values, _ in series for v in values):
         ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
 
 
 def draw(figure: Callable[[dict[str, Any]], Any], record: dict[str, Any], path: Path) -> Path | None:

@@ -61,3 +61,21 @@ def test_replot_checks_every_file_before_drawing_any(tmp_path) -> None:
     with pytest.raises(SystemExit, match="has schema 'something/else'"):
         replot.main([str(good), str(bad)])
     assert not (tmp_path / "good.png").exists()
+
+
+def test_a_panel_with_no_positive_value_is_drawn_linear_from_zero() -> None:
+    """A CPU peak memory that did not grow reads 0: the panel stays linear instead of failing on a log axis."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from benchmarks import spectral_conv_speed
+
+    record = json.loads((RESULTS / "cpu-2core" / "spectral_conv_speed.json").read_text())
+    for result in record["results"]:
+        result["peak_memory_bytes"] = dict.fromkeys(result["peak_memory_bytes"], 0)
+    fig = spectral_conv_speed.figure(record)
+    try:
+        memory_axes = [ax for ax in fig.axes if "memory" in ax.get_ylabel()]
+        assert memory_axes and all(ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0 for ax in memory_axes)
+        time_axes = [ax for ax in fig.axes if "time" in ax.get_ylabel()]
+        assert time_axes and all(ax.get_yscale() == "log" for ax in time_axes)
+    finally:
+        plt.close(fig)
