@@ -167,7 +167,6 @@ def figure(record: dict[str, Any]) -> Any:
     names = [m for m in MODES if any(m in r["median_seconds"] for r in results)]
     series = [(name, [r["median_seconds"].get(name, float("nan")) * 1e3 for r in results], None) for name in names]
     bar_groups(ax, [r["architecture"] for r in results], series, styles=[MODES.index(n) for n in names], log=False)
-    ax.set_ylim(bottom=0)
     ax.set_xlabel("architecture")
     ax.set_ylabel("one Adam step (ms, median)")
     ax.set_title(
