@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from spectral_init.settings import environment_settings, misspelled_environment
+from spectral_init.settings import environment_settings, unreported_misspellings
 
 __all__ = ["EXIT_USAGE", "UsageError", "check_spectral_init_environment"]
 
@@ -24,7 +24,7 @@ class UsageError(SystemExit):
 
 def check_spectral_init_environment() -> None:
     """Warn about misspelled ``SPECTRAL_INIT_*`` variables (naming the closest); refuse invalid ones."""
-    for message in misspelled_environment():
+    for message in unreported_misspellings():
         print(f"warning: {message}", file=sys.stderr)
     try:
         environment_settings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -31,11 +32,13 @@ from .registry import get_strategy
 __all__ = [
     "DEFAULT_STRATEGY",
     "ENV_PREFIX",
+    "MisspelledEnvironmentWarning",
     "SpectralInitSettings",
     "SpectralInitSpec",
     "environment_settings",
     "misspelled_environment",
     "resolve_settings",
+    "unreported_misspellings",
 ]
 
 DEFAULT_STRATEGY = "sqrt_in"
@@ -45,10 +48,20 @@ ENV_PREFIX = "SPECTRAL_INIT_"
 _settings_file: ContextVar[dict[str, Any] | None] = ContextVar("spectral_init_settings_file", default=None)
 
 
+class MisspelledEnvironmentWarning(UserWarning):
+    """A ``SPECTRAL_INIT_*`` variable that names no settings field, so it is ignored."""
+
+
 class SpectralInitSettings(BaseSettings):
     """How to initialize the complex weights of spectral convolutions."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        # every construction reads the environment: a misspelled variable would otherwise be ignored silently
+        for message in unreported_misspellings():
+            warnings.warn(message, MisspelledEnvironmentWarning, stacklevel=2)
+        super().__init__(**values)
 
     strategy: str = Field(
         DEFAULT_STRATEGY,
@@ -150,15 +163,30 @@ def resolve_settings(spec: SpectralInitSettings | str | dict[str, Any] | None = 
 ENV_FIELDS: tuple[str, ...] = tuple(ENV_PREFIX + name.upper() for name in SpectralInitSettings.model_fields)
 
 
-def misspelled_environment(environ: Mapping[str, str] | None = None) -> list[str]:
-    """One message per ``SPECTRAL_INIT_*`` variable that names no field, with the closest valid name."""
-    environ = os.environ if environ is None else environ
-    messages = []
+def _misspellings(environ: Mapping[str, str]) -> dict[str, str]:
+    """Variable → message for each ``SPECTRAL_INIT_*`` variable that names no field, with the closest valid name."""
+    messages = {}
     for key in sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in ENV_FIELDS):
         closest = difflib.get_close_matches(key.upper(), ENV_FIELDS, n=1, cutoff=0.0)
-        messages.append(f"{key} is not a spectral-init variable and is ignored; did you mean {closest[0]}? "
-                        f"(valid: {', '.join(ENV_FIELDS)})")
+        messages[key] = (f"{key} is not a spectral-init variable and is ignored; did you mean {closest[0]}? "
+                         f"(valid: {', '.join(ENV_FIELDS)})")
     return messages
+
+
+def misspelled_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One message per ``SPECTRAL_INIT_*`` variable that names no field, with the closest valid name."""
+    return list(_misspellings(os.environ if environ is None else environ).values())
+
+
+_reported: set[str] = set()  # variables already reported in this process: each is named once
+
+
+def unreported_misspellings() -> list[str]:
+    """``misspelled_environment()``'s messages for the variables not yet reported in this process, which
+    then count as reported (settings construction warns with them; the CLIs print them)."""
+    fresh = {key: message for key, message in _misspellings(os.environ).items() if key not in _reported}
+    _reported.update(fresh)
+    return list(fresh.values())
 
 
 def environment_settings() -> SpectralInitSettings:

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from ptycho_torch.generators.spectral_conv import BACKEND_ENV_VAR
+from spectral_init import settings as settings_module
 from spectral_init.registry import REGISTRY
 
 # Property tests draw tensors of up to 2²¹ elements: slow examples are expected, not a smell.
@@ -42,10 +43,12 @@ settings.load_profile(_profile_from_environment())
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's SPECTRAL_INIT_* or backend variables."""
+    """No test sees the developer's SPECTRAL_INIT_* or backend variables, and each starts as a fresh
+    process would: no misspelled variable reported yet."""
     for name in list(os.environ):
         if name.startswith("SPECTRAL_INIT_") or name == BACKEND_ENV_VAR:
             monkeypatch.delenv(name)
+    monkeypatch.setattr(settings_module, "_reported", set())
 
 
 @pytest.fixture

@@ -227,3 +227,37 @@ def test_a_settings_file_is_read_once(tmp_path, monkeypatch) -> None:
     settings = SpectralInitSettings.from_file(path)
     assert (settings.strategy, settings.gain) == ("legacy", 2.0)
     assert len(reads) == 1, reads
+
+
+def test_a_misspelled_variable_is_named_once_wherever_settings_read_the_environment(monkeypatch) -> None:
+    import warnings
+
+    from ptycho_torch import GeneratorConfig, build_generator
+    from spectral_init.settings import MisspelledEnvironmentWarning
+
+    monkeypatch.setenv("SPECTRAL_INIT_GAINN", "2")
+    with pytest.warns(MisspelledEnvironmentWarning, match="SPECTRAL_INIT_GAINN .*did you mean SPECTRAL_INIT_GAIN"):
+        assert SpectralInitSettings().gain == 1.0  # ignored, and said so
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per variable per process: no second warning
+        SpectralInitSettings()
+        build_generator(GeneratorConfig(N=16, fno_width=4, fno_modes=2, fno_blocks=1))
+    monkeypatch.setenv("SPECTRAL_INIT_SEDE", "3")
+    with pytest.warns(MisspelledEnvironmentWarning, match="SPECTRAL_INIT_SEDE") as record:
+        build_generator(GeneratorConfig(N=16, fno_width=4, fno_modes=2, fno_blocks=1))
+    assert not any("GAINN" in str(w.message) for w in record)
+
+
+def test_the_clis_print_a_misspelled_variable_once(monkeypatch, capsys) -> None:
+    import warnings
+
+    from ptycho_torch.usage import check_spectral_init_environment
+
+    monkeypatch.setenv("SPECTRAL_INIT_STRATEGI", "legacy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the printed line is the only report: settings built after it stay quiet
+        check_spectral_init_environment()
+        SpectralInitSettings()
+    err = capsys.readouterr().err
+    assert err.count("warning: SPECTRAL_INIT_STRATEGI is not a spectral-init variable") == 1
+    assert "did you mean SPECTRAL_INIT_STRATEGY" in err
