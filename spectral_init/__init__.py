@@ -41,7 +41,7 @@ from .registry import (
     register_strategy,
 )
 from .scaling import VarianceScaling, complex_normal_, uniform_parts_
-from .settings import SpectralInitSettings, SpectralInitSpec, resolve_settings
+from .settings import MisspelledEnvironmentWarning, SpectralInitSettings, SpectralInitSpec, resolve_settings
 from .spectral_initializer import SpectralInitializer, init_spectral_weight_, make_initializer
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "InitializedWeight",
     "LAYER_ADAPTER_ENTRY_POINT_GROUP",
     "LayerAdapter",
+    "MisspelledEnvironmentWarning",
     "PluginLoadWarning",
     "SpectralInitSettings",
     "SpectralInitSpec",
