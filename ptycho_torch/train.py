@@ -259,6 +259,18 @@ def check_environment() -> None:
         raise UsageError(str(exc)) from None
 
 
+def warn_small_scan(config: TrainingConfig) -> None:
+    """Say so when the scan gives fewer training patterns than one batch: every step then sees them all."""
+    data = config.data
+    patterns = data.patches_per_object * data.nimgs_train
+    if patterns < config.batch_size:
+        print(f"warning: the scan (step {data.step} px on a {data.canvas} px object, N = {data.N}) gives "
+              f"{data.patches_per_object} patch{'es' if data.patches_per_object != 1 else ''} per object, "
+              f"{patterns} training pattern{'s' if patterns != 1 else ''} in all: fewer than --batch-size "
+              f"{config.batch_size}, so every step sees the same ones (a smaller --offset gives more)",
+              file=sys.stderr)
+
+
 def load_config(args: argparse.Namespace) -> TrainingConfig:
     try:
         config = assemble_config(args)
@@ -362,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_environment()
         config = load_config(args)
+        warn_small_scan(config)
         device = pick_device(config.device, ctx)
         # every rank checks alike, so that no rank waits for a group that one of them has left
         prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite)

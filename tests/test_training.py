@@ -221,3 +221,20 @@ def test_every_flag_says_what_it_does() -> None:
     helps = {a.dest: a.help for a in build_parser()._actions}
     assert helps["nepochs"].endswith("(default: 5)")
     assert "One of: mae | poisson" in helps["loss"]
+
+
+@pytest.mark.parametrize("N, object_size, offset", [(16, None, None), (16, 40, 3), (32, 64, 1000), (8, 8, 1)])
+def test_patches_per_object_is_what_the_simulation_yields(N, object_size, offset) -> None:
+    from ptycho_torch.simulation import SimulationConfig
+    from ptycho_torch.simulation.dataset import simulate_dataset
+
+    config = SimulationConfig(N=N, object_size=object_size, offset=offset)
+    assert len(simulate_dataset(config, 1, seed=0)) == config.patches_per_object
+
+
+def test_cli_warns_when_the_scan_gives_fewer_patterns_than_a_batch(tmp_path, capsys) -> None:
+    assert main([*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(tmp_path / "few"), "--offset", "1000"]) == 0
+    err = capsys.readouterr().err
+    assert "gives 1 patch per object, 1 training pattern in all: fewer than --batch-size 8" in err
+    assert main([*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(tmp_path / "enough")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -53,6 +53,11 @@ class SimulationConfig(BaseModel):
     def step(self) -> int:
         return self.offset or max(1, self.N // 4)
 
+    @property
+    def patches_per_object(self) -> int:
+        """How many N × N patches the scan grid places on one object (what ``_extract_patches`` yields)."""
+        return ((self.canvas - self.N) // self.step + 1) ** 2
+
 
 @dataclass
 class PtychoDataset:
