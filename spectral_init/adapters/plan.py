@@ -77,10 +77,16 @@ class WeightPlan:
     module: nn.Module | None = None  # set by discovery: the layer that holds it
 
 
+def _complex_tensor_plan(name: str, kind: str, layout: str, tensor: torch.Tensor, owned: list[torch.Tensor],
+                         geometry: SpectralGeometry) -> WeightPlan:
+    """One complex tensor (a parameter, or a view sharing a parameter's memory) drawn by the strategy itself."""
+    return WeightPlan(name, kind, layout, tuple(tensor.shape), geometry, [tensor], owned,
+                      lambda init: [init.draft(tensor, geometry)], scaled=[tensor], dense=lambda: tensor.detach())
+
+
 def dense_plan(name: str, kind: str, weight: torch.Tensor, geometry: SpectralGeometry) -> WeightPlan:
     """A complex parameter, written as it is."""
-    return WeightPlan(name, kind, "dense complex", tuple(weight.shape), geometry, [weight], [weight],
-                      lambda init: [init.draft(weight, geometry)], scaled=[weight], dense=lambda: weight.detach())
+    return _complex_tensor_plan(name, kind, "dense complex", weight, [weight], geometry)
 
 
 def real_view_plan(name: str, kind: str, weight: torch.Tensor, geometry: SpectralGeometry) -> WeightPlan:
@@ -88,9 +94,8 @@ def real_view_plan(name: str, kind: str, weight: torch.Tensor, geometry: Spectra
     if weight.is_complex() or weight.ndim < 1 or weight.shape[-1] != 2:
         raise ValueError(f"{name}: a real view needs a real tensor whose last dimension is 2; "
                          f"got {weight.dtype} {tuple(weight.shape)}")
-    view = torch.view_as_complex(weight.detach())
-    return WeightPlan(name, kind, "real (…, 2) view", tuple(view.shape), geometry, [view], [weight],
-                      lambda init: [init.draft(view, geometry)], scaled=[view], dense=lambda: view)
+    return _complex_tensor_plan(name, kind, "real (…, 2) view", torch.view_as_complex(weight.detach()), [weight],
+                                geometry)
 
 
 def _factor_drafts(tensors: list[torch.Tensor], n_terms: int, target: float,
@@ -116,9 +121,7 @@ def factorized_plan(name: str, kind: str, weight: nn.Module, geometry: SpectralG
     real_views = bool(owned) and not owned[0].is_complex()
     layout = f"{factorization}{' (real (…, 2) views)' if real_views else ''}"
     if factorization == "dense":
-        tensor = weight.tensor
-        return WeightPlan(f"{name}.tensor", kind, layout, tuple(tensor.shape), geometry, [tensor], owned,
-                          lambda init: [init.draft(tensor, geometry)], scaled=[tensor], dense=lambda: tensor.detach())
+        return _complex_tensor_plan(f"{name}.tensor", kind, layout, weight.tensor, owned, geometry)
     if factorization == "tucker":
         tensors, n_terms, fixed = [weight.core, *weight.factors], math.prod(weight.core.shape), []
     elif factorization == "cp":
