@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch.nn as nn
@@ -16,6 +16,7 @@ import torch.nn as nn
 from . import __version__
 from .adapters import ADAPTERS
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
+from .threads import THREADS_HELP, command_threads, positive_thread_count
 
 __all__ = [
     "build_parser",
@@ -96,8 +97,9 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_model(target: str, kwargs_text: str) -> nn.Module:
-    """``FACTORY(**kwargs)`` from ``MODULE:FACTORY``; a ValueError naming what was wrong."""
+def _model_factory(target: str, kwargs_text: str) -> Callable[[], nn.Module]:
+    """``FACTORY(**kwargs)`` from ``MODULE:FACTORY``, to be called; a ValueError naming what was wrong in
+    the text, the module or the factory (found before the call)."""
     module_name, sep, attribute = target.partition(":")
     if not (sep and module_name and attribute):
         raise ValueError(f"expected MODULE:FACTORY (e.g. neuralop.models:TFNO); got {target!r}")
@@ -118,13 +120,17 @@ def _build_model(target: str, kwargs_text: str) -> nn.Module:
         factory = getattr(factory, part)
     if not callable(factory):
         raise ValueError(f"{target} is not callable")
-    try:
-        model: Any = factory(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - whatever the user's factory raises is reported in one line
-        raise ValueError(f"{target}(**{kwargs}) raised {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
-    return model
+
+    def build() -> nn.Module:
+        try:
+            model: Any = factory(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - whatever the user's factory raises is reported in one line
+            raise ValueError(f"{target}(**{kwargs}) raised {type(exc).__name__}: {exc}") from None
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"{target} returned {type(model).__name__}, not a torch.nn.Module")
+        return model
+
+    return build
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -133,7 +139,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()] if args.strategies else None
     if strategies is not None:
         strategies = [get_strategy(s).name for s in strategies]  # an unknown name fails before the model is built
-    report = audit(_build_model(args.target, args.kwargs), strategies)
+    build = _model_factory(args.target, args.kwargs)
+    with command_threads(args.threads):
+        report = audit(build(), strategies)
     if args.json:
         print(json.dumps(report.to_json_dict(), indent=2))
     elif not report.rows:
@@ -183,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sqrt_in, xavier-complex and kaiming-complex always)",
     )
     p_audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_audit.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p_audit.set_defaults(func=_cmd_audit)
     p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")
     p_schema.set_defaults(func=_cmd_schema)

@@ -55,3 +55,37 @@ def test_the_edge_of_chaos_fixed_point_runs_on_one_thread(two_threads, monkeypat
     geometry = si.SpectralGeometry(8, 8, modes=(6, 4))
     si.get_strategy("edge-of-chaos").second_moment(geometry=geometry, resolution=16, activation="relu")
     assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(("requested", "cores", "load", "threads", "noted"), [
+    (None, 2, 0.2, 2, False),  # idle: torch's own count
+    (None, 2, 1.1, 1, True),  # one core busy: one thread, said so
+    (None, 2, 7.0, 1, True),  # all busy: never below one
+    (None, 4, 1.4, 2, False),  # 3 cores free, torch's count (2 here) is below it
+    (3, 2, 7.0, 3, False),  # asked for: taken as given
+    (None, 2, None, 2, False),  # no load average on this OS: torch's own count
+])
+def test_choose_threads_caps_the_default_at_the_free_cores(two_threads, requested, cores, load, threads,
+                                                          noted, monkeypatch) -> None:
+    import spectral_init.threads as threads_module
+
+    monkeypatch.setattr(threads_module, "load_average", lambda: load)
+    choice = threads_module.choose_threads(requested, cores=cores)
+    assert (choice.threads, choice.requested, choice.load_at_start) == (threads, requested, load)
+    assert (choice.note is not None) == noted
+    if noted:
+        assert f"of {cores} cores busy" in choice.note and "--threads" in choice.note
+
+
+def test_command_threads_sets_notes_records_and_restores(two_threads, monkeypatch) -> None:
+    import io
+
+    import spectral_init.threads as threads_module
+
+    monkeypatch.setattr(threads_module, "load_average", lambda: 1.3)
+    log = io.StringIO()
+    with threads_module.command_threads(None, stream=log) as choice:
+        assert torch.get_num_threads() == choice.threads == 1
+        record = threads_module.active_thread_record()
+    assert torch.get_num_threads() == 2 and "using 1 torch thread instead of 2" in log.getvalue()
+    assert record == {"torch_threads": 1, "requested": None, "load_average_start": 1.3, "load_average_end": 1.3}
