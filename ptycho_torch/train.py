@@ -9,7 +9,8 @@ Values come from ``--config FILE`` (TOML or JSON, the fields of
 table), overridden by the flags given. Writes ``checkpoint.pt`` after every
 epoch (atomically) and ``metrics.json`` at the end, to the output directory
 (rank 0 only); ``--resume`` continues from the checkpoint there. Exit status:
-0 done, 2 bad input (found before any work), 3 diverged.
+0 done, 2 bad input (found before any work), 3 diverged, 130 interrupted (Ctrl-C or
+SIGTERM: the last epoch's checkpoint is kept for ``--resume``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -33,9 +35,16 @@ from pydantic.fields import FieldInfo
 
 from spectral_init import normalize_name, spectral_layer_kinds
 from spectral_init.config_files import read_config_file
+from spectral_init.threads import THREADS_HELP, ThreadChoice, command_threads, positive_thread_count, thread_record
 
 from .generators.spectral_conv import resolve_backend
-from .output_files import ensure_writable_directory, write_atomically
+from .output_files import (
+    claim_output_directory,
+    ensure_writable_directory,
+    move_aside,
+    release_output_directory,
+    write_atomically,
+)
 from .progress import Progress
 from .simulation import load_probe
 from .training import (
@@ -49,10 +58,18 @@ from .training import (
     resolved_spectral_init,
     train,
 )
-from .usage import EXIT_USAGE, UsageError, check_spectral_init_environment
+from .usage import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    check_spectral_init_environment,
+    interrupts_raise_keyboard_interrupt,
+    output_directory_argument,
+)
 
 __all__ = [
     "EXIT_DIVERGED",
+    "EXIT_INTERRUPTED",
     "build_parser",
     "main",
 ]
@@ -146,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="TOML or JSON file of TrainingConfig fields (top-level training "
                    "fields, a [model] and a [data] table); the flags given override it")
-    p.add_argument("--output-dir", type=Path, required=True,
-                   help="where checkpoint.pt and metrics.json go (created; an earlier run there is kept unless "
-                   "--resume or --overwrite)")
+    p.add_argument("--output-dir", type=output_directory_argument, required=True,
+                   help="where checkpoint.pt and metrics.json go (created, and locked while the run lasts; an "
+                   "earlier run there is kept unless --resume or --overwrite)")
     group = p.add_argument_group("config fields", "each sets one TrainingConfig field; defaults are the fields' "
                                  "(or --config's)")
     for flags, path in _CONFIG_FLAGS:
@@ -161,10 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", action="store_true",
                    help="rescale each spectral layer to unit output second moment on the first batch "
                    "(sets model.spectral_init.calibrate; default off)")
+    p.add_argument("--test-each-epoch", action="store_true",
+                   help="also the test physics loss after every epoch (sets test_each_epoch; default off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or final progress line on stderr")
+    p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUTPUT_DIR/checkpoint.pt when there is one, else start fresh")
-    p.add_argument("--overwrite", action="store_true", help="start a new run in an OUTPUT_DIR that holds one")
+                   help="continue from OUTPUT_DIR/checkpoint.pt when there is one, else start fresh (in a "
+                   "directory without earlier run files)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an OUTPUT_DIR that holds one: its files are first moved into "
+                   "OUTPUT_DIR/replaced-<time>/")
     p.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: continue although the checkpoint's config differs from the flags")
     return p
@@ -181,6 +204,8 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
             for key in path[:-1]:
                 target = target[key]
             target[path[-1]] = value
+    if args.test_each_epoch:
+        merged["test_each_epoch"] = True
     if args.calibrate:
         spec = merged["model"].get("spectral_init")
         spec = {} if spec is None else {"strategy": spec} if isinstance(spec, str) else dict(spec)
@@ -191,8 +216,8 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
 EXIT_DIVERGED = 3  # a non-finite loss or gradient: the last good checkpoint is kept
 
 RUN_FILES = ("metrics.json", "checkpoint.pt")
-# Fields a resumed run may change: more epochs continue the same run.
-RESUMABLE_CHANGES = frozenset({"nepochs"})
+# Fields a resumed run may change: more epochs continue the same run; testing does not change training.
+RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
 
 
 def _format_validation_error(exc: pydantic.ValidationError) -> str:
@@ -219,17 +244,20 @@ class CheckpointWriter:
 
     ``submit`` snapshots the tensors (a memory copy) and waits only for the previous write; a
     process killed mid-write leaves the previous checkpoint in place, and a resume then repeats
-    at most one epoch.
+    at most one epoch. ``written_epoch`` is the epoch of the checkpoint on disk (``resumed_epoch``
+    until this run writes one).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resumed_epoch: int | None = None) -> None:
         self.path = path
+        self.written_epoch = resumed_epoch
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
     def _write(self, checkpoint: dict[str, Any]) -> None:
         try:
             write_atomically(self.path, lambda p: torch.save(checkpoint, p))
+            self.written_epoch = checkpoint["epoch"]
         except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread by close()/submit()
             self._error = exc
 
@@ -248,6 +276,14 @@ class CheckpointWriter:
 
     def close(self) -> None:
         self._wait()
+
+    def close_after_interrupt(self) -> int | None:
+        """Finish the pending write; the epoch now on disk. A failed write is reported, not raised."""
+        try:
+            self._wait()
+        except Exception as exc:  # noqa: BLE001 - the run is ending; the message says what was kept
+            print(f"warning: the last checkpoint write failed ({exc}); the one before it is kept", file=sys.stderr)
+        return self.written_epoch
 
 
 def check_environment() -> None:
@@ -289,16 +325,31 @@ def load_config(args: argparse.Namespace) -> TrainingConfig:
     return config
 
 
-def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
-    """Create ``path`` and prove it writable; refuse to start a fresh run over an earlier one."""
+def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool, claim: bool) -> bool:
+    """Create ``path``, prove it writable and (``claim``) lock it; refuse to mix two runs' files.
+
+    Returns whether this call claimed it. A fresh run needs an empty directory or ``--overwrite``;
+    ``--resume`` needs a checkpoint, or no earlier run files, or ``--overwrite``.
+    """
     try:
-        ensure_writable_directory(path)
+        claimed = claim_output_directory(path) if claim else (ensure_writable_directory(path) or False)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     existing = [name for name in RUN_FILES if (path / name).exists()]
-    if existing and not (resume or overwrite):
-        raise UsageError(f"--output-dir {str(path)!r} already holds a run ({', '.join(existing)}); pass --resume "
-                         "to continue it or --overwrite to start a new one there")
+    if overwrite or not existing:
+        return claimed
+    if not resume:
+        message = (f"--output-dir {str(path)!r} already holds a run ({', '.join(existing)}); pass --resume "
+                   "to continue it or --overwrite to start a new one there")
+    elif "checkpoint.pt" not in existing:
+        message = (f"--resume: --output-dir {str(path)!r} holds {', '.join(existing)} of an earlier run but no "
+                   "checkpoint.pt to continue from; pass --overwrite to start a new run there (the earlier "
+                   "files are moved aside)")
+    else:
+        return claimed
+    if claimed:
+        release_output_directory(path)
+    raise UsageError(message)
 
 
 def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
@@ -368,32 +419,55 @@ def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Exit status: 0 done, 2 bad input (nothing trained, nothing overwritten), 3 diverged."""
+    """Exit status: 0 done, 2 bad input (nothing trained, nothing overwritten), 3 diverged, 130 interrupted."""
     args = build_parser().parse_args(argv)
     ctx = DistributedContext.from_env()
+    with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
+        try:
+            return _checked_run(args, argv, ctx, threads)
+        except KeyboardInterrupt:
+            print("interrupted before training started; nothing was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: DistributedContext,
+                 threads: ThreadChoice) -> int:
+    """Every check before any work, then the run, holding the output directory (rank 0) throughout."""
+    claimed = False
     try:
         check_environment()
         config = load_config(args)
         warn_small_scan(config)
         device = pick_device(config.device, ctx)
         # every rank checks alike, so that no rank waits for a group that one of them has left
-        prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite)
+        claimed = prepare_output_dir(args.output_dir, resume=args.resume, overwrite=args.overwrite,
+                                     claim=ctx.is_main)
         checkpoint_path = args.output_dir / "checkpoint.pt"
         resume = load_checkpoint(checkpoint_path, config, args.allow_config_change) if args.resume else None
-    except UsageError as exc:
+    except (UsageError, ValueError) as exc:  # ValueError: pick_device
+        if claimed:
+            release_output_directory(args.output_dir)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as exc:  # pick_device
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if ctx.active:
-        init_process_group(ctx, device)
     try:
-        return _run(args, argv, config, ctx, device, checkpoint_path, resume)
-    finally:
+        if args.overwrite and resume is None and ctx.is_main:
+            moved = move_aside(args.output_dir, RUN_FILES)
+            if moved is not None:
+                print(f"moved the earlier run's files to {moved}")
         if ctx.active:
-            dist.barrier()
-            dist.destroy_process_group()
+            init_process_group(ctx, device)
+        code = EXIT_USAGE
+        try:
+            code = _run(args, argv, config, ctx, device, checkpoint_path, resume, threads)
+            return code
+        finally:
+            if ctx.active:
+                if code != EXIT_INTERRUPTED:  # an interrupted peer may never reach the barrier
+                    dist.barrier()
+                dist.destroy_process_group()
+    finally:
+        if claimed:
+            release_output_directory(args.output_dir)
 
 
 def _run(
@@ -404,24 +478,42 @@ def _run(
     device: torch.device,
     checkpoint_path: Path,
     resume: dict[str, Any] | None,
+    threads: ThreadChoice,
 ) -> int:
     progress: Progress | None = None
+    # the epoch in progress (0-based) and the steps done, for the message of an interrupted run
+    position = {"epoch": resume["epoch"] if resume else 0, "step": resume["step"] if resume else 0}
+    show = ctx.is_main and not args.no_progress
+    epoch_lines = show and not sys.stderr.isatty()  # a log gets one line per epoch; a terminal, the bar
 
     def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
         nonlocal progress
+        position.update(epoch=epoch, step=step)
         if progress is None:  # a resumed run starts its count where the checkpoint left off
-            progress = Progress(total_steps, "train", enabled=ctx.is_main and not args.no_progress, initial=step - 1)
+            progress = Progress(total_steps, "train", enabled=show and not epoch_lines, initial=step - 1)
         progress.step(f"epoch {epoch + 1}/{config.nepochs} loss {loss:.5g}")
 
-    writer = CheckpointWriter(checkpoint_path) if ctx.is_main else None
+    def on_epoch(checkpoint: dict[str, Any]) -> None:
+        position["epoch"] = checkpoint["epoch"]  # epochs done: an interrupt from here on falls in the next one
+        if writer is not None:
+            writer.submit(checkpoint)
+        if epoch_lines:
+            test = checkpoint["epoch_test_losses"][-1]
+            print(f"epoch {checkpoint['epoch']}/{config.nepochs}: train loss {checkpoint['epoch_losses'][-1]:.6g}"
+                  + (f", test loss {test:.6g}" if test is not None else "")
+                  + f", {checkpoint['epoch_seconds'][-1]:.1f} s", file=sys.stderr, flush=True)
+
+    writer = CheckpointWriter(checkpoint_path, resume['epoch'] if resume else None) if ctx.is_main else None
     if resume is not None and ctx.is_main:
         print(f"resuming from {checkpoint_path} after epoch {resume['epoch']}/{config.nepochs}")
     try:
         try:
-            result = train(config, ctx, on_step=on_step, on_epoch=writer.submit if writer else None, resume=resume)
+            result = train(config, ctx, on_step=on_step, on_epoch=on_epoch, resume=resume)
         finally:  # the bar ends before any message below
             if progress is not None:
                 progress.close()
+    except KeyboardInterrupt:
+        return _interrupted(writer, position, args.output_dir, ctx)
     except DivergenceError as exc:
         kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
         print(
@@ -443,20 +535,41 @@ def _run(
             f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
             f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad"
         )
-        write_outputs(args.output_dir, config, result, device, argv)
+        write_outputs(args.output_dir, config, result, device, argv, threads)
         print(f"wrote {args.output_dir / 'metrics.json'} and {checkpoint_path}")
     return 0
 
 
-def write_outputs(
-    output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device, argv: Sequence[str] | None
-) -> None:
+def _interrupted(writer: CheckpointWriter | None, position: dict[str, int], output_dir: Path,
+                 ctx: DistributedContext) -> int:
+    """Ctrl-C or SIGTERM: finish the pending checkpoint write (a second Ctrl-C meanwhile is ignored), say
+    where the run stopped and how to continue; exit status 130."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        saved = writer.close_after_interrupt() if writer is not None else None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if ctx.is_main:
+        where = f"interrupted at epoch {position['epoch'] + 1}, step {position['step']}"
+        if saved:
+            print(f"{where}; rerun with --resume to continue from the checkpoint of epoch {saved} in "
+                  f"{str(output_dir)!r}", file=sys.stderr)
+        else:
+            print(f"{where}; no epoch had finished, so there is no checkpoint to resume from", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
+                  argv: Sequence[str] | None, threads: ThreadChoice) -> None:
     """``metrics.json`` and the final ``checkpoint.pt``, each written whole or not at all."""
     metrics = {
         "config": config.model_dump(mode="json"),
         "spectral_init": resolved_spectral_init(config),
         "spectral_layers": spectral_layer_kinds(result.model),  # what ran: the backend resolved, per layer kind
         "epoch_losses": result.epoch_losses,
+        "epoch_test_losses": result.epoch_test_losses,
         "step_losses": result.step_losses,
         "test": result.test,
         "spectral_participation": result.participation,
@@ -468,6 +581,7 @@ def write_outputs(
         "resumed_from_epoch": result.resumed_from_epoch,
         "calibration": result.calibration,
         "device": str(device),
+        "threads": thread_record(threads),
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),
     }

@@ -55,6 +55,8 @@ class TrainingConfig(BaseModel):
     loss: LossName = Field("mae", description="Physics loss on the diffraction amplitudes.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the data, the weights and the batch order.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
+    test_each_epoch: bool = Field(False, description="Also the test physics loss after every epoch (costs a "
+                                  "forward pass over the test set each time).")
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +122,7 @@ class DistributedContext:
 @dataclass
 class TrainResult:
     epoch_losses: list[float]
+    epoch_test_losses: list[float | None]
     step_losses: list[float]
     test: dict[str, float]
     participation: dict[str, list[float]]
@@ -216,6 +219,7 @@ class TrainingProgress:
     epoch_losses: list[float] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    epoch_test_losses: list[float | None] = field(default_factory=list)  # None: not evaluated that epoch
     participation_start: list[float] = field(default_factory=list)
     resumed_from_epoch: int | None = None
 
@@ -239,6 +243,7 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
         "epoch_losses": list(progress.epoch_losses),
         "step_losses": list(progress.step_losses),
         "epoch_seconds": list(progress.epoch_seconds),
+        "epoch_test_losses": list(progress.epoch_test_losses),
         "participation_start": list(progress.participation_start),
         "complete": progress.epoch >= config.nepochs,
     }
@@ -253,6 +258,7 @@ def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.opti
     return TrainingProgress(
         epoch=checkpoint["epoch"], step=checkpoint["step"], epoch_losses=list(checkpoint["epoch_losses"]),
         step_losses=list(checkpoint["step_losses"]), epoch_seconds=list(checkpoint["epoch_seconds"]),
+        epoch_test_losses=list(checkpoint.get("epoch_test_losses", [None] * checkpoint["epoch"])),
         participation_start=list(checkpoint["participation_start"]), resumed_from_epoch=checkpoint["epoch"],
     )
 
@@ -356,6 +362,10 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
                      run.total_steps, on_step)
         progress.epoch += 1
         progress.epoch_seconds.append(time.perf_counter() - t_epoch)
+        progress.epoch_test_losses.append(
+            evaluate(run.model, run.test_set, run.config, run.device)["physics_loss"]
+            if run.config.test_each_epoch else None
+        )
         if on_epoch is not None:
             t_checkpoint = time.perf_counter()
             on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress))
@@ -384,6 +394,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     progress = run.progress
     return TrainResult(
         epoch_losses=progress.epoch_losses,
+        epoch_test_losses=progress.epoch_test_losses,
         step_losses=progress.step_losses,
         test=test,
         participation={"start": progress.participation_start, "end": participation_end},

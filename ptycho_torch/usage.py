@@ -1,14 +1,32 @@
-"""What the command lines here share for a user's mistake: one error type (exit 2) and the environment check."""
+"""What the command lines here share for a user's mistake or a user's Ctrl-C: exit statuses, the
+output-directory argument, SIGTERM read as an interrupt, and the environment check."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 
 from spectral_init.settings import environment_settings, unreported_misspellings
 
-__all__ = ["EXIT_USAGE", "UsageError", "check_spectral_init_environment"]
+from .output_files import check_path_text
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "UsageError",
+    "check_spectral_init_environment",
+    "interrupts_raise_keyboard_interrupt",
+    "output_directory_argument",
+]
 
 EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 class UsageError(SystemExit):
@@ -20,6 +38,35 @@ class UsageError(SystemExit):
 
     def __str__(self) -> str:
         return self.message
+
+
+def output_directory_argument(text: str) -> Path:
+    """An argparse type for ``--output-dir``: refuses an empty path (``Path("")`` would be the current
+    directory) and names or paths longer than the file system takes."""
+    try:
+        check_path_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--output-dir ")) from None
+    return Path(text)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def interrupts_raise_keyboard_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's or ``kill``'s stop) handled like Ctrl-C for the block: both raise
+    KeyboardInterrupt, so one handler finishes what is pending and exits 130. Outside the main
+    thread, where Python allows no signal handler, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_spectral_init_environment() -> None:

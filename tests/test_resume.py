@@ -1,5 +1,6 @@
-"""No run lost: a run killed with SIGKILL resumes to the weights of an uninterrupted one, alone and under
-torchrun; a diverging run stops with its last good checkpoint; a bad checkpoint is refused and kept."""
+"""No run lost or mixed up: a run stopped by Ctrl-C or killed with SIGKILL resumes to the weights of an
+uninterrupted one, alone and under torchrun; a diverging run stops with its last good checkpoint; a bad
+checkpoint is refused and kept; two runs never share an output directory."""
 
 from __future__ import annotations
 
@@ -59,15 +60,27 @@ def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
     return final_state(out)
 
 
-def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, uninterrupted) -> None:
-    out = tmp_path / "killed"
+def test_interrupted_then_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, uninterrupted) -> None:
+    """Ctrl-C: exit 130, one line, the pending checkpoint finished; then SIGKILL of the resumed run: the
+    atomic checkpoint survives; resumed again, the run ends on the uninterrupted run's weights."""
+    out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", str(out), "--resume"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_epoch(out, proc, 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    interrupted_at = epochs_done(out)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert f"rerun with --resume to continue from the checkpoint of epoch {interrupted_at}" in err
+    assert 1 <= interrupted_at < 6 and not (out / "metrics.json").exists()
+
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_epoch(out, proc, interrupted_at + 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = epochs_done(out)
-    assert 1 <= killed_at < 6 and not (out / "metrics.json").exists()
+    assert interrupted_at < killed_at < 6 and not (out / "metrics.json").exists()
+
     resumed = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from {out / 'checkpoint.pt'} after epoch {killed_at}/6" in resumed.stdout
@@ -159,8 +172,62 @@ def test_a_fresh_run_never_overwrites_an_earlier_one(tmp_path, capsys) -> None:
     assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert {name: (out / name).read_bytes() for name in before} == before
+    # --overwrite moves the earlier run aside, whole, before the new run writes anything
     assert main([*RUN_FLAGS, "--nepochs", "1", "--seed", "1", "--output-dir", str(out), "--overwrite"]) == 0
+    (aside,) = out.glob("replaced-*")
+    assert f"moved the earlier run's files to {aside}" in capsys.readouterr().out
+    assert {name: (aside / name).read_bytes() for name in before} == before
     assert (out / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
+    assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1
+
+
+def test_resume_without_a_checkpoint_refuses_to_mix_with_earlier_run_files(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"lr": 0.001}')
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "holds metrics.json of an earlier run but no checkpoint.pt" in err and "--overwrite" in err
+    assert (out / "metrics.json").read_text() == '{"lr": 0.001}' and not (out / "checkpoint.pt").exists()
+    # an empty directory (or none) is a fresh start for --resume
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(tmp_path / "new"), "--resume"]) == 0
+
+
+HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, f"{os.getpid()}\\n".encode())
+print("holding", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_second_run_into_a_directory_in_use_is_refused_with_the_holders_pid(tmp_path, capsys) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out / ".lock")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 2
+        assert f"is in use by another run (pid {holder.pid})" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]
+    finally:
+        holder.communicate("")
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0  # the kernel dropped the lock
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("", "argument --output-dir: is empty"),
+    ("x" * 300, "has a name of 300 bytes"),
+    ("/".join(["y" * 200] * 30), "paths may have at most 4095"),
+])
+def test_empty_and_over_long_output_paths_are_refused(value, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*RUN_FLAGS, "--output-dir", value])
+    last_line = capsys.readouterr().err.splitlines()[-1]
+    assert exc.value.code == 2 and message in last_line and len(last_line) < 300, last_line
 
 
 def test_torchrun_with_bad_input_stops_every_rank_at_once(tmp_path) -> None:

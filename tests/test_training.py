@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path, architecture) ->
     model = build_generator(TrainingConfig.model_validate(checkpoint["config"]).model)
     model.load_state_dict(checkpoint["model_state"])
     assert not (out / "metrics.json.tmp").exists()
+
+
+def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losses(tmp_path, capsys) -> None:
+    """With --test-each-epoch the epoch's line (stderr is no terminal under pytest) has the test loss too."""
+    out = tmp_path / "run"
+    flags = [f for f in TINY_FLAGS if f != "--no-progress"]
+    assert main([*flags, "--nepochs", "2", "--test-each-epoch", "--threads", "1", "--output-dir", str(out)]) == 0
+    err = capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    tests = metrics["epoch_test_losses"]
+    assert len(tests) == 2 and tests[-1] == pytest.approx(metrics["test"]["physics_loss"], rel=1e-6)
+    for epoch, (train_loss, test_loss) in enumerate(zip(metrics["epoch_losses"], tests), 1):
+        assert re.search(rf"^epoch {epoch}/2: train loss {train_loss:.6g}, test loss {test_loss:.6g}, [0-9.]+ s$",
+                         err, re.MULTILINE), err
+    threads = metrics["threads"]
+    assert threads["torch_threads"] == threads["requested"] == 1
+    assert {"load_average_start", "load_average_end"} <= set(threads)
 
 
 def test_config_file_with_flags_overriding(tmp_path) -> None:
