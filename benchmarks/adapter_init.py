@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,18 +35,21 @@ from .common import (
     Progress,
     benchmark_parser,
     bounded_int,
+    command_threads,
     environment,
     format_ci,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, pyplot
+from .figures import bar_groups, one_legend, pyplot
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/adapter-init/1"
+MODULE, STEM = "benchmarks.adapter_init", "adapter_init"
 STRATEGY = "xavier-complex"
 SEED_OFFSET = 1_000_000
 
@@ -84,10 +88,31 @@ def target_ratio(layer: nn.Module) -> float:
     return statistics.fmean(row.ratios[STRATEGY] for row in audit(layer, [STRATEGY]).rows)
 
 
-def run(width: int, seeds: int, device: torch.device, show_progress: bool, argv: Sequence[str] | None) -> dict:
+def run(width: int, seeds: int, device: torch.device, show_progress: bool, argv: Sequence[str] | None,
+        output_dir: Path) -> dict:
+    """Every layer × seed; on Ctrl-C the finished layers are written to ``output_dir``."""
     builders = layer_builders(width)
     progress = Progress(len(builders) * seeds, "adapter init", enabled=show_progress)
     rows, start = [], time.perf_counter()
+    config = {"width": width, "seeds": seeds, "strategy": STRATEGY}
+
+    def partial() -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": config,
+                "results": rows}
+
+    with keep_finished_runs(output_dir, STEM, partial, lambda: len(rows)):
+        _measure(builders, seeds, device, rows, progress)
+    return {
+        "schema": SCHEMA,
+        "environment": environment(device, MODULE, argv),
+        "config": config,
+        "results": rows,
+        "timings": {"total_seconds": time.perf_counter() - start},
+    }
+
+
+def _measure(builders: dict[str, Callable[[], nn.Module]], seeds: int, device: torch.device, rows: list[dict],
+             progress: Progress) -> None:
     for label, build in builders.items():
         own, ours, adapters = [], [], {}
         for seed in range(seeds):
@@ -98,13 +123,6 @@ def run(width: int, seeds: int, device: torch.device, show_progress: bool, argv:
             ours.append(target_ratio(layer))
             progress.step(label)
         rows.append({"layer": label, "adapters": adapters, "own_init": mean_ci(own), "initialize_": mean_ci(ours)})
-    return {
-        "schema": SCHEMA,
-        "environment": environment(device, "benchmarks.adapter_init", argv),
-        "config": {"width": width, "seeds": seeds, "strategy": STRATEGY},
-        "results": rows,
-        "timings": {"total_seconds": time.perf_counter() - start},
-    }
 
 
 def markdown_report(record: dict[str, Any]) -> str:
@@ -138,12 +156,14 @@ def figure(record: dict[str, Any]) -> Any:
     ax.tick_params(axis="x", labelrotation=60, labelsize=7)
     ax.set_xlabel("layer")
     ax.set_ylabel(f"E|W|² / {record['config']['strategy']} target (ratio)")
-    ax.legend(fontsize=7)
+    ax.set_title(f"E|W|² / {record['config']['strategy']} target per layer, mean ± 95% CI over "
+                 f"{record['config']['seeds']} seeds", fontsize=9)
+    one_legend(fig, [ax], "init")
     return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.adapter_init", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--seeds", type=bounded_int(2, 1000), default=20, help="number of seeds")
     p.add_argument("--width", type=bounded_int(1, 256), default=16, help="in and out channels of every layer")
     return p
@@ -151,10 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    device = resolve_device(args.device)
-    prepare_output_dir(args.output_dir)
-    record = run(args.width, args.seeds, device, not args.no_progress, argv)
-    publish(args.output_dir, "adapter_init", record, markdown_report(record), figure)
+    with command_threads(args.threads):
+        device = resolve_device(args.device)
+        prepare_output_dir(args.output_dir)
+        record = run(args.width, args.seeds, device, not args.no_progress, argv, args.output_dir)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure)
     return 0
 
 

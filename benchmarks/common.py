@@ -3,37 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ptycho_torch.output_files import ensure_writable_directory, write_atomically
+from ptycho_torch.output_files import claim_output_directory, release_output_directory, write_atomically
 from ptycho_torch.progress import Progress
 from ptycho_torch.training import DistributedContext, pick_device
-from ptycho_torch.usage import UsageError, check_spectral_init_environment
+from ptycho_torch.usage import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    check_spectral_init_environment,
+    interrupts_raise_keyboard_interrupt,
+    output_directory_argument,
+)
 from spectral_init import available_strategies, get_strategy
+from spectral_init.threads import THREADS_HELP, active_thread_record, command_threads, positive_thread_count
 
 from .figures import draw
 
 __all__ = [
     "CALIBRATED",
+    "BenchmarkInterrupted",
     "HelpFormatter",
     "Progress",
     "UsageError",
     "benchmark_parser",
     "bounded_int",
     "comma_separated",
+    "command_threads",
     "device_name",
     "environment",
     "format_ci",
+    "keep_finished_runs",
     "markdown_header",
     "prepare_output_dir",
     "publish",
@@ -45,26 +56,71 @@ __all__ = [
 ]
 
 
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a benchmark, after the runs finished so far were written (``paths``)."""
+
+    def __init__(self, finished: int, paths: dict[str, Path]) -> None:
+        super().__init__(finished, paths)
+        self.finished, self.paths = finished, paths
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
-    """A benchmark's exit status: ``main``'s, or 2 with a one-line message for a ``UsageError``.
+    """A benchmark's exit status: ``main``'s; 2 with a one-line message for a ``UsageError``; 130 with a
+    one-line message for Ctrl-C or SIGTERM (after ``keep_finished_runs`` wrote what had finished).
 
     The ``SPECTRAL_INIT_*`` environment is checked first: a misspelled variable is named with a
-    warning, an invalid one is refused.
+    warning, an invalid one is refused. The output directory claimed by ``prepare_output_dir`` is
+    released at the end.
     """
     try:
-        check_spectral_init_environment()
-        return main(None)
+        with interrupts_raise_keyboard_interrupt():
+            check_spectral_init_environment()
+            return main(None)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except BenchmarkInterrupted as exc:
+        print(f"interrupted: the {exc.finished} finished run{'s' if exc.finished != 1 else ''} written to "
+              f"{exc.paths['json']} (marked incomplete); rerun for the whole report", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted before any run finished; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        while _CLAIMED_HERE:
+            release_output_directory(_CLAIMED_HERE.pop())
+
+
+_CLAIMED_HERE: list[Path] = []  # output directories claimed by prepare_output_dir, released by run_cli
 
 
 def prepare_output_dir(output_dir: Path) -> None:
-    """Create ``output_dir`` and prove it writable, before any work."""
+    """Create ``output_dir``, prove it writable and claim it for this run (a second benchmark run into it
+    is refused, naming this one's pid), before any work."""
     try:
-        ensure_writable_directory(output_dir)
+        if claim_output_directory(output_dir):
+            _CLAIMED_HERE.append(output_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def keep_finished_runs(output_dir: Path, stem: str, partial_record: Callable[[], dict[str, Any]],
+                       finished: Callable[[], int]) -> Iterator[None]:
+    """Around a benchmark's loop: on Ctrl-C or SIGTERM, ``partial_record()`` — the runs finished so far —
+    is written to ``stem``.json (with ``"incomplete": true``) and a short ``stem``.md saying so, then
+    ``BenchmarkInterrupted`` is raised. Nothing is written when no run had finished."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        count = finished()
+        if count == 0:
+            raise
+        record = {**partial_record(), "incomplete": True}
+        markdown = (f"# {stem}: interrupted\n\n{count} finished run{'s' if count != 1 else ''} kept in "
+                    f"`{stem}.json` (marked incomplete); no table or figure was made. Command: "
+                    f"`{record['environment']['command']}`\n")
+        raise BenchmarkInterrupted(count, write_outputs(output_dir, stem, record, markdown)) from None
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -109,10 +165,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
-    """A parser with the options every benchmark has: --device, --output-dir, --no-progress."""
+    """A parser with the options every benchmark has: --device, --output-dir, --threads, --no-progress."""
     p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
-    p.add_argument("--output-dir", type=Path, default=Path("results"), help="where JSON, Markdown and PNG go")
+    p.add_argument("--output-dir", type=output_directory_argument, default=Path("results"),
+                   help="where JSON, Markdown and PNG go (locked while the run lasts)")
+    p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p.add_argument(
         "--no-progress",
         action="store_true",
@@ -197,6 +255,7 @@ def environment(device: torch.device, module: str, argv: Sequence[str] | None = 
         "device": device.type,
         "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
+        "threads": active_thread_record(),
         "versions": versions,
         "platform": platform.platform(),
         "command": " ".join(["python -m", module, *(sys.argv[1:] if argv is None else argv)]),

@@ -15,7 +15,7 @@ from typing import Any
 
 from ptycho_torch.output_files import write_atomically
 
-__all__ = ["bar_groups", "draw", "merged_series", "pyplot", "style"]
+__all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "merged_series", "one_legend", "pyplot", "style"]
 
 _LINESTYLES = ("-", "--", "-.", ":")
 
@@ -53,24 +53,49 @@ def merged_series(series: Iterable[tuple[str, Sequence[float]]]) -> list[tuple[s
     return [(" = ".join(labels), list(values), first) for values, (labels, first) in merged.items()]
 
 
+DECADES_FOR_LOG = 1.5  # values spanning more than this many decades are drawn as dots on a log axis
+
+
 def bar_groups(ax: Any, groups: Sequence[str], series: Sequence[tuple[str, Sequence[float], Sequence[float] | None]],
                *, styles: Sequence[int] | None = None, log: bool = True) -> None:
-    """Grouped bars: one group per entry of ``groups`` on x, one bar per series (label, values, error).
+    """Grouped values: one group per entry of ``groups`` on x, one mark per series (label, values, error).
 
-    ``styles``: each series' ``style`` index (default its position), so that one name keeps one colour
-    across panels that show different subsets.
+    Bars on a linear axis from 0, so that their lengths compare; where the positive values span more
+    than ``DECADES_FOR_LOG`` decades (and ``log`` allows it), dots with error bars on a log axis instead —
+    a bar's length means nothing on a log axis, whose bottom is arbitrary. ``styles``: each series'
+    ``style`` index (default its position), so that one name keeps one colour across panels.
     """
     width = 0.8 / max(len(series), 1)
+    positive = [v for _, values, _ in series for v in values if math.isfinite(v) and v > 0]
+    dots = log and bool(positive) and math.log10(max(positive) / min(positive)) > DECADES_FOR_LOG
     for i, (label, values, errors) in enumerate(series):
         offsets = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
         color = style(i if styles is None else styles[i])["color"]
-        ax.bar(offsets, values, width, yerr=errors, capsize=2, label=label, color=color, error_kw={"linewidth": 0.8})
+        if dots:
+            ax.errorbar(offsets, values, yerr=errors, fmt="o", markersize=5, capsize=2, label=label, color=color,
+                        elinewidth=0.8)
+        else:
+            ax.bar(offsets, values, width, yerr=errors, capsize=2, label=label, color=color,
+                   error_kw={"linewidth": 0.8})
     ax.set_xticks(range(len(groups)), groups)
-    # a log axis needs one positive value (a peak memory that did not grow reads 0); else stay linear from 0
-    if log and any(math.isfinite(v) and v > 0 for _, values, _ in series for v in values):
+    if dots:
         ax.set_yscale("log")
+        ax.grid(axis="y", which="major", alpha=0.3)
     else:
         ax.set_ylim(bottom=0)
+
+
+def one_legend(fig: Any, axes: Iterable[Any], title: str, order: Sequence[str] | None = None) -> None:
+    """One legend for the whole figure, below the panels: every label drawn in any panel, once (in
+    ``order`` where given, else as first drawn). A legend per panel repeats itself and covers data."""
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if order is not None:
+        handles = {label: handles[label] for label in order if label in handles}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 5),
+               fontsize=8, title=title, title_fontsize=8)
 
 
 def draw(figure: Callable[[dict[str, Any]], Any], record: dict[str, Any], path: Path) -> Path | None:

@@ -41,7 +41,9 @@ from .common import (
     benchmark_parser,
     bounded_int,
     comma_separated,
+    command_threads,
     environment,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
@@ -51,6 +53,7 @@ from .common import (
 from .figures import bar_groups, pyplot
 
 SCHEMA = "spectral-init/generator-step/1"
+MODULE, STEM = "benchmarks.generator_step", "generator_step"
 MODES = ("eager", "compile")
 UNSTEADY = 2.0  # one step this many times slower than another of the same mode: a busy machine
 Step = Callable[[], float]
@@ -177,7 +180,7 @@ def figure(record: dict[str, Any]) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.generator_step", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument(
         "--architectures",
         type=comma_separated(ARCHITECTURES, "architectures"),
@@ -197,9 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="also time torch.compile of the generator",
     )
-    p.add_argument(
-        "--threads", type=bounded_int(1, 1024), default=None, help="torch CPU threads (default: torch's choice)"
-    )
     return p
 
 
@@ -209,17 +209,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--N must be even and --modes at most N // 2; got N={args.N}, modes={args.modes}")
     if args.batch * args.width * args.N * args.N > 2**30:
         raise UsageError("--batch × --width × --N² must be at most 2**30 activations per layer")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    with command_threads(args.threads):
+        return _main(args, argv)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     device = resolve_device(args.device)
     prepare_output_dir(args.output_dir)
     progress = Progress(len(args.architectures) * args.repeats, "generator step", enabled=not args.no_progress)
     start = time.perf_counter()
-    results = [bench_architecture(a, args, device, progress) for a in args.architectures]
+    results: list[dict[str, Any]] = []
+    with keep_finished_runs(args.output_dir, STEM, lambda: record(args, device, argv, results), lambda: len(results)):
+        for architecture in args.architectures:
+            results.append(bench_architecture(architecture, args, device, progress))
     progress.close()
-    record = {
+    full = {**record(args, device, argv, results), "timings": {"total_seconds": time.perf_counter() - start}}
+    publish(args.output_dir, STEM, full, markdown_report(full), figure)
+    return 0
+
+
+def record(args: argparse.Namespace, device: torch.device, argv: Sequence[str] | None,
+           results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON record of the architectures measured so far."""
+    return {
         "schema": SCHEMA,
-        "environment": environment(device, "benchmarks.generator_step", argv),
+        "environment": environment(device, MODULE, argv),
         "config": {
             "architectures": args.architectures,
             "batch": args.batch,
@@ -233,10 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dtype": "float32",
         },
         "results": results,
-        "timings": {"total_seconds": time.perf_counter() - start},
     }
-    publish(args.output_dir, "generator_step", record, markdown_report(record), figure)
-    return 0
 
 
 if __name__ == "__main__":

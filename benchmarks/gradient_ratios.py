@@ -51,8 +51,10 @@ from .common import (
     benchmark_parser,
     bounded_int,
     comma_separated,
+    command_threads,
     environment,
     format_ci,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
@@ -61,10 +63,11 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import bar_groups, pyplot
+from .figures import bar_groups, one_legend, pyplot
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/gradient-ratios/1"
+MODULE, STEM = "benchmarks.gradient_ratios", "gradient_ratios"
 MODELS = ("blocks", "generator", "hybrid", "fno_vanilla", "ffno")
 DEFAULT_MODELS = ("blocks", "generator", "fno_vanilla", "ffno")
 INPUTS = ("white-noise", "diffraction")
@@ -283,45 +286,52 @@ def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
     return entries
 
 
-def run_sweep(
-    cfg: SweepConfig, device: torch.device, show_progress: bool = True, argv: Sequence[str] | None = None
-) -> Report:
+def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_progress: bool = True,
+              argv: Sequence[str] | None = None) -> Report:
+    """Every model × input × seed × strategy, measured; on Ctrl-C the finished ones are written to ``output_dir``."""
     total = len(cfg.models) * len(cfg.inputs) * len(cfg.strategies) * len(cfg.seeds)
     progress = Progress(total, "gradient ratios", enabled=show_progress)
     runs: list[Run] = []
     layers: dict[str, dict[str, int]] = {}
     start = time.perf_counter()
-    for model_kind in cfg.models:
-        for inp in cfg.inputs:
-            for seed in cfg.seeds:
-                # Strategies interleaved within a seed: drifts in machine load hit them alike.
-                for strategy in cfg.strategies:
-                    t0 = time.perf_counter()
-                    model, blocks = build_model(model_kind, strategy, seed, cfg)
-                    if model_kind not in layers:  # the same layers at every strategy and seed
-                        layers[model_kind] = spectral_layer_kinds(model)
-                    # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
-                    model = (model.double() if cfg.dtype == "float64" else model).to(device)
-                    x = make_input(inp, model_kind, seed, cfg).to(device)
-                    results = measure(model, blocks, x, cfg.losses, seed)
-                    seconds = time.perf_counter() - t0
-                    for loss_name, per_block in results.items():
-                        runs.append(
-                            Run(
-                                model=model_kind,
-                                input=inp,
-                                loss=loss_name,
-                                strategy=strategy,
-                                seed=seed,
-                                blocks=[BlockRecord(**b) for b in per_block],
-                                seconds=seconds,
+
+    def partial() -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg.model_dump(),
+                "runs": [r.model_dump() for r in runs]}
+
+    with keep_finished_runs(output_dir, STEM, partial, lambda: len({(r.model, r.input, r.strategy, r.seed)
+                                                                    for r in runs})):
+        for model_kind in cfg.models:
+            for inp in cfg.inputs:
+                for seed in cfg.seeds:
+                    # Strategies interleaved within a seed: drifts in machine load hit them alike.
+                    for strategy in cfg.strategies:
+                        t0 = time.perf_counter()
+                        model, blocks = build_model(model_kind, strategy, seed, cfg)
+                        if model_kind not in layers:  # the same layers at every strategy and seed
+                            layers[model_kind] = spectral_layer_kinds(model)
+                        # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
+                        model = (model.double() if cfg.dtype == "float64" else model).to(device)
+                        x = make_input(inp, model_kind, seed, cfg).to(device)
+                        results = measure(model, blocks, x, cfg.losses, seed)
+                        seconds = time.perf_counter() - t0
+                        for loss_name, per_block in results.items():
+                            runs.append(
+                                Run(
+                                    model=model_kind,
+                                    input=inp,
+                                    loss=loss_name,
+                                    strategy=strategy,
+                                    seed=seed,
+                                    blocks=[BlockRecord(**b) for b in per_block],
+                                    seconds=seconds,
+                                )
                             )
-                        )
-                    progress.step(f"{model_kind} {strategy} seed {seed}")
+                        progress.step(f"{model_kind} {strategy} seed {seed}")
     elapsed = time.perf_counter() - start
     return Report(
         schema_=SCHEMA,
-        environment=environment(device, "benchmarks.gradient_ratios", argv),
+        environment=environment(device, MODULE, argv),
         config=cfg,
         runs=runs,
         summary=summarize(runs, cfg),
@@ -407,21 +417,12 @@ def figure(record: dict[str, Any]) -> Any:
             bar_groups(ax, cfg.models, series)
             ax.set_xlabel("model")
             if metric == "grad_ratio_local_over_spectral":
-                ax.set_title(f"{inp} input, loss {loss}", fontsize=9)
+                ax.set_title(f"gradient ratio local/spectral\n{inp} input, loss {loss}", fontsize=9)
                 ax.set_ylabel("local/spectral mean |∂L/∂w| (ratio)")
             else:
-                ax.set_title(f"{inp} input, forward pass", fontsize=9)
+                ax.set_title(f"branch std ratio spectral/local\n{inp} input, forward pass", fontsize=9)
                 ax.set_ylabel("spectral/local branch std (ratio)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="outside lower center",
-        ncol=min(len(labels), 8),
-        fontsize=8,
-        title="strategy",
-        title_fontsize=8,
-    )
+    one_legend(fig, axes.flat, "strategy")
     return fig
 
 
@@ -477,7 +478,7 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.gradient_ratios", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1")
     p.add_argument(
@@ -519,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with command_threads(args.threads):
+        return _main(args, argv)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.size % 2:
         raise UsageError(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
     if args.modes > args.size // 2:
@@ -558,9 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}"
             ) from exc
     prepare_output_dir(args.output_dir)
-    report = run_sweep(cfg, device, show_progress=not args.no_progress, argv=argv)
+    report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv)
     record = report.to_json_dict()
-    publish(args.output_dir, "gradient_ratios", record, markdown_report(record), figure)
+    publish(args.output_dir, STEM, record, markdown_report(record), figure)
     if old is not None:
         print(compare(report, old))
     return 0

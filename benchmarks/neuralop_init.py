@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,20 +30,42 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    command_threads,
     environment,
     format_ci,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, pyplot
+from .figures import bar_groups, one_legend, pyplot
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/neuralop-init/1"
+MODULE, STEM = "benchmarks.neuralop_init", "neuralop_init"
 KINDS = ("dense", "tucker", "cp", "tt")
 MODES_BY_DIM = {1: (12,), 2: (12, 12), 3: (8, 8, 8)}
+
+
+def build_fno(n_modes: tuple[int, ...], kind: str, width: int, rank: float) -> torch.nn.Module:
+    from neuralop.models import FNO
+
+    return FNO(n_modes=n_modes, hidden_channels=width, in_channels=1, out_channels=1,
+               factorization=None if kind == "dense" else kind, rank=rank)
+
+
+def check_buildable(width: int, rank: float) -> None:
+    """Build each model once, before any work: tltorch refuses some small width × rank pairs (a CP rank
+    that rounds to 0 divides by zero), and that should be a usage error, not a crash mid-run."""
+    for dim, n_modes in MODES_BY_DIM.items():
+        for kind in KINDS:
+            try:
+                build_fno(n_modes, kind, width, rank)
+            except Exception as exc:  # noqa: BLE001 - whatever tltorch raises, the message names the pair
+                raise UsageError(f"neuraloperator cannot build a {dim}-D {kind} FNO with --width {width} and --rank "
+                                 f"{rank} ({type(exc).__name__}: {exc}); raise --width or --rank") from None
 
 
 def reconstructed_ratio(model: torch.nn.Module, target: float) -> float:
@@ -55,36 +78,40 @@ def reconstructed_ratio(model: torch.nn.Module, target: float) -> float:
 
 
 def run(width: int, rank: float, seeds: int, device: torch.device, show_progress: bool,
-        argv: Sequence[str] | None) -> dict[str, Any]:
-    from neuralop.models import FNO
+        argv: Sequence[str] | None, output_dir: Path) -> dict[str, Any]:
+    """Every dimension × factorization × seed; on Ctrl-C the finished rows are written to ``output_dir``."""
+    import neuralop
 
     target = 2 / (width + width)
     progress = Progress(len(MODES_BY_DIM) * len(KINDS) * seeds, "neuralop init", enabled=show_progress)
     rows, start = [], time.perf_counter()
-    for dim, n_modes in MODES_BY_DIM.items():
-        for kind in KINDS:
-            own, ours, kinds = [], [], {}
-            for seed in range(seeds):
-                torch.manual_seed(seed)
-                model = FNO(n_modes=n_modes, hidden_channels=width, in_channels=1, out_channels=1,
-                            factorization=None if kind == "dense" else kind, rank=rank).to(device)
-                own.append(reconstructed_ratio(model, target))
-                kinds = spectral_layer_kinds(model)
-                initialize_(model, {"strategy": "xavier-complex", "seed": seed})
-                ours.append(reconstructed_ratio(model, target))
-                progress.step(f"{dim}-D {kind} seed {seed}")
-            rows.append({"dim": dim, "n_modes": list(n_modes), "kind": kind, "spectral_layers": kinds,
-                         "neuralop_auto": mean_ci(own), "initialize_": mean_ci(ours)})
-    import neuralop
+    config = {"width": width, "rank": rank, "seeds": seeds, "target": target, "neuralop": neuralop.__version__}
 
-    return {
-        "schema": SCHEMA,
-        "environment": environment(device, "benchmarks.neuralop_init", argv),
-        "config": {"width": width, "rank": rank, "seeds": seeds, "target": target,
-                   "neuralop": neuralop.__version__},
-        "results": rows,
-        "timings": {"total_seconds": time.perf_counter() - start},
-    }
+    def record() -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": config,
+                "results": rows}
+
+    with keep_finished_runs(output_dir, STEM, record, lambda: len(rows)):
+        for dim, n_modes in MODES_BY_DIM.items():
+            for kind in KINDS:
+                rows.append(_measure(dim, n_modes, kind, width, rank, seeds, target, device, progress))
+    return {**record(), "timings": {"total_seconds": time.perf_counter() - start}}
+
+
+def _measure(dim: int, n_modes: tuple[int, ...], kind: str, width: int, rank: float, seeds: int, target: float,
+             device: torch.device, progress: Progress) -> dict[str, Any]:
+    """One row: the E|W|² ratio of neuraloperator's own init and after ``initialize_``, over seeds."""
+    own, ours, kinds = [], [], {}
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        model = build_fno(n_modes, kind, width, rank).to(device)
+        own.append(reconstructed_ratio(model, target))
+        kinds = spectral_layer_kinds(model)
+        initialize_(model, {"strategy": "xavier-complex", "seed": seed})
+        ours.append(reconstructed_ratio(model, target))
+        progress.step(f"{dim}-D {kind} seed {seed}")
+    return {"dim": dim, "n_modes": list(n_modes), "kind": kind, "spectral_layers": kinds,
+            "neuralop_auto": mean_ci(own), "initialize_": mean_ci(ours)}
 
 
 def markdown_report(record: dict[str, Any]) -> str:
@@ -126,13 +153,14 @@ def figure(record: dict[str, Any]) -> Any:
         ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="target")
         ax.set_xlabel("weight factorization")
         ax.set_ylabel("mean |W|² / (2/(in+out)) (ratio)")
-        ax.set_title(f"{dim}-D FNO, width {record['config']['width']}, rank {record['config']['rank']}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title(f"E|W|² / target, {dim}-D FNO\nwidth {record['config']['width']}, rank "
+                     f"{record['config']['rank']}", fontsize=9)
+    one_legend(fig, axes.flat, "init")
     return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.neuralop_init", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=20, help="number of seeds")
     p.add_argument("--width", type=bounded_int(1, 256), default=16, help="hidden channels")
     p.add_argument("--rank", type=float, default=0.5, help="factorization rank, as neuraloperator reads it (0, 1]")
@@ -147,11 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         import neuralop  # noqa: F401  (the PyPI package neuraloperator)
     except ImportError:
         raise UsageError("this benchmark needs neuraloperator: pip install -e '.[neuralop]'") from None
-    device = resolve_device(args.device)
-    prepare_output_dir(args.output_dir)
-    record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv)
-    markdown = markdown_report(record)
-    publish(args.output_dir, "neuralop_init", record, markdown, figure)
+    with command_threads(args.threads):
+        check_buildable(args.width, args.rank)
+        device = resolve_device(args.device)
+        prepare_output_dir(args.output_dir)
+        record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv, args.output_dir)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure)
     return 0
 
 

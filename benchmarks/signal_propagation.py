@@ -21,7 +21,8 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,7 +38,9 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    command_threads,
     environment,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
@@ -46,10 +49,11 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import merged_series, pyplot, style
+from .figures import merged_series, one_legend, pyplot, style
 from .stats import mean_ci
 
 SCHEMA = "spectral-init/signal-propagation/1"
+MODULE, STEM = "benchmarks.signal_propagation", "signal_propagation"
 MODELS = ("plain-relu", "plain-gelu", "blocks")
 ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "blocks": "gelu"}
 
@@ -107,12 +111,21 @@ def ratios(run: dict[str, list[float]]) -> tuple[float, float]:
     return f[-1] / max(f[i], 1e-300), b[i] / max(b[-1], 1e-300)
 
 
-def run_sweep(cfg: dict[str, Any], device: torch.device,
-              show_progress: bool) -> tuple[list[dict], dict[str, dict[str, int]], float]:
-    """The runs, the spectral layers each model and depth was built with, and the seconds taken."""
+def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool,
+              partial: Callable[[list[dict]], dict[str, Any]],
+              output_dir: Path) -> tuple[list[dict], dict[str, dict[str, int]], float]:
+    """The runs, the spectral layers each model and depth was built with, and the seconds taken; on Ctrl-C
+    the finished runs (``partial(runs)``) are written to ``output_dir``."""
     total = len(cfg["models"]) * len(cfg["depths"]) * len(cfg["seeds"]) * len(cfg["variants"])
     progress = Progress(total, "signal propagation", enabled=show_progress)
     runs, kinds, start = [], {}, time.perf_counter()
+    with keep_finished_runs(output_dir, STEM, lambda: partial(runs), lambda: len(runs)):
+        _sweep(cfg, device, runs, kinds, progress)
+    return runs, kinds, time.perf_counter() - start
+
+
+def _sweep(cfg: dict[str, Any], device: torch.device, runs: list[dict], kinds: dict[str, dict[str, int]],
+           progress: Progress) -> None:
     for model in cfg["models"]:
         for depth in cfg["depths"]:
             for seed in cfg["seeds"]:
@@ -133,7 +146,6 @@ def run_sweep(cfg: dict[str, Any], device: torch.device,
                                  "forward_ratio": forward, "backward_ratio": backward,
                                  "calibration_scales": calibration, **result})
                     progress.step(f"{model} depth {depth} {variant} seed {seed}")
-    return runs, kinds, time.perf_counter() - start
 
 
 def summarize(runs: list[dict]) -> list[dict[str, Any]]:
@@ -189,23 +201,40 @@ def figure(record: dict[str, Any]) -> Any:
     depth, seed = max(cfg["depths"]), cfg["seeds"][0]
     fig, axes = plt.subplots(2, len(cfg["models"]), figsize=(5.2 * len(cfg["models"]), 8), squeeze=False,
                              layout="constrained")
-    rows = (("forward_second_moment", "forward E[z_l²] (input's E[x²] = 1)"),
-            ("backward_norm", "backward ‖∂L/∂h_l‖ (output's ≈ 1)"))
+    underflow = False
+    rows = (("forward_second_moment", "forward E[z_l²] (input's E[x²] = 1)", "forward second moment"),
+            ("backward_norm", "backward ‖∂L/∂h_l‖ (output's ≈ 1)", "backward gradient norm"))
     for col, model in enumerate(cfg["models"]):
         runs = {r["variant"]: r for r in record["runs"] if (r["model"], r["depth"], r["seed"]) == (model, depth, seed)}
-        for row, (key, ylabel) in enumerate(rows):
+        for row, (key, ylabel, metric) in enumerate(rows):
             ax = axes[row][col]
             series = [(v, runs[v][key]) for v in cfg["variants"]]
             for label, values, index in merged_series(series):
-                # a signal that underflowed to 0 cannot be drawn on a log axis: the line ends there
-                ax.plot(range(1, depth + 1), [v if v > 0 else float("nan") for v in values], label=label,
-                        **style(index))
+                underflow |= _plot_until_underflow(ax, values, label, style(index))
             ax.set_yscale("log")
             ax.set_xlabel("layer l")
             ax.set_ylabel(ylabel)
-            ax.legend(fontsize=6, title="init", title_fontsize=6)
-        axes[0][col].set_title(f"{model}, depth {depth}, seed {seed}", fontsize=10)
+            ax.set_title(f"{metric}\n{model}, depth {depth}, seed {seed}", fontsize=9)
+    if underflow:  # one grey key for the marks of every colour
+        axes[0][0].plot([], [], marker="v", linestyle="none", color="gray", label=UNDERFLOW_LABEL)
+    one_legend(fig, axes.flat, "init")
     return fig
+
+
+UNDERFLOW_LABEL = "curve ends here: float32 underflowed to 0 beyond it"
+
+
+def _plot_until_underflow(ax: Any, values: Sequence[float], label: str, line_style: dict[str, Any]) -> bool:
+    """The curve over layers 1…; where the signal underflowed to 0 (no point on a log axis) — after the
+    last layers forward, before the first ones backward — the line ends with a ▼ at its last positive
+    layer, so that the end is not read as the end of the network. Returns whether it did."""
+    layers = range(1, len(values) + 1)
+    ax.plot(layers, [v if v > 0 else float("nan") for v in values], label=label, **line_style)
+    ends = [i for i, v in enumerate(values) if v > 0
+            and ((i > 0 and values[i - 1] <= 0) or (i + 1 < len(values) and values[i + 1] <= 0))]
+    ax.plot([i + 1 for i in ends], [values[i] for i in ends], marker="v", markersize=7, linestyle="none",
+            color=line_style["color"])
+    return bool(ends)
 
 
 def _int_list(text: str) -> list[int]:
@@ -226,7 +255,7 @@ def _models(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.signal_propagation", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--no-calibrated", action="store_true", help="leave out the calibrated variant")
     p.add_argument("--models", type=_models, default=",".join(MODELS), help=f"comma-separated from {', '.join(MODELS)}")
@@ -241,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with command_threads(args.threads):
+        return _main(args, argv)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.modes > args.size // 2:
         raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
@@ -249,12 +283,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
            "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch}
-    runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress)
-    record = {"schema": SCHEMA, "environment": environment(device, "benchmarks.signal_propagation", argv),
+
+    def partial(runs: list[dict]) -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}
+
+    runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir)
+    record = {"schema": SCHEMA, "environment": environment(device, MODULE, argv),
               "config": cfg, "spectral_layers": kinds, "runs": runs, "summary": summarize(runs),
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
-    publish(args.output_dir, "signal_propagation", record, markdown, figure)
+    publish(args.output_dir, STEM, record, markdown, figure)
     return 0
 
 

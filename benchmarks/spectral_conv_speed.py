@@ -51,16 +51,19 @@ from .common import (
     benchmark_parser,
     bounded_int,
     comma_separated,
+    command_threads,
     environment,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, pyplot
+from .figures import bar_groups, one_legend, pyplot
 
 SCHEMA = "spectral-init/spectral-conv-speed/3"
+MODULE, STEM = "benchmarks.spectral_conv_speed", "spectral_conv_speed"
 DEFAULT_SHAPES = "16x32x64x12,8x64x128x16,4x32x256x16"
 IMPLEMENTATIONS = ("ours", "straightforward", "neuralop", "roundtrip")
 LAYERS = ("2d", "factorized")
@@ -320,24 +323,19 @@ def figure(record: dict[str, Any]) -> Any:
             bar_groups(ax, shapes, series, styles=[IMPLEMENTATIONS.index(name) for name in names])
             ax.set_xlabel("batch × channels × size², modes")
             ax.set_ylabel(ylabel)
-            ax.set_title(_LAYER_TITLES[layer].replace("`", ""), fontsize=9)
-    handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
-    handles = {name: handles[name] for name in IMPLEMENTATIONS if name in handles}
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles), fontsize=8,
-               title="implementation", title_fontsize=8)
+            ax.set_title(f"{ylabel.split(' (')[0]}\n{_LAYER_TITLES[layer].replace('`', '')}", fontsize=9)
+    one_legend(fig, axes.flat, "implementation", order=IMPLEMENTATIONS)
     return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.spectral_conv_speed", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--shapes", type=parse_shapes, default=DEFAULT_SHAPES,
                    help="BATCHxCHANNELSxSIZExMODES, comma-separated")
     p.add_argument("--layers", type=comma_separated(LAYERS, "layer kinds"), default=",".join(LAYERS),
                    help=f"layer kinds, comma-separated: {', '.join(LAYERS)}")
     p.add_argument("--repeats", type=bounded_int(1, 100_000), default=20, help="timed runs per implementation")
     p.add_argument("--warmup", type=bounded_int(0, 1000), default=3, help="untimed runs first")
-    p.add_argument("--threads", type=bounded_int(1, 1024), default=None,
-                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of layers and inputs")
     p.add_argument(
         "--memory",
@@ -350,8 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    with command_threads(args.threads):
+        return _main(args, argv)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     device = resolve_device(args.device)
     prepare_output_dir(args.output_dir)
     dtype = getattr(torch, args.dtype)
@@ -359,14 +360,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed", enabled=not args.no_progress
     )
     start = time.perf_counter()
-    results = [
-        bench_shape(layer, s, args.repeats, args.warmup, dtype, device, args.memory, progress)
-        for layer in args.layers
-        for s in args.shapes
-    ]
-    record = {
+    results: list[dict] = []
+    with keep_finished_runs(args.output_dir, STEM, lambda: record(args, device, argv, results), lambda: len(results)):
+        for layer in args.layers:
+            for shape in args.shapes:
+                results.append(bench_shape(layer, shape, args.repeats, args.warmup, dtype, device, args.memory,
+                                           progress))
+    full = {**record(args, device, argv, results), "timings": {"total_seconds": time.perf_counter() - start}}
+    publish(args.output_dir, STEM, full, markdown_report(full), figure)
+    return 0
+
+
+def record(args: argparse.Namespace, device: torch.device, argv: Sequence[str] | None,
+           results: list[dict]) -> dict[str, Any]:
+    """The JSON record of the shapes measured so far."""
+    return {
         "schema": SCHEMA,
-        "environment": environment(device, "benchmarks.spectral_conv_speed", argv),
+        "environment": environment(device, MODULE, argv),
         "config": {
             "layers": args.layers,
             "shapes": [list(s) for s in args.shapes],
@@ -377,11 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "memory": args.memory,
         },
         "results": results,
-        "timings": {"total_seconds": time.perf_counter() - start},
     }
-    markdown = markdown_report(record)
-    publish(args.output_dir, "spectral_conv_speed", record, markdown, figure)
-    return 0
 
 
 if __name__ == "__main__":

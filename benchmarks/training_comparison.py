@@ -33,8 +33,10 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    command_threads,
     environment,
     format_ci,
+    keep_finished_runs,
     markdown_header,
     prepare_output_dir,
     publish,
@@ -47,6 +49,7 @@ from .figures import merged_series, pyplot, style
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/training-comparison/1"
+MODULE, STEM = "benchmarks.training_comparison", "training_comparison"
 METRICS = (
     "final_train_loss",
     "test_physics_loss",
@@ -95,22 +98,28 @@ def run_comparison(
     runs = []
     kinds: dict[str, int] = {}
     start = time.perf_counter()
-    for seed in range(args.seeds):
-        for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
-            result = train(training_config(args, strategy, seed, device.type))
-            kinds = kinds or spectral_layer_kinds(result.model)
-            runs.append(
-                {
-                    "strategy": strategy,
-                    "seed": seed,
-                    "epoch_losses": result.epoch_losses,
-                    "step_losses": result.step_losses,
-                    "test": result.test,
-                    "participation": result.participation,
-                    "seconds": result.timings["total_seconds"],
-                }
-            )
-            progress.step(f"{strategy} seed {seed}")
+
+    def partial() -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
+                "config": {"strategies": strategies, "baseline": baseline}, "runs": runs}
+
+    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs)):
+        for seed in range(args.seeds):
+            for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
+                result = train(training_config(args, strategy, seed, device.type))
+                kinds = kinds or spectral_layer_kinds(result.model)
+                runs.append(
+                    {
+                        "strategy": strategy,
+                        "seed": seed,
+                        "epoch_losses": result.epoch_losses,
+                        "step_losses": result.step_losses,
+                        "test": result.test,
+                        "participation": result.participation,
+                        "seconds": result.timings["total_seconds"],
+                    }
+                )
+                progress.step(f"{strategy} seed {seed}")
     threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
     total_steps = len(runs[0]["step_losses"])
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
@@ -139,7 +148,7 @@ def run_comparison(
         ]
     return {
         "schema": SCHEMA,
-        "environment": environment(device, "benchmarks.training_comparison", args.argv),
+        "environment": environment(device, MODULE, args.argv),
         "config": {
             "strategies": strategies,
             "seeds": list(range(args.seeds)),
@@ -235,7 +244,7 @@ def figure(record: dict[str, Any]) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser("benchmarks.training_comparison", __doc__)
+    p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
@@ -275,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
+    with command_threads(args.threads):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     strategies, baseline = select_strategies(args.strategies, args.baseline)
     if args.calibrated:
         strategies.append(CALIBRATED)
@@ -286,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_output_dir(args.output_dir)
     record = run_comparison(args, strategies, baseline, device)
     markdown = markdown_report(record)
-    publish(args.output_dir, "training_comparison", record, markdown, figure)
+    publish(args.output_dir, STEM, record, markdown, figure)
     return 0
 
 

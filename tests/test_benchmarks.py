@@ -400,3 +400,76 @@ def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
         shown = formatter._get_help_string(action)
         if action.option_strings and action.default not in (None, False) and action.dest != "help":
             assert "(default" in shown, f"{name}: {action.option_strings} does not show its default"
+
+
+SIGNAL_TINY = ["--strategies", "legacy,sqrt_in", "--no-calibrated", "--depths", "1", "--seeds", "2", "--width", "4",
+               "--modes", "2", "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--threads", "1"]
+
+
+@pytest.mark.parametrize("finished_before_interrupt", [0, 3])
+def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
+    tmp_path, capsys, monkeypatch, finished_before_interrupt
+) -> None:
+    """Ctrl-C (KeyboardInterrupt) in the middle of the sweep: the finished runs are written, marked
+    incomplete, one line says so, exit 130; interrupted before the first run ends, nothing is written."""
+    from benchmarks import signal_propagation
+    from benchmarks.common import run_cli
+
+    real_measure, calls = signal_propagation.measure, []
+
+    def measure_then_interrupt(*args, **kwargs):
+        if len(calls) == finished_before_interrupt:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(signal_propagation, "measure", measure_then_interrupt)
+    status = run_cli(lambda _: signal_propagation.main([*SIGNAL_TINY, "--output-dir", str(tmp_path)]))
+    err = capsys.readouterr().err
+    assert status == 130 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    if finished_before_interrupt == 0:
+        assert "nothing was written" in err and not (tmp_path / "signal_propagation.json").exists()
+        return
+    data = json.loads((tmp_path / "signal_propagation.json").read_text())
+    assert data["incomplete"] is True and len(data["runs"]) == 3
+    assert [(r["variant"], r["seed"]) for r in data["runs"]] == [("legacy", 0), ("sqrt_in", 0), ("legacy", 1)]
+    assert f"3 finished runs written to {tmp_path / 'signal_propagation.json'}" in err
+    assert "interrupted" in (tmp_path / "signal_propagation.md").read_text()
+
+
+def test_sigterm_is_handled_as_an_interrupt_inside_the_block_only() -> None:
+    import os
+    import signal
+    import time
+
+    from ptycho_torch.usage import interrupts_raise_keyboard_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), interrupts_raise_keyboard_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises at once, ending the sleep
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_benchmark_refuses_an_output_dir_in_use_and_records_its_threads(tmp_path, capsys) -> None:
+    import subprocess
+
+    from test_resume import HOLD_LOCK
+
+    from benchmarks import signal_propagation
+    from benchmarks.common import run_cli
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".lock")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        status = run_cli(lambda _: signal_propagation.main([*SIGNAL_TINY, "--output-dir", str(tmp_path)]))
+        assert status == 2 and f"is in use by another run (pid {holder.pid})" in capsys.readouterr().err
+        assert not (tmp_path / "signal_propagation.json").exists()
+    finally:
+        holder.communicate("")
+    threads_before = torch.get_num_threads()
+    assert run_cli(lambda _: signal_propagation.main([*SIGNAL_TINY, "--output-dir", str(tmp_path)])) == 0
+    assert torch.get_num_threads() == threads_before  # the command's count does not outlive it
+    threads = json.loads((tmp_path / "signal_propagation.json").read_text())["environment"]["threads"]
+    assert threads["torch_threads"] == threads["requested"] == 1 and "load_average_end" in threads

@@ -24,6 +24,8 @@ def test_equal_series_are_drawn_once_under_a_joined_label() -> None:
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path) -> None:
     plt = pytest.importorskip("matplotlib.pyplot")
+    from matplotlib.patches import Rectangle
+
     record = json.loads(path.read_text())
     fig = replot._views()[record["schema"]].figure(record)
     try:
@@ -31,11 +33,14 @@ def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path
         assert axes
         for ax in axes:
             assert ax.get_xlabel() and ax.get_ylabel(), f"unlabelled axis in {path.name}"
-            # log where a quantity spans orders of magnitude; a linear axis must start at 0, so that bar
-            # heights compare as ratios
-            assert ax.get_yscale() == "log" or ax.get_ylim()[0] == 0, f"linear axis not from 0 in {path.name}"
+            assert ax.get_title(), f"a panel without a title in {path.name}"
+            # bars only on a linear axis from 0, so that their lengths compare as ratios; a log axis
+            # (for values spanning decades) carries dots or lines
+            bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() > 0]
+            if bars:
+                assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0, f"bars not from 0 in {path.name}"
         legends = list(fig.legends) + [ax.get_legend() for ax in axes if ax.get_legend() is not None]
-        assert legends and all(legend.get_texts() for legend in legends)
+        assert len(legends) == 1 and legends[0].get_texts(), f"{len(legends)} legends in {path.name}"
     finally:
         plt.close(fig)
 
@@ -75,7 +80,27 @@ def test_a_panel_with_no_positive_value_is_drawn_linear_from_zero() -> None:
     try:
         memory_axes = [ax for ax in fig.axes if "memory" in ax.get_ylabel()]
         assert memory_axes and all(ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0 for ax in memory_axes)
-        time_axes = [ax for ax in fig.axes if "time" in ax.get_ylabel()]
-        assert time_axes and all(ax.get_yscale() == "log" for ax in time_axes)
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize(("values", "scale", "bars"), [
+    ([6.9, 7.0, 3.0], "linear", True),  # within a decade: bars from 0, so 6.9 and 7.0 look alike
+    ([0.001, 1.0, 40.0], "log", False),  # across decades: dots on a log axis
+    ([0.0, 0.0, 0.0], "linear", True),  # nothing positive: linear from 0
+])
+def test_bar_groups_draws_bars_from_zero_or_dots_on_a_log_axis(values, scale, bars) -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from matplotlib.patches import Rectangle
+
+    from benchmarks.figures import bar_groups
+
+    fig, ax = plt.subplots()
+    try:
+        bar_groups(ax, ["a", "b", "c"], [("s", values, None)])
+        assert ax.get_yscale() == scale
+        assert bool([p for p in ax.patches if isinstance(p, Rectangle)]) == bars
+        if bars:
+            assert ax.get_ylim()[0] == 0
     finally:
         plt.close(fig)
