@@ -4,7 +4,7 @@ hypothesis profiles.
 Profiles, chosen by ``HYPOTHESIS_PROFILE``; when it is unset, ``ci`` wherever ``CI`` is set, else ``dev``:
 
 - ``ci``: derandomized (the same examples and seeds on every run), no deadline, no example
-  database, 50 examples per property (the whole suite: about 75 s on 2 cores, within the 3-minute budget);
+  database, 50 examples per property;
 - ``dev``: random examples, 50 per property, failures remembered in ``.hypothesis/``;
 - ``thorough``: 1000 examples per property, for a nightly run or a release.
 """
@@ -57,3 +57,23 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(REGISTRY, "_items", dict(REGISTRY._items))
     monkeypatch.setattr(REGISTRY, "_plugins_loaded", REGISTRY._plugins_loaded)
     return REGISTRY
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker runs torch on one intra-op thread: two workers with torch's two
+    threads each would oversubscribe a 2-core machine."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, at most 4 (each imports torch and neuraloperator, about 0.5 GB)."""
+    return min(os.cpu_count() or 1, 4)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The ``heavy`` tests first (in their order), so that no worker starts one near the end alone."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

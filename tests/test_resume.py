@@ -5,6 +5,7 @@ checkpoint is refused and kept; two runs never share an output directory."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,9 @@ import pytest
 import torch
 
 from ptycho_torch.train import main
+
+# one worker runs them all, so that the module's reference runs (fixtures) are made once
+pytestmark = [pytest.mark.heavy, pytest.mark.xdist_group("resume")]
 
 REPO = Path(__file__).resolve().parents[1]
 # Long enough per epoch that a kill lands between checkpoints, short enough for the suite.
@@ -102,13 +106,34 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "--max-restarts", "1", "-m", "ptycho_torch.train", *RUN_FLAGS, "--batch-size", "2"]
+
+
+@pytest.fixture(scope="module")
+def torchrun_whole(tmp_path_factory) -> Path:
+    """An uninterrupted run of two gloo workers: the reference for the elastic restart, and the check
+    that replicas stay identical (one torchrun shared, as each costs seconds of process start-up)."""
+    whole = tmp_path_factory.mktemp("torchrun-whole")
+    done = subprocess.run([*TORCHRUN, "--output-dir", str(whole)], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return whole
+
+
+def test_torchrun_two_cpu_processes_keep_identical_replicas(torchrun_whole) -> None:
+    metrics = json.loads((torchrun_whole / "metrics.json").read_text())
+    ddp = metrics["ddp"]
+    assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
+    assert ddp["samples_per_rank_per_epoch"] == math.ceil(metrics["n_train"] / 2) == 25  # 50 patches, 2 ranks
+    assert ddp["replica_max_abs_diff"] == 0.0
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
-def test_torchrun_survives_a_killed_worker(tmp_path, uninterrupted) -> None:
+def test_torchrun_survives_a_killed_worker(tmp_path, torchrun_whole) -> None:
     """Two gloo workers, one SIGKILLed after the first checkpoint: the elastic restart resumes from it."""
     out = tmp_path / "elastic"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "--max-restarts", "1", "-m", "ptycho_torch.train", *RUN_FLAGS, "--batch-size", "2",
-           "--output-dir", str(out), "--resume"]
+    cmd = [*TORCHRUN, "--output-dir", str(out), "--resume"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_epoch(out, proc, 1)
     workers = child_pids(proc.pid)
@@ -121,11 +146,7 @@ def test_torchrun_survives_a_killed_worker(tmp_path, uninterrupted) -> None:
     assert metrics["ddp"]["replica_max_abs_diff"] == 0.0
     # batch 2 on each of two ranks is the single-process run's batch 4, but DDP averages the two
     # halves' gradients: compare with an uninterrupted torchrun, not with the single process
-    whole = tmp_path / "elastic-whole"
-    cmd_whole = [*cmd[: cmd.index("--output-dir")], "--output-dir", str(whole)]
-    done = subprocess.run(cmd_whole, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_weights(final_state(out), final_state(whole))
+    assert_same_weights(final_state(out), final_state(torchrun_whole))
 
 
 def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, capsys) -> None:

@@ -1,13 +1,9 @@
-"""Physics-informed training: a falling loss, the CLI and its config, bad input, and torchrun."""
+"""Physics-informed training: a falling loss, the CLI and its config, bad input (torchrun: test_resume.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +14,6 @@ from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.train import main
 from ptycho_torch.training import DistributedContext, TrainingConfig, shard_indices, train
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
               "--batch-size", "8", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu",
               "--spectral-backend", "fallback", "--no-progress"]
@@ -178,19 +173,6 @@ def test_cli_bad_config_file(tmp_path, capsys) -> None:
     typo.write_text('{"nepoch": 3}')
     assert main(["--config", str(typo), "--output-dir", str(tmp_path / "o")]) == 2
     assert "nepoch" in capsys.readouterr().err
-
-
-def test_torchrun_two_cpu_processes_keep_identical_replicas(tmp_path) -> None:
-    out = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "ptycho_torch.train", *TINY_FLAGS, "--nepochs", "2", "--batch-size", "4", "--output-dir", str(out)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ddp = json.loads((out / "metrics.json").read_text())["ddp"]
-    assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
-    assert ddp["samples_per_rank_per_epoch"] == 13  # 25 patches over 2 ranks
-    assert ddp["replica_max_abs_diff"] == 0.0
 
 
 @pytest.mark.parametrize(("architecture", "layers"), [("fno", {"SpectralConv2d": 2}),

@@ -18,6 +18,7 @@ preferred neuraloperator whenever it was importable.)
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any, Literal, get_args
 
@@ -42,13 +43,10 @@ __all__ = [
     "resolve_backend",
 ]
 
-try:  # the PyPI package ``neuraloperator`` installs the module ``neuralop``
-    from neuralop.layers.spectral_convolution import SpectralConv as _NeuralopSpectralConv
-
-    HAS_NEURALOPERATOR = True
-except ImportError:
-    _NeuralopSpectralConv = None
-    HAS_NEURALOPERATOR = False
+# The PyPI package ``neuraloperator`` installs the module ``neuralop``. Whether it is there is asked
+# without importing it: the import takes 1.6 s, which every process would pay, though only the
+# ``neuralop`` backend uses it (``NeuralopSpectralConv2d`` imports it when built).
+HAS_NEURALOPERATOR = importlib.util.find_spec("neuralop") is not None
 
 SpectralBackend = Literal["auto", "fallback", "neuralop"]
 BACKEND_ENV_VAR = "PTYCHO_SPECTRAL_BACKEND"
@@ -173,9 +171,11 @@ class NeuralopSpectralConv2d(_SpectralConv2dBase):
     ) -> None:
         if not HAS_NEURALOPERATOR:
             raise ImportError("the neuralop backend needs neuraloperator: pip install 'spectral-init[neuralop]'")
+        from neuralop.layers.spectral_convolution import SpectralConv
+
         super().__init__(in_channels, out_channels, modes, spectral_init)
         with torch.random.fork_rng(devices=[]):
-            self.conv = _NeuralopSpectralConv(in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False)
+            self.conv = SpectralConv(in_channels, out_channels, n_modes=(2 * modes, 2 * modes - 1), bias=False)
         expected = (in_channels, out_channels, 2 * modes, modes)
         dense = getattr(self.conv.weight, "tensor", None)
         if not isinstance(dense, nn.Parameter) or tuple(dense.shape) != expected or not dense.is_complex():
