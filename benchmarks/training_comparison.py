@@ -60,6 +60,9 @@ METRICS = (
     "participation_end",
 )
 SMOOTHING = 3
+# the stitched test object's quality (ptycho_torch.evaluation), where every run has it (SSIM and PSNR
+# need scikit-image); PSNR is left out: infinite for a perfect object, it has no mean
+RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
 
 
 def steps_to_threshold(step_losses: Sequence[float], threshold: float) -> int | None:
@@ -115,6 +118,7 @@ def run_comparison(
                         "epoch_losses": result.epoch_losses,
                         "step_losses": result.step_losses,
                         "test": result.test,
+                        "reconstruction": result.reconstruction,
                         "participation": result.participation,
                         "seconds": result.timings["total_seconds"],
                     }
@@ -139,7 +143,13 @@ def run_comparison(
                 participation_start=statistics.fmean(run["participation"]["start"]),
                 participation_end=statistics.fmean(run["participation"]["end"]),
             )
+    for run in runs:
+        for name in RECONSTRUCTION_METRICS:
+            if run["reconstruction"][name] is not None:
+                per_seed[run["strategy"]][run["seed"]][f"reconstruction_{name}"] = run["reconstruction"][name]
     metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
+    metrics += tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
+                     if all(r["reconstruction"][name] is not None for r in runs))
     summary = compare_strategies(per_seed, metrics, baseline)
     for strategy, entry in summary.items():
         entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs if r["strategy"] == strategy)
@@ -208,7 +218,27 @@ def markdown_report(record: dict[str, Any]) -> str:
             f"| {_cell(m['participation_end']) if 'participation_end' in m else '—'} "
             f"| {delta('final_train_loss')} | {delta('test_physics_loss')} |"
         )
+    lines += _reconstruction_table(record)
     return "\n".join(lines) + "\n"
+
+
+def _reconstruction_table(record: dict[str, Any]) -> list[str]:
+    """The stitched test object per strategy (records made before it was measured have none)."""
+    names = [n for n in RECONSTRUCTION_METRICS
+             if all(f"reconstruction_{n}" in e["metrics"] for e in record["summary"].values())]
+    if not names:
+        return []
+    lines = ["", f"Stitched test object (phase offset and plane removed; FRC: ½-bit threshold, cycles/px); "
+             f"Δ SSIM paired by seed against `{record['config']['baseline']}`:", "",
+             "| strategy | " + " | ".join(names) + " | Δ ssim_amp | Δ ssim_phase |",
+             "|---|" + "---|" * (len(names) + 2)]
+    for strategy, entry in record["summary"].items():
+        m, vs = entry["metrics"], entry["vs_baseline"]
+        deltas = ["—" if vs is None or f"reconstruction_{n}" not in vs else _cell(vs[f"reconstruction_{n}"])
+                  for n in ("ssim_amp", "ssim_phase")]
+        lines.append(f"| {strategy} | " + " | ".join(_cell(m[f"reconstruction_{n}"]) for n in names)
+                     + f" | {' | '.join(deltas)} |")
+    return lines
 
 
 def figure(record: dict[str, Any]) -> Any:

@@ -46,6 +46,7 @@ from .output_files import (
     write_atomically,
 )
 from .progress import Progress
+from .reconstruction_figure import draw_reconstruction
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,
@@ -215,7 +216,7 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
 
 EXIT_DIVERGED = 3  # a non-finite loss or gradient: the last good checkpoint is kept
 
-RUN_FILES = ("metrics.json", "checkpoint.pt")
+RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png")
 # Fields a resumed run may change: more epochs continue the same run; testing does not change training.
 RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
 
@@ -535,8 +536,11 @@ def _run(
             f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
             f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad"
         )
-        write_outputs(args.output_dir, config, result, device, argv, threads)
-        print(f"wrote {args.output_dir / 'metrics.json'} and {checkpoint_path}")
+        print("stitched test object: " + ", ".join(
+            f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
+        figure = write_outputs(args.output_dir, config, result, device, argv, threads)
+        print(f"wrote {args.output_dir / 'metrics.json'}, {checkpoint_path} and "
+              + (str(figure) if figure else "no reconstruction.png (matplotlib is not installed)"))
     return 0
 
 
@@ -562,8 +566,9 @@ def _interrupted(writer: CheckpointWriter | None, position: dict[str, int], outp
 
 
 def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
-                  argv: Sequence[str] | None, threads: ThreadChoice) -> None:
-    """``metrics.json`` and the final ``checkpoint.pt``, each written whole or not at all."""
+                  argv: Sequence[str] | None, threads: ThreadChoice) -> Path | None:
+    """``metrics.json``, the final ``checkpoint.pt`` and ``reconstruction.png`` (where matplotlib is
+    installed; its path is returned), each written whole or not at all."""
     metrics = {
         "config": config.model_dump(mode="json"),
         "spectral_init": resolved_spectral_init(config),
@@ -572,6 +577,7 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "epoch_test_losses": result.epoch_test_losses,
         "step_losses": result.step_losses,
         "test": result.test,
+        "reconstruction": result.reconstruction,
         "spectral_participation": result.participation,
         "timings": result.timings,
         "intensity_scale": result.intensity_scale,
@@ -588,6 +594,11 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
+    spec = resolved_spectral_init(config)
+    init = spec["strategy"] + (" + calibration" if spec.get("calibrate") else "")
+    title = (f"{config.model.architecture}, init {init}, {config.nepochs} epochs: stitched test object 1 of "
+             f"{len(result.stitched)}")
+    return draw_reconstruction(result.stitched[0], title, output_dir / "reconstruction.png")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from spectral_init import calibrate_, resolve_settings
 
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
+from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
@@ -31,6 +32,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingProgress",
     "evaluate",
+    "predict",
     "make_checkpoint",
     "pick_device",
     "resolved_spectral_init",
@@ -125,6 +127,8 @@ class TrainResult:
     epoch_test_losses: list[float | None]
     step_losses: list[float]
     test: dict[str, float]
+    reconstruction: dict[str, float | None]  # the stitched test objects' metrics (evaluation.METRIC_NAMES)
+    stitched: list[StitchedObject] = field(repr=False)
     participation: dict[str, list[float]]
     timings: dict[str, float]
     intensity_scale: float
@@ -182,21 +186,31 @@ def _replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, device: torch.device) -> dict[str, float]:
-    """Physics loss and reconstruction errors on ``data`` in eval mode; the model's mode is restored after."""
+@torch.no_grad()
+def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
+            device: torch.device) -> tuple[torch.Tensor, float]:
+    """The predicted object patches (on the CPU) and their mean physics loss, in eval mode; the model's
+    mode is restored after."""
     was_training = model.training
     model.eval()
     probe = data.probe.to(device)
     preds, losses = [], []
-    for start in range(0, len(data), config.infer_batch_size):
-        sl = slice(start, start + config.infer_batch_size)
-        obj = to_complex_object(model(data.amplitudes[sl].to(device)))
-        losses.append(physics_loss(obj, probe, data.amplitudes[sl].to(device), data.counts[sl].to(device),
-                                   data.intensity_scale, config.loss).item() * obj.shape[0])
-        preds.append(obj.cpu())
-    model.train(was_training)
-    errors = reconstruction_errors(torch.cat(preds), data.objects, data.probe)
-    return {"physics_loss": sum(losses) / len(data), **errors}
+    try:
+        for start in range(0, len(data), config.infer_batch_size):
+            sl = slice(start, start + config.infer_batch_size)
+            obj = to_complex_object(model(data.amplitudes[sl].to(device)))
+            losses.append(physics_loss(obj, probe, data.amplitudes[sl].to(device), data.counts[sl].to(device),
+                                       data.intensity_scale, config.loss).item() * obj.shape[0])
+            preds.append(obj.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(preds), sum(losses) / len(data)
+
+
+def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, device: torch.device) -> dict[str, float]:
+    """Physics loss and per-patch reconstruction errors on ``data`` (``predict``)."""
+    preds, loss = predict(model, data, config, device)
+    return {"physics_loss": loss, **reconstruction_errors(preds, data.objects, data.probe)}
 
 
 CHECKPOINT_FORMAT = "ptycho_torch/training-checkpoint/2"
@@ -363,7 +377,7 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
         progress.epoch += 1
         progress.epoch_seconds.append(time.perf_counter() - t_epoch)
         progress.epoch_test_losses.append(
-            evaluate(run.model, run.test_set, run.config, run.device)["physics_loss"]
+            predict(run.model, run.test_set, run.config, run.device)[1]
             if run.config.test_each_epoch else None
         )
         if on_epoch is not None:
@@ -382,7 +396,9 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     """Participation at the end, the test evaluation, (under torchrun) the replicas' agreement; the
     result, its total time counted from ``t_start``."""
     participation_end = spectral_participation(run.model, run.probe_batch)
-    test = evaluate(run.model, run.test_set, run.config, run.device)
+    preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
+    test = {"physics_loss": test_loss, **reconstruction_errors(preds, run.test_set.objects, run.test_set.probe)}
+    stitched = evaluate_objects(preds, run.test_set, run.config.data)
     ddp = None
     if run.ctx.active:
         ddp = {
@@ -397,6 +413,8 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         epoch_test_losses=progress.epoch_test_losses,
         step_losses=progress.step_losses,
         test=test,
+        reconstruction=reconstruction_metrics(stitched),
+        stitched=stitched,
         participation={"start": progress.participation_start, "end": participation_end},
         timings={"total_seconds": time.perf_counter() - t_start, **timings},
         intensity_scale=run.train_set.intensity_scale,

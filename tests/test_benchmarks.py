@@ -298,7 +298,15 @@ def test_training_comparison_tiny(tmp_path) -> None:
         summary["sqrt_in"]["metrics"]["participation_start"]["mean"]
         > 5 * summary["legacy"]["metrics"]["participation_start"]["mean"]
     )
-    assert (tmp_path / "training_comparison.md").read_text().startswith("# Training comparison per init strategy")
+    markdown = (tmp_path / "training_comparison.md").read_text()
+    assert markdown.startswith("# Training comparison per init strategy")
+    # the stitched test object per strategy: each run's value in the mean, the paired Δ SSIM against legacy
+    ssim = {(r["strategy"], r["seed"]): r["reconstruction"]["ssim_amp"] for r in data["runs"]}
+    assert summary["sqrt_in"]["metrics"]["reconstruction_ssim_amp"]["mean"] == pytest.approx(
+        (ssim[("sqrt_in", 0)] + ssim[("sqrt_in", 1)]) / 2)
+    assert summary["sqrt_in"]["vs_baseline"]["reconstruction_ssim_amp"]["mean"] == pytest.approx(
+        (ssim[("sqrt_in", 0)] - ssim[("legacy", 0)] + ssim[("sqrt_in", 1)] - ssim[("legacy", 1)]) / 2)
+    assert "Stitched test object" in markdown and "| strategy | mae_amp | mae_phase | ssim_amp" in markdown
 
 
 def test_steps_to_threshold() -> None:

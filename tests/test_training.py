@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from ptycho_torch import GeneratorConfig, build_generator
+from ptycho_torch.evaluation import METRIC_NAMES
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.train import main
 from ptycho_torch.training import DistributedContext, TrainingConfig, shard_indices, train
@@ -59,6 +61,10 @@ def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path, architecture) ->
     assert metrics["spectral_init"]["strategy"] == "xavier-complex"
     assert len(metrics["epoch_losses"]) == 2
     assert {"amplitude_mae", "phase_mae", "physics_loss"} <= set(metrics["test"])
+    assert set(metrics["reconstruction"]) == set(METRIC_NAMES)  # the stitched test object's quality
+    assert 0 <= metrics["reconstruction"]["mae_amp"] and metrics["reconstruction"]["ssim_amp"] <= 1
+    if importlib.util.find_spec("matplotlib"):
+        assert (out / "reconstruction.png").read_bytes().startswith(b"\x89PNG")
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
     model = build_generator(TrainingConfig.model_validate(checkpoint["config"]).model)
     model.load_state_dict(checkpoint["model_state"])

@@ -58,6 +58,12 @@ class SimulationConfig(BaseModel):
         """How many N × N patches the scan grid places on one object (what ``_extract_patches`` yields)."""
         return ((self.canvas - self.N) // self.step + 1) ** 2
 
+    @property
+    def scan_positions(self) -> list[tuple[int, int]]:
+        """Each patch's top-left corner (row, column) on its object, in the order of the data."""
+        starts = range(0, self.canvas - self.N + 1, self.step)
+        return [(row, col) for row in starts for col in starts]
+
 
 @dataclass
 class PtychoDataset:
@@ -73,11 +79,10 @@ class PtychoDataset:
         return self.amplitudes.shape[0]
 
 
-def _extract_patches(obj: torch.Tensor, N: int, step: int) -> torch.Tensor:
-    """All N × N patches of ``obj`` whose corners lie on a grid of ``step`` px."""
-    size = obj.shape[-1]
-    starts = range(0, size - N + 1, step)
-    return torch.stack([obj[y : y + N, x : x + N] for y in starts for x in starts])
+def _extract_patches(obj: torch.Tensor, config: SimulationConfig) -> torch.Tensor:
+    """The N × N patches of ``obj`` at the scan positions."""
+    N = config.N
+    return torch.stack([obj[row : row + N, col : col + N] for row, col in config.scan_positions])
 
 
 def simulate_dataset(
@@ -91,7 +96,7 @@ def simulate_dataset(
     """
     probe = load_probe(config.probe_path, config.N) if config.probe_path else disk_probe(config.N)
     objects = torch.cat([
-        _extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config.N, config.step)
+        _extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config)
         for i in range(nimgs)
     ])
     clean = diffraction_amplitude(objects, probe)

@@ -1,0 +1,178 @@
+"""The reconstructed object as the measure: predicted patches stitched at their scan positions, the
+phase's unobservable offset and plane removed, then MAE, PSNR, SSIM and FRC resolution of amplitude
+and phase against the ground truth.
+
+What is removed before comparing, and why: ptychography cannot observe a global phase offset, nor
+(with a probe whose phase is not fixed) a linear phase ramp across the object — a ramp is a shift of
+the diffraction pattern. The reference's quality gate removes both, so does this module.
+
+SSIM and PSNR are scikit-image's (``structural_similarity``, ``peak_signal_noise_ratio``), in the
+``bench`` and ``test`` extras; without it those entries are None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .simulation import PtychoDataset, SimulationConfig
+
+__all__ = [
+    "METRIC_NAMES",
+    "StitchedObject",
+    "evaluate_object",
+    "evaluate_objects",
+    "frc_resolution",
+    "reconstruction_metrics",
+    "remove_phase_offset_and_plane",
+    "scanned_box",
+    "stitch",
+]
+
+METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
+
+
+def stitch(patches: torch.Tensor, positions: Sequence[tuple[int, int]], canvas: int,
+           weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The object from its (n, N, N) complex patches whose top-left corners are ``positions`` (row,
+    column) on a ``canvas`` × ``canvas`` grid: each pixel the ``weight``-weighted mean of the patches
+    over it. Returns (object, coverage = summed weight); pixels no patch covers are 0."""
+    if len(positions) != patches.shape[0]:
+        raise ValueError(f"{patches.shape[0]} patches but {len(positions)} scan positions")
+    n = patches.shape[-1]
+    total = torch.zeros(canvas, canvas, dtype=torch.complex128)
+    coverage = torch.zeros(canvas, canvas, dtype=torch.float64)
+    w = weight.to(torch.float64)
+    for patch, (row, col) in zip(patches.to(torch.complex128), positions):
+        total[row : row + n, col : col + n] += patch * w
+        coverage[row : row + n, col : col + n] += w
+    return torch.where(coverage > 0, total / coverage.clamp_min(1e-300), 0), coverage
+
+
+def scanned_box(coverage: torch.Tensor) -> tuple[slice, slice]:
+    """The largest axis-aligned box (found by shrinking the covered pixels' bounding box, one side at a
+    time, the side with the most uncovered pixels first) in which every pixel is covered."""
+    covered = coverage > 0
+    rows, cols = torch.nonzero(covered.any(1)).flatten(), torch.nonzero(covered.any(0)).flatten()
+    if rows.numel() == 0:
+        raise ValueError("no pixel is covered by a patch")
+    top, bottom, left, right = rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+    while top < bottom and left < right:
+        box = covered[top:bottom, left:right]
+        if bool(box.all()):
+            return slice(top, bottom), slice(left, right)
+        gaps = {"top": (~box[0]).sum().item(), "bottom": (~box[-1]).sum().item(),
+                "left": (~box[:, 0]).sum().item(), "right": (~box[:, -1]).sum().item()}
+        side = max(gaps, key=gaps.__getitem__)
+        top, bottom = top + (side == "top"), bottom - (side == "bottom")
+        left, right = left + (side == "left"), right - (side == "right")
+    raise ValueError("the covered pixels hold no fully covered box")
+
+
+def remove_phase_offset_and_plane(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """``pred`` (complex image) times e^{-i(a + b·x + c·y)}, the plane that best matches its phase to
+    ``truth``'s. The slopes come from the mean phase step between neighbouring pixels of
+    pred·conj(truth) (unaffected by wrapping at ±π), the offset from the phase of their overlap."""
+    z = pred.to(torch.complex128) * truth.to(torch.complex128).conj()
+    b = torch.angle((z[:, 1:] * z[:, :-1].conj()).sum()).item()  # per column (x)
+    c = torch.angle((z[1:] * z[:-1].conj()).sum()).item()  # per row (y)
+    y, x = torch.meshgrid(torch.arange(z.shape[0], dtype=torch.float64),
+                          torch.arange(z.shape[1], dtype=torch.float64), indexing="ij")
+    plane = b * x + c * y
+    a = torch.angle((z * torch.exp(-1j * plane)).sum()).item()
+    return pred.to(torch.complex128) * torch.exp(-1j * (plane + a))
+
+
+def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
+    """The spatial frequency (cycles per pixel, at most the Nyquist 0.5) where the Fourier ring
+    correlation of two images first falls below the ½-bit threshold (van Heel & Schatz 2005:
+    T = (0.2071 + 1.9102/√n) / (1.2071 + 0.9102/√n), n pixels in the ring). Higher is finer."""
+    height, width = a.shape
+    fa, fb = np.fft.fftshift(np.fft.fft2(a - a.mean())), np.fft.fftshift(np.fft.fft2(b - b.mean()))
+    fy = np.fft.fftshift(np.fft.fftfreq(height))[:, None]
+    fx = np.fft.fftshift(np.fft.fftfreq(width))[None, :]
+    radius = np.sqrt(fx**2 + fy**2)
+    step = 1 / min(height, width)
+    rings = np.floor(radius / step).astype(int)
+    for ring in range(1, int(0.5 / step) + 1):
+        inside = rings == ring
+        n = int(inside.sum())
+        cross = np.sum(fa[inside] * np.conj(fb[inside]))
+        power = math.sqrt(float(np.sum(np.abs(fa[inside]) ** 2) * np.sum(np.abs(fb[inside]) ** 2)))
+        correlation = abs(cross) / power if power > 0 else 0.0
+        threshold = (0.2071 + 1.9102 / math.sqrt(n)) / (1.2071 + 0.9102 / math.sqrt(n))
+        if correlation < threshold:
+            return (ring - 1) * step if ring > 1 else 0.0
+    return 0.5
+
+
+@dataclass
+class StitchedObject:
+    """One test object: truth and aligned reconstruction over the scanned box, and its metrics."""
+
+    truth: np.ndarray  # complex
+    reconstruction: np.ndarray  # complex, phase offset and plane removed
+    metrics: dict[str, float | None]
+
+
+def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix: str) -> dict[str, float | None]:
+    """MAE of ``error``; FRC, and scikit-image's PSNR and SSIM of ``pred`` against ``truth``."""
+    scores: dict[str, float | None] = {f"mae_{prefix}": float(np.mean(np.abs(error))),
+                                       f"frc_{prefix}": frc_resolution(pred, truth)}
+    try:
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    except ImportError:
+        return {**scores, f"psnr_{prefix}": None, f"ssim_{prefix}": None}
+    data_range = max(float(truth.max() - truth.min()), 1e-12)
+    identical = bool(np.array_equal(truth, pred))
+    scores[f"psnr_{prefix}"] = None if identical else float(peak_signal_noise_ratio(truth, pred,
+                                                                                      data_range=data_range))
+    scores[f"ssim_{prefix}"] = float(structural_similarity(truth, pred, data_range=data_range))
+    return scores
+
+
+def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[int, int]],
+                    canvas: int, probe: torch.Tensor) -> StitchedObject:
+    """Stitch one object's predicted and true patches alike (weights: |probe|², where the data
+    constrain the object), crop to the scanned box, align the phase, and score."""
+    weight = probe.abs().square()
+    weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
+    pred, coverage = stitch(pred_patches, positions, canvas, weight)
+    truth, _ = stitch(true_patches, positions, canvas, weight)
+    rows, cols = scanned_box(coverage)
+    pred, truth = pred[rows, cols], truth[rows, cols]
+    aligned = remove_phase_offset_and_plane(pred, truth)
+    truth_np, aligned_np = truth.numpy(), aligned.numpy()
+    amp_truth, amp_pred = np.abs(truth_np), np.abs(aligned_np)
+    # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2
+    phase_error = np.angle(aligned_np * np.conj(truth_np))
+    metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp"),
+               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase")}
+    return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
+
+
+def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset, config: SimulationConfig) -> list[StitchedObject]:
+    """Every test object of ``data`` (``config.patches_per_object`` consecutive patches each) stitched,
+    from the predicted patches in the data's order, and scored."""
+    per_object = config.patches_per_object
+    if pred_patches.shape[0] != len(data) or len(data) % per_object:
+        raise ValueError(f"{pred_patches.shape[0]} predicted patches for {len(data)} patterns of "
+                         f"{per_object} per object")
+    return [
+        evaluate_object(pred_patches[start : start + per_object], data.objects[start : start + per_object],
+                        config.scan_positions, config.canvas, data.probe)
+        for start in range(0, len(data), per_object)
+    ]
+
+
+def reconstruction_metrics(objects: Sequence[StitchedObject]) -> dict[str, float | None]:
+    """Each metric's mean over the test objects (None where any object lacks it)."""
+    out: dict[str, float | None] = {}
+    for name in METRIC_NAMES:
+        values = [o.metrics[name] for o in objects]
+        out[name] = None if any(v is None for v in values) else float(np.mean(values))
+    return out

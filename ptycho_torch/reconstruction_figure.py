@@ -1,0 +1,56 @@
+"""``reconstruction.png``: truth, reconstruction and error of one stitched test object, amplitude and phase.
+
+Drawn with matplotlib where it is installed (the ``bench`` extra); training without it writes no
+figure and says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .evaluation import StitchedObject
+from .output_files import write_atomically
+
+__all__ = ["draw_reconstruction"]
+
+
+def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Path | None:
+    """Two rows (amplitude, phase in rad) × three panels (truth, reconstruction with the phase offset
+    and plane removed, reconstruction − truth), each with its colour bar; truth and reconstruction
+    share one colour scale per row. None (and no file) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    truth, pred = stitched.truth, stitched.reconstruction
+    rows = (
+        ("amplitude", np.abs(truth), np.abs(pred), np.abs(pred) - np.abs(truth), "mae_amp", "ssim_amp"),
+        ("phase (rad)", np.angle(truth), np.angle(pred), np.angle(pred * np.conj(truth)), "mae_phase", "ssim_phase"),
+    )
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7), layout="constrained")
+    for (name, true_image, pred_image, error, mae, ssim), row in zip(rows, axes):
+        low, high = float(min(true_image.min(), pred_image.min())), float(max(true_image.max(), pred_image.max()))
+        bound = float(np.abs(error).max()) or 1.0
+        panels = ((true_image, f"truth: {name}", "viridis", low, high),
+                  (pred_image, f"reconstruction: {name}", "viridis", low, high),
+                  (error, f"error: {name}", "RdBu_r", -bound, bound))
+        for ax, (image, label, cmap, vmin, vmax) in zip(row, panels):
+            shown = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.set_title(label, fontsize=9)
+            ax.set_xlabel("x (px)")
+            ax.set_ylabel("y (px)")
+            fig.colorbar(shown, ax=ax, shrink=0.8)
+        metrics = stitched.metrics
+        ssim_text = "n/a" if metrics[ssim] is None else f"{metrics[ssim]:.3f}"
+        row[2].set_title(f"error: {name}\nMAE {metrics[mae]:.3g}, SSIM {ssim_text}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    return path

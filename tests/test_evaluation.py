@@ -1,0 +1,120 @@
+"""The stitched-object measure: stitching, the scanned box, phase alignment, FRC and the metrics'
+directions (perfect scores perfectly, shifted and noisy objects score worse)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ptycho_torch.evaluation import (
+    METRIC_NAMES,
+    evaluate_objects,
+    frc_resolution,
+    reconstruction_metrics,
+    remove_phase_offset_and_plane,
+    scanned_box,
+    stitch,
+)
+from ptycho_torch.simulation import SimulationConfig, lines_object, simulate_dataset
+
+pytest.importorskip("skimage")
+
+CONFIG = SimulationConfig(N=32, nimgs_train=1, nimgs_test=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return simulate_dataset(CONFIG, CONFIG.nimgs_test, seed=100)
+
+
+def scores(pred_patches: torch.Tensor, data) -> dict[str, float | None]:
+    return reconstruction_metrics(evaluate_objects(pred_patches, data, CONFIG))
+
+
+def test_a_perfect_prediction_scores_perfectly(data) -> None:
+    result = scores(data.objects.clone(), data)
+    assert set(result) == set(METRIC_NAMES)
+    assert result["mae_amp"] < 1e-6 and result["mae_phase"] < 1e-6
+    assert result["ssim_amp"] == pytest.approx(1, abs=1e-6) and result["ssim_phase"] == pytest.approx(1, abs=1e-6)
+    assert result["psnr_amp"] is None and result["psnr_phase"] is None  # infinite: no error at all
+    assert result["frc_amp"] == result["frc_phase"] == 0.5  # correlated up to Nyquist
+
+
+def test_the_stitched_truth_is_the_object_over_the_scanned_box(data) -> None:
+    (first, *_) = evaluate_objects(data.objects.clone(), data, CONFIG)
+    obj = lines_object(CONFIG.canvas, CONFIG.n_lines, seed=100).to(torch.complex128).numpy()
+    rows, cols = first.truth.shape
+    # the disk probe leaves the canvas's outer rim uncovered: the box is inside it, and equal to the object there
+    matches = [(r, c) for r in range(CONFIG.canvas - rows + 1) for c in range(CONFIG.canvas - cols + 1)
+               if np.allclose(obj[r : r + rows, c : c + cols], first.truth, atol=1e-6)]
+    assert matches and rows > CONFIG.canvas // 2
+
+
+def test_a_phase_offset_and_ramp_are_removed(data) -> None:
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    positions = CONFIG.scan_positions
+    ramps = []
+    for (row, col), patch in zip(positions * 2, data.objects):
+        # the same object-wide ramp (steep enough to wrap past ±π) seen through each patch
+        phase = 2.1 + 0.25 * (x + col) - 0.4 * (y + row)
+        ramps.append(patch * torch.exp(1j * phase))
+    result = scores(torch.stack(ramps).to(torch.complex64), data)
+    assert result["mae_phase"] < 1e-5 and result["mae_amp"] < 1e-6
+    assert result["ssim_phase"] == pytest.approx(1, abs=1e-4)
+
+
+def test_shifted_and_noisy_objects_score_worse_in_order(data) -> None:
+    perfect = scores(data.objects.clone(), data)
+    shifted = scores(torch.roll(data.objects, shifts=(2, 2), dims=(1, 2)), data)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(data.objects.shape, generator=generator, dtype=torch.cfloat)
+    noisy = [scores(data.objects + level * noise, data) for level in (0.02, 0.1, 0.3)]
+    for name in ("amp", "phase"):
+        assert shifted[f"mae_{name}"] > 0.01 and shifted[f"ssim_{name}"] < perfect[f"ssim_{name}"] - 0.05
+        maes = [r[f"mae_{name}"] for r in noisy]
+        ssims = [r[f"ssim_{name}"] for r in noisy]
+        psnrs = [r[f"psnr_{name}"] for r in noisy]
+        assert maes == sorted(maes) and maes[0] > 0
+        assert ssims == sorted(ssims, reverse=True) and ssims[0] < 1
+        assert psnrs == sorted(psnrs, reverse=True)
+
+
+def test_stitch_averages_overlaps_with_the_weights() -> None:
+    patches = torch.stack([torch.full((4, 4), 1 + 0j), torch.full((4, 4), 3 + 0j)])
+    image, coverage = stitch(patches, [(0, 0), (0, 2)], 6, torch.ones(4, 4))
+    assert image[0, 1].real == 1 and image[0, 2].real == image[0, 3].real == 2 and image[0, 5].real == 3
+    assert coverage[0, 2] == 2 and image[5, 0] == 0 and coverage[5, 0] == 0
+    with pytest.raises(ValueError, match="2 patches but 1 scan positions"):
+        stitch(patches, [(0, 0)], 6, torch.ones(4, 4))
+
+
+def test_scanned_box_is_fully_covered_and_as_large_as_the_hole_allows() -> None:
+    coverage = torch.ones(10, 12)
+    coverage[0, :3] = 0  # a notch in the top-left
+    coverage[:, 11] = 0  # an uncovered column
+    rows, cols = scanned_box(coverage)
+    assert bool((coverage[rows, cols] > 0).all())
+    assert (rows, cols) == (slice(1, 10), slice(0, 11))
+    with pytest.raises(ValueError, match="no pixel"):
+        scanned_box(torch.zeros(3, 3))
+
+
+def test_remove_phase_plane_leaves_a_matching_image_alone() -> None:
+    obj = lines_object(40, seed=3).to(torch.complex128)
+    torch.testing.assert_close(remove_phase_offset_and_plane(obj, obj), obj)
+
+
+def test_frc_falls_with_blur_and_noise() -> None:
+    image = lines_object(64, seed=5).abs().numpy().astype(np.float64)
+    assert frc_resolution(image, image) == 0.5
+    kernel = np.exp(-0.5 * (np.fft.fftfreq(64)[:, None] ** 2 + np.fft.fftfreq(64)[None, :] ** 2) / 0.05**2)
+    blurred = np.real(np.fft.ifft2(np.fft.fft2(image) * kernel))
+    rng = np.random.default_rng(0)
+    noisy = blurred + 0.02 * rng.standard_normal(image.shape)
+    resolution = frc_resolution(noisy, image)
+    # the blur keeps frequencies up to about 2σ = 0.1 cycles/px above the noise
+    assert 0.03 < resolution < 0.25, resolution
+    assert frc_resolution(rng.standard_normal((64, 64)), image) < 0.1 + math.ulp(1)
