@@ -52,6 +52,9 @@ def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:
     schema = record.get("schema") if isinstance(record, dict) else None
     if schema not in views:
         raise UsageError(f"{str(path)!r} has schema {schema!r}; a benchmark record has one of {sorted(views)}")
+    if record.get("incomplete"):
+        raise UsageError(f"{str(path)!r} holds the finished runs of an interrupted benchmark (marked incomplete), "
+                         "not a whole record: rerun the benchmark to report it")
     return record
 
 

@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(sets model.spectral_init.calibrate; default off)")
     p.add_argument("--test-each-epoch", action="store_true",
                    help="also the test physics loss after every epoch (sets test_each_epoch; default off)")
+    p.add_argument("--no-figure", action="store_true",
+                   help="write no reconstruction.png (drawing it takes about a second)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or final progress line on stderr")
     p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p.add_argument("--resume", action="store_true",
@@ -538,9 +540,12 @@ def _run(
         )
         print("stitched test object: " + ", ".join(
             f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
-        figure = write_outputs(args.output_dir, config, result, device, argv, threads)
-        print(f"wrote {args.output_dir / 'metrics.json'}, {checkpoint_path} and "
-              + (str(figure) if figure else "no reconstruction.png (matplotlib is not installed)"))
+        figure = write_outputs(args.output_dir, config, result, device, argv, threads, draw=not args.no_figure)
+        if figure is None and not args.no_figure:
+            reason = "no reconstruction.png (matplotlib is not installed)"
+        else:
+            reason = str(figure) if figure else "no reconstruction.png (--no-figure)"
+        print(f"wrote {args.output_dir / 'metrics.json'}, {checkpoint_path} and {reason}")
     return 0
 
 
@@ -566,9 +571,9 @@ def _interrupted(writer: CheckpointWriter | None, position: dict[str, int], outp
 
 
 def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult, device: torch.device,
-                  argv: Sequence[str] | None, threads: ThreadChoice) -> Path | None:
-    """``metrics.json``, the final ``checkpoint.pt`` and ``reconstruction.png`` (where matplotlib is
-    installed; its path is returned), each written whole or not at all."""
+                  argv: Sequence[str] | None, threads: ThreadChoice, draw: bool = True) -> Path | None:
+    """``metrics.json``, the final ``checkpoint.pt`` and (``draw``, where matplotlib is installed)
+    ``reconstruction.png``, whose path is returned; each written whole or not at all."""
     metrics = {
         "config": config.model_dump(mode="json"),
         "spectral_init": resolved_spectral_init(config),
@@ -594,6 +599,8 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
+    if not draw:
+        return None
     spec = resolved_spectral_init(config)
     init = spec["strategy"] + (" + calibration" if spec.get("calibrate") else "")
     title = (f"{config.model.architecture}, init {init}, {config.nepochs} epochs: stitched test object 1 of "

@@ -443,6 +443,10 @@ def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
     assert [(r["variant"], r["seed"]) for r in data["runs"]] == [("legacy", 0), ("sqrt_in", 0), ("legacy", 1)]
     assert f"3 finished runs written to {tmp_path / 'signal_propagation.json'}" in err
     assert "interrupted" in (tmp_path / "signal_propagation.md").read_text()
+    from benchmarks import replot
+
+    with pytest.raises(SystemExit, match="interrupted benchmark"):  # a partial record is no report to redraw
+        replot.main([str(tmp_path / "signal_propagation.json")])
 
 
 def test_sigterm_is_handled_as_an_interrupt_inside_the_block_only() -> None:

@@ -25,7 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 # Long enough per epoch that a kill lands between checkpoints, short enough for the suite.
 RUN_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
              "--batch-size", "4", "--nimgs-train", "2", "--nimgs-test", "1", "--device", "cpu",
-             "--spectral-backend", "fallback", "--no-progress", "--nepochs", "6"]
+             "--spectral-backend", "fallback", "--no-progress", "--no-figure", "--nepochs", "6"]
+# The interrupted run: more epochs than the others, so that a signal sent at an epoch's end lands
+# well before the run's; with progress on, its epoch lines on stderr say when an epoch ends.
+EPOCHS = 8
+LONG_FLAGS = [*(f for f in RUN_FLAGS if f != "--no-progress"), "--nepochs", str(EPOCHS)]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
@@ -54,11 +58,19 @@ def wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: float
         time.sleep(0.02)
 
 
+def read_until_epoch_line(proc: subprocess.Popen, epoch: int) -> None:
+    """Read the run's stderr up to its line for ``epoch`` (printed as the epoch ends)."""
+    for line in proc.stderr:
+        if line.startswith(f"epoch {epoch}/"):
+            return
+    raise AssertionError(f"the run ended (status {proc.wait()}) before epoch {epoch}")
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
     """In a subprocess like the killed run: the same thread count gives the same reduction order."""
     out = tmp_path_factory.mktemp("whole")
-    cmd = [sys.executable, "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", str(out)]
+    cmd = [sys.executable, "-m", "ptycho_torch.train", *LONG_FLAGS, "--output-dir", str(out)]
     done = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return final_state(out)
@@ -68,29 +80,30 @@ def test_interrupted_then_killed_run_resumes_to_the_uninterrupted_weights(tmp_pa
     """Ctrl-C: exit 130, one line, the pending checkpoint finished; then SIGKILL of the resumed run: the
     atomic checkpoint survives; resumed again, the run ends on the uninterrupted run's weights."""
     out = tmp_path / "stopped"
-    cmd = [sys.executable, "-m", "ptycho_torch.train", *RUN_FLAGS, "--output-dir", str(out), "--resume"]
+    cmd = [sys.executable, "-m", "ptycho_torch.train", *LONG_FLAGS, "--output-dir", str(out), "--resume"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_epoch(out, proc, 1)
+    read_until_epoch_line(proc, 1)  # its checkpoint may still be being written: the interrupt finishes it
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     interrupted_at = epochs_done(out)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert f"rerun with --resume to continue from the checkpoint of epoch {interrupted_at}" in err
-    assert 1 <= interrupted_at < 6 and not (out / "metrics.json").exists()
+    assert 1 <= interrupted_at < EPOCHS and not (out / "metrics.json").exists()
 
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for_epoch(out, proc, interrupted_at + 1)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the line of epoch e + 2 comes after the checkpoint of e + 1 is on disk (a write waits for the one before)
+    read_until_epoch_line(proc, interrupted_at + 2)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate(timeout=120)
     killed_at = epochs_done(out)
-    assert interrupted_at < killed_at < 6 and not (out / "metrics.json").exists()
+    assert interrupted_at < killed_at < EPOCHS and not (out / "metrics.json").exists()
 
     resumed = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming from {out / 'checkpoint.pt'} after epoch {killed_at}/6" in resumed.stdout
+    assert f"resuming from {out / 'checkpoint.pt'} after epoch {killed_at}/{EPOCHS}" in resumed.stdout
     assert_same_weights(final_state(out), uninterrupted)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resumed_from_epoch"] == killed_at and len(metrics["epoch_losses"]) == 6
+    assert metrics["resumed_from_epoch"] == killed_at and len(metrics["epoch_losses"]) == EPOCHS
 
 
 def child_pids(pid: int) -> list[int]:

@@ -18,7 +18,7 @@ from ptycho_torch.training import DistributedContext, TrainingConfig, shard_indi
 
 TINY_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
               "--batch-size", "8", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu",
-              "--spectral-backend", "fallback", "--no-progress"]
+              "--spectral-backend", "fallback", "--no-progress", "--no-figure"]
 
 
 def tiny_config(**overrides) -> TrainingConfig:
@@ -53,7 +53,8 @@ def test_shards_cover_the_epoch_evenly() -> None:
 @pytest.mark.parametrize("architecture", ["fno", "ffno"])
 def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path, architecture) -> None:
     out = tmp_path / "run"
-    assert main([*TINY_FLAGS, "--nepochs", "2", "--spectral-init", "Xavier_Complex", "--output-dir", str(out),
+    flags = [f for f in TINY_FLAGS if f != "--no-figure"]
+    assert main([*flags, "--nepochs", "2", "--spectral-init", "Xavier_Complex", "--output-dir", str(out),
                  "--architecture", architecture]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["model"]["spectral_init"]["strategy"] == "xavier-complex"
@@ -85,6 +86,7 @@ def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losse
                          err, re.MULTILINE), err
     threads = metrics["threads"]
     assert threads["torch_threads"] == threads["requested"] == 1
+    assert not (out / "reconstruction.png").exists()  # --no-figure
     assert {"load_average_start", "load_average_end"} <= set(threads)
 
 
