@@ -33,6 +33,7 @@ from spectral_init import audit, initialize_
 
 from .common import (
     Progress,
+    UsageError,
     benchmark_parser,
     bounded_int,
     command_threads,
@@ -169,9 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_buildable(width: int) -> None:
+    """Build each layer once, before any work: tltorch refuses some widths (a CP rank that rounds to 0
+    divides by zero), and that should be a usage error, not a crash mid-run."""
+    for label, build in layer_builders(width).items():
+        try:
+            build()
+        except Exception as exc:  # noqa: BLE001 - whatever the layer's library raises, the message names it
+            raise UsageError(f"{label} cannot be built with --width {width} ({type(exc).__name__}: {exc}); "
+                             "raise --width") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with command_threads(args.threads):
+        check_buildable(args.width)
         device = resolve_device(args.device)
         prepare_output_dir(args.output_dir)
         record = run(args.width, args.seeds, device, not args.no_progress, argv, args.output_dir)
