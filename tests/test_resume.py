@@ -81,7 +81,10 @@ def test_interrupted_then_killed_run_resumes_to_the_uninterrupted_weights(tmp_pa
     atomic checkpoint survives; resumed again, the run ends on the uninterrupted run's weights."""
     out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "ptycho_torch.train", *LONG_FLAGS, "--output-dir", str(out), "--resume"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: a test runner started in the background may ignore SIGINT, and its children
+    # inherit that (Python then installs no KeyboardInterrupt handler), so the child's is reset first
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     read_until_epoch_line(proc, 1)  # its checkpoint may still be being written: the interrupt finishes it
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
