@@ -33,6 +33,7 @@ __all__ = [
     "stitch",
 ]
 
+SSIM_WINDOW = 7  # scikit-image's default win_size
 METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
 
 
@@ -131,7 +132,9 @@ def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix
     identical = bool(np.array_equal(truth, pred))
     scores[f"psnr_{prefix}"] = None if identical else float(peak_signal_noise_ratio(truth, pred,
                                                                                       data_range=data_range))
-    scores[f"ssim_{prefix}"] = float(structural_similarity(truth, pred, data_range=data_range))
+    # SSIM's 7 × 7 window needs a box at least that large (a probe with a tiny support gives less)
+    fits = min(truth.shape) >= SSIM_WINDOW
+    scores[f"ssim_{prefix}"] = float(structural_similarity(truth, pred, data_range=data_range)) if fits else None
     return scores
 
 
@@ -170,9 +173,9 @@ def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset, config: Si
 
 
 def reconstruction_metrics(objects: Sequence[StitchedObject]) -> dict[str, float | None]:
-    """Each metric's mean over the test objects (None where any object lacks it)."""
+    """Each metric's mean over the test objects (None where any object, or every one, lacks it)."""
     out: dict[str, float | None] = {}
     for name in METRIC_NAMES:
         values = [o.metrics[name] for o in objects]
-        out[name] = None if any(v is None for v in values) else float(np.mean(values))
+        out[name] = None if not values or any(v is None for v in values) else float(np.mean(values))
     return out

@@ -599,7 +599,7 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
-    if not draw:
+    if not draw or not result.stitched:
         return None
     spec = resolved_spectral_init(config)
     init = spec["strategy"] + (" + calibration" if spec.get("calibrate") else "")

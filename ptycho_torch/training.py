@@ -6,6 +6,7 @@ import math
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -398,7 +399,11 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     participation_end = spectral_participation(run.model, run.probe_batch)
     preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
     test = {"physics_loss": test_loss, **reconstruction_errors(preds, run.test_set.objects, run.test_set.probe)}
-    stitched = evaluate_objects(preds, run.test_set, run.config.data)
+    try:
+        stitched = evaluate_objects(preds, run.test_set, run.config.data)
+    except ValueError as exc:  # a probe whose support covers no box of the object: the run's results still count
+        warnings.warn(f"the stitched test object cannot be scored ({exc}); its metrics are null", stacklevel=2)
+        stitched = []
     ddp = None
     if run.ctx.active:
         ddp = {

@@ -82,6 +82,17 @@ def test_shifted_and_noisy_objects_score_worse_in_order(data) -> None:
         assert psnrs == sorted(psnrs, reverse=True)
 
 
+def test_a_box_smaller_than_the_ssim_window_scores_no_ssim() -> None:
+    from ptycho_torch.evaluation import evaluate_object
+
+    patch = lines_object(8, seed=1).unsqueeze(0)
+    probe = torch.zeros(8, 8, dtype=torch.cfloat)
+    probe[2:6, 2:6] = 1  # a 4 × 4 support: the scanned box is 4 × 4
+    result = evaluate_object(patch, patch, [(0, 0)], 8, probe)
+    assert result.truth.shape == (4, 4) and result.metrics["ssim_amp"] is None
+    assert result.metrics["mae_amp"] < 1e-6
+
+
 def test_stitch_averages_overlaps_with_the_weights() -> None:
     patches = torch.stack([torch.full((4, 4), 1 + 0j), torch.full((4, 4), 3 + 0j)])
     image, coverage = stitch(patches, [(0, 0), (0, 2)], 6, torch.ones(4, 4))

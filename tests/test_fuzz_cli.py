@@ -97,7 +97,7 @@ def files(tmp_path_factory) -> list[str]:
 
 TINY_TRAIN = ["--N", "16", "--fno-width", "4", "--fno-modes", "2", "--fno-blocks", "1", "--fno-cnn-blocks", "0",
               "--nimgs-train", "1", "--nimgs-test", "1", "--nepochs", "1", "--batch-size", "64", "--device", "cpu",
-              "--spectral-backend", "fallback", "--no-progress"]
+              "--spectral-backend", "fallback", "--no-progress", "--no-figure"]  # the stitching and scores still run
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
 

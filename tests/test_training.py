@@ -90,6 +90,21 @@ def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losse
     assert {"load_average_start", "load_average_end"} <= set(threads)
 
 
+def test_an_object_that_cannot_be_scored_leaves_the_run_and_its_other_results(tmp_path, monkeypatch) -> None:
+    import ptycho_torch.training as training_module
+
+    def unscorable(*args, **kwargs):
+        raise ValueError("the covered pixels hold no fully covered box")
+
+    monkeypatch.setattr(training_module, "evaluate_objects", unscorable)
+    flags = [f for f in TINY_FLAGS if f != "--no-figure"]
+    with pytest.warns(UserWarning, match="cannot be scored"):
+        assert main([*flags, "--nepochs", "1", "--output-dir", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["reconstruction"].values()) == {None} and metrics["test"]["physics_loss"] > 0
+    assert not (tmp_path / "reconstruction.png").exists()
+
+
 def test_config_file_with_flags_overriding(tmp_path) -> None:
     config = tmp_path / "train.toml"
     config.write_text(
