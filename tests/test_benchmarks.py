@@ -29,6 +29,10 @@ def all_numbers(obj):
         yield obj
 
 
+# its users share a worker, so that the module fixture runs once
+TINY_RUN_GROUP = pytest.mark.xdist_group("gradient-ratios-tiny-run")
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gradient_ratios")
@@ -37,6 +41,7 @@ def tiny_run(tmp_path_factory):
     return out, json.loads((out / "gradient_ratios.json").read_text())
 
 
+@TINY_RUN_GROUP
 def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     out, data = tiny_run
     report = gradient_ratios.Report.from_json_dict(data)
@@ -54,6 +59,7 @@ def test_gradient_ratios_json_matches_schema(tiny_run) -> None:
     assert (out / "gradient_ratios.md").read_text().startswith("# Gradient ratios per init strategy")
 
 
+@TINY_RUN_GROUP
 def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
     _, data = tiny_run
     report = gradient_ratios.Report.from_json_dict(data)
@@ -75,6 +81,7 @@ def test_gradient_ratios_measure_the_right_tensors(tiny_run) -> None:
                 assert measured == pytest.approx(ratio, rel=1e-4), model
 
 
+@TINY_RUN_GROUP
 def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
     _, data = tiny_run
     report = gradient_ratios.Report.from_json_dict(data)
@@ -92,6 +99,7 @@ def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
         assert entry.metrics["rel_grad_spectral"].n == 2
 
 
+@TINY_RUN_GROUP
 def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
     out, _ = tiny_run
     capsys.readouterr()

@@ -18,8 +18,10 @@ import torch
 
 from ptycho_torch.train import main
 
-# one worker runs them all, so that the module's reference runs (fixtures) are made once
-pytestmark = [pytest.mark.heavy, pytest.mark.xdist_group("resume")]
+pytestmark = pytest.mark.heavy
+# the tests that share a reference run (a module fixture) share a worker, so that it is made once
+SINGLE_PROCESS_REFERENCE = pytest.mark.xdist_group("resume-single-process")
+TORCHRUN_REFERENCE = pytest.mark.xdist_group("resume-torchrun")
 
 REPO = Path(__file__).resolve().parents[1]
 # Long enough per epoch that a kill lands between checkpoints, short enough for the suite.
@@ -76,6 +78,7 @@ def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
     return final_state(out)
 
 
+@SINGLE_PROCESS_REFERENCE
 def test_interrupted_then_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, uninterrupted) -> None:
     """Ctrl-C: exit 130, one line, the pending checkpoint finished; then SIGKILL of the resumed run: the
     atomic checkpoint survives; resumed again, the run ends on the uninterrupted run's weights."""
@@ -137,6 +140,7 @@ def torchrun_whole(tmp_path_factory) -> Path:
     return whole
 
 
+@TORCHRUN_REFERENCE
 def test_torchrun_two_cpu_processes_keep_identical_replicas(torchrun_whole) -> None:
     metrics = json.loads((torchrun_whole / "metrics.json").read_text())
     ddp = metrics["ddp"]
@@ -145,6 +149,7 @@ def test_torchrun_two_cpu_processes_keep_identical_replicas(torchrun_whole) -> N
     assert ddp["replica_max_abs_diff"] == 0.0
 
 
+@TORCHRUN_REFERENCE
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
 def test_torchrun_survives_a_killed_worker(tmp_path, torchrun_whole) -> None:
     """Two gloo workers, one SIGKILLed after the first checkpoint: the elastic restart resumes from it."""
