@@ -8,11 +8,10 @@ lock when the process ends, however it ends: a killed run never leaves a stale c
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +19,6 @@ __all__ = [
     "LOCK_FILE",
     "check_path_text",
     "claim_output_directory",
-    "claimed_output_directory",
     "ensure_writable_directory",
     "move_aside",
     "release_output_directory",
@@ -99,17 +97,6 @@ def release_output_directory(path: Path) -> None:
     fd = _CLAIMED.pop(path.resolve(), None)
     if fd is not None:
         os.close(fd)  # closing the descriptor drops the flock
-
-
-@contextlib.contextmanager
-def claimed_output_directory(path: Path, flag: str = "--output-dir") -> Iterator[None]:
-    """``path`` claimed for the block; released after, unless it was claimed before the block."""
-    claimed_here = claim_output_directory(path, flag)
-    try:
-        yield
-    finally:
-        if claimed_here:
-            release_output_directory(path)
 
 
 def move_aside(directory: Path, names: Sequence[str]) -> Path | None:
