@@ -288,8 +288,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}
 
     runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir)
-    record = {"schema": SCHEMA, "environment": environment(device, MODULE, argv),
-              "config": cfg, "spectral_layers": kinds, "runs": runs, "summary": summarize(runs),
+    record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs),
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
     publish(args.output_dir, STEM, record, markdown, figure)

@@ -210,7 +210,10 @@ def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
 
 def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, device: torch.device) -> dict[str, float]:
     """Physics loss and per-patch reconstruction errors on ``data`` (``predict``)."""
-    preds, loss = predict(model, data, config, device)
+    return _test_scores(*predict(model, data, config, device), data)
+
+
+def _test_scores(preds: torch.Tensor, loss: float, data: PtychoDataset) -> dict[str, float]:
     return {"physics_loss": loss, **reconstruction_errors(preds, data.objects, data.probe)}
 
 
@@ -398,7 +401,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     result, its total time counted from ``t_start``."""
     participation_end = spectral_participation(run.model, run.probe_batch)
     preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
-    test = {"physics_loss": test_loss, **reconstruction_errors(preds, run.test_set.objects, run.test_set.probe)}
+    test = _test_scores(preds, test_loss, run.test_set)  # the predictions serve the stitched object too
     try:
         stitched = evaluate_objects(preds, run.test_set, run.config.data)
     except ValueError as exc:  # a probe whose support covers no box of the object: the run's results still count
