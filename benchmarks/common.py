@@ -9,7 +9,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -280,13 +280,19 @@ def publish(
     record: dict[str, Any],
     markdown: str,
     figure: Callable[[dict[str, Any]], Any] | None = None,
+    extra_figures: Mapping[str, Callable[[dict[str, Any]], Any]] | None = None,
 ) -> None:
-    """Write ``stem``.json and ``stem``.md (and ``stem``.png of ``figure(record)``); print the table and the paths."""
+    """Write ``stem``.json and ``stem``.md (and ``stem``.png of ``figure(record)``, ``stem``_NAME.png of
+    each of ``extra_figures``' that has something to draw); print the table and the paths."""
     paths = write_outputs(output_dir, stem, record, markdown)
     written, note = f"{paths['json']}, {paths['markdown']}", ""
     if figure is not None:
-        png = draw(figure, record, output_dir / f"{stem}.png")
-        written, note = (f"{written}, {png}", "") if png else (written, " (no PNG: matplotlib not installed)")
+        pngs = [draw(figure, record, output_dir / f"{stem}.png")]
+        pngs += [draw(extra, record, output_dir / f"{stem}_{name}.png")
+                 for name, extra in (extra_figures or {}).items()]
+        if pngs[0] is None:
+            note = " (no PNG: matplotlib not installed)"
+        written += "".join(f", {png}" for png in pngs if png is not None)
     print(markdown)
     print(f"wrote {written}{note}")
 

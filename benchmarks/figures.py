@@ -101,12 +101,14 @@ def one_legend(fig: Any, axes: Iterable[Any], title: str, order: Sequence[str] |
 def draw(figure: Callable[[dict[str, Any]], Any], record: dict[str, Any], path: Path) -> Path | None:
     """``figure(record)`` titled with the device and versions it was measured on, written whole as a PNG.
 
-    None (and no file) when matplotlib is not installed.
+    None (and no file) when matplotlib is not installed or the figure has nothing to draw (None).
     """
     plt = pyplot()
     if plt is None:
         return None
     fig = figure(record)
+    if fig is None:
+        return None
     environment = record["environment"]
     versions = environment.get("versions", {})
     fig.suptitle(f"{environment.get('device_name', '?')} · torch {versions.get('torch', '?')}", fontsize=9)

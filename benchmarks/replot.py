@@ -26,6 +26,7 @@ from .figures import draw, pyplot
 class _Views(NamedTuple):
     markdown: Callable[[dict[str, Any]], str]
     figure: Callable[[dict[str, Any]], Any]
+    extra_figures: dict[str, Callable[[dict[str, Any]], Any]]
 
 
 def _views() -> dict[str, _Views]:
@@ -39,7 +40,7 @@ def _views() -> dict[str, _Views]:
         training_comparison,
     )
 
-    return {module.SCHEMA: _Views(module.markdown_report, module.figure)
+    return {module.SCHEMA: _Views(module.markdown_report, module.figure, getattr(module, "EXTRA_FIGURES", {}))
             for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
                            spectral_conv_speed, training_comparison)}
 
@@ -76,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         markdown = path.with_suffix(".md")
         text = view.markdown(record)
         write_atomically(markdown, lambda tmp, text=text: tmp.write_text(text))
-        print(f"wrote {markdown}, {draw(view.figure, record, path.with_suffix('.png'))}")
+        pngs = [draw(view.figure, record, path.with_suffix(".png"))]
+        pngs += [draw(extra, record, path.with_name(f"{path.stem}_{name}.png")) for name, extra in
+                 view.extra_figures.items()]
+        print(f"wrote {markdown}" + "".join(f", {png}" for png in pngs if png is not None))
     return 0
 
 

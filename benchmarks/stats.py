@@ -58,8 +58,8 @@ def compare_strategies(
         seeds = sorted(by_seed)
         stats = {m: mean_ci([by_seed[s][m] for s in seeds]) for m in metrics}
         vs = None
-        if base is not None and strategy != baseline:
-            shared = [s for s in seeds if s in base]
+        shared = [s for s in seeds if base is not None and s in base]
+        if shared and strategy != baseline:  # no shared seed (runs that diverged): nothing to pair
             vs = {m: paired_difference([by_seed[s][m] for s in shared], [base[s][m] for s in shared]) for m in metrics}
         out[strategy] = {"metrics": stats, "vs_baseline": vs}
     return out

@@ -1,13 +1,16 @@
-"""Train the same short physics-informed configuration once per strategy and seed, and compare.
+"""Train the same physics-informed configuration once per strategy (× input transform) and seed, and compare.
 
-A seed fixes the data, the local weights and the spectral draw, so strategies
+A seed fixes the data, the local weights and the spectral draw, so variants
 are compared paired by seed. Per run: the loss curve, the final training loss,
-the test errors, the steps until the (3-step running mean) loss first reaches a
-common threshold, and each block's spectral participation ‖spectral‖/‖local‖
-at the start and at the end.
+the test errors, the stitched test object's MAE, SSIM and FRC (amplitude and
+phase), the steps until the (3-step running mean) loss first reaches a common
+threshold, and each block's spectral participation ‖spectral‖/‖local‖ at the
+start and at the end. Writes the loss curves (NAME.png) and one seed's
+reconstructed objects per variant (NAME_objects.png).
 
     python -m benchmarks.training_comparison
     python -m benchmarks.training_comparison --strategies legacy,sqrt_in --seeds 5 --nepochs 20
+    python -m benchmarks.training_comparison --strategies legacy,sqrt_in --input-transforms none,sqrt,log1p,instancenorm
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import torch
 
 from ptycho_torch.config import ARCHITECTURES
+from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.training import TrainingConfig, train
+from ptycho_torch.training import DivergenceError, TrainingConfig, train
+from ptycho_torch.usage import EXIT_DIVERGED
 from spectral_init import spectral_layer_kinds
 
 from .common import (
@@ -33,6 +38,7 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     command_threads,
     environment,
     format_ci,
@@ -45,7 +51,8 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import merged_series, pyplot, style
+from .figures import merged_series, one_legend, pyplot, style
+from .object_grid import object_grid, object_images
 from .stats import compare_strategies
 
 SCHEMA = "spectral-init/training-comparison/1"
@@ -63,6 +70,21 @@ SMOOTHING = 3
 # the stitched test object's quality (ptycho_torch.evaluation), where every run has it (SSIM and PSNR
 # need scikit-image); PSNR is left out: infinite for a perfect object, it has no mean
 RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
+INPUT_TRANSFORMS = get_args(InputTransformMode)
+
+
+def variant_label(strategy: str, transform: str, transforms: Sequence[str]) -> str:
+    """A run's name in the summary: the strategy, with its input transform where several are compared."""
+    return strategy if len(transforms) == 1 else f"{strategy} · {transform}"
+
+
+class EveryRunDiverged(RuntimeError):
+    """No run finished: nothing to compare."""
+
+    def __init__(self, diverged: list[dict[str, Any]]) -> None:
+        first = diverged[0]
+        super().__init__(f"every run diverged ({len(diverged)}; the first, {first['variant']} seed {first['seed']}, "
+                         f"at epoch {first['epoch']}, step {first['step']}: {first['what']}): lower --lr")
 
 
 def steps_to_threshold(step_losses: Sequence[float], threshold: float) -> int | None:
@@ -81,56 +103,84 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
     return math.sqrt(first * last)
 
 
-def training_config(args: argparse.Namespace, strategy: str, seed: int, device: str) -> TrainingConfig:
+def training_config(args: argparse.Namespace, strategy: str, transform: str, seed: int,
+                    device: str) -> TrainingConfig:
     """One run of the comparison; pydantic checks every flag that reaches it."""
     return TrainingConfig(
         model=dict(  # N and C come from the data
             architecture=args.architecture, fno_width=args.width, fno_modes=args.modes,
-            fno_blocks=args.blocks, spectral_backend=args.backend,
+            fno_blocks=args.blocks, spectral_backend=args.backend, input_transform=transform,
             spectral_init=strategy_spec(strategy, seed, args.N, "relu" if args.architecture == "plain_fno" else "gelu"),
         ),
         data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
         nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
+        test_each_epoch=args.test_each_epoch,
     )
 
 
 def run_comparison(
     args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
 ) -> dict[str, Any]:
-    progress = Progress(len(strategies) * args.seeds, "training comparison", enabled=not args.no_progress)
-    runs = []
+    transforms = args.input_transforms
+    progress = Progress(len(strategies) * len(transforms) * args.seeds, "training comparison",
+                        enabled=not args.no_progress)
+    runs: list[dict[str, Any]] = []
+    diverged: list[dict[str, Any]] = []  # kept out of the statistics, counted beside them
+    objects: dict[str, Any] = {"seed": 0, "truth": None, "variants": []}
     kinds: dict[str, int] = {}
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
-                "config": {"strategies": strategies, "baseline": baseline}, "runs": runs}
+                "config": {"strategies": strategies, "input_transforms": transforms, "baseline": baseline},
+                "runs": runs, "diverged": diverged}
 
     with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs)):
         for seed in range(args.seeds):
-            for strategy in strategies:  # interleaved within a seed: load drifts hit strategies alike
-                result = train(training_config(args, strategy, seed, device.type))
-                kinds = kinds or spectral_layer_kinds(result.model)
-                runs.append(
-                    {
-                        "strategy": strategy,
-                        "seed": seed,
-                        "epoch_losses": result.epoch_losses,
-                        "step_losses": result.step_losses,
-                        "test": result.test,
-                        "reconstruction": result.reconstruction,
-                        "participation": result.participation,
-                        "seconds": result.timings["total_seconds"],
-                    }
-                )
-                progress.step(f"{strategy} seed {seed}")
+            # interleaved within a seed: load drifts hit variants alike
+            for strategy in strategies:
+                for transform in transforms:
+                    label = variant_label(strategy, transform, transforms)
+                    try:
+                        result = train(training_config(args, strategy, transform, seed, device.type))
+                    except DivergenceError as exc:  # a finding about this variant, not the end of the others
+                        diverged.append({"strategy": strategy, "input_transform": transform, "variant": label,
+                                         "seed": seed, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
+                        progress.step(f"{label} seed {seed} diverged")
+                        continue
+                    kinds = kinds or spectral_layer_kinds(result.model)
+                    runs.append(
+                        {
+                            "strategy": strategy,
+                            "input_transform": transform,
+                            "variant": label,
+                            "seed": seed,
+                            "epoch_losses": result.epoch_losses,
+                            "epoch_test_losses": result.epoch_test_losses,
+                            "step_losses": result.step_losses,
+                            "test": result.test,
+                            "reconstruction": result.reconstruction,
+                            "participation": result.participation,
+                            "seconds": result.timings["total_seconds"],
+                        }
+                    )
+                    if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
+                        first = result.stitched[0]
+                        objects["truth"] = objects["truth"] or object_images(first.truth)
+                        objects["variants"].append({"strategy": strategy, "input_transform": transform,
+                                                    "images": object_images(first.reconstruction),
+                                                    "ssim_amp": first.metrics["ssim_amp"],
+                                                    "ssim_phase": first.metrics["ssim_phase"]})
+                    progress.step(f"{label} seed {seed}")
+    if not runs:
+        raise EveryRunDiverged(diverged)
     threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
     total_steps = len(runs[0]["step_losses"])
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     for run in runs:
         reached = steps_to_threshold(run["step_losses"], threshold)
         run["steps_to_threshold"] = reached
-        per_seed.setdefault(run["strategy"], {})[run["seed"]] = {
+        values = per_seed.setdefault(run["variant"], {})[run["seed"]] = {
             "final_train_loss": run["epoch_losses"][-1],
             "test_physics_loss": run["test"]["physics_loss"],
             "test_amplitude_mae": run["test"]["amplitude_mae"],
@@ -139,28 +189,40 @@ def run_comparison(
             "steps_to_threshold": float(reached if reached is not None else total_steps),
         }
         if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
-            per_seed[run["strategy"]][run["seed"]].update(
-                participation_start=statistics.fmean(run["participation"]["start"]),
-                participation_end=statistics.fmean(run["participation"]["end"]),
-            )
-    for run in runs:
-        for name in RECONSTRUCTION_METRICS:
-            if run["reconstruction"][name] is not None:
-                per_seed[run["strategy"]][run["seed"]][f"reconstruction_{name}"] = run["reconstruction"][name]
+            values.update(participation_start=statistics.fmean(run["participation"]["start"]),
+                          participation_end=statistics.fmean(run["participation"]["end"]))
+        values.update({f"reconstruction_{name}": run["reconstruction"][name] for name in RECONSTRUCTION_METRICS
+                       if run["reconstruction"][name] is not None})
     metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
-    metrics += tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
-                     if all(r["reconstruction"][name] is not None for r in runs))
-    summary = compare_strategies(per_seed, metrics, baseline)
-    for strategy, entry in summary.items():
-        entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs if r["strategy"] == strategy)
-        entry["mean_epoch_losses"] = [
-            statistics.fmean(values) for values in zip(*(r["epoch_losses"] for r in runs if r["strategy"] == strategy))
-        ]
+    reconstruction = tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
+                           if all(r["reconstruction"][name] is not None for r in runs))
+    summary = compare_strategies(per_seed, metrics + reconstruction,
+                                 variant_label(baseline, transforms[0], transforms))
+    for strategy in strategies:
+        # the transform's own effect: each transform against the first, the init held fixed
+        same_init = {label: per_seed[label] for label in (variant_label(strategy, t, transforms) for t in transforms)
+                     if label in per_seed}
+        by_transform = compare_strategies(same_init, ("test_physics_loss", *reconstruction),
+                                          variant_label(strategy, transforms[0], transforms))
+        for transform in transforms:
+            label = variant_label(strategy, transform, transforms)
+            if label not in summary:  # every seed of it diverged
+                continue
+            entry = summary[label]
+            entry.update(strategy=strategy, input_transform=transform,
+                         vs_first_transform=by_transform[label]["vs_baseline"],
+                         diverged=sum(d["variant"] == label for d in diverged))
+            entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
+                                             if r["variant"] == label)
+            entry["mean_epoch_losses"] = [
+                statistics.fmean(v) for v in zip(*(r["epoch_losses"] for r in runs if r["variant"] == label))
+            ]
     return {
         "schema": SCHEMA,
         "environment": environment(device, MODULE, args.argv),
         "config": {
             "strategies": strategies,
+            "input_transforms": transforms,
             "seeds": list(range(args.seeds)),
             "baseline": baseline,
             "architecture": args.architecture,
@@ -175,12 +237,15 @@ def run_comparison(
             "nimgs_train": args.nimgs_train,
             "nimgs_test": args.nimgs_test,
             "backend": args.backend,
+            "test_each_epoch": args.test_each_epoch,
             "loss_threshold": threshold,
             "total_steps": total_steps,
         },
         "spectral_layers": {args.architecture: kinds},
         "runs": runs,
+        "diverged": diverged,
         "summary": summary,
+        "objects": objects if objects["truth"] is not None else None,
         "timings": {
             "total_seconds": time.perf_counter() - start,
             "median_seconds_per_run": statistics.median(r["seconds"] for r in runs),
@@ -199,10 +264,12 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
         f"{cfg['nimgs_train']} training image(s), {cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
         f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "
-        f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{cfg['baseline']}`. "
-        f"Threshold for 'steps': {cfg['loss_threshold']:.4g}.",
+        f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{_baseline_variant(record)}`. "
+        f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
+        + (f" Input transforms: {', '.join(cfg['input_transforms'])}." if len(_transforms(record)) > 1 else ""),
+        *_diverged_line(record),
         "",
-        "| strategy | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
+        "| variant | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
         "| steps to threshold (reached) | spectral/local start | spectral/local end "
         "| Δ final train loss | Δ test loss |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -219,7 +286,44 @@ def markdown_report(record: dict[str, Any]) -> str:
             f"| {delta('final_train_loss')} | {delta('test_physics_loss')} |"
         )
     lines += _reconstruction_table(record)
+    lines += _transform_table(record)
     return "\n".join(lines) + "\n"
+
+
+def _diverged_line(record: dict[str, Any]) -> list[str]:
+    diverged = record.get("diverged") or []
+    if not diverged:
+        return []
+    return ["", f"Diverged, kept out of the statistics ({len(diverged)}): " + "; ".join(
+        f"{d['variant']} seed {d['seed']} at epoch {d['epoch']}, step {d['step']}: {d['what']}" for d in diverged)
+        + "."]
+
+
+def _transforms(record: dict[str, Any]) -> list[str]:
+    return record["config"].get("input_transforms", ["none"])  # records before transforms were crossed
+
+
+def _baseline_variant(record: dict[str, Any]) -> str:
+    transforms = _transforms(record)
+    return variant_label(record["config"]["baseline"], transforms[0], transforms)
+
+
+def _transform_table(record: dict[str, Any]) -> list[str]:
+    """Each input transform against the first, the init held fixed: the transform's own effect."""
+    transforms = _transforms(record)
+    if len(transforms) < 2:
+        return []
+    names = ["test_physics_loss"] + [f"reconstruction_{n}" for n in ("ssim_amp", "ssim_phase", "mae_amp", "mae_phase")]
+    names = [n for n in names if all(n in e["metrics"] for e in record["summary"].values())]
+    lines = ["", f"Input transform against `{transforms[0]}`, the init held fixed (Δ paired by seed):", "",
+             "| strategy | input transform | " + " | ".join(f"Δ {n.removeprefix('reconstruction_')}" for n in names)
+             + " |", "|---|---|" + "---|" * len(names)]
+    for entry in record["summary"].values():
+        vs = entry["vs_first_transform"]
+        if vs is not None:
+            lines.append(f"| {entry['strategy']} | {entry['input_transform']} | "
+                         + " | ".join(_cell(vs[n]) for n in names) + " |")
+    return lines
 
 
 def _reconstruction_table(record: dict[str, Any]) -> list[str]:
@@ -229,8 +333,8 @@ def _reconstruction_table(record: dict[str, Any]) -> list[str]:
     if not names:
         return []
     lines = ["", f"Stitched test object (phase offset and plane removed; FRC: ½-bit threshold, cycles/px); "
-             f"Δ SSIM paired by seed against `{record['config']['baseline']}`:", "",
-             "| strategy | " + " | ".join(names) + " | Δ ssim_amp | Δ ssim_phase |",
+             f"Δ SSIM paired by seed against `{_baseline_variant(record)}`:", "",
+             "| variant | " + " | ".join(names) + " | Δ ssim_amp | Δ ssim_phase |",
              "|---|" + "---|" * (len(names) + 2)]
     for strategy, entry in record["summary"].items():
         m, vs = entry["metrics"], entry["vs_baseline"]
@@ -241,36 +345,70 @@ def _reconstruction_table(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _variant_style(record: dict[str, Any], label: str) -> dict[str, Any]:
+    """Colour by strategy, line style by input transform, so that either reads across the curves."""
+    entry = record["summary"][label]
+    strategies = list(dict.fromkeys(e.get("strategy", name) for name, e in record["summary"].items()))
+    transform_index = _transforms(record).index(entry.get("input_transform", "none"))
+    return {"color": style(strategies.index(entry.get("strategy", label)))["color"],
+            "linestyle": _LINESTYLES[transform_index % len(_LINESTYLES)]}
+
+
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _mean_and_range(series: list[list[float]]) -> tuple[tuple[float, ...], ...]:
+    return (tuple(statistics.fmean(v) for v in zip(*series)), tuple(min(v) for v in zip(*series)),
+            tuple(max(v) for v in zip(*series)))
+
+
 def figure(record: dict[str, Any]) -> Any:
-    """Loss curves per strategy: mean over seeds, the seeds' range shaded; equal curves drawn once."""
+    """Training loss per step (and test loss per epoch, where it was measured) per variant: mean over
+    seeds, the seeds' range shaded; equal curves drawn once."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
-    curves = {}
-    for strategy in record["summary"]:
-        runs = [r["step_losses"] for r in record["runs"] if r["strategy"] == strategy]
-        curves[strategy] = (
-            tuple(statistics.fmean(v) for v in zip(*runs)),
-            tuple(min(v) for v in zip(*runs)),
-            tuple(max(v) for v in zip(*runs)),
-        )
-    names = list(curves)
-    for label, _, index in merged_series(curves.items()):
-        mean, low, high = curves[names[index]]
-        steps = range(1, len(mean) + 1)
-        ax.plot(steps, mean, label=label, **style(index))
-        ax.fill_between(steps, low, high, alpha=0.15, color=style(index)["color"])
-    ax.axhline(
-        record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1, label="threshold for 'steps'"
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel("Adam step")
-    ax.set_ylabel(f"training loss ({record['config']['loss']}, per step)")
-    ax.set_title(
-        f"{record['config']['architecture']}: mean over {len(record['config']['seeds'])} seeds, range shaded",
-        fontsize=9,
-    )
-    ax.legend(fontsize=7, title="strategy", title_fontsize=7)
+    variant = lambda run: run.get("variant", run["strategy"])  # noqa: E731  (records before variants)
+    tested = all(r.get("epoch_test_losses") and None not in r["epoch_test_losses"] for r in record["runs"])
+    fig, axes = plt.subplots(1, 2 if tested else 1, figsize=(12 if tested else 7.5, 4.8), layout="constrained",
+                             squeeze=False)
+    panels = [("step_losses", "Adam step", f"training loss ({record['config']['loss']}, per step)")]
+    if tested:
+        panels.append(("epoch_test_losses", "epoch", f"test loss ({record['config']['loss']})"))
+    for ax, (key, xlabel, ylabel) in zip(axes[0], panels):
+        curves = {label: _mean_and_range([r[key] for r in record["runs"] if variant(r) == label])
+                  for label in record["summary"]}
+        for label, _, index in merged_series((name, curve[0]) for name, curve in curves.items()):
+            name = list(curves)[index]
+            mean, low, high = curves[name]
+            x = range(1, len(mean) + 1)
+            drawn = _variant_style(record, name)
+            ax.plot(x, mean, label=label, **drawn)
+            ax.fill_between(x, low, high, alpha=0.12, color=drawn["color"])
+        if key == "step_losses":
+            ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1,
+                       label="threshold for 'steps'")
+        ax.set_yscale("log")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{record['config']['architecture']}: {ylabel.split(' (')[0]}, mean over "
+                     f"{len(record['config']['seeds'])} seeds, range shaded", fontsize=9)
+    one_legend(fig, axes[0], "variant")
     return fig
+
+
+def objects_figure(record: dict[str, Any]) -> Any:
+    """One seed's stitched test objects per variant (records without them: None, no file)."""
+    if not record.get("objects"):
+        return None
+    cfg = record["config"]
+    strategies = list(dict.fromkeys(e.get("strategy", n) for n, e in record["summary"].items()))
+    return object_grid(record["objects"], strategies, _transforms(record),
+                       f"{cfg['architecture']}, N={cfg['N']}, {cfg['nepochs']} epochs: seed "
+                       f"{record['objects']['seed']}'s first test object, phase offset and plane removed; "
+                       "every panel on the truth's colour scale")
+
+
+EXTRA_FIGURES = {"objects": objects_figure}  # NAME_objects.png
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,6 +442,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="2-D spectral layer: fallback = this package's SpectralConv2d",
     )
     p.add_argument(
+        "--input-transforms",
+        type=comma_separated(INPUT_TRANSFORMS, "input transforms"),
+        default=["none"],
+        help=f"comma-separated, crossed with the strategies ({', '.join(INPUT_TRANSFORMS)}); "
+        "the first is the one the others are compared with",
+    )
+    p.add_argument("--test-each-epoch", action="store_true",
+                   help="also the test loss after every epoch (to see whether it has flattened)")
+    p.add_argument(
         "--calibrated",
         action="store_true",
         help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch",
@@ -324,13 +471,17 @@ def _main(args: argparse.Namespace) -> int:
         strategies.append(CALIBRATED)
     device = resolve_device(args.device)
     try:  # the whole configuration, once, before any training starts
-        training_config(args, baseline, 0, device.type)
+        training_config(args, baseline, args.input_transforms[0], 0, device.type)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     prepare_output_dir(args.output_dir)
-    record = run_comparison(args, strategies, baseline, device)
+    try:
+        record = run_comparison(args, strategies, baseline, device)
+    except EveryRunDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
     markdown = markdown_report(record)
-    publish(args.output_dir, STEM, record, markdown, figure)
+    publish(args.output_dir, STEM, record, markdown, figure, EXTRA_FIGURES)
     return 0
 
 

@@ -60,6 +60,7 @@ from .training import (
     train,
 )
 from .usage import (
+    EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,
@@ -216,7 +217,6 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.model_validate(merged)
 
 
-EXIT_DIVERGED = 3  # a non-finite loss or gradient: the last good checkpoint is kept
 
 RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png")
 # Fields a resumed run may change: more epochs continue the same run; testing does not change training.

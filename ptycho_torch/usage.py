@@ -17,6 +17,7 @@ from spectral_init.settings import environment_settings, unreported_misspellings
 from .output_files import check_path_text
 
 __all__ = [
+    "EXIT_DIVERGED",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "UsageError",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
+EXIT_DIVERGED = 3  # a non-finite loss or gradient ended the training (train: the last good checkpoint is kept)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 
 import pytest
@@ -314,7 +315,96 @@ def test_training_comparison_tiny(tmp_path) -> None:
         (ssim[("sqrt_in", 0)] + ssim[("sqrt_in", 1)]) / 2)
     assert summary["sqrt_in"]["vs_baseline"]["reconstruction_ssim_amp"]["mean"] == pytest.approx(
         (ssim[("sqrt_in", 0)] - ssim[("legacy", 0)] + ssim[("sqrt_in", 1)] - ssim[("legacy", 1)]) / 2)
-    assert "Stitched test object" in markdown and "| strategy | mae_amp | mae_phase | ssim_amp" in markdown
+    assert "Stitched test object" in markdown and "| variant | mae_amp | mae_phase | ssim_amp" in markdown
+
+
+def test_training_comparison_crosses_input_transforms_with_strategies(tmp_path) -> None:
+    from benchmarks import replot, training_comparison
+
+    argv = [
+        "--strategies", "sqrt_in", "--input-transforms", "none,log1p", "--seeds", "2", "--N", "16", "--width", "4",
+        "--modes", "2", "--blocks", "1", "--nepochs", "2", "--nimgs-train", "1", "--device", "cpu",
+        "--test-each-epoch", "--no-progress", "--threads", "1", "--output-dir", str(tmp_path),
+    ]
+    assert training_comparison.main(argv) == 0
+    data = json.loads((tmp_path / "training_comparison.json").read_text())
+    runs = {(r["strategy"], r["input_transform"], r["seed"]): r for r in data["runs"]}
+    assert len(runs) == len(data["runs"]) == 8  # 2 strategies × 2 transforms × 2 seeds, each once
+    assert all(len(r["epoch_test_losses"]) == 2 and None not in r["epoch_test_losses"] for r in data["runs"])
+    summary = data["summary"]
+    assert list(summary) == ["legacy · none", "legacy · log1p", "sqrt_in · none", "sqrt_in · log1p"]
+    assert summary["legacy · none"]["vs_baseline"] is None
+    # the transform's effect pairs each seed with the same init's run without it
+    ssim = {key: r["reconstruction"]["ssim_phase"] for key, r in runs.items()}
+    effect = summary["sqrt_in · log1p"]["vs_first_transform"]["reconstruction_ssim_phase"]["mean"]
+    assert effect == pytest.approx(statistics.fmean(ssim[("sqrt_in", "log1p", s)] - ssim[("sqrt_in", "none", s)]
+                                                    for s in (0, 1)))
+    assert summary["sqrt_in · none"]["vs_first_transform"] is None
+    # the lifter's first op differs between the transforms: the same seed trains to another loss
+    assert runs[("legacy", "log1p", 0)]["epoch_losses"] != runs[("legacy", "none", 0)]["epoch_losses"]
+    markdown = (tmp_path / "training_comparison.md").read_text()
+    assert "| sqrt_in | log1p |" in markdown and "against `legacy · none`" in markdown
+    # seed 0's first test object per variant, drawn again from the record alone
+    objects = data["objects"]
+    assert objects["seed"] == 0 and len(objects["variants"]) == 4
+    assert {(v["strategy"], v["input_transform"]) for v in objects["variants"]} == {
+        (s, t) for s in ("legacy", "sqrt_in") for t in ("none", "log1p")}
+    if (tmp_path / "training_comparison.png").exists():  # matplotlib installed
+        (tmp_path / "training_comparison_objects.png").unlink()
+        assert replot.main([str(tmp_path / "training_comparison.json")]) == 0
+        assert (tmp_path / "training_comparison_objects.png").read_bytes().startswith(b"\x89PNG")
+
+
+TINY_COMPARISON = ["--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2",
+                   "--blocks", "1", "--nepochs", "1", "--nimgs-train", "1", "--device", "cpu", "--no-progress",
+                   "--threads", "1"]
+
+
+def test_a_diverged_run_is_counted_and_the_others_still_compared(tmp_path, monkeypatch) -> None:
+    from benchmarks import training_comparison
+    from ptycho_torch.training import DivergenceError
+
+    real_train = training_comparison.train
+
+    def train_diverging_once(config):
+        if config.model.spectral_init.strategy == "sqrt_in" and config.seed == 1:
+            raise DivergenceError(1, 3, "non-finite loss (nan)")
+        return real_train(config)
+
+    monkeypatch.setattr(training_comparison, "train", train_diverging_once)
+    assert training_comparison.main([*TINY_COMPARISON, "--output-dir", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "training_comparison.json").read_text())
+    assert data["diverged"] == [{"strategy": "sqrt_in", "input_transform": "none", "variant": "sqrt_in", "seed": 1,
+                                 "epoch": 1, "step": 3, "what": "non-finite loss (nan)"}]
+    assert len(data["runs"]) == 3
+    entry = data["summary"]["sqrt_in"]
+    assert entry["diverged"] == 1 and entry["metrics"]["final_train_loss"]["n"] == 1
+    assert entry["vs_baseline"]["final_train_loss"]["n"] == 1  # paired on the seed both finished
+    report = (tmp_path / "training_comparison.md").read_text()
+    assert "sqrt_in seed 1 at epoch 1, step 3: non-finite loss (nan)" in report
+
+
+def test_when_every_run_diverges_the_comparison_says_so_and_exits_3(tmp_path, monkeypatch, capsys) -> None:
+    from benchmarks import training_comparison
+    from ptycho_torch.training import DivergenceError
+
+    def always_diverging(config):
+        raise DivergenceError(1, 1, "non-finite loss (inf)")
+
+    monkeypatch.setattr(training_comparison, "train", always_diverging)
+    assert training_comparison.main([*TINY_COMPARISON, "--output-dir", str(tmp_path)]) == 3
+    assert capsys.readouterr().err.startswith("error: every run diverged (4; the first, legacy seed 0, at epoch 1")
+    assert not (tmp_path / "training_comparison.json").exists()
+
+
+def test_training_comparison_refuses_an_unknown_input_transform(tmp_path, capsys) -> None:
+    from benchmarks import training_comparison
+
+    with pytest.raises(SystemExit) as stop:
+        training_comparison.main(["--input-transforms", "none,log", "--output-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "unknown input transforms ['log']; allowed: none, sqrt, log1p, instancenorm" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any work
 
 
 def test_steps_to_threshold() -> None:

@@ -45,6 +45,21 @@ def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path
         plt.close(fig)
 
 
+def test_an_encoded_object_image_keeps_its_range_within_half_a_level() -> None:
+    import numpy as np
+
+    from benchmarks.object_grid import decode_image, encode_image
+
+    image = np.random.default_rng(0).normal(size=(9, 13)) * 3 - 1
+    encoded = json.loads(json.dumps(encode_image(image)))  # it travels in a JSON record
+    decoded = decode_image(encoded)
+    assert decoded.shape == (9, 13)
+    assert decoded.min() == image.min() and decoded.max() == image.max()
+    assert np.abs(decoded - image).max() <= (image.max() - image.min()) / 510 + 1e-12
+    flat = decode_image(encode_image(np.full((2, 3), 0.25)))
+    assert np.array_equal(flat, np.full((2, 3), 0.25))
+
+
 def test_replot_writes_the_report_and_png_beside_the_record(tmp_path) -> None:
     pytest.importorskip("matplotlib")
     source = RESULTS / "cpu-2core" / "spectral_conv_speed.json"

@@ -1,0 +1,85 @@
+"""One seed's stitched test objects side by side: a grid of inits (rows) × input transforms
+(column pairs: amplitude, phase), the truth on top, every panel on the truth's colour scale.
+
+The images travel inside the benchmark's JSON record (8-bit, their range stored), so that
+``benchmarks.replot`` draws the grid again like every other figure; 8 bits are for looking at, the
+metrics are computed from the full-precision objects before they are stored.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .figures import pyplot
+
+__all__ = ["decode_image", "encode_image", "object_grid", "object_images"]
+
+LEVELS = 255
+
+
+def encode_image(image: np.ndarray) -> dict[str, Any]:
+    """A real 2-D image as 8 bits over its own [low, high], base64 text (for a JSON record)."""
+    low, high = float(image.min()), float(image.max())
+    scaled = np.zeros(image.shape) if high == low else (image - low) / (high - low)
+    levels = np.rint(scaled * LEVELS).astype(np.uint8)
+    return {"shape": list(image.shape), "low": low, "high": high,
+            "uint8_base64": base64.b64encode(levels.tobytes()).decode("ascii")}
+
+
+def decode_image(encoded: dict[str, Any]) -> np.ndarray:
+    """The image ``encode_image`` stored, within (high − low) / 510 of the original."""
+    levels = np.frombuffer(base64.b64decode(encoded["uint8_base64"]), dtype=np.uint8)
+    return encoded["low"] + levels.reshape(encoded["shape"]) / LEVELS * (encoded["high"] - encoded["low"])
+
+
+def object_images(image: np.ndarray) -> dict[str, dict[str, Any]]:
+    """A complex object's amplitude and phase (rad), encoded."""
+    return {"amplitude": encode_image(np.abs(image)), "phase": encode_image(np.angle(image))}
+
+
+def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: Sequence[str],
+                title: str) -> Any:
+    """``objects``: {"truth": images, "variants": [{"strategy", "input_transform", "images",
+    "ssim_amp", "ssim_phase"}]}, images as ``object_images`` makes them. None without matplotlib."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    cell = {(v["strategy"], v["input_transform"]): v for v in objects["variants"]}
+    truth = {name: decode_image(objects["truth"][name]) for name in ("amplitude", "phase")}
+    scales = {name: (float(image.min()), float(image.max())) for name, image in truth.items()}
+    rows, cols = len(strategies) + 1, 2 * len(transforms)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols + 0.8, 1.6 * rows + 0.9), squeeze=False,
+                             layout="constrained")
+    shown = {}
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for col, name in enumerate(("amplitude", "phase")):
+        shown[name] = axes[0, col].imshow(truth[name], cmap="viridis" if name == "amplitude" else "twilight",
+                                          vmin=scales[name][0], vmax=scales[name][1])
+        axes[0, col].set_title(f"truth: {name}", fontsize=7)
+    for ax in axes[0, 2:]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("truth", fontsize=7)
+    for row, strategy in enumerate(strategies, start=1):
+        axes[row, 0].set_ylabel(strategy, fontsize=7)
+        for t, transform in enumerate(transforms):
+            variant = cell.get((strategy, transform))
+            for k, name in enumerate(("amplitude", "phase")):
+                ax = axes[row, 2 * t + k]
+                if variant is None:
+                    ax.axis("off")
+                    continue
+                ax.imshow(decode_image(variant["images"][name]), cmap="viridis" if name == "amplitude" else "twilight",
+                          vmin=scales[name][0], vmax=scales[name][1])
+                ssim = variant["ssim_amp" if name == "amplitude" else "ssim_phase"]
+                short = "amp" if name == "amplitude" else "phase"
+                ax.set_title(f"{transform} · {short}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)
+    fig.colorbar(shown["amplitude"], ax=axes[:, 0], shrink=0.5, label="amplitude", location="left")
+    fig.colorbar(shown["phase"], ax=axes[:, -1], shrink=0.5, label="phase (rad)")
+    fig.supxlabel(title, fontsize=7)  # the suptitle is draw()'s: device and versions
+    return fig
