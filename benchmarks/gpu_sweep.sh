@@ -6,7 +6,9 @@
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
 # OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark. The steps run newest first, so
-# that a lease cut short still brings what no GPU has measured yet: the spectral layers' speed at
+# that a lease cut short still brings what no GPU has measured yet: the reconstructed object at the
+# reference's CI size (ffno, N = 128, 67² = 4,489 patterns, 5 epochs, Poisson loss; inits × input
+# transforms, in ffno-reference-size/), the spectral layers' speed at
 # training-size shapes (training_shapes/), a whole generator's Adam step eager and compiled
 # (generator_step), the ffno and fno_vanilla training comparisons; then gradient ratios, speed at
 # the default shapes, signal propagation through depth, and the fno and plain_fno (depth 16)
@@ -33,6 +35,7 @@ if [ "$smoke" = "--smoke" ]; then
   generator_step=(--architectures fno,ffno --batch 2 --N 16 --width 4 --modes 2 --blocks 1 --repeats 2 --warmup 0 --no-compile)
   signal=(--depths 2,4 --seeds 1 --width 4 --modes 2 --size 8 --batch 1)
   train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
+  reference_size=(--seeds 2 --N 16 --object-size 28 --offset 4 --width 4 --modes 2 --blocks 1 --nepochs 2)
 else
   device=cuda
   grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
@@ -44,6 +47,9 @@ else
   # Larger than the CPU default (twice the data, 140 instead of 42 steps, 5 seeds), sized so
   # that the whole sweep fits a 15-minute GPU lease.
   train=(--seeds 5 --nimgs-train 8 --nepochs 10)
+  # The reference's FFNO CI contract (grid_lines_ffno_ci_nll_5ep: N = 128, gridsize 1, 4,489 training
+  # patterns, 5 epochs, Poisson loss): one 392 px object scanned every 4 px gives the 67 × 67 patterns.
+  reference_size=(--seeds 3 --N 128 --object-size 392 --offset 4 --nepochs 5)
 fi
 name=$(python3 -c "
 import sys, torch
@@ -69,6 +75,10 @@ step() {
     failed+=("$label")
   fi
 }
+step "reconstruction at the reference's CI size" "$dir/ffno-reference-size/training_comparison.json" \
+  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/ffno-reference-size" --no-progress \
+  --architecture ffno --strategies legacy,sqrt_in --input-transforms none,sqrt,log1p,instancenorm --loss poisson \
+  --nimgs-train 1 --nimgs-test 1 --test-each-epoch "${reference_size[@]}"
 step "spectral_conv_speed at training shapes" "$dir/training_shapes/spectral_conv_speed.json" \
   python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir/training_shapes" --no-progress \
   "${training_shapes[@]}"

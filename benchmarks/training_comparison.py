@@ -112,7 +112,8 @@ def training_config(args: argparse.Namespace, strategy: str, transform: str, see
             fno_blocks=args.blocks, spectral_backend=args.backend, input_transform=transform,
             spectral_init=strategy_spec(strategy, seed, args.N, "relu" if args.architecture == "plain_fno" else "gelu"),
         ),
-        data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
+        data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test,
+                              object_size=args.object_size, offset=args.offset),
         nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
         test_each_epoch=args.test_each_epoch,
     )
@@ -155,6 +156,7 @@ def run_comparison(
                             "input_transform": transform,
                             "variant": label,
                             "seed": seed,
+                            "patterns": {"train": result.n_train, "test": result.n_test},
                             "epoch_losses": result.epoch_losses,
                             "epoch_test_losses": result.epoch_test_losses,
                             "step_losses": result.step_losses,
@@ -236,6 +238,9 @@ def run_comparison(
             "loss": args.loss,
             "nimgs_train": args.nimgs_train,
             "nimgs_test": args.nimgs_test,
+            "object_size": args.object_size,
+            "offset": args.offset,
+            "patterns": runs[0]["patterns"],
             "backend": args.backend,
             "test_each_epoch": args.test_each_epoch,
             "loss_threshold": threshold,
@@ -262,7 +267,8 @@ def markdown_report(record: dict[str, Any]) -> str:
     lines = [
         *markdown_header("Training comparison per init strategy", env),
         f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
-        f"{cfg['nimgs_train']} training image(s), {cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
+        f"{cfg['nimgs_train']} training image(s){_patterns(cfg)}, "
+        f"{cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
         f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "
         f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{_baseline_variant(record)}`. "
         f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
@@ -288,6 +294,11 @@ def markdown_report(record: dict[str, Any]) -> str:
     lines += _reconstruction_table(record)
     lines += _transform_table(record)
     return "\n".join(lines) + "\n"
+
+
+def _patterns(cfg: dict[str, Any]) -> str:
+    patterns = cfg.get("patterns")  # records before it was kept lack it
+    return f" ({patterns['train']} patterns; {patterns['test']} to test)" if patterns else ""
 
 
 def _diverged_line(record: dict[str, Any]) -> list[str]:
@@ -429,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("mae", "poisson"), default="mae", help="physics loss")
     p.add_argument("--nimgs-train", type=int, default=4, help="simulated objects to train on")
     p.add_argument("--nimgs-test", type=int, default=1, help="simulated objects to test on")
+    p.add_argument("--object-size", type=int, default=None, help="object canvas in px (default 2·N)")
+    p.add_argument("--offset", type=int, default=None,
+                   help="scan step in px (default N // 4); patterns per object: ((object size − N) // offset + 1)²")
     p.add_argument(
         "--loss-threshold",
         type=float,
