@@ -32,9 +32,11 @@ def pyplot() -> Any:
     return plt
 
 
-def style(index: int) -> dict[str, Any]:
-    """Colour and line style of the ``index``-th series: ten colours, then the same with another dash."""
-    return {"color": f"C{index % 10}", "linestyle": _LINESTYLES[(index // 10) % len(_LINESTYLES)]}
+def style(index: int, dash: int | None = None) -> dict[str, Any]:
+    """Colour and line style of the ``index``-th series: ten colours, then the same with another dash
+    (or the ``dash``-th dash, for series that vary along a second axis)."""
+    dash = index // 10 if dash is None else dash
+    return {"color": f"C{index % 10}", "linestyle": _LINESTYLES[dash % len(_LINESTYLES)]}
 
 
 def merged_series(series: Iterable[tuple[str, Sequence[float]]]) -> list[tuple[str, list[float], int]]:

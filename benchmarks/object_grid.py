@@ -59,7 +59,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         ax.set_xticks([])
         ax.set_yticks([])
     for col, name in enumerate(("amplitude", "phase")):
-        shown[name] = axes[0, col].imshow(truth[name], cmap="viridis" if name == "amplitude" else "twilight",
+        shown[name] = axes[0, col].imshow(truth[name], cmap="viridis" if name == "amplitude" else "cividis",
                                           vmin=scales[name][0], vmax=scales[name][1])
         axes[0, col].set_title(f"truth: {name}", fontsize=7)
     for ax in axes[0, 2:]:
@@ -74,7 +74,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
                 if variant is None:
                     ax.axis("off")
                     continue
-                ax.imshow(decode_image(variant["images"][name]), cmap="viridis" if name == "amplitude" else "twilight",
+                ax.imshow(decode_image(variant["images"][name]), cmap="viridis" if name == "amplitude" else "cividis",
                           vmin=scales[name][0], vmax=scales[name][1])
                 ssim = variant["ssim_amp" if name == "amplitude" else "ssim_phase"]
                 short = "amp" if name == "amplitude" else "phase"

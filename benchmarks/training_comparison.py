@@ -361,11 +361,7 @@ def _variant_style(record: dict[str, Any], label: str) -> dict[str, Any]:
     entry = record["summary"][label]
     strategies = list(dict.fromkeys(e.get("strategy", name) for name, e in record["summary"].items()))
     transform_index = _transforms(record).index(entry.get("input_transform", "none"))
-    return {"color": style(strategies.index(entry.get("strategy", label)))["color"],
-            "linestyle": _LINESTYLES[transform_index % len(_LINESTYLES)]}
-
-
-_LINESTYLES = ("-", "--", "-.", ":")
+    return style(strategies.index(entry.get("strategy", label)), dash=transform_index)
 
 
 def _mean_and_range(series: list[list[float]]) -> tuple[tuple[float, ...], ...]:
