@@ -100,6 +100,34 @@ def _run(model: nn.Module, batch: torch.Tensor, modules: list[nn.Module]) -> _Fi
     return capture
 
 
+def _affine_scale(model: nn.Module, batch: torch.Tensor, layer: nn.Module, key: int, tensors: list[torch.Tensor],
+                  goal: float, current: float) -> float:
+    """The factor s on ``tensors`` that gives the layer output y(s) = s·u + b second moment ``goal``, with
+    b the output with those tensors zeroed and u = y(1) − b: the root of E[u²]s² + 2E[ub]s + E[b²] = goal.
+
+    Where the layer is linear (b = 0) this is √(goal / current). The ratio alone is not enough beside a
+    bias: near the target each such step removes only the weights' share of the error, so a layer whose
+    output is mostly bias would need hundreds of steps. Falls back to the ratio where no positive root
+    exists (the bias alone exceeds the target in the weights' direction)."""
+    output = _run(model, batch, [layer]).seen[key][1].double()
+    kept = [t.detach().clone() for t in tensors]
+    try:
+        for t in tensors:
+            t.zero_()
+        bias = _run(model, batch, [layer]).seen[key][1].double()
+    finally:
+        for t, value in zip(tensors, kept):
+            t.copy_(value)
+    weights = output - bias
+    a, c, b = weights.square().mean().item(), (weights * bias).mean().item(), bias.square().mean().item()
+    discriminant = c * c - a * (b - goal)
+    if a > 0 and discriminant >= 0:
+        root = (-c + math.sqrt(discriminant)) / a
+        if root > 0:
+            return root
+    return math.sqrt(goal / current)
+
+
 def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -> CalibrationReport:
     """Rescale every spectral layer of ``model``, in forward order, to output second moment ``target``."""
     if not isinstance(model, nn.Module):
@@ -132,7 +160,8 @@ def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -
                     raise ValueError(f"calibrate_: the target for {name!r} is {goal}; it must be finite and > 0")
                 before = current = output.double().square().mean().item()
                 total = 1.0
-                # one step is exact for a layer linear in its weights; a bias (neuraloperator's) needs a few
+                # one step is exact for a layer affine in its scaled tensors (a bias, as neuraloperator's,
+                # included); further steps serve layers that are not (a factorization scaled in one factor is)
                 for _ in range(_MAX_STEPS):
                     if not (math.isfinite(current) and current > 0):
                         raise ValueError(f"calibrate_: spectral layer {name!r} outputs "
@@ -140,7 +169,8 @@ def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -
                                          "can reach the target")
                     if abs(current / goal - 1) <= _RELATIVE_TOLERANCE:
                         break
-                    scale = math.sqrt(goal / current)
+                    scale = _affine_scale(model, batch, layer, key, [t for item in items for t in item.scaled],
+                                          goal, current)
                     for item in items:
                         for tensor in item.scaled:
                             tensor.mul_(scale)
