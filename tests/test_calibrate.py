@@ -135,6 +135,7 @@ def test_neuralop_factorized_conv_is_calibrated() -> None:
     pytest.importorskip("neuralop")
     from neuralop.models import TFNO
 
+    torch.manual_seed(2)  # a draw the ratio rule once left short of the target (see the test below)
     model = TFNO(n_modes=(6, 6), hidden_channels=8, in_channels=1, out_channels=1, factorization="tt", rank=0.5)
     convs = [m for n, m in model.named_modules() if type(m).__name__ == "SpectralConv"]
     x = torch.randn(2, 1, 16, 16)
