@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, get_args
 
+import pydantic
 import torch
 
 from ptycho_torch.config import ARCHITECTURES
@@ -30,7 +31,7 @@ from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, TrainingConfig, train
-from ptycho_torch.usage import EXIT_DIVERGED
+from ptycho_torch.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init import spectral_layer_kinds
 
 from .common import (
@@ -454,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input-transforms",
         type=comma_separated(INPUT_TRANSFORMS, "input transforms"),
-        default=["none"],
+        default="none",
         help=f"comma-separated, crossed with the strategies ({', '.join(INPUT_TRANSFORMS)}); "
         "the first is the one the others are compared with",
     )
@@ -482,6 +483,8 @@ def _main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     try:  # the whole configuration, once, before any training starts
         training_config(args, baseline, args.input_transforms[0], 0, device.type)
+    except pydantic.ValidationError as exc:
+        raise UsageError(format_validation_error(exc, "training configuration")) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     prepare_output_dir(args.output_dir)

@@ -65,6 +65,7 @@ from .usage import (
     EXIT_USAGE,
     UsageError,
     check_spectral_init_environment,
+    format_validation_error,
     interrupts_raise_keyboard_interrupt,
     output_directory_argument,
 )
@@ -223,14 +224,6 @@ RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png")
 RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
 
 
-def _format_validation_error(exc: pydantic.ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "config"
-        lines.append(f"  {where}: {err['msg']}")
-    return "invalid training configuration:\n" + "\n".join(lines)
-
-
 def _copy_tensors(obj: Any) -> Any:
     """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change."""
     if isinstance(obj, torch.Tensor):
@@ -314,7 +307,7 @@ def load_config(args: argparse.Namespace) -> TrainingConfig:
     try:
         config = assemble_config(args)
     except pydantic.ValidationError as exc:
-        raise UsageError(_format_validation_error(exc)) from None
+        raise UsageError(format_validation_error(exc, "training configuration")) from None
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     try:  # what would otherwise fail only after the data are simulated

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import pydantic
+
 from spectral_init.settings import environment_settings, unreported_misspellings
 
 from .output_files import check_path_text
@@ -22,9 +24,17 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "check_spectral_init_environment",
+    "format_validation_error",
     "interrupts_raise_keyboard_interrupt",
     "output_directory_argument",
 ]
+
+def format_validation_error(exc: pydantic.ValidationError, what: str) -> str:
+    """pydantic's errors as ``invalid WHAT:`` and one line per field (``model.fno_modes: …``), without
+    its type codes and documentation links."""
+    lines = [f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()]
+    return f"invalid {what}:\n" + "\n".join(lines)
+
 
 EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
 EXIT_DIVERGED = 3  # a non-finite loss or gradient ended the training (train: the last good checkpoint is kept)

@@ -422,6 +422,10 @@ def test_training_comparison_bad_input(tmp_path) -> None:
         training_comparison.main(["--strategies", "sqrtin_", "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit, match="fno_modes"):
         training_comparison.main(["--N", "16", "--modes", "12", "--output-dir", str(tmp_path)])
+    # pydantic's message, one line per field, without its type codes and links
+    with pytest.raises(SystemExit) as stop:
+        training_comparison.main(["--offset", "0", "--output-dir", str(tmp_path)])
+    assert str(stop.value) == "invalid training configuration:\n  offset: Input should be greater than or equal to 1"
 
 
 def test_committed_results_match_the_schema() -> None:
