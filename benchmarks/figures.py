@@ -87,16 +87,18 @@ def bar_groups(ax: Any, groups: Sequence[str], series: Sequence[tuple[str, Seque
         ax.set_ylim(bottom=0)
 
 
-def one_legend(fig: Any, axes: Iterable[Any], title: str, order: Sequence[str] | None = None) -> None:
+def one_legend(fig: Any, axes: Iterable[Any], title: str, order: Sequence[str] | None = None,
+               columns: int = 5) -> None:
     """One legend for the whole figure, below the panels: every label drawn in any panel, once (in
-    ``order`` where given, else as first drawn). A legend per panel repeats itself and covers data."""
+    ``order`` where given, else as first drawn), in at most ``columns`` columns. A legend per panel
+    repeats itself and covers data."""
     handles: dict[str, Any] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     if order is not None:
         handles = {label: handles[label] for label in order if label in handles}
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), 5),
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=min(len(handles), columns),
                fontsize=8, title=title, title_fontsize=8)
 
 

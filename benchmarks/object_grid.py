@@ -19,6 +19,8 @@ from .figures import pyplot
 __all__ = ["decode_image", "encode_image", "object_grid", "object_images"]
 
 LEVELS = 255
+# sequential maps: the phase here spans 0…π/2 and does not wrap, so a cyclic map would make its ends alike
+COLOUR_MAPS = {"amplitude": "viridis", "phase": "cividis"}
 
 
 def encode_image(image: np.ndarray) -> dict[str, Any]:
@@ -59,8 +61,8 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         ax.set_xticks([])
         ax.set_yticks([])
     for col, name in enumerate(("amplitude", "phase")):
-        shown[name] = axes[0, col].imshow(truth[name], cmap="viridis" if name == "amplitude" else "cividis",
-                                          vmin=scales[name][0], vmax=scales[name][1])
+        shown[name] = axes[0, col].imshow(truth[name], cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+                                          vmax=scales[name][1])
         axes[0, col].set_title(f"truth: {name}", fontsize=7)
     for ax in axes[0, 2:]:
         ax.axis("off")
@@ -74,8 +76,8 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
                 if variant is None:
                     ax.axis("off")
                     continue
-                ax.imshow(decode_image(variant["images"][name]), cmap="viridis" if name == "amplitude" else "cividis",
-                          vmin=scales[name][0], vmax=scales[name][1])
+                ax.imshow(decode_image(variant["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+                          vmax=scales[name][1])
                 ssim = variant["ssim_amp" if name == "amplitude" else "ssim_phase"]
                 short = "amp" if name == "amplitude" else "phase"
                 ax.set_title(f"{transform} · {short}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)

@@ -400,7 +400,7 @@ def figure(record: dict[str, Any]) -> Any:
         ax.set_ylabel(ylabel)
         ax.set_title(f"{record['config']['architecture']}: {ylabel.split(' (')[0]}, mean over "
                      f"{len(record['config']['seeds'])} seeds, range shaded", fontsize=9)
-    one_legend(fig, axes[0], "variant")
+    one_legend(fig, axes[0], "variant", columns=5 if tested else 3)  # one panel: a narrower figure
     return fig
 
 
