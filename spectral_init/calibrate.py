@@ -101,15 +101,14 @@ def _run(model: nn.Module, batch: torch.Tensor, modules: list[nn.Module]) -> _Fi
 
 
 def _affine_scale(model: nn.Module, batch: torch.Tensor, layer: nn.Module, key: int, tensors: list[torch.Tensor],
-                  goal: float, current: float) -> float:
+                  goal: float, output: torch.Tensor) -> float:
     """The factor s on ``tensors`` that gives the layer output y(s) = s·u + b second moment ``goal``, with
     b the output with those tensors zeroed and u = y(1) − b: the root of E[u²]s² + 2E[ub]s + E[b²] = goal.
 
-    Where the layer is linear (b = 0) this is √(goal / current). The ratio alone is not enough beside a
+    Where the layer is linear (b = 0) this is √(goal / E[y²]). The ratio alone is not enough beside a
     bias: near the target each such step removes only the weights' share of the error, so a layer whose
     output is mostly bias would need hundreds of steps. Falls back to the ratio where no positive root
-    exists (the bias alone exceeds the target in the weights' direction)."""
-    output = _run(model, batch, [layer]).seen[key][1].double()
+    exists (the bias alone exceeds the target in the weights' direction). ``output``: y(1), in float64."""
     kept = [t.detach().clone() for t in tensors]
     try:
         for t in tensors:
@@ -125,7 +124,7 @@ def _affine_scale(model: nn.Module, batch: torch.Tensor, layer: nn.Module, key: 
         root = (-c + math.sqrt(discriminant)) / a
         if root > 0:
             return root
-    return math.sqrt(goal / current)
+    return math.sqrt(goal / output.square().mean().item())
 
 
 def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -> CalibrationReport:
@@ -158,7 +157,8 @@ def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -
                 goal = float(target(layer, layer_input)) if callable(target) else float(target)
                 if not (math.isfinite(goal) and goal > 0):
                     raise ValueError(f"calibrate_: the target for {name!r} is {goal}; it must be finite and > 0")
-                before = current = output.double().square().mean().item()
+                output = output.double()
+                before = current = output.square().mean().item()
                 total = 1.0
                 # one step is exact for a layer affine in its scaled tensors (a bias, as neuraloperator's,
                 # included); further steps serve layers that are not (a factorization scaled in one factor is)
@@ -170,12 +170,13 @@ def calibrate_(model: nn.Module, batch: torch.Tensor, *, target: Target = 1.0) -
                     if abs(current / goal - 1) <= _RELATIVE_TOLERANCE:
                         break
                     scale = _affine_scale(model, batch, layer, key, [t for item in items for t in item.scaled],
-                                          goal, current)
+                                          goal, output)
                     for item in items:
                         for tensor in item.scaled:
                             tensor.mul_(scale)
                     total *= scale
-                    current = _run(model, batch, [layer]).seen[key][1].double().square().mean().item()
+                    output = _run(model, batch, [layer]).seen[key][1].double()
+                    current = output.square().mean().item()
                 else:
                     raise ValueError(f"calibrate_: spectral layer {name!r} did not reach E[y²] = {goal:.4g} in "
                                      f"{_MAX_STEPS} rescalings (now {current:.4g}): its output hardly depends on "
