@@ -29,7 +29,7 @@ from ptycho_torch.usage import (
 from spectral_init import available_strategies, get_strategy
 from spectral_init.threads import THREADS_HELP, active_thread_record, command_threads, positive_thread_count
 
-from .figures import draw
+from .figures import draw_all
 
 __all__ = [
     "CALIBRATED",
@@ -287,9 +287,7 @@ def publish(
     paths = write_outputs(output_dir, stem, record, markdown)
     written, note = f"{paths['json']}, {paths['markdown']}", ""
     if figure is not None:
-        pngs = [draw(figure, record, output_dir / f"{stem}.png")]
-        pngs += [draw(extra, record, output_dir / f"{stem}_{name}.png")
-                 for name, extra in (extra_figures or {}).items()]
+        pngs = draw_all(figure, extra_figures or {}, record, output_dir / f"{stem}.png")
         if pngs[0] is None:
             note = " (no PNG: matplotlib not installed)"
         written += "".join(f", {png}" for png in pngs if png is not None)

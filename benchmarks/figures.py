@@ -9,13 +9,13 @@ benchmarks.replot``) without rerunning it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ptycho_torch.output_files import write_atomically
 
-__all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "merged_series", "one_legend", "pyplot", "style"]
+__all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "draw_all", "merged_series", "one_legend", "pyplot", "style"]
 
 _LINESTYLES = ("-", "--", "-.", ":")
 
@@ -121,3 +121,10 @@ def draw(figure: Callable[[dict[str, Any]], Any], record: dict[str, Any], path: 
     finally:
         plt.close(fig)
     return path
+
+
+def draw_all(figure: Callable[[dict[str, Any]], Any], extra_figures: Mapping[str, Callable[[dict[str, Any]], Any]],
+             record: dict[str, Any], path: Path) -> list[Path | None]:
+    """``draw`` of ``figure`` to ``path`` (NAME.png), then of each extra figure to NAME_KEY.png beside it."""
+    return [draw(figure, record, path)] + [draw(extra, record, path.with_name(f"{path.stem}_{key}.png"))
+                                           for key, extra in extra_figures.items()]

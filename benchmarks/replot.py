@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ptycho_torch.output_files import write_atomically
 
 from .common import HelpFormatter, UsageError, run_cli
-from .figures import draw, pyplot
+from .figures import draw_all, pyplot
 
 
 class _Views(NamedTuple):
@@ -77,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         markdown = path.with_suffix(".md")
         text = view.markdown(record)
         write_atomically(markdown, lambda tmp, text=text: tmp.write_text(text))
-        pngs = [draw(view.figure, record, path.with_suffix(".png"))]
-        pngs += [draw(extra, record, path.with_name(f"{path.stem}_{name}.png")) for name, extra in
-                 view.extra_figures.items()]
+        pngs = draw_all(view.figure, view.extra_figures, record, path.with_suffix(".png"))
         print(f"wrote {markdown}" + "".join(f", {png}" for png in pngs if png is not None))
     return 0
 

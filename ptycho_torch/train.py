@@ -218,7 +218,6 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.model_validate(merged)
 
 
-
 RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png")
 # Fields a resumed run may change: more epochs continue the same run; testing does not change training.
 RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})

@@ -187,7 +187,6 @@ def _replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
             device: torch.device) -> tuple[torch.Tensor, float]:
     """The predicted object patches (on the CPU) and their mean physics loss, in eval mode; the model's

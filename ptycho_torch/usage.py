@@ -29,16 +29,16 @@ __all__ = [
     "output_directory_argument",
 ]
 
+EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
+EXIT_DIVERGED = 3  # a non-finite loss or gradient ended the training (train: the last good checkpoint is kept)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
 def format_validation_error(exc: pydantic.ValidationError, what: str) -> str:
     """pydantic's errors as ``invalid WHAT:`` and one line per field (``model.fno_modes: …``), without
     its type codes and documentation links."""
     lines = [f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()]
     return f"invalid {what}:\n" + "\n".join(lines)
-
-
-EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
-EXIT_DIVERGED = 3  # a non-finite loss or gradient ended the training (train: the last good checkpoint is kept)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 class UsageError(SystemExit):
