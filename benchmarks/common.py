@@ -201,12 +201,12 @@ def select_strategies(names: str | None, baseline: str, include_baseline: bool =
 CALIBRATED = "calibrated"  # a variant beside the strategies: sqrt_in, then calibrate_ on data
 
 
-def strategy_spec(variant: str, seed: int, resolution: int, activation: str) -> dict[str, Any]:
+def strategy_spec(variant: str, seed: int, resolution: int, activation: str, gain: float = 1.0) -> dict[str, Any]:
     """Spectral-init settings of a strategy (or ``calibrated``) for a model of this input size and
     activation; strategies with those parameters (edge-of-chaos) get them."""
     if variant == CALIBRATED:
-        return {"strategy": "sqrt_in", "seed": seed, "calibrate": True}
-    spec: dict[str, Any] = {"strategy": variant, "seed": seed}
+        return {"strategy": "sqrt_in", "gain": gain, "seed": seed, "calibrate": True}
+    spec: dict[str, Any] = {"strategy": variant, "gain": gain, "seed": seed}
     params_model = get_strategy(variant).params_model
     if params_model is not None:
         spec["params"] = {

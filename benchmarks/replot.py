@@ -35,14 +35,15 @@ def _views() -> dict[str, _Views]:
         generator_step,
         gradient_ratios,
         neuralop_init,
+        operator_tasks,
         signal_propagation,
         spectral_conv_speed,
         training_comparison,
     )
 
     return {module.SCHEMA: _Views(module.markdown_report, module.figure, getattr(module, "EXTRA_FIGURES", {}))
-            for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, signal_propagation,
-                           spectral_conv_speed, training_comparison)}
+            for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, operator_tasks,
+                           signal_propagation, spectral_conv_speed, training_comparison)}
 
 
 def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:

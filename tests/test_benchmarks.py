@@ -497,7 +497,7 @@ def test_signal_propagation_tiny(tmp_path) -> None:
     "name",
     [
         "gradient_ratios", "spectral_conv_speed", "signal_propagation", "training_comparison", "neuralop_init",
-        "replot", "generator_step", "adapter_init",
+        "replot", "generator_step", "adapter_init", "operator_tasks",
     ],
 )
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
