@@ -65,6 +65,7 @@ from .stats import compare_strategies, mean_ci
 SCHEMA = "spectral-init/operator-tasks/1"
 MODULE, STEM = "benchmarks.operator_tasks", "operator_tasks"
 TASK_DIMS = {"darcy": 2, "burgers": 1}
+DATA_VERSION = 1  # of benchmarks.pde_tasks' output: raise it when a generator changes, and old caches are ignored
 DEFAULT_INITS = ("default", "sqrt_in", "xavier-complex", "kaiming-complex", "edge-of-chaos", "calibrated",
                  "sqrt_in@0.1", "sqrt_in@0.01")
 METRICS = ("final_rel_l2", "best_rel_l2", "late_change", "wall_seconds")
@@ -121,7 +122,7 @@ class RunJob:
 def task_data(task: str, resolution: int, n_samples: int, data_seed: int, cache_dir: Path) -> tuple[Path, bool]:
     """The file holding the task's (x, y) for these sizes, generated unless a previous run cached it;
     whether it was generated now."""
-    path = cache_dir / f"{task}-s{resolution}-n{n_samples}-seed{data_seed}.pt"
+    path = cache_dir / f"{task}-s{resolution}-n{n_samples}-seed{data_seed}-v{DATA_VERSION}.pt"
     if path.exists():
         return path, False
     from .pde_tasks import burgers, darcy_flow
@@ -400,9 +401,13 @@ def markdown_report(record: dict[str, Any]) -> str:
     audits = _audit_by_variant(record["runs"])
     for group in record["summary"]:
         spec = MODELS[group["model"]]
+        untrained = min(r["initial_rel_l2"] for r in record["runs"] if not r["diverged"]
+                        and (r["task"], r["model"]) == (group["task"], group["model"]))
+        threshold = f"Threshold for steps: {group['threshold_rel_l2']:.3g}"
+        if untrained <= group["threshold_rel_l2"]:
+            threshold += f" (the untrained model's {untrained:.3g} is already below it: the steps say nothing here)"
         lines += [f"## {group['task']} · {group['model']}", "",
-                  f"{spec.description}; default: {spec.default}. Threshold for steps: "
-                  f"{group['threshold_rel_l2']:.3g}.", "",
+                  f"{spec.description}; default: {spec.default}. {threshold}.", "",
                   "| init | final rel. L2 | ×default | Δ final vs default | best rel. L2 | steps to 2× best | "
                   "last-quarter change | step-0 E\\|w\\|²/sqrt_in | wall s |",
                   "|---|---|---|---|---|---|---|---|---|"]
@@ -440,6 +445,8 @@ def figure(record: dict[str, Any]) -> Any:
     by_task = _groups_by_task(record)
     if not by_task:
         return None
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     inits = record["config"]["inits"]
     columns = max(len(groups) for groups in by_task.values())
     fig, axes = plt.subplots(len(by_task), columns, figsize=(3.2 * columns, 2.9 * len(by_task)), squeeze=False,
@@ -453,6 +460,11 @@ def figure(record: dict[str, Any]) -> Any:
                 ax.plot(range(len(mean)), mean, label=name, linewidth=1.2, **style(inits.index(name)))
             ax.axhline(group["threshold_rel_l2"], color="gray", linewidth=0.8, linestyle=":")
             ax.set_yscale("log")
+            # plain numbers ("0.12", not "1.2 × 10⁻¹"); minor ticks labelled only within one decade, where
+            # they are the only labels, not where they would crowd between powers of ten
+            low, high = ax.get_ylim()
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if high / low < 10 else NullFormatter())
             ax.set_title(f"{task} · {group['model']}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("test relative L2")
