@@ -17,7 +17,7 @@ plain-fno-8 and ffno (this package's 2-D layers) on Darcy. Inits: ``default`` (t
 ``STRATEGY@GAIN`` (e.g. ``sqrt_in@0.1``: a small spectral branch). Runs go to ``--jobs`` worker processes of
 one torch thread each (many tiny ops: on a CPU one thread per process uses the cores best).
 
-    python -m benchmarks.operator_tasks                       # the committed run's grid
+    python -m benchmarks.operator_tasks                       # the committed run: 19 min on 2 CPU cores
     python -m benchmarks.operator_tasks --quick               # every model and init, 2 seeds, tiny: a smoke run
     python -m benchmarks.operator_tasks --tasks darcy --models fno,tfno-tt --inits default,sqrt_in@0.1
 """
@@ -86,10 +86,10 @@ class Sizes:
     seeds: int
 
 
-FULL = Sizes(darcy_resolution=16, burgers_resolution=128, n_train=160, n_test=100, width=16, modes=12, epochs=10,
-             batch_size=16, seeds=5)
-QUICK = Sizes(darcy_resolution=16, burgers_resolution=64, n_train=64, n_test=32, width=8, modes=8, epochs=2,
-              batch_size=16, seeds=2)
+DEFAULT_SIZES = Sizes(darcy_resolution=16, burgers_resolution=128, n_train=160, n_test=100, width=16, modes=12,
+                      epochs=10, batch_size=16, seeds=5)
+QUICK_SIZES = Sizes(darcy_resolution=16, burgers_resolution=64, n_train=64, n_test=32, width=8, modes=8, epochs=2,
+                    batch_size=16, seeds=2)
 
 
 @dataclass(frozen=True)
@@ -537,12 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inits", type=_inits_argument, default=_inits_argument(",".join(DEFAULT_INITS)),
                    help=f"comma-separated (default: {','.join(DEFAULT_INITS)})")
     p.add_argument("--quick", action="store_true",
-                   help=f"small sizes for a smoke run ({', '.join(f'{k} {v}' for k, v in asdict(QUICK).items())}); "
-                        "explicit size options still win")
-    for field, value in asdict(FULL).items():
+                   help="small sizes for a smoke run ("
+                        + ", ".join(f"{k} {v}" for k, v in asdict(QUICK_SIZES).items())
+                        + "); explicit size options still win")
+    for field, value in asdict(DEFAULT_SIZES).items():
         high = 10_000 if field in ("n_train", "n_test") else 1000
         p.add_argument(f"--{field.replace('_', '-')}", type=bounded_int(1, high), default=None,
-                       help=f"(default: {value}; with --quick {getattr(QUICK, field)})")
+                       help=f"(default: {value}; with --quick {getattr(QUICK_SIZES, field)})")
     p.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam's learning rate")
     p.add_argument("--data-seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed of the generated data")
     p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None,
@@ -551,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_sizes(args: argparse.Namespace) -> Sizes:
-    base = QUICK if args.quick else FULL
+    base = QUICK_SIZES if args.quick else DEFAULT_SIZES
     sizes = Sizes(**{f: getattr(args, f) if getattr(args, f) is not None else v for f, v in asdict(base).items()})
     if sizes.darcy_resolution < 8 or sizes.burgers_resolution < 8:
         raise UsageError("--darcy-resolution and --burgers-resolution must be at least 8")
