@@ -194,6 +194,16 @@ def _audit_summary(model: torch.nn.Module, rows: bool) -> dict[str, Any]:
 
 
 def train_one(job: RunJob) -> dict[str, Any]:
+    """``train_run``'s record, or, when the run raised, one that says what it raised (``error``): one
+    failing run (calibration refusing a batch, say) must not cost the runs finished before it."""
+    try:
+        return train_run(job)
+    except Exception as exc:  # noqa: BLE001 - any failure of one run is reported with it, not raised
+        return {"task": job.task, "model": job.model, "init": job.label, "seed": job.seed, "diverged": True,
+                "error": f"{type(exc).__name__}: {exc}"}
+
+
+def train_run(job: RunJob) -> dict[str, Any]:
     """Build, initialize, audit and train one model; its record (``diverged`` when an error went non-finite)."""
     from neuralop.data.transforms.data_processors import DefaultDataProcessor
     from neuralop.data.transforms.normalizers import UnitGaussianNormalizer
@@ -378,7 +388,7 @@ def _steps_text(steps: dict[str, Any]) -> str:
 
 def _audit_by_variant(runs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Seed 0's step-0 audit summary per (task, model, init)."""
-    return {(r["task"], r["model"], r["init"]): r["audit_step0"] for r in runs if r["seed"] == 0}
+    return {(r["task"], r["model"], r["init"]): r["audit_step0"] for r in runs if r["seed"] == 0 and "error" not in r}
 
 
 def markdown_report(record: dict[str, Any]) -> str:
@@ -427,8 +437,9 @@ def markdown_report(record: dict[str, Any]) -> str:
     for skip in record["config"]["skipped"]:
         lines.append(f"Not run: {skip['task']} · {skip['model']} · {skip['init']}: {skip['reason'].split('. ')[0]}.")
     if record["diverged"]:
-        lines.append(f"Diverged (kept out of the statistics): {len(record['diverged'])} runs: "
-                     + ", ".join(f"{d['task']}·{d['model']}·{d['init']} seed {d['seed']}" for d in record["diverged"]))
+        lines.append(f"Diverged or failed (kept out of the statistics): {len(record['diverged'])} runs: "
+                     + ", ".join(f"{d['task']}·{d['model']}·{d['init']} seed {d['seed']}"
+                                 + (f" ({d['error']})" if "error" in d else "") for d in record["diverged"]))
     return "\n".join(lines) + "\n"
 
 
@@ -610,7 +621,8 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
 
     def record() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": config, "runs": runs,
-                "diverged": [{k: r[k] for k in ("task", "model", "init", "seed")} for r in runs if r["diverged"]]}
+                "diverged": [{k: r[k] for k in ("task", "model", "init", "seed", "error") if k in r}
+                             for r in runs if r["diverged"]]}
 
     progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress)
     with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs)):
@@ -621,7 +633,9 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
     runs.sort(key=lambda r: (args.tasks.index(r["task"]), args.models.index(r["model"]), inits.index(r["init"]),
                              r["seed"]))
     if all(r["diverged"] for r in runs):
-        raise UsageError(f"every run diverged ({len(runs)}): lower --lr")
+        errors = [r["error"] for r in runs if "error" in r]
+        raise UsageError(f"every run diverged or failed ({len(runs)}): "
+                         + (f"the first raised {errors[0]}" if errors else "lower --lr"))
     return {**record(), "summary": summarize(runs, inits), "timings": {"total_seconds": time.perf_counter() - start}}
 
 

@@ -189,6 +189,28 @@ def test_replot_redraws_the_record(tiny_record) -> None:
     assert (out / "operator_tasks.md").exists() and (out / "operator_tasks_final.png").exists()
 
 
+def test_a_run_that_raises_is_reported_and_the_others_are_kept(tmp_path, monkeypatch) -> None:
+    from benchmarks import operator_models
+
+    real = operator_models.apply_init
+
+    def refuse_calibration(model, init, *args, **kwargs):
+        if init == "calibrated":
+            raise ValueError("calibrate_: layer fno_blocks.convs.0 outputs only zeros")
+        return real(model, init, *args, **kwargs)
+
+    monkeypatch.setattr(operator_tasks, "apply_init", refuse_calibration)
+    monkeypatch.setattr(operator_tasks, "_refusal", lambda *args: None)  # the up-front trial would catch it
+    out = tmp_path / "out"
+    argv = ["--models", "fno", "--inits", "default,calibrated", "--jobs", "1", "--output-dir", str(out), *TINY]
+    assert operator_tasks.main(argv) == 0
+    record = json.loads((out / "operator_tasks.json").read_text())
+    assert [d["init"] for d in record["diverged"]] == ["calibrated", "calibrated"]
+    assert "outputs only zeros" in record["diverged"][0]["error"]
+    assert list(record["summary"][0]["inits"]) == ["default"]
+    assert "(ValueError: calibrate_: layer" in (out / "operator_tasks.md").read_text()
+
+
 def test_bad_input_is_refused_before_any_work(tmp_path, capsys) -> None:
     from benchmarks.common import run_cli
 
