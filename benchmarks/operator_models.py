@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import calibrate_, get_strategy, initialize_
+from spectral_init.registry import check_gain
 
 from .common import CALIBRATED, strategy_spec
 
@@ -103,11 +104,9 @@ def parse_init(text: str) -> tuple[str, float]:
     gain = 1.0
     if gain_text:
         try:
-            gain = float(gain_text)
+            gain = check_gain(float(gain_text))  # the registry's own rule for a gain
         except ValueError:
-            gain = float("nan")
-        if not gain > 0 or gain == float("inf"):
-            raise ValueError(f"{text!r}: the gain after '@' must be a finite number > 0")
+            raise ValueError(f"{text!r}: the gain after '@' must be a finite number > 0") from None
     if name in (DEFAULT_INIT, CALIBRATED):
         if gain_text:
             raise ValueError(f"{text!r}: '{name}' takes no gain; write STRATEGY@GAIN, e.g. sqrt_in@0.1")

@@ -85,6 +85,9 @@ class Sizes:
     batch_size: int
     seeds: int
 
+    def resolution(self, task: str) -> int:
+        return self.darcy_resolution if task == "darcy" else self.burgers_resolution
+
 
 DEFAULT_SIZES = Sizes(darcy_resolution=16, burgers_resolution=128, n_train=160, n_test=100, width=16, modes=12,
                       epochs=10, batch_size=16, seeds=5)
@@ -293,7 +296,7 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes, data_files: dict[str, Path
     run on the task's rank, an init that refuses the model's layers."""
     jobs, skipped = [], []
     for task in args.tasks:
-        resolution = sizes.darcy_resolution if task == "darcy" else sizes.burgers_resolution
+        resolution = sizes.resolution(task)
         for model in args.models:
             if TASK_DIMS[task] not in MODELS[model].dims:
                 skipped.append({"task": task, "model": model, "init": "*",
@@ -567,8 +570,9 @@ def resolve_sizes(args: argparse.Namespace) -> Sizes:
     sizes = Sizes(**{f: getattr(args, f) if getattr(args, f) is not None else v for f, v in asdict(base).items()})
     if sizes.darcy_resolution < 8 or sizes.burgers_resolution < 8:
         raise UsageError("--darcy-resolution and --burgers-resolution must be at least 8")
-    for task, resolution in (("darcy", sizes.darcy_resolution), ("burgers", sizes.burgers_resolution)):
-        if task in args.tasks and sizes.modes // 2 + 1 > resolution // 2 + 1:
+    for task in args.tasks:
+        resolution = sizes.resolution(task)
+        if sizes.modes // 2 > resolution // 2:
             raise UsageError(f"--modes {sizes.modes} keeps frequencies up to {sizes.modes // 2}; {task}'s "
                              f"resolution {resolution} has {resolution // 2}: lower --modes or raise the resolution")
     if sizes.modes < 2:
@@ -605,7 +609,7 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
     start = time.perf_counter()
     data_files, generation = {}, {}
     for task in args.tasks:
-        resolution = sizes.darcy_resolution if task == "darcy" else sizes.burgers_resolution
+        resolution = sizes.resolution(task)
         t0 = time.perf_counter()
         path, made = task_data(task, resolution, sizes.n_train + sizes.n_test, args.data_seed,
                                args.output_dir / "data")
