@@ -20,6 +20,7 @@ Geometry, and why:
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import torch.nn as nn
@@ -38,6 +39,12 @@ def _import(path: str, name: str) -> type | None:
     except ImportError:
         return None
     return getattr(module, name, None)
+
+
+def _loaded(path: str, name: str) -> type | None:
+    """The class if its module is imported already. An instance cannot exist before its class's module
+    is imported, so matching a model never needs to import neuraloperator (a second of start-up)."""
+    return getattr(sys.modules.get(path), name, None)
 
 
 def _channels(conv: nn.Module) -> tuple[int, int]:
@@ -76,13 +83,10 @@ _NOT_INSTALLED = "neuraloperator is not installed"
 def _register(name: str, module_path: str, class_name: str, plan: Callable[[str, nn.Module], list[WeightPlan]], *,
               package: str, layout: str, description: str, missing: str = _NOT_INSTALLED) -> None:
     """An adapter for instances of ``module_path.class_name``, unavailable (``missing``) where it does not import."""
-    def layer_type() -> type | None:
-        return _import(module_path, class_name)
-
     register_layer_adapter(
         name, package=package, layout=layout, description=description, plan=plan,
-        matches=lambda m: (t := layer_type()) is not None and isinstance(m, t),
-        unavailable=lambda: None if layer_type() is not None else
+        matches=lambda m: (t := _loaded(module_path, class_name)) is not None and isinstance(m, t),
+        unavailable=lambda: None if _import(module_path, class_name) is not None else
         (_NOT_INSTALLED if _import("neuralop.layers.spectral_convolution", "SpectralConv") is None else missing),
     )
 
