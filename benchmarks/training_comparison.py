@@ -68,8 +68,8 @@ METRICS = (
     "participation_end",
 )
 SMOOTHING = 3
-# the stitched test object's quality (ptycho_torch.evaluation), where every run has it (SSIM and PSNR
-# need scikit-image); PSNR is left out: infinite for a perfect object, it has no mean
+# the stitched test object's quality (ptycho_torch.evaluation); PSNR is left out: infinite for a
+# perfect object, it has no mean
 RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
 INPUT_TRANSFORMS = get_args(InputTransformMode)
 

@@ -13,14 +13,14 @@ from ptycho_torch.evaluation import (
     METRIC_NAMES,
     evaluate_objects,
     frc_resolution,
+    peak_signal_noise_ratio,
     reconstruction_metrics,
     remove_phase_offset_and_plane,
     scanned_box,
     stitch,
+    structural_similarity,
 )
 from ptycho_torch.simulation import SimulationConfig, lines_object, simulate_dataset
-
-pytest.importorskip("skimage")
 
 CONFIG = SimulationConfig(N=32, nimgs_train=1, nimgs_test=2)
 
@@ -80,6 +80,28 @@ def test_shifted_and_noisy_objects_score_worse_in_order(data) -> None:
         assert maes == sorted(maes) and maes[0] > 0
         assert ssims == sorted(ssims, reverse=True) and ssims[0] < 1
         assert psnrs == sorted(psnrs, reverse=True)
+
+
+def test_psnr_and_ssim_are_scikit_images() -> None:
+    pytest.importorskip("skimage")
+    from skimage.metrics import peak_signal_noise_ratio as skimage_psnr
+    from skimage.metrics import structural_similarity as skimage_ssim
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((20, 24), dtype=np.float32)
+    pred = truth + rng.normal(0, 0.05, truth.shape).astype(np.float32)
+    # scikit-image subtracts in float32, we in float64: each squared difference is off by at most
+    # 2⁻²³ relative, the PSNR by at most (10 / ln 10)·2⁻²³ ≈ 5e-7 dB
+    for data_range in (1.0, 0.37):
+        assert peak_signal_noise_ratio(truth, pred, data_range) == pytest.approx(
+            skimage_psnr(truth, pred, data_range=data_range), abs=6e-7)
+    assert peak_signal_noise_ratio(truth, truth, 1.0) == math.inf
+    # in float64 both compute the same sums in another order: equal to rounding; odd, even, non-square sizes
+    for shape in ((7, 7), (20, 24), (33, 18)):
+        a = rng.random(shape)
+        for b in (a + rng.normal(0, 0.1, shape), rng.random(shape), 2 * a + 1):
+            assert structural_similarity(a, b, 1.3) == pytest.approx(skimage_ssim(a, b, data_range=1.3), abs=1e-12)
+    assert structural_similarity(truth, truth, 1.0) == pytest.approx(1, abs=1e-12)
 
 
 def test_a_box_smaller_than_the_ssim_window_scores_no_ssim() -> None:
