@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -246,11 +247,13 @@ def _git_commit() -> str | None:
 def environment(device: torch.device, module: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Device, versions and the command (``python -m module argv…``): what a reader needs to trust or redo a number."""
     versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for package in ("pydantic", "pydantic_settings", "neuralop"):
+    # read from the installed metadata: importing neuraloperator for its version costs a second
+    for key, distribution in (("pydantic", "pydantic"), ("pydantic_settings", "pydantic-settings"),
+                              ("neuralop", "neuraloperator")):
         try:
-            versions[package] = __import__(package).__version__
-        except ImportError:
-            versions[package] = None
+            versions[key] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            versions[key] = None
     return {
         "device": device.type,
         "device_name": device_name(device),
