@@ -16,9 +16,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ptycho_torch.generators.spectral_conv import BACKEND_ENV_VAR
-from spectral_init import settings as settings_module
-from spectral_init.registry import REGISTRY
+# torch and the packages that import it load in the fixtures, not here: under xdist the controller
+# process reads this file too, and never runs a test (3.5 s of import it would not use)
 
 # Property tests draw tensors of up to 2²¹ elements: slow examples are expected, not a smell.
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -45,6 +44,9 @@ settings.load_profile(_profile_from_environment())
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's SPECTRAL_INIT_* or backend variables, and each starts as a fresh
     process would: no misspelled variable reported yet."""
+    from ptycho_torch.generators.spectral_conv import BACKEND_ENV_VAR
+    from spectral_init import settings as settings_module
+
     for name in list(os.environ):
         if name.startswith("SPECTRAL_INIT_") or name == BACKEND_ENV_VAR:
             monkeypatch.delenv(name)
@@ -54,6 +56,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch):
     """The global registry, restored after the test: registrations made in it vanish."""
+    from spectral_init.registry import REGISTRY
+
     monkeypatch.setattr(REGISTRY, "_items", dict(REGISTRY._items))
     monkeypatch.setattr(REGISTRY, "_plugins_loaded", REGISTRY._plugins_loaded)
     return REGISTRY
