@@ -268,6 +268,19 @@ def late_change(curve: Sequence[float]) -> float:
     return (curve[-1] - curve[-1 - back]) / curve[-1 - back]
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a server that has imported this module's heavy dependencies once
+    (torch, neuraloperator, and torch._dynamo, which every worker's first Adam step imports), where the
+    platform has a fork server: each spawned worker imported them itself, ≈ 8 s of CPU apiece here.
+    Spawn elsewhere; never a plain fork of this process, whose torch threads may be running. This module
+    itself is not preloaded: run as ``python -m``, each worker imports it afresh as its ``__main__``."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["benchmarks.common", "benchmarks.operator_models", "torch._dynamo"])
+    return context
+
+
 def _worker_start() -> None:
     """A worker: one torch thread, Ctrl-C left to the parent (which ends the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -318,7 +331,7 @@ def _results(jobs: list[RunJob], workers: int) -> Iterator[dict[str, Any]]:
     if workers == 1:
         yield from map(train_one, jobs)
         return
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_start)
+    pool = _worker_context().Pool(workers, initializer=_worker_start)
     try:
         yield from pool.imap_unordered(train_one, jobs)
         pool.close()
