@@ -268,13 +268,14 @@ def late_change(curve: Sequence[float]) -> float:
     return (curve[-1] - curve[-1 - back]) / curve[-1 - back]
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Worker processes forked from a server that has imported this module's heavy dependencies once
-    (torch, neuraloperator, and torch._dynamo, which every worker's first Adam step imports), where the
-    platform has a fork server: each spawned worker imported them itself, ≈ 8 s of CPU apiece here.
-    Spawn elsewhere; never a plain fork of this process, whose torch threads may be running. This module
-    itself is not preloaded: run as ``python -m``, each worker imports it afresh as its ``__main__``."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def _worker_context(device: str) -> multiprocessing.context.BaseContext:
+    """CPU runs: worker processes forked from a server that has imported this module's heavy dependencies
+    once (torch, neuraloperator, and torch._dynamo, which every worker's first Adam step imports), where
+    the platform has a fork server; each spawned worker imported them itself, ≈ 8 s of CPU apiece here.
+    This module itself is not preloaded: run as ``python -m``, each worker imports it afresh as its
+    ``__main__``. Spawned workers elsewhere and on a GPU, where a CUDA driver touched by an import in the
+    server would be unusable in its forks; never a plain fork of this process, whose threads may run."""
+    if device != "cpu" or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["benchmarks.common", "benchmarks.operator_models", "torch._dynamo"])
@@ -326,12 +327,12 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes, data_files: dict[str, Path
     return jobs, skipped
 
 
-def _results(jobs: list[RunJob], workers: int) -> Iterator[dict[str, Any]]:
+def _results(jobs: list[RunJob], workers: int, device: str) -> Iterator[dict[str, Any]]:
     """Each job's record as it finishes: in this process, or from ``workers`` worker processes."""
     if workers == 1:
         yield from map(train_one, jobs)
         return
-    pool = _worker_context().Pool(workers, initializer=_worker_start)
+    pool = _worker_context(device).Pool(workers, initializer=_worker_start)
     try:
         yield from pool.imap_unordered(train_one, jobs)
         pool.close()
@@ -643,7 +644,7 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
 
     progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress)
     with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs)):
-        for result in _results(jobs, workers):
+        for result in _results(jobs, workers, device.type):
             runs.append(result)
             progress.step(f"{result['task']} {result['model']} {result['init']} seed {result['seed']}")
     progress.close()
