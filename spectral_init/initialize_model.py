@@ -31,6 +31,7 @@ from .adapters.discovery import find_spectral_weights
 from .geometry import SpectralGeometry
 from .settings import SpectralInitSettings
 from .spectral_initializer import SpectralInitializer, make_initializer
+from .threads import one_intra_op_thread
 
 __all__ = [
     "InitReport",
@@ -141,13 +142,14 @@ def initialize_(
     plans, unclaimed = find_spectral_weights(module)
     _check_coverage(len(plans), unclaimed, strict)
     drafts = [plan.draw(initializer) for plan in plans]
-    for plan, plan_drafts in zip(plans, drafts):
-        if not all(torch.isfinite(torch.view_as_real(d)).all() for d in plan_drafts):
-            raise FloatingPointError(f"initialize_: non-finite draw for {plan.name}; nothing was changed")
-    with torch.no_grad():
+    with one_intra_op_thread():
         for plan, plan_drafts in zip(plans, drafts):
-            for target, draft in zip(plan.targets, plan_drafts):
-                target.copy_(draft)
+            if not all(torch.isfinite(torch.view_as_real(d)).all() for d in plan_drafts):
+                raise FloatingPointError(f"initialize_: non-finite draw for {plan.name}; nothing was changed")
+        with torch.no_grad():
+            for plan, plan_drafts in zip(plans, drafts):
+                for target, draft in zip(plan.targets, plan_drafts):
+                    target.copy_(draft)
     for mod in module.modules():
         bind = getattr(mod, "bind_spectral_init", None)
         if callable(bind):

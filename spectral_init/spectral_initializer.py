@@ -24,8 +24,9 @@ class SpectralInitializer:
     Share one initializer between the layers of a model: with a seed they then
     draw successive, different weights from a single reproducible stream, and
     the global RNG is never touched. Weights are drawn on the CPU and copied to
-    the weight's device, so a seed gives the same weights on every device; on one
-    torch thread (``one_intra_op_thread``), so a busy machine does not stall them.
+    the weight's device, so a seed gives the same weights on every device; drawn,
+    checked and copied on one torch thread (``one_intra_op_thread``), so a busy
+    machine does not stall them.
     """
 
     def __init__(self, settings: SpectralInitSettings) -> None:
@@ -47,7 +48,8 @@ class SpectralInitializer:
             self.strategy(
                 draft, geometry=geometry, gain=self.settings.gain, generator=self.generator, **self.settings.params
             )
-        if not torch.isfinite(torch.view_as_real(draft)).all():
+            finite = bool(torch.isfinite(torch.view_as_real(draft)).all())
+        if not finite:
             raise FloatingPointError(
                 f"strategy {self.strategy.name!r} produced non-finite weights for {geometry}, "
                 f"gain={self.settings.gain}"
@@ -64,7 +66,7 @@ class SpectralInitializer:
     ) -> torch.Tensor:
         """Re-draw ``weight`` in place; on any failure it is left as it was."""
         draft = self.draft(weight, resolve_geometry(in_channels, out_channels, geometry))
-        with torch.no_grad():
+        with torch.no_grad(), one_intra_op_thread():
             weight.copy_(draft)
         return weight
 
