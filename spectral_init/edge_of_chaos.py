@@ -145,7 +145,7 @@ _SMOOTH: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch
              lambda x: torch.special.ndtr(x) + x * torch.exp(-x * x / 2) / math.sqrt(2 * math.pi)),
     "tanh": (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
 }
-_HERMITE_TERMS = 120  # past here b_n² < 1e-12 for gelu, tanh and their derivatives
+_HERMITE_TERMS = 120  # the terms past here sum to < 1e-12 for gelu, tanh and their derivatives (measured)
 _QUADRATURE_POINTS = 240
 _TABLE_POINTS = 2049
 
