@@ -141,8 +141,9 @@ def initialize_(
     initializer = make_initializer(spectral_init)
     plans, unclaimed = find_spectral_weights(module)
     _check_coverage(len(plans), unclaimed, strict)
-    drafts = [plan.draw(initializer) for plan in plans]
+    # factorized plans draw their factors themselves, not through SpectralInitializer.draft: all of it on one thread
     with one_intra_op_thread():
+        drafts = [plan.draw(initializer) for plan in plans]
         for plan, plan_drafts in zip(plans, drafts):
             if not all(torch.isfinite(torch.view_as_real(d)).all() for d in plan_drafts):
                 raise FloatingPointError(f"initialize_: non-finite draw for {plan.name}; nothing was changed")
