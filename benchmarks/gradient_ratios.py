@@ -11,6 +11,8 @@ the local weights and the spectral draw, so strategies are compared paired by se
 FFNO blocks (``ffno``) have no local conv: their "local" weight is the 1×1
 ``expand`` and their local branch the residual input (``ptycho_torch.diagnostics``);
 their one spectral layer is shared, so its gradient is the same in every block.
+On a CPU the (model, input, seed) units go to ``--jobs`` worker processes of one torch thread each (by
+default one per core): the numbers are those of one process, bit for bit.
 
     python -m benchmarks.gradient_ratios                      # the default sweep
     python -m benchmarks.gradient_ratios --quick --strategies legacy
@@ -23,10 +25,12 @@ import argparse
 import functools
 import json
 import math
+import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,7 @@ from .common import (
 )
 from .figures import bar_groups, one_legend, pyplot
 from .stats import compare_strategies
+from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/gradient-ratios/1"
 MODULE, STEM = "benchmarks.gradient_ratios", "gradient_ratios"
@@ -137,6 +142,8 @@ class SweepConfig(_Strict):
     baseline: str
     backend: str
     dtype: str
+    # processes the runs were spread over (the numbers do not depend on it; 1 in files written before it was kept)
+    workers: int = 1
 
 
 class Report(_Strict):
@@ -286,48 +293,68 @@ def summarize(runs: list[Run], cfg: SweepConfig) -> list[SummaryEntry]:
     return entries
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One model kind, input and seed, measured under every strategy in turn: the work of one worker call."""
+
+    model: str
+    input: str
+    seed: int
+    cfg: SweepConfig
+    device: str
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.model, self.input, self.seed
+
+
+def measure_unit(unit: Unit) -> tuple[Unit, list[Run], dict[str, int]]:
+    """The runs of ``unit`` (strategy by strategy, loss by loss) and its model's spectral layer kinds."""
+    cfg, device = unit.cfg, torch.device(unit.device)
+    runs: list[Run] = []
+    layers: dict[str, int] = {}
+    # Strategies interleaved within a seed: drifts in machine load hit them alike.
+    for strategy in cfg.strategies:
+        t0 = time.perf_counter()
+        model, blocks = build_model(unit.model, strategy, unit.seed, cfg)
+        layers = spectral_layer_kinds(model)  # the same layers at every strategy and seed
+        # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
+        model = (model.double() if cfg.dtype == "float64" else model).to(device)
+        x = make_input(unit.input, unit.model, unit.seed, cfg).to(device)
+        results = measure(model, blocks, x, cfg.losses, unit.seed)
+        seconds = time.perf_counter() - t0
+        runs += [Run(model=unit.model, input=unit.input, loss=loss_name, strategy=strategy, seed=unit.seed,
+                     blocks=[BlockRecord(**b) for b in per_block], seconds=seconds)
+                 for loss_name, per_block in results.items()]
+    return unit, runs, layers
+
+
+# Imported once by the fork server that CPU workers start from (benchmarks.workers), not by each worker.
+_WORKER_PRELOAD = ("benchmarks.common", "ptycho_torch.diagnostics", "ptycho_torch.generators",
+                   "ptycho_torch.simulation")
+
+
 def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_progress: bool = True,
               argv: Sequence[str] | None = None) -> Report:
-    """Every model × input × seed × strategy, measured; on Ctrl-C the finished ones are written to ``output_dir``."""
-    total = len(cfg.models) * len(cfg.inputs) * len(cfg.strategies) * len(cfg.seeds)
-    progress = Progress(total, "gradient ratios", enabled=show_progress)
-    runs: list[Run] = []
+    """Every model × input × seed × strategy, measured in this process or in ``cfg.workers`` worker processes
+    (the numbers do not depend on where); on Ctrl-C the finished ones are written to ``output_dir``."""
+    units = [Unit(m, i, s, cfg, str(device)) for m in cfg.models for i in cfg.inputs for s in cfg.seeds]
+    progress = Progress(len(units), "gradient ratios", enabled=show_progress)
+    finished: dict[tuple[str, str, int], list[Run]] = {}  # by (model, input, seed)
     layers: dict[str, dict[str, int]] = {}
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg.model_dump(),
-                "runs": [r.model_dump() for r in runs]}
+                "runs": [r.model_dump() for runs in finished.values() for r in runs]}
 
-    with keep_finished_runs(output_dir, STEM, partial, lambda: len({(r.model, r.input, r.strategy, r.seed)
-                                                                    for r in runs})):
-        for model_kind in cfg.models:
-            for inp in cfg.inputs:
-                for seed in cfg.seeds:
-                    # Strategies interleaved within a seed: drifts in machine load hit them alike.
-                    for strategy in cfg.strategies:
-                        t0 = time.perf_counter()
-                        model, blocks = build_model(model_kind, strategy, seed, cfg)
-                        if model_kind not in layers:  # the same layers at every strategy and seed
-                            layers[model_kind] = spectral_layer_kinds(model)
-                        # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
-                        model = (model.double() if cfg.dtype == "float64" else model).to(device)
-                        x = make_input(inp, model_kind, seed, cfg).to(device)
-                        results = measure(model, blocks, x, cfg.losses, seed)
-                        seconds = time.perf_counter() - t0
-                        for loss_name, per_block in results.items():
-                            runs.append(
-                                Run(
-                                    model=model_kind,
-                                    input=inp,
-                                    loss=loss_name,
-                                    strategy=strategy,
-                                    seed=seed,
-                                    blocks=[BlockRecord(**b) for b in per_block],
-                                    seconds=seconds,
-                                )
-                            )
-                        progress.step(f"{model_kind} {strategy} seed {seed}")
+    with keep_finished_runs(output_dir, STEM, partial, lambda: len(finished) * len(cfg.strategies)):
+        for unit, runs, kinds in results_of(measure_unit, units, cfg.workers, device.type, _WORKER_PRELOAD):
+            finished[unit.key] = runs
+            layers[unit.model] = kinds
+            progress.step(f"{unit.model} {unit.input} seed {unit.seed}")
+    progress.close()
+    runs = [r for unit in units for r in finished[unit.key]]  # the order of one process, whichever finished first
     elapsed = time.perf_counter() - start
     return Report(
         schema_=SCHEMA,
@@ -339,7 +366,7 @@ def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_pro
             "total_seconds": elapsed,
             "median_seconds_per_model": statistics.median(r.seconds for r in runs) if runs else 0.0,
         },
-        spectral_layers=layers,
+        spectral_layers={m: layers[m] for m in cfg.models},
     )
 
 
@@ -515,16 +542,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="dtype of models and inputs")
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
+    p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with command_threads(args.threads):
-        return _main(args, argv)
+    device = resolve_device(args.device)
+    # a worker call measures one (model, input, seed): never more workers than those
+    units = 1 if args.quick else len(args.models) * len(args.inputs) * args.seeds
+    workers = min(args.jobs or default_workers(args.threads, device.type), units)
+    with command_threads(args.threads, quiet=workers > 1):
+        return _main(args, device, workers, argv)
 
 
-def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Sequence[str] | None) -> int:
     if args.size % 2:
         raise UsageError(f"--size must be even (the simulated diffraction patterns are N × N, N even); got {args.size}")
     if args.modes > args.size // 2:
@@ -535,7 +567,6 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             f"{2 ** (args.blocks - 1)}; got {args.size}"
         )
     strategies, baseline = select_strategies(args.strategies, args.baseline, include_baseline=not args.quick)
-    device = resolve_device(args.device)
     cfg = SweepConfig(
         strategies=strategies,
         seeds=list(range(args.seeds)),
@@ -550,6 +581,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         baseline=baseline,
         backend=args.backend,
         dtype=args.dtype,
+        workers=workers,
     )
     if args.quick:
         for strategy in strategies:

@@ -15,7 +15,8 @@ Models (``benchmarks.operator_models``): fno, tfno-tucker, tfno-cp, tfno-tt (neu
 plain-fno-8 and ffno (this package's 2-D layers) on Darcy. Inits: ``default`` (the model's own),
 ``calibrated`` (sqrt_in, then ``calibrate_`` on the first training batch), any strategy name, and
 ``STRATEGY@GAIN`` (e.g. ``sqrt_in@0.1``: a small spectral branch). Runs go to ``--jobs`` worker processes of
-one torch thread each (many tiny ops: on a CPU one thread per process uses the cores best).
+one torch thread each, by default one per core (many tiny ops: on a CPU one thread per process uses the cores
+best).
 
     python -m benchmarks.operator_tasks                       # the committed run: 19 min on 2 CPU cores
     python -m benchmarks.operator_tasks --quick               # every model and init, 2 seeds, tiny: a smoke run
@@ -26,14 +27,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
-import signal
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ from .common import (
 from .figures import bar_groups, one_legend, pyplot, style
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
 from .stats import compare_strategies, mean_ci
+from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/operator-tasks/1"
 MODULE, STEM = "benchmarks.operator_tasks", "operator_tasks"
@@ -268,26 +268,6 @@ def late_change(curve: Sequence[float]) -> float:
     return (curve[-1] - curve[-1 - back]) / curve[-1 - back]
 
 
-def _worker_context(device: str) -> multiprocessing.context.BaseContext:
-    """CPU runs: worker processes forked from a server that has imported this module's heavy dependencies
-    once (torch, neuraloperator, and torch._dynamo, which every worker's first Adam step imports), where
-    the platform has a fork server; each spawned worker imported them itself, ≈ 8 s of CPU apiece here.
-    This module itself is not preloaded: run as ``python -m``, each worker imports it afresh as its
-    ``__main__``. Spawned workers elsewhere and on a GPU, where a CUDA driver touched by an import in the
-    server would be unusable in its forks; never a plain fork of this process, whose threads may run."""
-    if device != "cpu" or "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["benchmarks.common", "benchmarks.operator_models", "torch._dynamo"])
-    return context
-
-
-def _worker_start() -> None:
-    """A worker: one torch thread, Ctrl-C left to the parent (which ends the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-
-
 # --- the grid ------------------------------------------------------------------------------------
 
 
@@ -327,18 +307,9 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes, data_files: dict[str, Path
     return jobs, skipped
 
 
-def _results(jobs: list[RunJob], workers: int, device: str) -> Iterator[dict[str, Any]]:
-    """Each job's record as it finishes: in this process, or from ``workers`` worker processes."""
-    if workers == 1:
-        yield from map(train_one, jobs)
-        return
-    pool = _worker_context(device).Pool(workers, initializer=_worker_start)
-    try:
-        yield from pool.imap_unordered(train_one, jobs)
-        pool.close()
-    finally:
-        pool.terminate()  # also on Ctrl-C: unfinished runs stop; the finished ones are kept by the caller
-        pool.join()
+# Imported once by the fork server that CPU workers start from (benchmarks.workers): torch, neuraloperator and
+# torch._dynamo, which every worker's first Adam step imports.
+_WORKER_PRELOAD = ("benchmarks.common", "benchmarks.operator_models", "torch._dynamo")
 
 
 def steps_to_reach(curve: Sequence[float], steps_per_epoch: int, threshold: float) -> int | None:
@@ -574,8 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"(default: {value}; with --quick {getattr(QUICK_SIZES, field)})")
     p.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam's learning rate")
     p.add_argument("--data-seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed of the generated data")
-    p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None,
-                   help="worker processes of one thread each (default: the --threads count on a CPU, 1 on CUDA)")
+    p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
     return p
 
 
@@ -607,9 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         models = ", ".join(f"{m}: " + "/".join(f"{d}-D" for d in MODELS[m].dims) for m in args.models)
         tasks = ", ".join(f"{t}: {TASK_DIMS[t]}-D" for t in args.tasks)
         raise UsageError(f"no model of --models runs on a task of --tasks ({models}; {tasks})")
-    with command_threads(args.threads) as threads:
-        device = resolve_device(args.device)
-        workers = args.jobs or (threads.threads if device.type == "cpu" else 1)
+    device = resolve_device(args.device)
+    workers = args.jobs or default_workers(args.threads, device.type)
+    with command_threads(args.threads, quiet=workers > 1):
         prepare_output_dir(args.output_dir)
         argv_used = sys.argv[1:] if argv is None else list(argv)
         record = run(args, sizes, inits, device, workers, argv_used)
@@ -644,7 +614,7 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
 
     progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress)
     with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs)):
-        for result in _results(jobs, workers, device.type):
+        for result in results_of(train_one, jobs, workers, device.type, _WORKER_PRELOAD):
             runs.append(result)
             progress.step(f"{result['task']} {result['model']} {result['init']} seed {result['seed']}")
     progress.close()

@@ -98,11 +98,13 @@ _ACTIVE: list[ThreadChoice] = []  # the choices of the command_threads blocks no
 
 
 @contextlib.contextmanager
-def command_threads(requested: int | None, stream: TextIO | None = None) -> Iterator[ThreadChoice]:
+def command_threads(requested: int | None, stream: TextIO | None = None, *,
+                    quiet: bool = False) -> Iterator[ThreadChoice]:
     """A command's torch threads for the block (``choose_threads``; its note written to ``stream``,
-    stderr by default); the caller's count restored after. ``active_thread_record`` reads it inside."""
+    stderr by default, unless ``quiet``: a command whose torch work runs in worker processes of one thread
+    each); the caller's count restored after. ``active_thread_record`` reads it inside."""
     choice = choose_threads(requested)
-    if choice.note:
+    if choice.note and not quiet:
         print(choice.note, file=sys.stderr if stream is None else stream)
     previous = torch.get_num_threads()
     torch.set_num_threads(choice.threads)

@@ -36,8 +36,9 @@ TINY_RUN_GROUP = pytest.mark.xdist_group("gradient-ratios-tiny-run")
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """The sweep in two worker processes (one is compared with a run in this process below)."""
     out = tmp_path_factory.mktemp("gradient_ratios")
-    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(out), *TINY]
+    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--jobs", "2", "--output-dir", str(out), *TINY]
     assert gradient_ratios.main(argv) == 0
     return out, json.loads((out / "gradient_ratios.json").read_text())
 
@@ -101,14 +102,24 @@ def test_gradient_ratios_summary_and_baseline(tiny_run) -> None:
 
 
 @TINY_RUN_GROUP
-def test_gradient_ratios_compare(tiny_run, tmp_path, capsys) -> None:
-    out, _ = tiny_run
+def test_one_process_measures_what_the_workers_did_and_compare_shows_no_delta(tiny_run, tmp_path, capsys) -> None:
+    """The same sweep in this process: every run equal to the workers' (a seed fixes a run wherever it
+    runs; one torch thread in both), in the same order; ``--compare`` against the workers' file."""
+    out, workers_record = tiny_run
     capsys.readouterr()
     argv = [
-        "--strategies", "sqrt_in,legacy", "--seeds", "2", "--output-dir", str(tmp_path), "--compare",
+        "--strategies", "sqrt_in,legacy", "--seeds", "2", "--jobs", "1", "--output-dir", str(tmp_path), "--compare",
         str(out / "gradient_ratios.json"), *TINY,
     ]
     assert gradient_ratios.main(argv) == 0
+    record = json.loads((tmp_path / "gradient_ratios.json").read_text())
+    assert (record["config"]["workers"], workers_record["config"]["workers"]) == (1, 2)
+
+    def measured(rec):
+        return [{k: v for k, v in run.items() if k != "seconds"} for run in rec["runs"]]
+
+    assert measured(record) == measured(workers_record)
+    assert record["spectral_layers"] == workers_record["spectral_layers"]
     printed = capsys.readouterr().out
     rows = [
         line for line in printed.splitlines() if line.startswith(tuple(f"{m} " for m in gradient_ratios.DEFAULT_MODELS))

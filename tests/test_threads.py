@@ -89,3 +89,24 @@ def test_command_threads_sets_notes_records_and_restores(two_threads, monkeypatc
         record = threads_module.active_thread_record()
     assert torch.get_num_threads() == 2 and "using 1 torch thread instead of 2" in log.getvalue()
     assert record == {"torch_threads": 1, "requested": None, "load_average_start": 1.3, "load_average_end": 1.3}
+    # a command whose work runs in single-threaded worker processes: the same choice, no note
+    quiet_log = io.StringIO()
+    with threads_module.command_threads(None, stream=quiet_log, quiet=True) as choice:
+        assert torch.get_num_threads() == choice.threads == 1
+    assert torch.get_num_threads() == 2 and quiet_log.getvalue() == ""
+
+
+@pytest.mark.parametrize(("requested", "device", "workers"), [
+    (None, "cpu", 4),  # one per core, whatever the load (it caps threads, not independent processes)
+    (1, "cpu", 1),  # --threads 1: the user allowed one core
+    (3, "cpu", 3),
+    (None, "cuda", 1),  # one process drives the device
+])
+def test_worker_processes_default_to_the_cores_or_the_threads_asked_for(requested, device, workers,
+                                                                        monkeypatch) -> None:
+    import os
+
+    from benchmarks.workers import default_workers
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert default_workers(requested, device) == workers
