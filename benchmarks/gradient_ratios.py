@@ -12,7 +12,7 @@ FFNO blocks (``ffno``) have no local conv: their "local" weight is the 1×1
 ``expand`` and their local branch the residual input (``ptycho_torch.diagnostics``);
 their one spectral layer is shared, so its gradient is the same in every block.
 On a CPU the (model, input, seed) units go to ``--jobs`` worker processes of one torch thread each (by
-default one per core): the numbers are those of one process, bit for bit.
+default one per core): the numbers are those of one process on one thread, bit for bit.
 
     python -m benchmarks.gradient_ratios                      # the default sweep
     python -m benchmarks.gradient_ratios --quick --strategies legacy
