@@ -7,13 +7,14 @@ import multiprocessing.context
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
 __all__ = ["JOBS_HELP", "default_workers", "results_of"]
 
 Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 JOBS_HELP = ("worker processes of one torch thread each (default on a CPU: the --threads count when given, else "
              "the machine's cores; on CUDA 1, in this process)")
@@ -51,8 +52,8 @@ def _worker_start() -> None:
     torch.set_num_threads(1)
 
 
-def results_of(function: Callable[[Job], Any], jobs: Iterable[Job], workers: int, device_type: str,
-               preload: Sequence[str] = ()) -> Iterator[Any]:
+def results_of(function: Callable[[Job], Result], jobs: Iterable[Job], workers: int, device_type: str,
+               preload: Sequence[str] = ()) -> Iterator[Result]:
     """``function(job)`` of each job as it finishes: in this process when ``workers`` is 1, else from that
     many worker processes, in the order they finish. On an interrupt (or any exception in the caller)
     the unfinished jobs stop; the results already yielded are the caller's to keep."""
