@@ -317,7 +317,8 @@ def measure_unit(unit: Unit) -> tuple[Unit, list[Run], dict[str, int]]:
     for strategy in cfg.strategies:
         t0 = time.perf_counter()
         model, blocks = build_model(unit.model, strategy, unit.seed, cfg)
-        layers = spectral_layer_kinds(model)  # the same layers at every strategy and seed
+        if not layers:  # the same layers at every strategy and seed
+            layers = spectral_layer_kinds(model)
         # .double(), not .to(dtype): Module.to(float dtype) casts complex weights to real.
         model = (model.double() if cfg.dtype == "float64" else model).to(device)
         x = make_input(unit.input, unit.model, unit.seed, cfg).to(device)
