@@ -33,12 +33,12 @@ def default_workers(requested_threads: int | None, device_type: str) -> int:
 
 
 def _worker_context(device_type: str, preload: Sequence[str]) -> multiprocessing.context.BaseContext:
-    """CPU runs: workers forked from a server that imported ``preload`` (the heavy dependencies: torch
-    and what the runs import) once, where the platform has a fork server; each spawned worker imported
-    them itself, ≈ 8 s of CPU apiece here. The calling module is not preloaded: run as ``python -m``,
-    each worker imports it afresh as its ``__main__``. Spawned workers elsewhere and on a GPU, where a
-    CUDA driver touched by an import in the server would be unusable in its forks; never a plain fork of
-    this process, whose threads may run."""
+    """CPU runs: workers forked from a server that imported ``preload`` (the heavy dependencies: torch and what
+    the runs import) once, where the platform has a fork server; each spawned worker imported them itself (≈ 8 s
+    of CPU apiece here for operator_tasks' torch, neuraloperator and torch._dynamo). The calling module is not
+    preloaded: run as ``python -m``, each worker imports it afresh as its ``__main__``. Spawned workers
+    elsewhere and on a GPU, where a CUDA driver touched by an import in the server would be unusable in its
+    forks; never a plain fork of this process, whose threads may run."""
     if device_type != "cpu" or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
