@@ -9,6 +9,7 @@ metrics are computed from the full-precision objects before they are stored.
 from __future__ import annotations
 
 import base64
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,14 +47,17 @@ def object_images(image: np.ndarray) -> dict[str, dict[str, Any]]:
 def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: Sequence[str],
                 title: str) -> Any:
     """``objects``: {"truth": images, "variants": [{"strategy", "input_transform", "images",
-    "ssim_amp", "ssim_phase"}]}, images as ``object_images`` makes them. None without matplotlib."""
+    "ssim_amp", "ssim_phase"}], optionally "iterative": {"images", "ssim_amp", "ssim_phase"}}, images as
+    ``object_images`` makes them; the iterative reconstruction stands beside the truth. None without
+    matplotlib."""
     plt = pyplot()
     if plt is None:
         return None
-    cell = {(v["strategy"], v["input_transform"]): v for v in objects["variants"]}
+    cell = {(v["strategy"], v.get("input", v["input_transform"])): v for v in objects["variants"]}
     truth = {name: decode_image(objects["truth"][name]) for name in ("amplitude", "phase")}
     scales = {name: (float(image.min()), float(image.max())) for name, image in truth.items()}
-    rows, cols = len(strategies) + 1, 2 * len(transforms)
+    iterative = objects.get("iterative")
+    rows, cols = len(strategies) + 1, max(2 * len(transforms), 4 if iterative else 2)
     fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols + 0.8, 1.6 * rows + 0.9), squeeze=False,
                              layout="constrained")
     shown = {}
@@ -66,6 +70,17 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         axes[0, col].set_title(f"truth: {name}", fontsize=7)
     for ax in axes[0, 2:]:
         ax.axis("off")
+    if iterative:
+        for k, name in enumerate(("amplitude", "phase")):
+            ax = axes[0, 2 + k]
+            ax.axis("on")
+            ax.imshow(decode_image(iterative["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+                      vmax=scales[name][1])
+            ssim = iterative["ssim_amp" if name == "amplitude" else "ssim_phase"]
+            ax.set_title(f"iterative: {name}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)
+    for row in range(1, rows):
+        for ax in axes[row, 2 * len(transforms):]:
+            ax.axis("off")
     axes[0, 0].set_ylabel("truth", fontsize=7)
     for row, strategy in enumerate(strategies, start=1):
         axes[row, 0].set_ylabel(strategy, fontsize=7)
@@ -83,5 +98,6 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
                 ax.set_title(f"{transform} · {short}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)
     fig.colorbar(shown["amplitude"], ax=axes[:, 0], shrink=0.5, label="amplitude", location="left")
     fig.colorbar(shown["phase"], ax=axes[:, -1], shrink=0.5, label="phase (rad)")
-    fig.supxlabel(title, fontsize=7)  # the suptitle is draw()'s: device and versions
+    # wrapped to the figure's width (about 16 characters an inch at 7 pt), so no edge cuts it
+    fig.supxlabel("\n".join(textwrap.wrap(title, max(40, int(fig.get_figwidth() * 16)))), fontsize=7)
     return fig

@@ -26,11 +26,14 @@ from typing import Any, get_args
 import pydantic
 import torch
 
+from ptycho_torch.anchor import ANCHOR_PACKAGE, anchor_available, iterative_reconstruction
 from ptycho_torch.config import ARCHITECTURES
+from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruction_metrics
 from ptycho_torch.generators.blocks import InputTransformMode
+from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.training import DivergenceError, TrainingConfig, train
+from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, train
 from ptycho_torch.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init import spectral_layer_kinds
 
@@ -54,7 +57,7 @@ from .common import (
 )
 from .figures import merged_series, one_legend, pyplot, style
 from .object_grid import object_grid, object_images
-from .stats import compare_strategies
+from .stats import compare_strategies, mean_ci
 
 SCHEMA = "spectral-init/training-comparison/1"
 MODULE, STEM = "benchmarks.training_comparison", "training_comparison"
@@ -70,12 +73,21 @@ METRICS = (
 SMOOTHING = 3
 # the stitched test object's quality (ptycho_torch.evaluation); PSNR is left out: infinite for a
 # perfect object, it has no mean
-RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
+RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
+                          "lattice_amp", "lattice_phase")
 INPUT_TRANSFORMS = get_args(InputTransformMode)
+ANCHOR_ITERATIONS = 100
+
+
+def input_label(layout: str, transform: str, layouts: Sequence[str], transforms: Sequence[str]) -> str:
+    """An input variant's name: its layout and transform, each where several are compared."""
+    parts = ([layout] if len(layouts) > 1 else []) + ([transform] if len(transforms) > 1 else [])
+    return " · ".join(parts) or transform
 
 
 def variant_label(strategy: str, transform: str, transforms: Sequence[str]) -> str:
-    """A run's name in the summary: the strategy, with its input transform where several are compared."""
+    """A run's name in the summary: the strategy, with its input (layout · transform) where several are
+    compared."""
     return strategy if len(transforms) == 1 else f"{strategy} · {transform}"
 
 
@@ -104,17 +116,24 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
     return math.sqrt(first * last)
 
 
-def training_config(args: argparse.Namespace, strategy: str, transform: str, seed: int,
+def input_variants(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """Each input variant's name → (layout, transform): the layouts crossed with the transforms."""
+    return {input_label(layout, transform, args.input_layouts, args.input_transforms): (layout, transform)
+            for layout in args.input_layouts for transform in args.input_transforms}
+
+
+def training_config(args: argparse.Namespace, strategy: str, layout: str, transform: str, seed: int,
                     device: str) -> TrainingConfig:
     """One run of the comparison; pydantic checks every flag that reaches it."""
     return TrainingConfig(
         model=dict(  # N and C come from the data
             architecture=args.architecture, fno_width=args.width, fno_modes=args.modes,
-            fno_blocks=args.blocks, spectral_backend=args.backend, input_transform=transform,
+            fno_blocks=args.blocks, spectral_backend=args.backend, input_layout=layout, input_transform=transform,
             spectral_init=strategy_spec(strategy, seed, args.N, "relu" if args.architecture == "plain_fno" else "gelu"),
         ),
         data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test,
-                              object_size=args.object_size, offset=args.offset),
+                              object_size=args.object_size, offset=args.offset, nphotons=args.nphotons,
+                              probe_defocus=args.probe_defocus),
         nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
         test_each_epoch=args.test_each_epoch,
     )
@@ -123,30 +142,34 @@ def training_config(args: argparse.Namespace, strategy: str, transform: str, see
 def run_comparison(
     args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
 ) -> dict[str, Any]:
-    transforms = args.input_transforms
-    progress = Progress(len(strategies) * len(transforms) * args.seeds, "training comparison",
-                        enabled=not args.no_progress)
+    inputs = input_variants(args)
+    transforms = list(inputs)  # the input axis: every (layout, transform) compared
+    progress = Progress(len(strategies) * len(inputs) * args.seeds + (args.seeds if args.anchor else 0),
+                        "training comparison", enabled=not args.no_progress)
     runs: list[dict[str, Any]] = []
     diverged: list[dict[str, Any]] = []  # kept out of the statistics, counted beside them
+    anchor: list[dict[str, Any]] = []
     objects: dict[str, Any] = {"seed": 0, "truth": None, "variants": []}
     kinds: dict[str, int] = {}
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
-                "config": {"strategies": strategies, "input_transforms": transforms, "baseline": baseline},
-                "runs": runs, "diverged": diverged}
+                "config": {"strategies": strategies, "input_transforms": args.input_transforms,
+                           "input_layouts": args.input_layouts, "inputs": transforms, "baseline": baseline},
+                "runs": runs, "diverged": diverged, "anchor": anchor}
 
-    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs)):
+    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor)):
         for seed in range(args.seeds):
             # interleaved within a seed: load drifts hit variants alike
             for strategy in strategies:
-                for transform in transforms:
+                for transform, (layout, input_transform) in inputs.items():
                     label = variant_label(strategy, transform, transforms)
                     try:
-                        result = train(training_config(args, strategy, transform, seed, device.type))
+                        result = train(training_config(args, strategy, layout, input_transform, seed, device.type))
                     except DivergenceError as exc:  # a finding about this variant, not the end of the others
-                        diverged.append({"strategy": strategy, "input_transform": transform, "variant": label,
+                        diverged.append({"strategy": strategy, "input_transform": input_transform,
+                                         "input_layout": layout, "input": transform, "variant": label,
                                          "seed": seed, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
                         progress.step(f"{label} seed {seed} diverged")
                         continue
@@ -154,7 +177,9 @@ def run_comparison(
                     runs.append(
                         {
                             "strategy": strategy,
-                            "input_transform": transform,
+                            "input_transform": input_transform,
+                            "input_layout": layout,
+                            "input": transform,
                             "variant": label,
                             "seed": seed,
                             "patterns": {"train": result.n_train, "test": result.n_test},
@@ -165,6 +190,7 @@ def run_comparison(
                             "reconstruction": result.reconstruction,
                             "participation": result.participation,
                             "seconds": result.timings["total_seconds"],
+                            "inference_seconds_per_object": result.timings["inference_seconds_per_object"],
                         }
                     )
                     if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
@@ -175,6 +201,9 @@ def run_comparison(
                                                     "ssim_amp": first.metrics["ssim_amp"],
                                                     "ssim_phase": first.metrics["ssim_phase"]})
                     progress.step(f"{label} seed {seed}")
+            if args.anchor:
+                anchor.append(anchor_run(args, baseline, seed, objects))
+                progress.step(f"iterative seed {seed}")
     if not runs:
         raise EveryRunDiverged(diverged)
     threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
@@ -202,7 +231,7 @@ def run_comparison(
     summary = compare_strategies(per_seed, metrics + reconstruction,
                                  variant_label(baseline, transforms[0], transforms))
     for strategy in strategies:
-        # the transform's own effect: each transform against the first, the init held fixed
+        # the input's own effect: each input variant against the first, the init held fixed
         same_init = {label: per_seed[label] for label in (variant_label(strategy, t, transforms) for t in transforms)
                      if label in per_seed}
         by_transform = compare_strategies(same_init, ("test_physics_loss", *reconstruction),
@@ -212,7 +241,8 @@ def run_comparison(
             if label not in summary:  # every seed of it diverged
                 continue
             entry = summary[label]
-            entry.update(strategy=strategy, input_transform=transform,
+            layout, input_transform = inputs[transform]
+            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, input=transform,
                          vs_first_transform=by_transform[label]["vs_baseline"],
                          diverged=sum(d["variant"] == label for d in diverged))
             entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
@@ -225,7 +255,9 @@ def run_comparison(
         "environment": environment(device, MODULE, args.argv),
         "config": {
             "strategies": strategies,
-            "input_transforms": transforms,
+            "input_transforms": args.input_transforms,
+            "input_layouts": args.input_layouts,
+            "inputs": transforms,
             "seeds": list(range(args.seeds)),
             "baseline": baseline,
             "architecture": args.architecture,
@@ -241,6 +273,8 @@ def run_comparison(
             "nimgs_test": args.nimgs_test,
             "object_size": args.object_size,
             "offset": args.offset,
+            "nphotons": args.nphotons,
+            "probe_defocus": args.probe_defocus,
             "patterns": runs[0]["patterns"],
             "backend": args.backend,
             "test_each_epoch": args.test_each_epoch,
@@ -251,12 +285,37 @@ def run_comparison(
         "runs": runs,
         "diverged": diverged,
         "summary": summary,
+        "anchor": {"runs": anchor, "summary": anchor_summary(anchor)} if anchor else None,
         "objects": objects if objects["truth"] is not None else None,
         "timings": {
             "total_seconds": time.perf_counter() - start,
             "median_seconds_per_run": statistics.median(r["seconds"] for r in runs),
         },
     }
+
+
+def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict[str, Any]) -> dict[str, Any]:
+    """The iterative reconstruction (CDTools, probe known) of one seed's test scan — the same patterns,
+    noise and positions the generators are tested on — scored like theirs."""
+    first_input = next(iter(input_variants(args).values()))
+    config = training_config(args, baseline, *first_input, seed, "cpu")
+    _, test_set = make_datasets(config)
+    result = iterative_reconstruction(test_set, config.data, iterations=args.anchor_iterations)
+    stitched = evaluate_objects(result.patches, test_set, config.data)
+    if seed == objects["seed"] and stitched:
+        objects["iterative"] = {"images": object_images(stitched[0].reconstruction),
+                                "ssim_amp": stitched[0].metrics["ssim_amp"],
+                                "ssim_phase": stitched[0].metrics["ssim_phase"]}
+    return {"seed": seed, "package": result.package, "iterations": result.iterations, "seconds": result.seconds,
+            "seconds_per_object": result.seconds_per_object, "reconstruction": reconstruction_metrics(stitched)}
+
+
+def anchor_summary(anchor: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± 95% CI over the seeds of the anchor's object metrics and time per object."""
+    names = [n for n in RECONSTRUCTION_METRICS if all(a["reconstruction"][n] is not None for a in anchor)]
+    return {"metrics": {**{f"reconstruction_{n}": mean_ci([a["reconstruction"][n] for a in anchor]) for n in names},
+                        "seconds_per_object": mean_ci([a["seconds_per_object"] for a in anchor])},
+            "iterations": anchor[0]["iterations"], "package": anchor[0]["package"]}
 
 
 def _cell(stat: dict[str, Any], digits: int = 3) -> str:
@@ -273,7 +332,8 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "
         f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{_baseline_variant(record)}`. "
         f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
-        + (f" Input transforms: {', '.join(cfg['input_transforms'])}." if len(_transforms(record)) > 1 else ""),
+        + (f" Inputs (layout · transform): {', '.join(_transforms(record))}." if len(_transforms(record)) > 1 else "")
+        + f" Input layout: {', '.join(cfg.get('input_layouts', ['centred']))}.",
         *_diverged_line(record),
         "",
         "| variant | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
@@ -312,7 +372,9 @@ def _diverged_line(record: dict[str, Any]) -> list[str]:
 
 
 def _transforms(record: dict[str, Any]) -> list[str]:
-    return record["config"].get("input_transforms", ["none"])  # records before transforms were crossed
+    """The input variants compared (records before layouts: the transforms; before transforms: none)."""
+    cfg = record["config"]
+    return cfg.get("inputs") or cfg.get("input_transforms", ["none"])
 
 
 def _baseline_variant(record: dict[str, Any]) -> str:
@@ -325,43 +387,67 @@ def _transform_table(record: dict[str, Any]) -> list[str]:
     transforms = _transforms(record)
     if len(transforms) < 2:
         return []
-    names = ["test_physics_loss"] + [f"reconstruction_{n}" for n in ("ssim_amp", "ssim_phase", "mae_amp", "mae_phase")]
+    names = ["test_physics_loss"] + [f"reconstruction_{n}" for n in ("ssim_amp", "ssim_phase", "lattice_amp",
+                                                                      "lattice_phase", "mae_amp", "mae_phase")]
     names = [n for n in names if all(n in e["metrics"] for e in record["summary"].values())]
-    lines = ["", f"Input transform against `{transforms[0]}`, the init held fixed (Δ paired by seed):", "",
-             "| strategy | input transform | " + " | ".join(f"Δ {n.removeprefix('reconstruction_')}" for n in names)
+    lines = ["", f"Input against `{transforms[0]}`, the init held fixed (Δ paired by seed):", "",
+             "| strategy | input | " + " | ".join(f"Δ {n.removeprefix('reconstruction_')}" for n in names)
              + " |", "|---|---|" + "---|" * len(names)]
     for entry in record["summary"].values():
         vs = entry["vs_first_transform"]
         if vs is not None:
-            lines.append(f"| {entry['strategy']} | {entry['input_transform']} | "
+            lines.append(f"| {entry['strategy']} | {entry.get('input', entry['input_transform'])} | "
                          + " | ".join(_cell(vs[n]) for n in names) + " |")
     return lines
 
 
 def _reconstruction_table(record: dict[str, Any]) -> list[str]:
-    """The stitched test object per strategy (records made before it was measured have none)."""
+    """The stitched test object per strategy (records made before it was measured have none), the
+    iterative anchor's last where it ran, and each one's time per object."""
     names = [n for n in RECONSTRUCTION_METRICS
              if all(f"reconstruction_{n}" in e["metrics"] for e in record["summary"].values())]
     if not names:
         return []
-    lines = ["", f"Stitched test object (phase offset and plane removed; FRC: ½-bit threshold, cycles/px); "
-             f"Δ SSIM paired by seed against `{_baseline_variant(record)}`:", "",
-             "| variant | " + " | ".join(names) + " | Δ ssim_amp | Δ ssim_phase |",
-             "|---|" + "---|" * (len(names) + 2)]
+    lines = ["", f"Stitched test object (phase offset and plane removed; FRC: ½-bit threshold, cycles/px; "
+             "lattice: the share of the error's power that repeats with the scan step, "
+             f"{_lattice_floor_text(record)}); Δ SSIM paired by seed against `{_baseline_variant(record)}`; "
+             "time: per test object, the generator's inference or the iterative solver's reconstruction:", "",
+             "| variant | " + " | ".join(names) + " | Δ ssim_amp | Δ ssim_phase | time per object (s) |",
+             "|---|" + "---|" * (len(names) + 3)]
     for strategy, entry in record["summary"].items():
         m, vs = entry["metrics"], entry["vs_baseline"]
         deltas = ["—" if vs is None or f"reconstruction_{n}" not in vs else _cell(vs[f"reconstruction_{n}"])
                   for n in ("ssim_amp", "ssim_phase")]
+        times = [r["inference_seconds_per_object"] for r in record["runs"]
+                 if r.get("variant", r["strategy"]) == strategy and "inference_seconds_per_object" in r]
         lines.append(f"| {strategy} | " + " | ".join(_cell(m[f"reconstruction_{n}"]) for n in names)
-                     + f" | {' | '.join(deltas)} |")
+                     + f" | {' | '.join(deltas)} | {_cell(mean_ci(times)) if times else '—'} |")
+    anchor = record.get("anchor")
+    if anchor:
+        m = anchor["summary"]["metrics"]
+        lines.append(f"| iterative ({anchor['summary']['package']}, {anchor['summary']['iterations']} iterations) | "
+                     + " | ".join(_cell(m[f"reconstruction_{n}"]) if f"reconstruction_{n}" in m else "—"
+                                  for n in names)
+                     + f" | — | — | {_cell(m['seconds_per_object'])} |")
     return lines
+
+
+def _lattice_floor_text(record: dict[str, Any]) -> str:
+    """The lattice share an error unrelated to the scan would have, from the first stored object's box."""
+    objects = record.get("objects")
+    if not objects:
+        return "its floor for independent noise is (step² − 1)/(pixels − 1)"
+    height, width = objects["truth"]["amplitude"]["shape"]
+    cfg = record["config"]
+    step = cfg.get("offset") or max(1, cfg["N"] // 4)
+    return f"{lattice_floor((height, width), step):.3f} for independent noise on this {height} × {width} px box"
 
 
 def _variant_style(record: dict[str, Any], label: str) -> dict[str, Any]:
     """Colour by strategy, line style by input transform, so that either reads across the curves."""
     entry = record["summary"][label]
     strategies = list(dict.fromkeys(e.get("strategy", name) for name, e in record["summary"].items()))
-    transform_index = _transforms(record).index(entry.get("input_transform", "none"))
+    transform_index = _transforms(record).index(entry.get("input", entry.get("input_transform", "none")))
     return style(strategies.index(entry.get("strategy", label)), dash=transform_index)
 
 
@@ -459,6 +545,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, crossed with the strategies ({', '.join(INPUT_TRANSFORMS)}); "
         "the first is the one the others are compared with",
     )
+    p.add_argument(
+        "--input-layouts",
+        type=comma_separated(INPUT_LAYOUTS, "input layouts"),
+        default="real_space",
+        help=f"comma-separated, crossed with the strategies and transforms ({', '.join(INPUT_LAYOUTS)}); "
+        "centred is the input before the scan-lattice fix",
+    )
+    p.add_argument("--nphotons", type=float, default=1e9, help="mean photons per diffraction pattern")
+    p.add_argument("--probe-defocus", type=float, default=0.0,
+                   help="the disk probe's quadratic phase in rad at its edge (0: flat), |d| <= π·N/8")
+    p.add_argument("--anchor", action="store_true",
+                   help=f"also reconstruct each seed's test scan iteratively with CDTools ({ANCHOR_PACKAGE}, "
+                   "the 'anchor' extra), the probe known: the 'iterative' row")
+    p.add_argument("--anchor-iterations", type=bounded_int(1, 100_000), default=ANCHOR_ITERATIONS,
+                   help="CDTools Adam iterations per object")
     p.add_argument("--test-each-epoch", action="store_true",
                    help="also the test loss after every epoch (to see whether it has flattened)")
     p.add_argument(
@@ -481,8 +582,11 @@ def _main(args: argparse.Namespace) -> int:
     if args.calibrated:
         strategies.append(CALIBRATED)
     device = resolve_device(args.device)
-    try:  # the whole configuration, once, before any training starts
-        training_config(args, baseline, args.input_transforms[0], 0, device.type)
+    if args.anchor and not anchor_available():
+        raise UsageError(f"--anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' (or the 'anchor' extra)")
+    try:  # the whole configuration, every input variant, once, before any training starts
+        for layout, transform in input_variants(args).values():
+            training_config(args, baseline, layout, transform, 0, device.type)
     except pydantic.ValidationError as exc:
         raise UsageError(format_validation_error(exc, "training configuration")) from None
     except ValueError as exc:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral_init import SpectralInitSpec
 
 from .generators.blocks import InputTransformMode, OutputMode
+from .generators.diffraction_input import DiffractionInput, InputLayout, LaidOutGenerator, layout_channels
 from .generators.spectral_conv import SpectralBackend
+from .simulation.probe import disk_probe
 
 __all__ = [
     "ARCHITECTURES",
@@ -41,7 +44,14 @@ class GeneratorConfig(BaseModel):
     fno_modes: int = Field(12, ge=1, description="Retained modes per corner; at most N // 2.")
     fno_blocks: int = Field(4, ge=1, le=64, description="Spectral blocks (hybrid: encoder stages; plain_fno: depth).")
     fno_cnn_blocks: int = Field(2, ge=0, le=64, description="CNN refiner blocks after the spectral ones (fno, ffno).")
-    input_transform: InputTransformMode = Field("none", description="Applied to the diffraction amplitudes first.")
+    input_layout: InputLayout = Field(
+        "real_space",
+        description="What the generator sees: real_space, the exit wave back-propagated with the probe's "
+        "far-field phase (2 channels); corner, the amplitudes with DC at pixel (0, 0); centred, as measured "
+        "(the reference's input, and this project's before the scan-lattice fix).",
+    )
+    input_transform: InputTransformMode = Field(
+        "none", description="Applied to the generator's input first (sqrt and log1p: amplitude layouts only).")
     output_mode: OutputMode = Field("real_imag", description="What the output head returns.")
     spectral_init: SpectralInitSpec | None = Field(
         None,
@@ -60,6 +70,9 @@ class GeneratorConfig(BaseModel):
             raise ValueError(f"N must be a positive even size; got {self.N}")
         if self.fno_modes > self.N // 2:
             raise ValueError(f"fno_modes must be <= N // 2 = {self.N // 2}; got {self.fno_modes}")
+        if self.input_layout == "real_space" and self.input_transform in ("sqrt", "log1p"):
+            raise ValueError(f"input_transform {self.input_transform!r} compresses amplitudes; the real_space "
+                             "layout's input is a signed image: use none or instancenorm, or another input_layout")
         factor = 2 ** (self.fno_blocks - 1)
         if self.architecture == "hybrid" and self.N % factor:
             raise ValueError(
@@ -68,8 +81,25 @@ class GeneratorConfig(BaseModel):
         return self
 
 
-def build_generator(config: GeneratorConfig) -> nn.Module:
-    """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``."""
+def build_generator(config: GeneratorConfig, probe: torch.Tensor | None = None) -> nn.Module:
+    """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``.
+
+    Its input is laid out by ``config.input_layout``: for ``centred`` the bare generator (the
+    reference's classes, their state_dict keys unchanged), otherwise a ``LaidOutGenerator`` around it.
+    ``real_space`` needs the scan's ``probe`` (N × N complex); without one it takes the simulation's
+    default probe, ``disk_probe(N)``.
+    """
+    generator = _build_bare_generator(config, layout_channels(config.input_layout))
+    if config.input_layout == "centred":
+        return generator
+    if config.input_layout == "real_space" and probe is None:
+        probe = disk_probe(config.N)
+    if probe is not None and tuple(probe.shape) != (config.N, config.N):
+        raise ValueError(f"the probe is {tuple(probe.shape)} px; the model's patches are {config.N} × {config.N}")
+    return LaidOutGenerator(DiffractionInput(config.input_layout, probe), generator)
+
+
+def _build_bare_generator(config: GeneratorConfig, in_channels: int) -> nn.Module:
     from .generators import (
         CascadedFNOGenerator,
         FfnoGeneratorModule,
@@ -79,7 +109,7 @@ def build_generator(config: GeneratorConfig) -> nn.Module:
     )
 
     common = dict(
-        in_channels=1,
+        in_channels=in_channels,
         out_channels=2,
         hidden_channels=config.fno_width,
         modes=config.fno_modes,

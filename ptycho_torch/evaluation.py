@@ -29,6 +29,8 @@ __all__ = [
     "evaluate_object",
     "evaluate_objects",
     "frc_resolution",
+    "lattice_floor",
+    "lattice_share",
     "peak_signal_noise_ratio",
     "reconstruction_metrics",
     "remove_phase_offset_and_plane",
@@ -39,7 +41,9 @@ __all__ = [
 
 SSIM_WINDOW = 7  # scikit-image's default win_size
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. 2004, scikit-image's defaults
-METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase")
+ROUND_OFF = 1e-9  # rms error below which lattice_share sees no error at all
+METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
+                "lattice_amp", "lattice_phase")
 
 
 def stitch(patches: torch.Tensor, positions: Sequence[tuple[int, int]], canvas: int,
@@ -116,6 +120,39 @@ def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5
 
 
+def lattice_share(error: np.ndarray, step: int) -> float:
+    """The share of an error image's power that repeats with the scan lattice (period ``step`` px along
+    both axes): ‖p‖² / ‖e − ē‖², where p is the projection of the centred error e − ē onto images of
+    period ``step`` — each pixel replaced by the mean over the pixels with its (row mod step, column
+    mod step). A stitched object whose every patch carries the same defect at the same place scores
+    near 1; an error unrelated to the scan scores near ``lattice_floor``. 0 for an error that is
+    constant to within 1e-9 rms (an exact reconstruction's float round-off has no lattice to show)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"step must be a positive integer; got {step!r}")
+    centred = error.astype(np.float64) - error.mean()
+    total = float(np.sum(centred**2))
+    if total <= centred.size * ROUND_OFF**2:
+        return 0.0
+    rows, cols = np.indices(centred.shape)
+    cls = (rows % step) * step + cols % step
+    sums = np.bincount(cls.ravel(), weights=centred.ravel(), minlength=step * step)
+    counts = np.bincount(cls.ravel(), minlength=step * step)
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return float(np.sum(means**2 * counts)) / total
+
+
+def lattice_floor(shape: tuple[int, int], step: int) -> float:
+    """``lattice_share``'s expectation for an error of independent, identically distributed Gaussian
+    pixels: (k − 1)/(n − 1), k = the lattice classes present, n = the pixels. The centred error is
+    isotropic in an (n − 1)-dimensional space and the periodic images less the constant span k − 1 of
+    those dimensions, so the share is Beta((k − 1)/2, (n − k)/2) distributed. A smooth error (pixels
+    correlated over a few px) spreads wider than this floor, never towards the lattice on average."""
+    height, width = shape
+    k = min(step, height) * min(step, width)
+    n = height * width
+    return (k - 1) / (n - 1) if n > 1 else 0.0
+
+
 @dataclass
 class StitchedObject:
     """One test object: truth and aligned reconstruction over the scanned box, and its metrics."""
@@ -166,9 +203,10 @@ def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix
 
 
 def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[int, int]],
-                    canvas: int, probe: torch.Tensor) -> StitchedObject:
+                    canvas: int, probe: torch.Tensor, step: int) -> StitchedObject:
     """Stitch one object's predicted and true patches alike (weights: |probe|², where the data
-    constrain the object), crop to the scanned box, align the phase, and score."""
+    constrain the object), crop to the scanned box, align the phase, and score; ``step`` is the scan
+    lattice's period, for ``lattice_share``."""
     weight = probe.abs().square()
     weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
     pred, coverage = stitch(pred_patches, positions, canvas, weight)
@@ -181,7 +219,9 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2
     phase_error = np.angle(aligned_np * np.conj(truth_np))
     metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp"),
-               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase")}
+               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase"),
+               "lattice_amp": lattice_share(amp_pred - amp_truth, step),
+               "lattice_phase": lattice_share(phase_error, step)}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
 
 
@@ -194,7 +234,7 @@ def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset, config: Si
                          f"{per_object} per object")
     return [
         evaluate_object(pred_patches[start : start + per_object], data.objects[start : start + per_object],
-                        config.scan_positions, config.canvas, data.probe)
+                        config.scan_positions, config.canvas, data.probe, config.step)
         for start in range(0, len(data), per_object)
     ]
 

@@ -98,12 +98,14 @@ _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("--fno-modes",), ("model", "fno_modes")),
     (("--fno-blocks",), ("model", "fno_blocks")),
     (("--fno-cnn-blocks",), ("model", "fno_cnn_blocks")),
+    (("--input-layout",), ("model", "input_layout")),
     (("--input-transform",), ("model", "input_transform")),
     (("--output-mode",), ("model", "output_mode")),
     (("--object-size",), ("data", "object_size")),
     (("--offset",), ("data", "offset")),
     (("--nphotons",), ("data", "nphotons")),
     (("--probe",), ("data", "probe_path")),
+    (("--probe-defocus",), ("data", "probe_defocus")),
 )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "TrainingConfig",
     "TrainingProgress",
     "evaluate",
+    "make_datasets",
     "predict",
     "make_checkpoint",
     "pick_device",
@@ -151,7 +152,7 @@ def pick_device(choice: str, ctx: DistributedContext) -> torch.device:
     return torch.device("cuda", ctx.local_rank if ctx.active else 0)
 
 
-def _make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
+def make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
     """Training and test sets from different images; the test set uses the training scale."""
     base = config.seed * 2 * MAX_IMAGES
     train = simulate_dataset(config.data, config.data.nimgs_train, seed=base)
@@ -348,8 +349,8 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     """Seed, simulate the data, build the model and optimizer; then calibrate, or restore a checkpoint."""
     device = pick_device(config.device, ctx)
     torch.manual_seed(config.seed)
-    train_set, test_set = _make_datasets(config)
-    model = build_generator(config.model).to(device)
+    train_set, test_set = make_datasets(config)
+    model = build_generator(config.model, probe=train_set.probe).to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     calibration = None
@@ -399,7 +400,10 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     """Participation at the end, the test evaluation, (under torchrun) the replicas' agreement; the
     result, its total time counted from ``t_start``."""
     participation_end = spectral_participation(run.model, run.probe_batch)
+    t_infer = time.perf_counter()
     preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
+    # the generator's side of the speed/quality trade against an iterative solver (forward passes and loss)
+    timings["inference_seconds_per_object"] = (time.perf_counter() - t_infer) / run.config.data.nimgs_test
     test = _test_scores(preds, test_loss, run.test_set)  # the predictions serve the stitched object too
     try:
         stitched = evaluate_objects(preds, run.test_set, run.config.data)

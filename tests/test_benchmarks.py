@@ -333,7 +333,8 @@ def test_training_comparison_crosses_input_transforms_with_strategies(tmp_path) 
     from benchmarks import replot, training_comparison
 
     argv = [
-        "--strategies", "sqrt_in", "--input-transforms", "none,log1p", "--seeds", "2", "--N", "16", "--width", "4",
+        "--strategies", "sqrt_in", "--input-layouts", "corner", "--input-transforms", "none,log1p", "--seeds", "2",
+        "--N", "16", "--width", "4",
         "--modes", "2", "--blocks", "1", "--nepochs", "2", "--nimgs-train", "1", "--device", "cpu",
         "--test-each-epoch", "--no-progress", "--threads", "1", "--output-dir", str(tmp_path),
     ]
@@ -366,6 +367,54 @@ def test_training_comparison_crosses_input_transforms_with_strategies(tmp_path) 
         assert (tmp_path / "training_comparison_objects.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_training_comparison_crosses_input_layouts_and_adds_the_iterative_anchor(tmp_path) -> None:
+    from benchmarks import replot, training_comparison
+
+    argv = [*TINY_COMPARISON, "--input-layouts", "centred,real_space", "--anchor", "--anchor-iterations", "3",
+            "--output-dir", str(tmp_path)]
+    assert training_comparison.main(argv) == 0
+    data = json.loads((tmp_path / "training_comparison.json").read_text())
+    assert list(data["summary"]) == ["legacy · centred", "legacy · real_space", "sqrt_in · centred",
+                                     "sqrt_in · real_space"]
+    assert {(r["input_layout"], r["input_transform"]) for r in data["runs"]} == {("centred", "none"),
+                                                                                  ("real_space", "none")}
+    # the same seed, another input: another model (2 input channels) and another loss curve
+    runs = {(r["strategy"], r["input_layout"], r["seed"]): r for r in data["runs"]}
+    assert runs[("legacy", "centred", 0)]["epoch_losses"] != runs[("legacy", "real_space", 0)]["epoch_losses"]
+    assert all(0 <= r["reconstruction"]["lattice_amp"] <= 1 for r in data["runs"])
+    anchor = data["anchor"]
+    assert [a["seed"] for a in anchor["runs"]] == [0, 1] and anchor["summary"]["iterations"] == 3
+    assert anchor["summary"]["package"].startswith("cdtools-py ")
+    assert all(a["seconds_per_object"] > 0 and -1 <= a["reconstruction"]["ssim_phase"] <= 1 for a in anchor["runs"])
+    markdown = (tmp_path / "training_comparison.md").read_text()
+    assert "| iterative (cdtools-py" in markdown and "3 iterations) |" in markdown
+    assert "| sqrt_in | real_space |" in markdown  # the layout's effect, the init held fixed
+    assert "iterative" in data["objects"]
+    if (tmp_path / "training_comparison.png").exists():  # matplotlib installed
+        (tmp_path / "training_comparison_objects.png").unlink()
+        assert replot.main([str(tmp_path / "training_comparison.json")]) == 0
+        assert (tmp_path / "training_comparison_objects.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_training_comparison_refuses_a_bad_input_before_any_run(tmp_path, capsys, monkeypatch) -> None:
+    from benchmarks import training_comparison
+    from benchmarks.common import UsageError
+
+    out = ["--output-dir", str(tmp_path / "out")]
+    for extra, message in ((["--input-layouts", "real_space", "--input-transforms", "none,sqrt"],
+                            "input_transform 'sqrt' compresses amplitudes"),
+                           (["--probe-defocus", "-40"], "probe_defocus must be within ±π·N/8 = ±6.28 rad")):
+        with pytest.raises(UsageError, match=message.replace("+", "\\+")):
+            training_comparison.main([*TINY_COMPARISON, *extra, *out])
+    with pytest.raises(SystemExit) as exit_info:
+        training_comparison.main([*TINY_COMPARISON, "--input-layouts", "diagonal", *out])
+    assert exit_info.value.code == 2 and "unknown input layouts ['diagonal']" in capsys.readouterr().err
+    monkeypatch.setattr(training_comparison, "anchor_available", lambda: False)
+    with pytest.raises(UsageError, match="--anchor needs CDTools: pip install 'cdtools-py'"):
+        training_comparison.main([*TINY_COMPARISON, "--anchor", *out])
+    assert not (tmp_path / "out").exists()
+
+
 TINY_COMPARISON = ["--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2",
                    "--blocks", "1", "--nepochs", "1", "--nimgs-train", "1", "--device", "cpu", "--no-progress",
                    "--threads", "1"]
@@ -385,8 +434,9 @@ def test_a_diverged_run_is_counted_and_the_others_still_compared(tmp_path, monke
     monkeypatch.setattr(training_comparison, "train", train_diverging_once)
     assert training_comparison.main([*TINY_COMPARISON, "--output-dir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "training_comparison.json").read_text())
-    assert data["diverged"] == [{"strategy": "sqrt_in", "input_transform": "none", "variant": "sqrt_in", "seed": 1,
-                                 "epoch": 1, "step": 3, "what": "non-finite loss (nan)"}]
+    assert data["diverged"] == [{"strategy": "sqrt_in", "input_transform": "none", "input_layout": "real_space",
+                                 "input": "none", "variant": "sqrt_in", "seed": 1, "epoch": 1, "step": 3,
+                                 "what": "non-finite loss (nan)"}]
     assert len(data["runs"]) == 3
     entry = data["summary"]["sqrt_in"]
     assert entry["diverged"] == 1 and entry["metrics"]["final_train_loss"]["n"] == 1

@@ -13,6 +13,8 @@ from ptycho_torch.evaluation import (
     METRIC_NAMES,
     evaluate_objects,
     frc_resolution,
+    lattice_floor,
+    lattice_share,
     peak_signal_noise_ratio,
     reconstruction_metrics,
     remove_phase_offset_and_plane,
@@ -110,7 +112,7 @@ def test_a_box_smaller_than_the_ssim_window_scores_no_ssim() -> None:
     patch = lines_object(8, seed=1).unsqueeze(0)
     probe = torch.zeros(8, 8, dtype=torch.cfloat)
     probe[2:6, 2:6] = 1  # a 4 × 4 support: the scanned box is 4 × 4
-    result = evaluate_object(patch, patch, [(0, 0)], 8, probe)
+    result = evaluate_object(patch, patch, [(0, 0)], 8, probe, step=8)
     assert result.truth.shape == (4, 4) and result.metrics["ssim_amp"] is None
     assert result.metrics["mae_amp"] < 1e-6
 
@@ -151,3 +153,46 @@ def test_frc_falls_with_blur_and_noise() -> None:
     # the blur keeps frequencies up to about 2σ = 0.1 cycles/px above the noise
     assert 0.03 < resolution < 0.25, resolution
     assert frc_resolution(rng.standard_normal((64, 64)), image) < 0.1 + math.ulp(1)
+
+
+def test_lattice_share_is_one_for_a_periodic_error_and_zero_for_none() -> None:
+    tile = np.random.default_rng(1).standard_normal((8, 8))
+    periodic = np.tile(tile, (7, 7))[3:53, 5:50]  # any origin: the classes are only relabelled
+    assert lattice_share(periodic, 8) == pytest.approx(1, abs=1e-12)
+    assert lattice_share(np.full((20, 20), 0.3), 8) == 0.0
+    assert lattice_share(periodic + 5.0, 8) == pytest.approx(1, abs=1e-12)  # an offset is no lattice
+    with pytest.raises(ValueError, match="step must be a positive integer"):
+        lattice_share(periodic, 0)
+
+
+def test_lattice_share_of_independent_noise_follows_its_beta_distribution() -> None:
+    from scipy import stats
+
+    shape, step = (56, 56), 8
+    n, k = shape[0] * shape[1], step * step
+    assert lattice_floor(shape, step) == pytest.approx((k - 1) / (n - 1))
+    rng = np.random.default_rng(2)
+    shares = np.array([lattice_share(rng.standard_normal(shape), step) for _ in range(400)])
+    # the share is Beta((k-1)/2, (n-k)/2): its mean over 400 draws lies within 5 standard errors of the
+    # floor (two-sided normal tail, false-failure probability 6e-7), every draw below the 1 - 1e-6
+    # quantile (400 draws: 4e-4)
+    beta = stats.beta((k - 1) / 2, (n - k) / 2)
+    assert abs(shares.mean() - beta.mean()) < 5 * beta.std() / math.sqrt(len(shares))
+    assert shares.max() < beta.ppf(1 - 1e-6)
+
+
+def test_planted_patch_centre_blobs_score_high_and_clean_objects_zero(data) -> None:
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    blob = 0.3 * torch.exp(-((y - 15.5) ** 2 + (x - 15.5) ** 2) / (2 * 1.5**2))
+    clean = scores(data.objects.clone(), data)
+    assert clean["lattice_amp"] == clean["lattice_phase"] == 0.0
+    planted = scores(torch.polar(data.objects.abs() + blob, data.objects.angle() + 0.5 * blob), data)
+    # the same blob added at the centre of every patch, stitched: the error repeats with the scan step
+    # except in the box's rim, ~10 px (the probe's reach) wide, where fewer patches overlap — most of a box
+    # scanned 5 × 5 times; 0.60 here, 30 times the floor of an error unrelated to the scan
+    assert planted["lattice_amp"] > 0.5 and planted["lattice_phase"] > 0.5, planted
+    rng = torch.Generator().manual_seed(3)
+    noisy = data.objects * (1 + 0.05 * torch.randn(data.objects.shape, generator=rng))
+    # independent noise per patch pixel: the stitched pixels are independent (each a weighted mean of its
+    # own draws), so the share stays at the scale of the floor, (64 - 1)/(n - 1) ≈ 0.02 here
+    assert scores(noisy, data)["lattice_amp"] < 0.1

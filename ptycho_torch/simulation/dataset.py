@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .forward import diffraction_amplitude, poisson_counts
 from .objects import lines_object
-from .probe import disk_probe, load_probe
+from .probe import disk_probe, load_probe, max_defocus
 
 __all__ = [
     "PtychoDataset",
@@ -34,6 +34,8 @@ class SimulationConfig(BaseModel):
     n_lines: int = Field(100, ge=1, le=100_000, description="Lines drawn into each simulated object.")
     nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")
     probe_path: Path | None = Field(None, description="An .npz with a complex N × N 'probeGuess'; default a disk.")
+    probe_defocus: float = Field(0.0, allow_inf_nan=False, description="The disk probe's Fresnel quadratic phase "
+                                 "in rad at its edge (0: flat phase); |defocus| <= π·N/8.")
 
     @model_validator(mode="after")
     def _sizes(self) -> SimulationConfig:
@@ -41,6 +43,11 @@ class SimulationConfig(BaseModel):
             raise ValueError(f"N must be a positive even size; got {self.N}")
         if self.gridsize != 1:
             raise ValueError(f"gridsize must be 1 (grouped scans are not implemented); got {self.gridsize}")
+        if abs(self.probe_defocus) > max_defocus(self.N):
+            raise ValueError(f"probe_defocus must be within ±π·N/8 = ±{max_defocus(self.N):.2f} rad for N = {self.N} "
+                             f"(beyond it the phase aliases on the patch); got {self.probe_defocus}")
+        if self.probe_defocus and self.probe_path is not None:
+            raise ValueError("probe_defocus shapes the simulated disk probe; a probe_path's probe has its own phase")
         if self.object_size is not None and self.object_size < self.N:
             raise ValueError(f"object_size must be >= N = {self.N}; got {self.object_size}")
         return self
@@ -94,7 +101,8 @@ def simulate_dataset(
     pattern holds ``nphotons`` photons on average; pass the training set's
     scale to a test set so both share one unit.
     """
-    probe = load_probe(config.probe_path, config.N) if config.probe_path else disk_probe(config.N)
+    probe = (load_probe(config.probe_path, config.N) if config.probe_path
+             else disk_probe(config.N, defocus=config.probe_defocus))
     objects = torch.cat([
         _extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config)
         for i in range(nimgs)

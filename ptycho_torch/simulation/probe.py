@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -11,11 +12,24 @@ import torch
 __all__ = [
     "disk_probe",
     "load_probe",
+    "max_defocus",
 ]
 
 
-def disk_probe(N: int, radius: float | None = None, edge: float = 2.0) -> torch.Tensor:
-    """A flat-phase disk of radius ``radius`` (default N/4) with a tanh edge ``edge`` px wide."""
+def max_defocus(N: int) -> float:
+    """The largest |defocus| (rad at the disk's edge) ``disk_probe(N)`` allows: π·R/2 with R = N/4.
+
+    The quadratic phase d·(r/R)² has the local frequency d·r/(π·R²) cycles/px; at r = R it reaches the
+    Nyquist 0.5 when d = π·R/2, and beyond it the phase aliases on the N-px grid (the diffraction
+    pattern then no longer fits the detector).
+    """
+    return math.pi * (N / 4) / 2
+
+
+def disk_probe(N: int, radius: float | None = None, edge: float = 2.0, defocus: float = 0.0) -> torch.Tensor:
+    """A disk of radius ``radius`` (default N/4) with a tanh edge ``edge`` px wide, flat in phase, or
+    defocused: the Fresnel quadratic phase e^{i·defocus·(r/radius)²} of a beam some way from its focus
+    (``defocus`` in rad at the disk's edge; its sign says on which side of the focus)."""
     if N < 2:
         raise ValueError(f"N must be >= 2; got {N}")
     radius = N / 4 if radius is None else radius
@@ -24,7 +38,7 @@ def disk_probe(N: int, radius: float | None = None, edge: float = 2.0) -> torch.
     coords = torch.arange(N, dtype=torch.float64) - (N - 1) / 2
     r = torch.sqrt(coords.view(-1, 1) ** 2 + coords.view(1, -1) ** 2)
     amplitude = 0.5 * (1 - torch.tanh((r - radius) / edge))
-    return amplitude.to(torch.complex64)
+    return torch.polar(amplitude, defocus * (r / radius) ** 2).to(torch.complex64)
 
 
 def load_probe(path: str | Path, N: int) -> torch.Tensor:
