@@ -6,14 +6,17 @@
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
 # OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark. The steps run newest first, so
-# that a lease cut short still brings what no GPU has measured yet: the operator-learning tasks
+# that a lease cut short still brings what no GPU has measured yet: the reconstructed object at the
+# reference's CI size (ffno, N = 128, 67² = 4,489 patterns, 5 epochs, Poisson loss) with the scan-lattice
+# fix against the old input (input layouts real_space and centred × legacy, sqrt_in × 3 seeds) and the
+# iterative anchor on the same scan (CDTools, probe known; it needs cdtools-py and h5py, python-dateutil
+# wheels in WHEEL_DIR, else the row is left out with a note), in ffno-reference-size-layouts/; the
+# operator-learning tasks
 # (Darcy 64², Burgers 256, every model × init × 5 seeds, 4 worker processes sharing the GPU, in
 # operator-tasks/; it needs neuraloperator and scipy, which the GPU's Python lacks: put their cp312
 # wheels and their dependencies' in WHEEL_DIR, e.g. `pip download neuraloperator==2.0.0 scipy
 # --python-version 3.12 --only-binary=:all: -d WHEEL_DIR`, else the step is skipped with a note), the
-# reconstructed object at the
-# reference's CI size (ffno, N = 128, 67² = 4,489 patterns, 5 epochs, Poisson loss; inits × input
-# transforms, in ffno-reference-size/), the spectral layers' speed at
+# spectral layers' speed at
 # training-size shapes (training_shapes/), a whole generator's Adam step eager and compiled
 # (generator_step), the ffno and fno_vanilla training comparisons; then gradient ratios, speed at
 # the default shapes, signal propagation through depth, and the fno and plain_fno (depth 16)
@@ -40,7 +43,8 @@ if [ "$smoke" = "--smoke" ]; then
   generator_step=(--architectures fno,ffno --batch 2 --N 16 --width 4 --modes 2 --blocks 1 --repeats 2 --warmup 0 --no-compile)
   signal=(--depths 2,4 --seeds 1 --width 4 --modes 2 --size 8 --batch 1)
   train=(--seeds 2 --N 16 --width 4 --modes 2 --blocks 1 --nepochs 2 --nimgs-train 1)
-  reference_size=(--seeds 2 --N 16 --object-size 28 --offset 4 --width 4 --modes 2 --blocks 1 --nepochs 2)
+  reference_size=(--seeds 2 --N 16 --object-size 28 --offset 4 --width 4 --modes 2 --blocks 1 --nepochs 2
+                  --anchor-iterations 3)
   operator_tasks=(--quick --models fno,ffno --inits default,sqrt_in@0.1 --seeds 1 --jobs 1)
 else
   device=cuda
@@ -55,7 +59,7 @@ else
   train=(--seeds 5 --nimgs-train 8 --nepochs 10)
   # The reference's FFNO CI contract (grid_lines_ffno_ci_nll_5ep: N = 128, gridsize 1, 4,489 training
   # patterns, 5 epochs, Poisson loss): one 392 px object scanned every 4 px gives the 67 × 67 patterns.
-  reference_size=(--seeds 3 --N 128 --object-size 392 --offset 4 --nepochs 5)
+  reference_size=(--seeds 3 --N 128 --object-size 392 --offset 4 --nepochs 5 --anchor-iterations 100)
   # Four times the CPU run's resolution (Darcy) and twice (Burgers), 6× the data, twice the width, 20 epochs.
   operator_tasks=(--darcy-resolution 64 --burgers-resolution 256 --n-train 1000 --n-test 200 --width 32 --modes 16
                   --epochs 20 --batch-size 32 --seeds 5 --jobs 4)
@@ -84,6 +88,16 @@ step() {
     failed+=("$label")
   fi
 }
+anchor=()
+if python3 -c "import cdtools" 2>/dev/null; then
+  anchor=(--anchor)
+else
+  echo "== reconstruction at the reference's CI size: no iterative anchor (cdtools does not import)" >&2
+fi
+step "reconstruction at the reference's CI size" "$dir/ffno-reference-size-layouts/training_comparison.json" \
+  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/ffno-reference-size-layouts" \
+  --no-progress --architecture ffno --strategies legacy,sqrt_in --input-layouts centred,real_space --loss poisson \
+  --nimgs-train 1 --nimgs-test 1 --test-each-epoch "${reference_size[@]}" "${anchor[@]}"
 if python3 -c "import neuralop, scipy" 2>/dev/null; then
   step "operator tasks" "$dir/operator-tasks/operator_tasks.json" \
     python3 -m benchmarks.operator_tasks --device "$device" --output-dir "$dir/operator-tasks" --no-progress \
@@ -91,10 +105,6 @@ if python3 -c "import neuralop, scipy" 2>/dev/null; then
 else
   echo "== operator tasks: skipped (neuraloperator or scipy does not import; see the header)" >&2
 fi
-step "reconstruction at the reference's CI size" "$dir/ffno-reference-size/training_comparison.json" \
-  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/ffno-reference-size" --no-progress \
-  --architecture ffno --strategies legacy,sqrt_in --input-transforms none,sqrt,log1p,instancenorm --loss poisson \
-  --nimgs-train 1 --nimgs-test 1 --test-each-epoch "${reference_size[@]}"
 step "spectral_conv_speed at training shapes" "$dir/training_shapes/spectral_conv_speed.json" \
   python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir/training_shapes" --no-progress \
   "${training_shapes[@]}"

@@ -44,6 +44,14 @@ def object_images(image: np.ndarray) -> dict[str, dict[str, Any]]:
     return {"amplitude": encode_image(np.abs(image)), "phase": encode_image(np.angle(image))}
 
 
+def _scores(entry: dict[str, Any], name: str) -> str:
+    """A panel's caption: the object's SSIM, and its lattice share where the record has it."""
+    short = "amp" if name == "amplitude" else "phase"
+    ssim, lattice = entry.get(f"ssim_{short}"), entry.get(f"lattice_{short}")
+    text = f"SSIM {'n/a' if ssim is None else f'{ssim:.2f}'}"
+    return text if lattice is None else f"{text} · lattice {lattice:.2f}"
+
+
 def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: Sequence[str],
                 title: str) -> Any:
     """``objects``: {"truth": images, "variants": [{"strategy", "input_transform", "images",
@@ -76,8 +84,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
             ax.axis("on")
             ax.imshow(decode_image(iterative["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
                       vmax=scales[name][1])
-            ssim = iterative["ssim_amp" if name == "amplitude" else "ssim_phase"]
-            ax.set_title(f"iterative: {name}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)
+            ax.set_title(f"iterative: {name}\n{_scores(iterative, name)}", fontsize=6)
     for row in range(1, rows):
         for ax in axes[row, 2 * len(transforms):]:
             ax.axis("off")
@@ -93,9 +100,8 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
                     continue
                 ax.imshow(decode_image(variant["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
                           vmax=scales[name][1])
-                ssim = variant["ssim_amp" if name == "amplitude" else "ssim_phase"]
                 short = "amp" if name == "amplitude" else "phase"
-                ax.set_title(f"{transform} · {short}\nSSIM {'n/a' if ssim is None else f'{ssim:.2f}'}", fontsize=6)
+                ax.set_title(f"{transform} · {short}\n{_scores(variant, name)}", fontsize=6)
     fig.colorbar(shown["amplitude"], ax=axes[:, 0], shrink=0.5, label="amplitude", location="left")
     fig.colorbar(shown["phase"], ax=axes[:, -1], shrink=0.5, label="phase (rad)")
     # wrapped to the figure's width (about 16 characters an inch at 7 pt), so no edge cuts it

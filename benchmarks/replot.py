@@ -34,6 +34,7 @@ def _views() -> dict[str, _Views]:
         adapter_init,
         generator_step,
         gradient_ratios,
+        lattice_cause,
         neuralop_init,
         operator_tasks,
         signal_propagation,
@@ -42,7 +43,7 @@ def _views() -> dict[str, _Views]:
     )
 
     return {module.SCHEMA: _Views(module.markdown_report, module.figure, getattr(module, "EXTRA_FIGURES", {}))
-            for module in (adapter_init, generator_step, gradient_ratios, neuralop_init, operator_tasks,
+            for module in (adapter_init, generator_step, gradient_ratios, lattice_cause, neuralop_init, operator_tasks,
                            signal_propagation, spectral_conv_speed, training_comparison)}
 
 

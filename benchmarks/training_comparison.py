@@ -77,6 +77,7 @@ RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc
                           "lattice_amp", "lattice_phase")
 INPUT_TRANSFORMS = get_args(InputTransformMode)
 ANCHOR_ITERATIONS = 100
+OBJECT_SCORES = ("ssim_amp", "ssim_phase", "lattice_amp", "lattice_phase")  # shown with the pictured object
 
 
 def input_label(layout: str, transform: str, layouts: Sequence[str], transforms: Sequence[str]) -> str:
@@ -183,6 +184,7 @@ def run_comparison(
                             "variant": label,
                             "seed": seed,
                             "patterns": {"train": result.n_train, "test": result.n_test},
+                            "pattern_dynamic_range": result.pattern_dynamic_range,
                             "epoch_losses": result.epoch_losses,
                             "epoch_test_losses": result.epoch_test_losses,
                             "step_losses": result.step_losses,
@@ -198,11 +200,10 @@ def run_comparison(
                         objects["truth"] = objects["truth"] or object_images(first.truth)
                         objects["variants"].append({"strategy": strategy, "input_transform": transform,
                                                     "images": object_images(first.reconstruction),
-                                                    "ssim_amp": first.metrics["ssim_amp"],
-                                                    "ssim_phase": first.metrics["ssim_phase"]})
+                                                    **{k: first.metrics[k] for k in OBJECT_SCORES}})
                     progress.step(f"{label} seed {seed}")
             if args.anchor:
-                anchor.append(anchor_run(args, baseline, seed, objects))
+                anchor.append(anchor_run(args, baseline, seed, objects, device))
                 progress.step(f"iterative seed {seed}")
     if not runs:
         raise EveryRunDiverged(diverged)
@@ -294,18 +295,18 @@ def run_comparison(
     }
 
 
-def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict[str, Any]) -> dict[str, Any]:
+def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict[str, Any],
+               device: torch.device) -> dict[str, Any]:
     """The iterative reconstruction (CDTools, probe known) of one seed's test scan — the same patterns,
     noise and positions the generators are tested on — scored like theirs."""
     first_input = next(iter(input_variants(args).values()))
     config = training_config(args, baseline, *first_input, seed, "cpu")
     _, test_set = make_datasets(config)
-    result = iterative_reconstruction(test_set, config.data, iterations=args.anchor_iterations)
+    result = iterative_reconstruction(test_set, config.data, iterations=args.anchor_iterations, device=device)
     stitched = evaluate_objects(result.patches, test_set, config.data)
     if seed == objects["seed"] and stitched:
         objects["iterative"] = {"images": object_images(stitched[0].reconstruction),
-                                "ssim_amp": stitched[0].metrics["ssim_amp"],
-                                "ssim_phase": stitched[0].metrics["ssim_phase"]}
+                                **{k: stitched[0].metrics[k] for k in OBJECT_SCORES}}
     return {"seed": seed, "package": result.package, "iterations": result.iterations, "seconds": result.seconds,
             "seconds_per_object": result.seconds_per_object, "reconstruction": reconstruction_metrics(stitched)}
 

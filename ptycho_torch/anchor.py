@@ -65,7 +65,7 @@ def anchor_available() -> bool:
 
 
 def _one_object(counts: torch.Tensor, probe: torch.Tensor, config: SimulationConfig, iterations: int, lr: float,
-                batch_size: int) -> torch.Tensor:
+                batch_size: int, device: torch.device) -> torch.Tensor:
     """One object's canvas from its (n, N, N) photon counts, the probe known and fixed."""
     Ptycho2DDataset, SimplePtycho = _cdtools()
     rows_cols = torch.tensor(config.scan_positions, dtype=torch.float32)
@@ -77,15 +77,19 @@ def _one_object(counts: torch.Tensor, probe: torch.Tensor, config: SimulationCon
     model = SimplePtycho(wavelength=1.0, probe_basis=basis, probe_guess=probe,
                          obj_guess=torch.ones(config.canvas, config.canvas, dtype=torch.complex64))
     model.probe.requires_grad_(False)  # the probe is known: only the object is reconstructed
+    model.to(device)
+    dataset.get_as(device=device)
     for _ in model.Adam_optimize(iterations, dataset, batch_size=batch_size, lr=lr, thread=False):
         pass
-    return model.obj.detach().to(torch.complex64)
+    return model.obj.detach().to("cpu", torch.complex64)
 
 
 def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iterations: int = DEFAULT_ITERATIONS,
-                             lr: float = DEFAULT_LR, batch_size: int = DEFAULT_BATCH) -> AnchorResult:
+                             lr: float = DEFAULT_LR, batch_size: int = DEFAULT_BATCH,
+                             device: torch.device | str = "cpu") -> AnchorResult:
     """Every object of ``data`` (``config.patches_per_object`` consecutive patterns each) reconstructed
-    by CDTools with the probe known; raises ImportError naming the extra when CDTools is missing."""
+    by CDTools with the probe known, on ``device``; raises ImportError naming the extra when CDTools is
+    missing."""
     if not anchor_available():
         raise ImportError(f"the iterative anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' "
                           "(or this package's 'anchor' extra)")
@@ -95,7 +99,8 @@ def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iter
     start = time.perf_counter()
     patches = []
     for first in range(0, len(data), per_object):
-        canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr, batch_size)
+        canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr, batch_size,
+                             torch.device(device))
         patches += [canvas[row : row + N, col : col + N] for row, col in config.scan_positions]
     seconds = time.perf_counter() - start
     n_objects = max(1, len(data) // per_object)

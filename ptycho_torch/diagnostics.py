@@ -18,8 +18,8 @@ import torch.nn as nn
 from .generators.blocks import PtychoBlock
 from .generators.ffno_bottleneck import FactorizedFfnoBlock
 
-__all__ = ["BranchCapture", "local_branch_target", "local_weight", "spectral_blocks", "spectral_participation",
-           "spectral_weights_of"]
+__all__ = ["BranchCapture", "dc_centre_concentration", "dc_response", "local_branch_target", "local_weight",
+           "spectral_blocks", "spectral_participation", "spectral_weights_of"]
 
 SpectralBlock = PtychoBlock | FactorizedFfnoBlock
 
@@ -117,3 +117,37 @@ def spectral_participation(model: nn.Module, x: torch.Tensor) -> list[float]:
         return [capture.norm_ratio(i) for i in range(capture.n_blocks)]
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def dc_response(model: nn.Module, amplitudes: torch.Tensor, factor: float = 1.1) -> torch.Tensor:
+    """Where the predicted object moves when only the DC pixel of each measured pattern changes: the mean
+    over the batch of |Δ object|² per pixel (N × N) after the DC amplitude, at (N/2, N/2) in the measured
+    (centred) layout, is multiplied by ``factor``. The model runs in eval mode; its mode is restored."""
+    from .physics import to_complex_object
+
+    n = amplitudes.shape[-1]
+    nudged = amplitudes.clone()
+    nudged[..., n // 2, n // 2] *= factor
+    was_training = model.training
+    model.eval()
+    try:
+        change = to_complex_object(model(nudged)) - to_complex_object(model(amplitudes))
+    finally:
+        model.train(was_training)
+    return change.abs().square().mean(dim=0)
+
+
+def dc_centre_concentration(response: torch.Tensor, probe: torch.Tensor, radius: float = 3.0) -> float:
+    """How much of a ``dc_response`` lands within ``radius`` px of the patch centre, relative to that
+    disc's share of the probe's support (|probe| > 10% of its maximum, where stitching weighs the output):
+    1 = spread evenly over the illuminated area, ≫ 1 = printed at the centre (where the DC peak lies)."""
+    n = response.shape[-1]
+    rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    near = (rows - n // 2) ** 2 + (cols - n // 2) ** 2 <= radius**2
+    support = probe.abs() > 0.1 * probe.abs().max()
+    total = response[support].sum()
+    if total == 0:
+        return 0.0
+    share = response[near & support].sum() / total
+    return (share / ((near & support).sum() / support.sum())).item()

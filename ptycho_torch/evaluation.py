@@ -1,6 +1,8 @@
 """The reconstructed object as the measure: predicted patches stitched at their scan positions, the
 phase's unobservable offset and plane removed, then MAE, PSNR, SSIM and FRC resolution of amplitude
-and phase against the ground truth.
+and phase against the ground truth, and the share of the error that repeats with the scan lattice
+(``lattice_share``: a defect every patch carries at the same place, as the diffraction pattern's DC
+peak printed at each patch centre was). A sparse scan is scored over its covered pixels.
 
 What is removed before comparing, and why: ptychography cannot observe a global phase offset, nor
 (with a probe whose phase is not fixed) a linear phase ramp across the object — a ramp is a shift of
@@ -41,7 +43,7 @@ __all__ = [
 
 SSIM_WINDOW = 7  # scikit-image's default win_size
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. 2004, scikit-image's defaults
-ROUND_OFF = 1e-9  # rms error below which lattice_share sees no error at all
+ROUND_OFF = 1e-6  # rms error below which lattice_share sees no error at all (float32 round-off near 1)
 METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
                 "lattice_amp", "lattice_phase")
 
@@ -83,11 +85,15 @@ def scanned_box(coverage: torch.Tensor) -> tuple[slice, slice]:
     raise ValueError("the covered pixels hold no fully covered box")
 
 
-def remove_phase_offset_and_plane(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def remove_phase_offset_and_plane(pred: torch.Tensor, truth: torch.Tensor,
+                                  mask: torch.Tensor | None = None) -> torch.Tensor:
     """``pred`` (complex image) times e^{-i(a + b·x + c·y)}, the plane that best matches its phase to
     ``truth``'s. The slopes come from the mean phase step between neighbouring pixels of
-    pred·conj(truth) (unaffected by wrapping at ±π), the offset from the phase of their overlap."""
+    pred·conj(truth) (unaffected by wrapping at ±π), the offset from the phase of their overlap; with a
+    boolean ``mask``, from its pixels only."""
     z = pred.to(torch.complex128) * truth.to(torch.complex128).conj()
+    if mask is not None:
+        z = z * mask  # pixels outside add nothing to the sums, nor do their neighbour pairs
     b = torch.angle((z[:, 1:] * z[:, :-1].conj()).sum()).item()  # per column (x)
     c = torch.angle((z[1:] * z[:-1].conj()).sum()).item()  # per row (y)
     y, x = torch.meshgrid(torch.arange(z.shape[0], dtype=torch.float64),
@@ -120,20 +126,23 @@ def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5
 
 
-def lattice_share(error: np.ndarray, step: int) -> float:
+def lattice_share(error: np.ndarray, step: int, mask: np.ndarray | None = None) -> float:
     """The share of an error image's power that repeats with the scan lattice (period ``step`` px along
     both axes): ‖p‖² / ‖e − ē‖², where p is the projection of the centred error e − ē onto images of
     period ``step`` — each pixel replaced by the mean over the pixels with its (row mod step, column
     mod step). A stitched object whose every patch carries the same defect at the same place scores
     near 1; an error unrelated to the scan scores near ``lattice_floor``. 0 for an error that is
-    constant to within 1e-9 rms (an exact reconstruction's float round-off has no lattice to show)."""
+    constant to within 1e-6 rms (an exact reconstruction's float32 round-off has no lattice to show).
+    With a boolean ``mask`` only its pixels count (a sparse scan's covered pixels)."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValueError(f"step must be a positive integer; got {step!r}")
+    rows, cols = np.indices(error.shape)
+    if mask is not None:
+        error, rows, cols = error[mask], rows[mask], cols[mask]
     centred = error.astype(np.float64) - error.mean()
     total = float(np.sum(centred**2))
     if total <= centred.size * ROUND_OFF**2:
         return 0.0
-    rows, cols = np.indices(centred.shape)
     cls = (rows % step) * step + cols % step
     sums = np.bincount(cls.ravel(), weights=centred.ravel(), minlength=step * step)
     counts = np.bincount(cls.ravel(), minlength=step * step)
@@ -169,11 +178,12 @@ def peak_signal_noise_ratio(truth: np.ndarray, pred: np.ndarray, data_range: flo
 
 
 def structural_similarity(truth: np.ndarray, pred: np.ndarray, data_range: float,
-                          window: int = SSIM_WINDOW) -> float:
+                          window: int = SSIM_WINDOW, mask: np.ndarray | None = None) -> float:
     """Mean SSIM over every window × window box inside the image (Wang et al. 2004), as scikit-image's
     defaults compute it: uniform window, sample (co)variances, C1 = (K1·R)², C2 = (K2·R)², R = data_range.
 
-    SSIM = (2·μx·μy + C1)(2·σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)) per box, averaged.
+    SSIM = (2·μx·μy + C1)(2·σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)) per box, averaged — over
+    the boxes wholly inside a boolean ``mask`` where one is given.
     """
     x, y = truth.astype(np.float64), pred.astype(np.float64)
 
@@ -187,41 +197,66 @@ def structural_similarity(truth: np.ndarray, pred: np.ndarray, data_range: float
     vxy = n / (n - 1) * (box_mean(x * y) - ux * uy)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     ssim = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    if mask is not None:
+        ssim = ssim[sliding_window_view(mask, (window, window)).all(axis=(-2, -1))]
     return float(ssim.mean())
 
 
-def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix: str) -> dict[str, float | None]:
-    """MAE of ``error``; FRC, PSNR and SSIM of ``pred`` against ``truth``."""
-    data_range = max(float(truth.max() - truth.min()), 1e-12)
-    psnr = peak_signal_noise_ratio(truth, pred, data_range)
+def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix: str,
+                  mask: np.ndarray | None = None) -> dict[str, float | None]:
+    """MAE of ``error``; FRC, PSNR and SSIM of ``pred`` against ``truth``. With a boolean ``mask`` (a
+    sparse scan's covered pixels): MAE, PSNR and the data range over its pixels, SSIM over the windows
+    wholly inside it, and no FRC (a Fourier ring needs the whole image; it is null)."""
+    inside = np.ones(truth.shape, dtype=bool) if mask is None else mask
+    data_range = max(float(truth[inside].max() - truth[inside].min()), 1e-12)
+    psnr = peak_signal_noise_ratio(truth[inside], pred[inside], data_range)
     # SSIM's 7 × 7 window needs a box at least that large (a probe with a tiny support gives less)
     fits = min(truth.shape) >= SSIM_WINDOW
-    return {f"mae_{prefix}": float(np.mean(np.abs(error))),
-            f"frc_{prefix}": frc_resolution(pred, truth),
+    if fits and mask is not None:
+        fits = bool(sliding_window_view(mask, (SSIM_WINDOW, SSIM_WINDOW)).all(axis=(-2, -1)).any())
+    return {f"mae_{prefix}": float(np.mean(np.abs(error[inside]))),
+            f"frc_{prefix}": frc_resolution(pred, truth) if mask is None else None,
             f"psnr_{prefix}": None if math.isinf(psnr) else psnr,  # JSON has no inf
-            f"ssim_{prefix}": structural_similarity(truth, pred, data_range) if fits else None}
+            f"ssim_{prefix}": structural_similarity(truth, pred, data_range, mask=mask) if fits else None}
 
 
 def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[int, int]],
                     canvas: int, probe: torch.Tensor, step: int) -> StitchedObject:
     """Stitch one object's predicted and true patches alike (weights: |probe|², where the data
     constrain the object), crop to the scanned box, align the phase, and score; ``step`` is the scan
-    lattice's period, for ``lattice_share``."""
+    lattice's period, for ``lattice_share``.
+
+    A sparse scan whose patches leave gaps (no fully covered box) is scored over its covered pixels
+    inside their bounding box instead (``_image_scores``: no FRC); its uncovered pixels are 0 in the
+    returned images."""
     weight = probe.abs().square()
     weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
     pred, coverage = stitch(pred_patches, positions, canvas, weight)
     truth, _ = stitch(true_patches, positions, canvas, weight)
-    rows, cols = scanned_box(coverage)
+    try:
+        rows, cols = scanned_box(coverage)
+        mask = None
+    except ValueError:  # gaps: every covered pixel, in their bounding box
+        covered = coverage > 0
+        found = torch.nonzero(covered)
+        if found.numel() == 0:
+            raise
+        rows = slice(found[:, 0].min().item(), found[:, 0].max().item() + 1)
+        cols = slice(found[:, 1].min().item(), found[:, 1].max().item() + 1)
+        mask = covered[rows, cols]
     pred, truth = pred[rows, cols], truth[rows, cols]
-    aligned = remove_phase_offset_and_plane(pred, truth)
+    aligned = remove_phase_offset_and_plane(pred, truth, mask)
     truth_np, aligned_np = truth.numpy(), aligned.numpy()
+    mask_np = None if mask is None else mask.numpy()
+    if mask_np is not None:
+        aligned_np = np.where(mask_np, aligned_np, 0)
     amp_truth, amp_pred = np.abs(truth_np), np.abs(aligned_np)
     # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2
     phase_error = np.angle(aligned_np * np.conj(truth_np))
-    metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp"),
-               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase"),
-               "lattice_amp": lattice_share(amp_pred - amp_truth, step),
-               "lattice_phase": lattice_share(phase_error, step)}
+    metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp", mask_np),
+               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase", mask_np),
+               "lattice_amp": lattice_share(amp_pred - amp_truth, step, mask_np),
+               "lattice_phase": lattice_share(phase_error, step, mask_np)}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
 
 

@@ -134,6 +134,7 @@ class TrainResult:
     participation: dict[str, list[float]]
     timings: dict[str, float]
     intensity_scale: float
+    pattern_dynamic_range: dict[str, float]  # of the training patterns (PtychoDataset.dynamic_range)
     n_train: int
     n_test: int
     ddp: dict[str, Any] | None
@@ -429,6 +430,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         participation={"start": progress.participation_start, "end": participation_end},
         timings={"total_seconds": time.perf_counter() - t_start, **timings},
         intensity_scale=run.train_set.intensity_scale,
+        pattern_dynamic_range=run.train_set.dynamic_range(),
         n_train=len(run.train_set),
         n_test=len(run.test_set),
         ddp=ddp,

@@ -174,7 +174,7 @@ def test_plain_stack_is_act_of_spectral_and_nothing_else() -> None:
         PlainFNOStack(4, depth=0, modes=2)
     model = build_generator(GeneratorConfig(architecture="plain_fno", C=1, fno_width=8, fno_blocks=5, fno_modes=4,
                                             N=16, spectral_backend="fallback"))
-    assert len(model.stack.layers) == 5 and model(torch.randn(2, 1, 16, 16)).shape == (2, 16, 16, 1, 2)
+    assert len(model.generator.stack.layers) == 5 and model(torch.randn(2, 1, 16, 16)).shape == (2, 16, 16, 1, 2)
 
 
 def test_training_calibrates_on_the_first_batch(tmp_path) -> None:
@@ -185,5 +185,5 @@ def test_training_calibrates_on_the_first_batch(tmp_path) -> None:
     assert main(flags) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["spectral_init"] == {**metrics["spectral_init"], "strategy": "legacy", "calibrate": True}
-    assert [layer["name"] for layer in metrics["calibration"]] == [f"stack.layers.{i}" for i in range(4)]
+    assert [layer["name"] for layer in metrics["calibration"]] == [f"generator.stack.layers.{i}" for i in range(4)]
     assert all(layer["target"] == 1.0 and layer["scale"] > 1 for layer in metrics["calibration"])

@@ -32,8 +32,8 @@ def data():
     return simulate_dataset(CONFIG, CONFIG.nimgs_test, seed=100)
 
 
-def scores(pred_patches: torch.Tensor, data) -> dict[str, float | None]:
-    return reconstruction_metrics(evaluate_objects(pred_patches, data, CONFIG))
+def scores(pred_patches: torch.Tensor, data, config: SimulationConfig = CONFIG) -> dict[str, float | None]:
+    return reconstruction_metrics(evaluate_objects(pred_patches, data, config))
 
 
 def test_a_perfect_prediction_scores_perfectly(data) -> None:
@@ -196,3 +196,26 @@ def test_planted_patch_centre_blobs_score_high_and_clean_objects_zero(data) -> N
     # independent noise per patch pixel: the stitched pixels are independent (each a weighted mean of its
     # own draws), so the share stays at the scale of the floor, (64 - 1)/(n - 1) ≈ 0.02 here
     assert scores(noisy, data)["lattice_amp"] < 0.1
+
+
+def test_a_sparse_scan_is_scored_over_its_covered_pixels() -> None:
+    config = SimulationConfig(N=32, nimgs_test=1, offset=24)  # 2 × 2 positions: the probe disks leave gaps
+    data = simulate_dataset(config, 1, seed=4)
+    perfect = scores(data.objects.clone(), data, config)
+    assert perfect["mae_amp"] < 1e-6 and perfect["ssim_amp"] == pytest.approx(1, abs=1e-6)
+    assert perfect["frc_amp"] is None and perfect["frc_phase"] is None  # a Fourier ring needs the whole image
+    rng = torch.Generator().manual_seed(5)
+    noisy = scores(data.objects * (1 + 0.1 * torch.randn(data.objects.shape, generator=rng)), data, config)
+    assert noisy["ssim_amp"] < 0.9 and noisy["mae_amp"] > 0.01
+    (first,) = evaluate_objects(data.objects.clone(), data, config)
+    assert (first.reconstruction == 0).any()  # the gaps, left at 0 in the picture
+
+
+def test_masked_ssim_over_every_pixel_is_the_plain_ssim() -> None:
+    rng = np.random.default_rng(6)
+    a = rng.random((20, 24))
+    b = a + rng.normal(0, 0.1, a.shape)
+    assert structural_similarity(a, b, 1.0, mask=np.ones(a.shape, dtype=bool)) == structural_similarity(a, b, 1.0)
+    mask = np.ones(a.shape, dtype=bool)
+    mask[:, 12:] = False  # the left half: only its windows count
+    assert structural_similarity(a, b, 1.0, mask=mask) == pytest.approx(structural_similarity(a[:, :12], b[:, :12], 1.0))

@@ -116,3 +116,31 @@ def test_test_set_uses_other_images_and_the_given_scale() -> None:
 def test_simulation_config_rejects_bad_input(kwargs, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):
         SimulationConfig(**kwargs)
+
+
+def test_a_defocused_disk_has_the_fresnel_quadratic_phase_within_the_bound() -> None:
+    from ptycho_torch.simulation.probe import max_defocus
+
+    flat, defocused = disk_probe(32), disk_probe(32, defocus=5.0)
+    torch.testing.assert_close(defocused.abs(), flat.abs())
+    coords = torch.arange(32, dtype=torch.float64) - 15.5
+    r2 = coords.view(-1, 1) ** 2 + coords.view(1, -1) ** 2
+    inside = flat.abs() > 0.5
+    expected = torch.polar(torch.ones_like(r2), 5.0 * r2 / 8**2)  # d·(r/R)², R = N/4 = 8
+    torch.testing.assert_close(defocused[inside].to(torch.complex128), (expected * flat.abs())[inside],
+                               rtol=1e-5, atol=1e-5)
+    assert max_defocus(32) == pytest.approx(math.pi * 8 / 2)
+    with pytest.raises(ValueError, match=r"probe_defocus must be within ±π·N/8 = ±12.57 rad for N = 32"):
+        SimulationConfig(N=32, probe_defocus=-13)
+    with pytest.raises(ValueError, match="a probe_path's probe has its own phase"):
+        SimulationConfig(N=32, probe_defocus=1, probe_path="probe.npz")
+
+
+def test_defocus_spreads_the_pattern_and_the_dynamic_range_says_so() -> None:
+    flat = simulate_dataset(SimulationConfig(N=32), 1, seed=0).dynamic_range()
+    defocused = simulate_dataset(SimulationConfig(N=32, probe_defocus=12), 1, seed=0).dynamic_range()
+    # the flat disk's DC peak stands ~10³ above the median amplitude; a defocused disk spreads the light
+    # over the pattern (a wider, flatter far field): a far smaller peak ratio and fewer dark pixels
+    assert flat["peak_over_median"] > 300, flat
+    assert defocused["peak_over_median"] < flat["peak_over_median"] / 10, (flat, defocused)
+    assert 0 <= defocused["zero_count_share"] < flat["zero_count_share"], (flat, defocused)

@@ -85,6 +85,18 @@ class PtychoDataset:
     def __len__(self) -> int:
         return self.amplitudes.shape[0]
 
+    def dynamic_range(self) -> dict[str, float]:
+        """What the generator's input spans: per pattern its peak amplitude over its median amplitude
+        (the DC peak for a flat-phase probe), the median over patterns; and the share of pixels that
+        count no photon. A median amplitude of 0 (most pixels dark) gives an infinite ratio: reported
+        against the smallest non-zero amplitude instead, and so named."""
+        flat = self.amplitudes.flatten(1).double()
+        median = flat.median(dim=1).values
+        floor = torch.where(flat > 0, flat, torch.inf).min(dim=1).values
+        ratio = flat.max(dim=1).values / torch.where(median > 0, median, floor)
+        return {"peak_over_median": ratio.median().item(),
+                "zero_count_share": (self.counts == 0).double().mean().item()}
+
 
 def _extract_patches(obj: torch.Tensor, config: SimulationConfig) -> torch.Tensor:
     """The N × N patches of ``obj`` at the scan positions."""

@@ -1,0 +1,268 @@
+"""Where the scan-lattice artifact comes from: which path carries the diffraction pattern's DC peak into
+the centre of every predicted patch, per generator and input layout.
+
+Two measurements (``ptycho_torch.diagnostics``):
+
+1. **At init, the DC response** of every generator × input layout (``--seeds`` seeded models each): the
+   mean |Δ object|² when only the DC pixel of each measured pattern is raised by 10%, and its
+   concentration within 3 px of the patch centre relative to an even spread over the probe's support
+   (1 = even, ≫ 1 = printed at the centre). For the ``centred`` layout, two ablations say which paths
+   carry it: every spectral weight zeroed (only local paths and skips left) and every block's local
+   convolution zeroed (spectral paths and skips left).
+2. **After training** (``--architecture``, ``--nepochs``, one run per layout): the patch-frame error —
+   the predicted test patches' error (after each patch's global phase is aligned) averaged over the
+   patches, in patch coordinates — and its mean |error| within 3 px of the centre over the mean over the
+   probe's support, beside the stitched object's lattice share and SSIM.
+
+    python -m benchmarks.lattice_cause
+    python -m benchmarks.lattice_cause --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ptycho_torch.config import ARCHITECTURES, GeneratorConfig, build_generator
+from ptycho_torch.diagnostics import dc_centre_concentration, dc_response
+from ptycho_torch.generators import PtychoBlock
+from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
+from ptycho_torch.generators.ffno_bottleneck import FactorizedFfnoBlock
+from ptycho_torch.simulation import SimulationConfig, simulate_dataset
+from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, predict, train
+from ptycho_torch.usage import EXIT_DIVERGED, UsageError, format_validation_error
+
+from .common import (
+    Progress,
+    benchmark_parser,
+    bounded_int,
+    command_threads,
+    environment,
+    format_ci,
+    keep_finished_runs,
+    markdown_header,
+    prepare_output_dir,
+    publish,
+    resolve_device,
+    run_cli,
+)
+from .figures import pyplot
+from .object_grid import decode_image, encode_image
+from .stats import mean_ci
+
+SCHEMA = "spectral-init/lattice-cause/1"
+MODULE, STEM = "benchmarks.lattice_cause", "lattice_cause"
+CENTRE_RADIUS = 3.0
+ABLATIONS = ("full", "no spectral path", "no local conv in blocks")
+
+
+def ablate(model: nn.Module, ablation: str) -> nn.Module:
+    """``model`` with one kind of path switched off in place: every complex (spectral) weight zeroed, or
+    every block's local convolution zeroed; ``full`` leaves it as it is."""
+    with torch.no_grad():
+        for module in model.modules():
+            if ablation == "no spectral path":
+                for param in module.parameters(recurse=False):
+                    if param.is_complex():
+                        param.zero_()
+            elif ablation == "no local conv in blocks":
+                local = module.local_conv if isinstance(module, (PtychoBlock, FactorizedFfnoBlock)) else None
+                if local is not None:
+                    local.weight.zero_()
+                    if local.bias is not None:
+                        local.bias.zero_()
+    return model
+
+
+def at_init(args: argparse.Namespace, architecture: str, layout: str, ablation: str, seed: int, data: Any) -> float:
+    """The DC response's centre concentration of one seeded model at init."""
+    torch.manual_seed(seed)
+    model = build_generator(GeneratorConfig(architecture=architecture, N=args.N, C=1, fno_width=args.width,
+                                            fno_modes=args.modes, fno_blocks=args.blocks, input_layout=layout),
+                            probe=data.probe)
+    response = dc_response(ablate(model, ablation), data.amplitudes[:8])
+    return dc_centre_concentration(response, data.probe, CENTRE_RADIUS)
+
+
+def patch_frame_error(preds: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitude and phase error per pixel in patch coordinates, averaged over the patches, each patch's
+    global phase (unobservable) aligned to its truth first."""
+    overlap = (truth * preds.conj()).sum(dim=(-2, -1), keepdim=True)
+    aligned = preds * torch.exp(1j * torch.angle(overlap))
+    amplitude = (aligned.abs() - truth.abs()).mean(dim=0)
+    phase = torch.angle(aligned * truth.conj()).mean(dim=0)
+    return amplitude.numpy(), phase.numpy()
+
+
+def centre_ratio(error: np.ndarray, probe: torch.Tensor) -> float:
+    """Mean |error| within CENTRE_RADIUS px of the centre over the mean |error| on the probe's support."""
+    n = error.shape[-1]
+    rows, cols = np.indices(error.shape)
+    near = (rows - n // 2) ** 2 + (cols - n // 2) ** 2 <= CENTRE_RADIUS**2
+    support = (probe.abs() > 0.1 * probe.abs().max()).numpy()
+    return float(np.abs(error[near & support]).mean() / np.abs(error[support]).mean())
+
+
+def after_training(args: argparse.Namespace, layout: str, device: torch.device) -> dict[str, Any]:
+    config = TrainingConfig(
+        model=dict(architecture=args.architecture, fno_width=args.width, fno_modes=args.modes,
+                   fno_blocks=args.blocks, input_layout=layout, spectral_init="sqrt_in"),
+        data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test),
+        nepochs=args.nepochs, batch_size=16, lr=args.lr, seed=0, device=device.type)
+    result = train(config)
+    _, test_set = make_datasets(config)
+    preds, _ = predict(result.model, test_set, config, device)
+    amplitude, phase = patch_frame_error(preds, test_set.objects)
+    response = dc_response(result.model, test_set.amplitudes[:8].to(device)).cpu()
+    return {"layout": layout, "reconstruction": result.reconstruction,
+            "centre_ratio_amp": centre_ratio(amplitude, test_set.probe),
+            "centre_ratio_phase": centre_ratio(phase, test_set.probe),
+            "dc_concentration": dc_centre_concentration(response, test_set.probe, CENTRE_RADIUS),
+            "frame_error": {"amplitude": encode_image(amplitude), "phase": encode_image(phase)}}
+
+
+def run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    architectures = args.architectures
+    data = simulate_dataset(SimulationConfig(N=args.N), 1, seed=0)
+    cells = [(a, layout, "full") for a in architectures for layout in INPUT_LAYOUTS]
+    cells += [(a, "centred", ablation) for a in architectures for ablation in ABLATIONS[1:]]
+    progress = Progress(len(cells) + len(INPUT_LAYOUTS), "lattice cause", enabled=not args.no_progress)
+    init_rows: list[dict[str, Any]] = []
+    trained: list[dict[str, Any]] = []
+    start = time.perf_counter()
+
+    def partial() -> dict[str, Any]:
+        return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv), "at_init": init_rows,
+                "trained": trained}
+
+    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(init_rows) + len(trained)):
+        for architecture, layout, ablation in cells:
+            values = [at_init(args, architecture, layout, ablation, seed, data) for seed in range(args.seeds)]
+            init_rows.append({"architecture": architecture, "layout": layout, "ablation": ablation,
+                              "values": values, "concentration": mean_ci(values)})
+            progress.step(f"{architecture} {layout} {ablation}")
+        for layout in INPUT_LAYOUTS:
+            trained.append(after_training(args, layout, device))
+            progress.step(f"trained {layout}")
+    return {**partial(), "config": {k: getattr(args, k) for k in (
+        "architectures", "seeds", "N", "architecture", "width", "modes", "blocks", "nepochs", "lr", "nimgs_train",
+        "nimgs_test")} | {"centre_radius": CENTRE_RADIUS, "dc_factor": 1.1},
+        "timings": {"total_seconds": time.perf_counter() - start}}
+
+
+def markdown_report(record: dict[str, Any]) -> str:
+    env, cfg = record["environment"], record["config"]
+    lines = [*markdown_header("Where the scan-lattice artifact comes from", env), "",
+             f"At init, N = {cfg['N']}, width {cfg['width']}, {cfg['modes']} modes, {cfg['blocks']} blocks, "
+             f"{cfg['seeds']} seeds: concentration of the DC response within {cfg['centre_radius']:g} px of the patch centre "
+             "(1 = spread evenly over the probe's support; mean ± 95% CI):", "",
+             "| generator | " + " | ".join(INPUT_LAYOUTS) + " | centred, " + " | centred, ".join(ABLATIONS[1:])
+             + " |", "|---|" + "---|" * (len(INPUT_LAYOUTS) + len(ABLATIONS) - 1)]
+    cell = {(r["architecture"], r["layout"], r["ablation"]): r["concentration"] for r in record["at_init"]}
+    for architecture in cfg["architectures"]:
+        keys = [(architecture, layout, "full") for layout in INPUT_LAYOUTS]
+        keys += [(architecture, "centred", ablation) for ablation in ABLATIONS[1:]]
+        lines.append(f"| {architecture} | " + " | ".join(
+            format_ci(cell[k]["mean"], cell[k]["ci95"], 2) if k in cell else "—" for k in keys) + " |")
+    lines += ["", f"After training ({cfg['architecture']}, N = {cfg['N']}, width {cfg['width']}, {cfg['blocks']} "
+              f"blocks, {cfg['modes']} modes, {cfg['nepochs']} epochs, lr {cfg['lr']}, seed 0, sqrt_in): the "
+              "patch-frame error's mean |error| within the centre disc over its mean on the probe's support, the "
+              "DC response's concentration, and the stitched test object:", "",
+              "| input layout | centre/support amplitude | centre/support phase | DC concentration "
+              "| lattice_amp | lattice_phase | ssim_amp | ssim_phase |", "|---|---|---|---|---|---|---|---|"]
+    for row in record["trained"]:
+        rec = row["reconstruction"]
+        lines.append(f"| {row['layout']} | {row['centre_ratio_amp']:.2f} | {row['centre_ratio_phase']:.2f} "
+                     f"| {row['dc_concentration']:.2f} | {rec['lattice_amp']:.3f} | {rec['lattice_phase']:.3f} "
+                     f"| {rec['ssim_amp']:.3f} | {rec['ssim_phase']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(record: dict[str, Any]) -> Any:
+    """The trained models' patch-frame error per layout: amplitude (top) and phase (bottom)."""
+    plt = pyplot()
+    rows = record["trained"]
+    fig, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows) + 1, 6), squeeze=False, layout="constrained")
+    for col, row in enumerate(rows):
+        for r, (name, unit) in enumerate((("amplitude", ""), ("phase", " (rad)"))):
+            image = decode_image(row["frame_error"][name])
+            bound = float(np.abs(image).max()) or 1.0
+            ax = axes[r, col]
+            shown = ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{row['layout']}: {name} error{unit}\ncentre/support {row[f'centre_ratio_{name[:3]}']:.2f}"
+                         if name == "amplitude" else
+                         f"{row['layout']}: {name} error{unit}\ncentre/support {row['centre_ratio_phase']:.2f}",
+                         fontsize=8)
+            fig.colorbar(shown, ax=ax, shrink=0.8)
+    cfg = record["config"]
+    fig.supxlabel(f"{cfg['architecture']}, N = {cfg['N']}, {cfg['nepochs']} epochs: the test patches' error "
+                  "averaged in patch coordinates (each patch's global phase aligned); the DC peak lies at the centre",
+                  fontsize=7)
+    return fig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = benchmark_parser(MODULE, __doc__)
+    p.add_argument("--architectures", type=_architectures, default=",".join(ARCHITECTURES),
+                   help="comma-separated generators measured at init")
+    p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeded models per cell at init")
+    p.add_argument("--N", type=bounded_int(16, 256), default=32, help="patch size (even)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="ffno", help="the generator trained")
+    p.add_argument("--width", type=bounded_int(1, 256), default=32, help="every model's channels")
+    p.add_argument("--modes", type=bounded_int(1, 128), default=12, help="every model's kept modes (<= N // 2)")
+    p.add_argument("--blocks", type=bounded_int(1, 16), default=4, help="every model's blocks")
+    p.add_argument("--nepochs", type=bounded_int(1, 10_000), default=25, help="its training epochs")
+    p.add_argument("--lr", type=float, default=3e-3, help="its Adam learning rate")
+    p.add_argument("--nimgs-train", type=bounded_int(1, 1000), default=8, help="simulated training objects")
+    p.add_argument("--nimgs-test", type=bounded_int(1, 1000), default=2, help="simulated test objects")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (seconds)")
+    return p
+
+
+def _architectures(text: str) -> list[str]:
+    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in ARCHITECTURES]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"unknown generators {bad}; allowed: {', '.join(ARCHITECTURES)}")
+    return items
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if args.quick:
+        args.seeds, args.width, args.modes, args.blocks, args.nepochs = 1, 4, 4, 2, 1
+        args.nimgs_train, args.nimgs_test, args.N = 1, 1, 16
+    try:  # every model's sizes, checked before any work
+        for architecture in {args.architecture, *args.architectures}:
+            GeneratorConfig(architecture=architecture, N=args.N, fno_width=args.width, fno_modes=args.modes,
+                            fno_blocks=args.blocks)
+        if not (args.lr > 0 and math.isfinite(args.lr)):
+            raise ValueError(f"--lr must be a finite number > 0; got {args.lr}")
+    except ValueError as exc:
+        message = format_validation_error(exc, "configuration") if hasattr(exc, "errors") else str(exc)
+        raise UsageError(message) from None
+    with command_threads(args.threads):
+        device = resolve_device(args.device)
+        prepare_output_dir(args.output_dir)
+        try:
+            record = run(args, device)
+        except DivergenceError as exc:
+            print(f"error: the trained model diverged ({exc}): lower --lr", file=sys.stderr)
+            return EXIT_DIVERGED
+        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
