@@ -162,8 +162,8 @@ def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [*markdown_header("Where the scan-lattice artifact comes from", env), "",
              f"At init, N = {cfg['N']}, width {cfg['width']}, {cfg['modes']} modes, {cfg['blocks']} blocks, "
-             f"{cfg['seeds']} seeds: concentration of the DC response within {cfg['centre_radius']:g} px of the patch centre "
-             "(1 = spread evenly over the probe's support; mean ± 95% CI):", "",
+             f"{cfg['seeds']} seeds: concentration of the DC response within {cfg['centre_radius']:g} px of the "
+             "patch centre (1 = spread evenly over the probe's support; mean ± 95% CI):", "",
              "| generator | " + " | ".join(INPUT_LAYOUTS) + " | centred, " + " | centred, ".join(ABLATIONS[1:])
              + " |", "|---|" + "---|" * (len(INPUT_LAYOUTS) + len(ABLATIONS) - 1)]
     cell = {(r["architecture"], r["layout"], r["ablation"]): r["concentration"] for r in record["at_init"]}
