@@ -526,8 +526,9 @@ def _run(
         if writer is not None:
             writer.close()
     if ctx.is_main:
-        for epoch, loss in enumerate(result.epoch_losses, 1):
-            print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
+        if not epoch_lines:  # a log has had its line per epoch already, on stderr
+            for epoch, loss in enumerate(result.epoch_losses, 1):
+                print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
         print(
             f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
             f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad"
