@@ -50,6 +50,8 @@ class AuditRow:
 class AuditReport:
     strategies: list[str]
     rows: list[AuditRow] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)  # asked-for strategies the table shows beside the preserving ones
+    notes: dict[str, str] = field(default_factory=dict)  # strategy → why it has no target at some weight
 
     @property
     def flagged(self) -> list[AuditRow]:
@@ -63,12 +65,13 @@ class AuditReport:
             row["geometry"]["modes"] = list(r.geometry.modes)
             rows.append(row)
         return {"strategies": self.strategies, "variance_preserving": list(VARIANCE_PRESERVING),
-                "flag_factor": FLAG_FACTOR, "rows": rows}
+                "flag_factor": FLAG_FACTOR, "rows": rows, "notes": self.notes}
 
     def __str__(self) -> str:
         """A table of at most 100 columns: rows grouped by layer kind, ratios to the variance-preserving targets."""
+        columns = [*VARIANCE_PRESERVING, *self.shown]
         header = f"  {'weight':<32} {'in→out':>9} {'b':>1} {'E|w|²':>9} {'|mean|/rms':>10}" + "".join(
-            f" {_COLUMNS[s]:>8}" for s in VARIANCE_PRESERVING) + "  flag"
+            f" {_column(s):>8}" for s in columns) + "  flag"
         lines = [f"{len(self.rows)} spectral weights, {len(self.flagged)} flagged: more than {FLAG_FACTOR:g}× from "
                  f"every variance-preserving target", "(÷name: E|w|² over that strategy's target; b: summed branches)"]
         kind = None
@@ -79,13 +82,19 @@ class AuditReport:
             rms = math.sqrt(r.second_moment)
             mean_ratio = abs(r.mean) / rms if rms > 0 else float("nan")
             g = r.geometry
-            cells = "".join(f" {_ratio(r.ratios[s]):>8}" for s in VARIANCE_PRESERVING)
+            cells = "".join(f" {_ratio(r.ratios[s]):>8}" for s in columns)
             lines.append(f"  {_clip(r.name, 32):<32} {f'{g.in_channels}→{g.out_channels}':>9} {g.branches:>1} "
                          f"{r.second_moment:>9.3g} {mean_ratio:>10.3g}{cells}  {'YES' if r.flagged else ''}")
+        lines += [f"— {name}: no target at some weights ({why})" for name, why in self.notes.items()
+                  if name in columns]
         return "\n".join(lines)
 
 
 _COLUMNS = {"sqrt_in": "÷sqrt_in", "xavier-complex": "÷xavier", "kaiming-complex": "÷kaiming"}
+
+
+def _column(strategy: str) -> str:
+    return _COLUMNS.get(strategy, "÷" + strategy[:7])
 
 
 def _ratio(value: float | None) -> str:
@@ -96,12 +105,12 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def _target(strategy: str, geometry: SpectralGeometry) -> float | None:
-    """The strategy's E|w|² at ``geometry`` with its default parameters; None where it has none there."""
+def _target(strategy: str, geometry: SpectralGeometry) -> tuple[float | None, str | None]:
+    """The strategy's E|w|² at ``geometry`` with its default parameters, or None and why it has none there."""
     try:
-        return get_strategy(strategy).second_moment(geometry=geometry)
-    except (ValueError, TypeError):  # e.g. edge-of-chaos on a spatial rank it does not support
-        return None
+        return get_strategy(strategy).second_moment(geometry=geometry), None
+    except (ValueError, TypeError) as exc:  # e.g. edge-of-chaos on a spatial rank it does not support
+        return None, str(exc)
 
 
 def audit(model: nn.Module, strategies: Sequence[str] | None = None) -> AuditReport:
@@ -115,13 +124,19 @@ def audit(model: nn.Module, strategies: Sequence[str] | None = None) -> AuditRep
     names = [get_strategy(s).name for s in (strategies or available_strategies())]
     compared = list(dict.fromkeys([*names, *VARIANCE_PRESERVING]))
     plans, _ = find_spectral_weights(model)
-    report = AuditReport(strategies=compared)
+    # the table shows the preserving targets, and beside them the strategies asked for by name
+    report = AuditReport(strategies=compared, shown=[n for n in names if n not in VARIANCE_PRESERVING]
+                         if strategies else [])
     with torch.no_grad():
         for plan in plans:
             weight = plan.dense().to(torch.complex128)
             moment = float(weight.abs().square().mean())
             mean = complex(weight.mean())
-            targets = {s: _target(s, plan.geometry) for s in compared}
+            found = {s: _target(s, plan.geometry) for s in compared}
+            targets = {s: value for s, (value, _) in found.items()}
+            for s, (_, why) in found.items():
+                if why is not None:
+                    report.notes.setdefault(s, why)
             ratios = {s: (moment / t if t else None) for s, t in targets.items()}  # keyed in ``compared`` order
             preserving = [ratios[s] for s in VARIANCE_PRESERVING if ratios[s] is not None]
             flagged = bool(preserving) and all(not (1 / FLAG_FACTOR <= q <= FLAG_FACTOR) for q in preserving)

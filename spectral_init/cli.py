@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from . import __version__
 from .adapters import ADAPTERS
+from .geometry import SpectralGeometry
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
 from .threads import THREADS_HELP, command_threads, positive_thread_count
 
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 _EXAMPLE_SHAPES = ((32, 32), (32, 16), (64, 128))
+_EXAMPLE_MODES = (12, 12)
 LIST_WIDTH = 100  # columns of `spectral-init list`
 
 
@@ -63,11 +65,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_describe(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.name)
     summary = _summary(strategy)
-    if strategy.params_model is None:
-        summary["examples"] = [
-            {"in": i, "out": o, "gain": args.gain, "second_moment": strategy.second_moment(i, o, args.gain)}
-            for i, o in _EXAMPLE_SHAPES
-        ]
+    # at a stated geometry (a 2-D layer keeping 12 × 12 modes) and the parameters' defaults: a strategy that
+    # reads the modes (edge-of-chaos) has values too
+    summary["examples"] = [
+        {"in": i, "out": o, "modes": list(_EXAMPLE_MODES), "gain": args.gain,
+         "second_moment": strategy.second_moment(gain=args.gain, geometry=SpectralGeometry(i, o, modes=_EXAMPLE_MODES))}
+        for i, o in _EXAMPLE_SHAPES
+    ]
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -76,7 +80,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     if summary["params_schema"] is not None:
         print("  parameters: " + json.dumps(summary["params_schema"].get("properties", {})))
     for ex in summary.get("examples", []):
-        print(f"  in={ex['in']:<4} out={ex['out']:<4} gain={ex['gain']:g}: E|w|² = {ex['second_moment']:.6g}")
+        print(f"  in={ex['in']:<4} out={ex['out']:<4} modes={'×'.join(map(str, ex['modes']))} gain={ex['gain']:g}: "
+              f"E|w|² = {ex['second_moment']:.6g}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -48,6 +49,22 @@ ENV_PREFIX = "SPECTRAL_INIT_"
 _settings_file: ContextVar[dict[str, Any] | None] = ContextVar("spectral_init_settings_file", default=None)
 
 
+# packages whose frames a warning skips, so that it names the line of the user's code that read the settings
+_INTERNAL_PACKAGES = ("spectral_init", "ptycho_torch", "pydantic", "pydantic_settings", "pydantic_core")
+
+
+def _callers_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this package, ptycho_torch and pydantic, for a
+    ``warnings.warn`` in the function that calls this one (``warn``'s convention: 1 = that function)."""
+    frame, level = sys._getframe(1), 1  # the function that calls warnings.warn
+    while frame is not None:
+        parts = Path(frame.f_code.co_filename).parts
+        if not any(package in parts for package in _INTERNAL_PACKAGES):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 2
+
+
 class MisspelledEnvironmentWarning(UserWarning):
     """A ``SPECTRAL_INIT_*`` variable that names no settings field, so it is ignored."""
 
@@ -60,7 +77,7 @@ class SpectralInitSettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         # every construction reads the environment: a misspelled variable would otherwise be ignored silently
         for message in unreported_misspellings():
-            warnings.warn(message, MisspelledEnvironmentWarning, stacklevel=2)
+            warnings.warn(message, MisspelledEnvironmentWarning, stacklevel=_callers_stacklevel())
         super().__init__(**values)
 
     strategy: str = Field(

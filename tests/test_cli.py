@@ -38,6 +38,16 @@ def test_describe(capsys) -> None:
     assert "gain²/(in·out)²" in capsys.readouterr().out
 
 
+def test_describe_shows_examples_for_a_strategy_with_parameters(capsys) -> None:
+    assert main(["describe", "edge-of-chaos", "--json"]) == 0
+    examples = json.loads(capsys.readouterr().out)["examples"]
+    square = next(e for e in examples if (e["in"], e["out"]) == (32, 32))
+    # ReLU, 64 × 64 input, 12 × 12 modes (the defaults): E|w|²·in = 2.87 (README, Strategies)
+    assert square["modes"] == [12, 12] and square["second_moment"] * 32 == pytest.approx(2.87, abs=0.005)
+    assert main(["describe", "edge-of-chaos"]) == 0
+    assert "in=32   out=32   modes=12×12 gain=1: E|w|² = 0.08955" in capsys.readouterr().out
+
+
 def test_schema(capsys) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -246,6 +246,8 @@ def test_a_misspelled_variable_is_named_once_wherever_settings_read_the_environm
     with pytest.warns(MisspelledEnvironmentWarning, match="SPECTRAL_INIT_SEDE") as record:
         build_generator(GeneratorConfig(N=16, fno_width=4, fno_modes=2, fno_blocks=1))
     assert not any("GAINN" in str(w.message) for w in record)
+    # it points at the line of the user's code that read the settings, not at the library's inside
+    assert [w.filename for w in record] == [__file__]
 
 
 def test_the_clis_print_a_misspelled_variable_once(monkeypatch, capsys) -> None:
