@@ -13,6 +13,7 @@ from any init that keeps the spectral branch's signal at the scale of its input.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -70,7 +71,8 @@ class AuditReport:
     def __str__(self) -> str:
         """A table of at most 100 columns: rows grouped by layer kind, ratios to the variance-preserving targets."""
         columns = [*VARIANCE_PRESERVING, *self.shown]
-        header = f"  {'weight':<32} {'in→out':>9} {'b':>1} {'E|w|²':>9} {'|mean|/rms':>10}" + "".join(
+        width = max(14, 32 - 9 * len(self.shown))  # the weight's name gives way to each further column
+        header = f"  {'weight':<{width}} {'in→out':>9} {'b':>1} {'E|w|²':>9} {'|mean|/rms':>10}" + "".join(
             f" {_column(s):>8}" for s in columns) + "  flag"
         lines = [f"{len(self.rows)} spectral weights, {len(self.flagged)} flagged: more than {FLAG_FACTOR:g}× from "
                  f"every variance-preserving target", "(÷name: E|w|² over that strategy's target; b: summed branches)"]
@@ -83,10 +85,11 @@ class AuditReport:
             mean_ratio = abs(r.mean) / rms if rms > 0 else float("nan")
             g = r.geometry
             cells = "".join(f" {_ratio(r.ratios[s]):>8}" for s in columns)
-            lines.append(f"  {_clip(r.name, 32):<32} {f'{g.in_channels}→{g.out_channels}':>9} {g.branches:>1} "
+            lines.append(f"  {_clip(r.name, width):<{width}} {f'{g.in_channels}→{g.out_channels}':>9} {g.branches:>1} "
                          f"{r.second_moment:>9.3g} {mean_ratio:>10.3g}{cells}  {'YES' if r.flagged else ''}")
-        lines += [f"— {name}: no target at some weights ({why})" for name, why in self.notes.items()
-                  if name in columns]
+        for name, why in self.notes.items():
+            if name in columns:  # wrapped, so that the report stays within 100 columns
+                lines += textwrap.wrap(f"— {name}: no target at some weights ({why})", 100, subsequent_indent="  ")
         return "\n".join(lines)
 
 
