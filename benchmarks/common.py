@@ -303,7 +303,7 @@ def markdown_header(title: str, environment: dict[str, Any], *details: str) -> l
     where = [
         environment["device_name"],
         f"torch {environment['versions']['torch']}",
-        f"{environment['torch_threads']} threads",
+        f"{environment['torch_threads']} thread{'s' if environment['torch_threads'] != 1 else ''}",
         *details,
     ]
     return [f"# {title}", "", "Device: " + " · ".join(where), f"Command: `{environment['command']}`"]

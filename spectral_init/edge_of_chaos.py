@@ -110,7 +110,8 @@ def transfer(geometry: SpectralGeometry, height: int, width: int) -> torch.Tenso
     if geometry.spatial_rank != 2 or geometry.branches not in (1, 2):
         raise ValueError(
             "edge-of-chaos models 2-D layers (spatial rank 2) with 1 (FNO) or 2 (factorized FFNO) summed "
-            f"branches; got spatial rank {geometry.spatial_rank} with {geometry.branches} branches. For 1-D and "
+            f"branches; got spatial rank {geometry.spatial_rank} with {geometry.branches} "
+            f"branch{'es' if geometry.branches != 1 else ''}. For 1-D and "
             "3-D layers use kaiming-complex, or calibrate_ on data"
         )
     rows, cols = geometry.modes

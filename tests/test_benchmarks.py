@@ -670,3 +670,14 @@ def test_lattice_cause_finds_the_dc_print_in_the_centred_layout_only(tmp_path) -
         (tmp_path / "lattice_cause.png").unlink()
         assert replot.main([str(tmp_path / "lattice_cause.json")]) == 0
         assert (tmp_path / "lattice_cause.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_reports_count_in_words_that_agree() -> None:
+    from benchmarks.common import markdown_header
+    from spectral_init import SpectralGeometry, get_strategy
+
+    env = {"device_name": "CPU", "versions": {"torch": "2"}, "command": "python -m x"}
+    assert "CPU · torch 2 · 1 thread" in markdown_header("t", {**env, "torch_threads": 1})[2]
+    assert "· 2 threads" in markdown_header("t", {**env, "torch_threads": 2})[2]
+    with pytest.raises(ValueError, match=r"got spatial rank 1 with 1 branch\. "):
+        get_strategy("edge-of-chaos").second_moment(geometry=SpectralGeometry(4, 4, modes=(3,)))
