@@ -585,6 +585,11 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
         workers=workers,
     )
     if args.quick:
+        # the printout writes nothing and compares nothing: say so rather than ignore those options
+        if args.compare is not None:
+            raise UsageError("--compare needs a sweep to compare; --quick prints one block's numbers (drop one)")
+        if args.output_dir.exists() and not args.output_dir.is_dir():
+            raise UsageError(f"--output-dir {str(args.output_dir)!r} is a file, not a directory")
         for strategy in strategies:
             print(quick(strategy, cfg, device))
         return 0

@@ -135,6 +135,15 @@ def test_gradient_ratios_quick(capsys) -> None:
     assert "strategy legacy: one PtychoBlock" in printed and "local/spectral mean |grad| ratio" in printed
 
 
+def test_gradient_ratios_quick_refuses_the_options_it_would_ignore(tmp_path) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(SystemExit, match="--compare needs a sweep"):
+        gradient_ratios.main(["--quick", "--strategies", "legacy", "--compare", "nope.json", *TINY])
+    with pytest.raises(SystemExit, match="is a file, not a directory"):
+        gradient_ratios.main(["--quick", "--strategies", "legacy", "--output-dir", str(afile), *TINY])
+
+
 def test_gradient_ratios_bad_input(tmp_path) -> None:
     afile = tmp_path / "file"
     afile.write_text("x")
