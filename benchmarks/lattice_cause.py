@@ -9,7 +9,8 @@ Two measurements (``ptycho_torch.diagnostics``):
    (1 = even, ≫ 1 = printed at the centre). For the ``centred`` layout, two ablations say which paths
    carry it: every spectral weight zeroed (only local paths and skips left) and every block's local
    convolution zeroed (spectral paths and skips left).
-2. **After training** (``--architecture``, ``--nepochs``, one run per layout): the patch-frame error —
+2. **After training** (``--architecture``, ``--nepochs``, one run per layout): the patch-frame error
+   (drawn in NAME_frame_error.png) —
    the predicted test patches' error (after each patch's global phase is aligned) averaged over the
    patches, in patch coordinates — and its mean |error| within 3 px of the centre over the mean over the
    probe's support, beside the stitched object's lattice share and SSIM.
@@ -54,7 +55,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import pyplot
+from .figures import bar_groups, one_legend, pyplot
 from .object_grid import decode_image, encode_image
 from .stats import mean_ci
 
@@ -187,21 +188,42 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 
 def figure(record: dict[str, Any]) -> Any:
+    """At init: the DC response's centre concentration per generator, one bar per input layout and per
+    ablation of the centred layout, mean ± 95% CI over the seeds; 1 (dotted) is an even spread."""
+    plt = pyplot()
+    cfg = record["config"]
+    cell = {(r["architecture"], r["layout"], r["ablation"]): r["concentration"] for r in record["at_init"]}
+    keys = [(layout, "full") for layout in INPUT_LAYOUTS] + [("centred", a) for a in ABLATIONS[1:]]
+    series = [(layout if ablation == "full" else f"centred, {ablation}",
+               [cell[(a, layout, ablation)]["mean"] for a in cfg["architectures"]],
+               [cell[(a, layout, ablation)]["ci95"] or 0.0 for a in cfg["architectures"]]) for layout, ablation in keys]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(cfg["architectures"]) + 2), 4.6), layout="constrained")
+    bar_groups(ax, cfg["architectures"], series, log=False)
+    ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="even spread")
+    ax.set_xlabel("generator (at init)")
+    ax.set_ylabel(f"DC response within {cfg['centre_radius']:g} px of the centre / even share")
+    ax.set_title(f"Where a change of the DC pixel alone moves the output, N = {cfg['N']}, mean ± 95% CI over "
+                 f"{cfg['seeds']} seeds", fontsize=9)
+    one_legend(fig, [ax], "input layout")
+    return fig
+
+
+def frame_error_figure(record: dict[str, Any]) -> Any:
     """The trained models' patch-frame error per layout: amplitude (top) and phase (bottom)."""
     plt = pyplot()
     rows = record["trained"]
+    if not rows:
+        return None
     fig, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows) + 1, 6), squeeze=False, layout="constrained")
     for col, row in enumerate(rows):
-        for r, (name, unit) in enumerate((("amplitude", ""), ("phase", " (rad)"))):
+        for r, (name, key, unit) in enumerate((("amplitude", "amp", ""), ("phase", "phase", " (rad)"))):
             image = decode_image(row["frame_error"][name])
             bound = float(np.abs(image).max()) or 1.0
             ax = axes[r, col]
             shown = ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{row['layout']}: {name} error{unit}\ncentre/support {row[f'centre_ratio_{name[:3]}']:.2f}"
-                         if name == "amplitude" else
-                         f"{row['layout']}: {name} error{unit}\ncentre/support {row['centre_ratio_phase']:.2f}",
+            ax.set_title(f"{row['layout']}: {name} error{unit}\ncentre/support {row[f'centre_ratio_{key}']:.2f}",
                          fontsize=8)
             fig.colorbar(shown, ax=ax, shrink=0.8)
     cfg = record["config"]
@@ -209,6 +231,9 @@ def figure(record: dict[str, Any]) -> Any:
                   "averaged in patch coordinates (each patch's global phase aligned); the DC peak lies at the centre",
                   fontsize=7)
     return fig
+
+
+EXTRA_FIGURES = {"frame_error": frame_error_figure}  # NAME_frame_error.png
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DivergenceError as exc:
             print(f"error: the trained model diverged ({exc}): lower --lr", file=sys.stderr)
             return EXIT_DIVERGED
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
     return 0
 
 

@@ -61,7 +61,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
     plt = pyplot()
     if plt is None:
         return None
-    cell = {(v["strategy"], v.get("input", v["input_transform"])): v for v in objects["variants"]}
+    cell = {(v["strategy"], v["input"] if "input" in v else v["input_transform"]): v for v in objects["variants"]}
     truth = {name: decode_image(objects["truth"][name]) for name in ("amplitude", "phase")}
     scales = {name: (float(image.min()), float(image.max())) for name, image in truth.items()}
     iterative = objects.get("iterative")

@@ -86,10 +86,10 @@ def input_label(layout: str, transform: str, layouts: Sequence[str], transforms:
     return " · ".join(parts) or transform
 
 
-def variant_label(strategy: str, transform: str, transforms: Sequence[str]) -> str:
+def variant_label(strategy: str, input_name: str, input_names: Sequence[str]) -> str:
     """A run's name in the summary: the strategy, with its input (layout · transform) where several are
     compared."""
-    return strategy if len(transforms) == 1 else f"{strategy} · {transform}"
+    return strategy if len(input_names) == 1 else f"{strategy} · {input_name}"
 
 
 class EveryRunDiverged(RuntimeError):
@@ -144,7 +144,7 @@ def run_comparison(
     args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
 ) -> dict[str, Any]:
     inputs = input_variants(args)
-    transforms = list(inputs)  # the input axis: every (layout, transform) compared
+    input_names = list(inputs)  # the input axis: every (layout, transform) compared
     progress = Progress(len(strategies) * len(inputs) * args.seeds + (args.seeds if args.anchor else 0),
                         "training comparison", enabled=not args.no_progress)
     runs: list[dict[str, Any]] = []
@@ -157,20 +157,20 @@ def run_comparison(
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
                 "config": {"strategies": strategies, "input_transforms": args.input_transforms,
-                           "input_layouts": args.input_layouts, "inputs": transforms, "baseline": baseline},
+                           "input_layouts": args.input_layouts, "inputs": input_names, "baseline": baseline},
                 "runs": runs, "diverged": diverged, "anchor": anchor}
 
     with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor)):
         for seed in range(args.seeds):
             # interleaved within a seed: load drifts hit variants alike
             for strategy in strategies:
-                for transform, (layout, input_transform) in inputs.items():
-                    label = variant_label(strategy, transform, transforms)
+                for input_name, (layout, input_transform) in inputs.items():
+                    label = variant_label(strategy, input_name, input_names)
                     try:
                         result = train(training_config(args, strategy, layout, input_transform, seed, device.type))
                     except DivergenceError as exc:  # a finding about this variant, not the end of the others
                         diverged.append({"strategy": strategy, "input_transform": input_transform,
-                                         "input_layout": layout, "input": transform, "variant": label,
+                                         "input_layout": layout, "input": input_name, "variant": label,
                                          "seed": seed, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
                         progress.step(f"{label} seed {seed} diverged")
                         continue
@@ -180,7 +180,7 @@ def run_comparison(
                             "strategy": strategy,
                             "input_transform": input_transform,
                             "input_layout": layout,
-                            "input": transform,
+                            "input": input_name,
                             "variant": label,
                             "seed": seed,
                             "patterns": {"train": result.n_train, "test": result.n_test},
@@ -198,7 +198,7 @@ def run_comparison(
                     if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
                         first = result.stitched[0]
                         objects["truth"] = objects["truth"] or object_images(first.truth)
-                        objects["variants"].append({"strategy": strategy, "input_transform": transform,
+                        objects["variants"].append({"strategy": strategy, "input": input_name,
                                                     "images": object_images(first.reconstruction),
                                                     **{k: first.metrics[k] for k in OBJECT_SCORES}})
                     progress.step(f"{label} seed {seed}")
@@ -230,20 +230,20 @@ def run_comparison(
     reconstruction = tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
                            if all(r["reconstruction"][name] is not None for r in runs))
     summary = compare_strategies(per_seed, metrics + reconstruction,
-                                 variant_label(baseline, transforms[0], transforms))
+                                 variant_label(baseline, input_names[0], input_names))
     for strategy in strategies:
         # the input's own effect: each input variant against the first, the init held fixed
-        same_init = {label: per_seed[label] for label in (variant_label(strategy, t, transforms) for t in transforms)
+        same_init = {label: per_seed[label] for label in (variant_label(strategy, t, input_names) for t in input_names)
                      if label in per_seed}
         by_transform = compare_strategies(same_init, ("test_physics_loss", *reconstruction),
-                                          variant_label(strategy, transforms[0], transforms))
-        for transform in transforms:
-            label = variant_label(strategy, transform, transforms)
+                                          variant_label(strategy, input_names[0], input_names))
+        for input_name in input_names:
+            label = variant_label(strategy, input_name, input_names)
             if label not in summary:  # every seed of it diverged
                 continue
             entry = summary[label]
-            layout, input_transform = inputs[transform]
-            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, input=transform,
+            layout, input_transform = inputs[input_name]
+            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, input=input_name,
                          vs_first_transform=by_transform[label]["vs_baseline"],
                          diverged=sum(d["variant"] == label for d in diverged))
             entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
@@ -258,7 +258,7 @@ def run_comparison(
             "strategies": strategies,
             "input_transforms": args.input_transforms,
             "input_layouts": args.input_layouts,
-            "inputs": transforms,
+            "inputs": input_names,
             "seeds": list(range(args.seeds)),
             "baseline": baseline,
             "architecture": args.architecture,

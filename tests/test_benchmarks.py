@@ -368,7 +368,7 @@ def test_training_comparison_crosses_input_transforms_with_strategies(tmp_path) 
     # seed 0's first test object per variant, drawn again from the record alone
     objects = data["objects"]
     assert objects["seed"] == 0 and len(objects["variants"]) == 4
-    assert {(v["strategy"], v["input_transform"]) for v in objects["variants"]} == {
+    assert {(v["strategy"], v["input"]) for v in objects["variants"]} == {
         (s, t) for s in ("legacy", "sqrt_in") for t in ("none", "log1p")}
     if (tmp_path / "training_comparison.png").exists():  # matplotlib installed
         (tmp_path / "training_comparison_objects.png").unlink()
@@ -676,9 +676,11 @@ def test_lattice_cause_finds_the_dc_print_in_the_centred_layout_only(tmp_path) -
     assert [r["layout"] for r in data["trained"]] == ["centred", "corner", "real_space"]
     assert "| ffno |" in (tmp_path / "lattice_cause.md").read_text()
     if (tmp_path / "lattice_cause.png").exists():  # matplotlib installed
-        (tmp_path / "lattice_cause.png").unlink()
+        for name in ("lattice_cause.png", "lattice_cause_frame_error.png"):
+            (tmp_path / name).unlink()
         assert replot.main([str(tmp_path / "lattice_cause.json")]) == 0
-        assert (tmp_path / "lattice_cause.png").read_bytes().startswith(b"\x89PNG")
+        for name in ("lattice_cause.png", "lattice_cause_frame_error.png"):
+            assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
 
 
 def test_reports_count_in_words_that_agree() -> None:
