@@ -111,10 +111,12 @@ def steps_to_threshold(step_losses: Sequence[float], threshold: float) -> int | 
 
 
 def default_threshold(runs: list[dict[str, Any]]) -> float:
-    """Halfway, in log scale, between the median first-step and the median last-step loss of all runs."""
+    """Halfway, in log scale, between the median first-step and the median last-step loss of all runs;
+    halfway in linear scale where a loss is not positive (the Poisson loss drops its constant term and
+    runs negative, and a geometric mean of two negative losses would be a positive threshold)."""
     first = statistics.median(r["step_losses"][0] for r in runs)
     last = statistics.median(r["step_losses"][-1] for r in runs)
-    return math.sqrt(first * last)
+    return math.sqrt(first * last) if first > 0 and last > 0 else (first + last) / 2
 
 
 def input_variants(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
@@ -481,7 +483,8 @@ def figure(record: dict[str, Any]) -> Any:
         if key == "step_losses":
             ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1,
                        label="threshold for 'steps'")
-        ax.set_yscale("log")
+        if all(v > 0 for r in record["runs"] for v in r[key]):  # the Poisson loss runs negative: linear then
+            ax.set_yscale("log")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

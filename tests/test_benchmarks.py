@@ -692,3 +692,14 @@ def test_reports_count_in_words_that_agree() -> None:
     assert "· 2 threads" in markdown_header("t", {**env, "torch_threads": 2})[2]
     with pytest.raises(ValueError, match=r"got spatial rank 1 with 1 branch\. "):
         get_strategy("edge-of-chaos").second_moment(geometry=SpectralGeometry(4, 4, modes=(3,)))
+
+
+def test_a_negative_loss_gets_a_threshold_between_its_ends_and_a_linear_axis() -> None:
+    from benchmarks import training_comparison
+
+    runs = [{"step_losses": [-2.0, -2.5, -3.0]}, {"step_losses": [-2.2, -2.4, -2.8]}]
+    threshold = training_comparison.default_threshold(runs)
+    assert threshold == pytest.approx((-2.1 - 2.9) / 2)  # the medians' midpoint, between them
+    assert training_comparison.steps_to_threshold(runs[0]["step_losses"], threshold) == 3
+    positive = [{"step_losses": [1.0, 0.1]}, {"step_losses": [1.0, 0.1]}]
+    assert training_comparison.default_threshold(positive) == pytest.approx(math.sqrt(0.1))
