@@ -360,6 +360,20 @@ def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: st
     return out
 
 
+# fields added since checkpoints of this format were first written, with the value a run had before them
+_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0}
+
+
+def _as_configured_then(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with the fields it predates filled in as its run had them (an older run fed
+    the generator the measured, centred patterns), so that a resume compares like with like."""
+    filled = {key: dict(value) if isinstance(value, dict) else value for key, value in saved.items()}
+    for (section, name), value in _FIELDS_ADDED.items():
+        if isinstance(filled.get(section), dict):
+            filled[section].setdefault(name, value)
+    return filled
+
+
 def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: bool) -> dict[str, Any] | None:
     """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
     if not path.exists():
@@ -375,7 +389,7 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
             f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
             f"{CHECKPOINT_FORMAT}); the file is left as it is"
         )
-    differences = _config_differences(checkpoint["config"], config.model_dump(mode="json"))
+    differences = _config_differences(_as_configured_then(checkpoint["config"]), config.model_dump(mode="json"))
     if differences and not allow_config_change:
         raise UsageError(
             f"cannot resume from {str(path)!r}: its run was configured differently: "

@@ -289,3 +289,18 @@ def test_every_rank_refuses_bad_input_before_the_group_forms(rank, monkeypatch, 
         monkeypatch.setenv(name, str(value))
     assert main([*RUN_FLAGS, "--output-dir", "/proc/nope/out"]) == 2
     assert "--output-dir '/proc/nope/out' cannot be created or written" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_before_the_input_layouts_resumes_as_the_centred_run_it_was(tmp_path, capsys) -> None:
+    """A checkpoint written before ``input_layout`` and ``probe_defocus`` existed fed the generator the
+    measured (centred) patterns: it resumes with --input-layout centred, and the default is refused by name."""
+    out = tmp_path / "run"
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--input-layout", "centred", "--output-dir", str(out)]) == 0
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    del checkpoint["config"]["model"]["input_layout"], checkpoint["config"]["data"]["probe_defocus"]
+    torch.save(checkpoint, out / "checkpoint.pt")
+    capsys.readouterr()
+    assert main([*RUN_FLAGS, "--nepochs", "2", "--output-dir", str(out), "--resume"]) == 2
+    assert "model.input_layout (checkpoint 'centred', now 'real_space')" in capsys.readouterr().err
+    assert main([*RUN_FLAGS, "--nepochs", "2", "--input-layout", "centred", "--output-dir", str(out), "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == 1

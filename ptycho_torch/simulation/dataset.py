@@ -88,8 +88,8 @@ class PtychoDataset:
     def dynamic_range(self) -> dict[str, float]:
         """What the generator's input spans: per pattern its peak amplitude over its median amplitude
         (the DC peak for a flat-phase probe), the median over patterns; and the share of pixels that
-        count no photon. A median amplitude of 0 (most pixels dark) gives an infinite ratio: reported
-        against the smallest non-zero amplitude instead, and so named."""
+        count no photon. Where a pattern's median amplitude is 0 (most pixels dark) its peak is taken over
+        its smallest non-zero amplitude instead, so that the ratio stays finite."""
         flat = self.amplitudes.flatten(1).double()
         median = flat.median(dim=1).values
         floor = torch.where(flat > 0, flat, torch.inf).min(dim=1).values
