@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from spectral_init import calibrate_, get_strategy, initialize_
+from spectral_init import get_strategy, initialize_
 from spectral_init.registry import check_gain
 
 from .common import CALIBRATED, strategy_spec
@@ -124,6 +124,5 @@ def apply_init(model: nn.Module, init: str, gain: float, seed: int, resolution: 
     """Set ``model``'s spectral weights as ``init`` says; ``calibrated`` rescales them on ``first_batch()``."""
     if init == DEFAULT_INIT:
         return
-    initialize_(model, strategy_spec(init, seed, resolution, activation, gain))
-    if init == CALIBRATED:
-        calibrate_(model, first_batch())
+    initialize_(model, strategy_spec(init, seed, resolution, activation, gain),
+                calibration_batch=first_batch() if init == CALIBRATED else None)

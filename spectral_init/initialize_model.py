@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from .adapters.discovery import find_spectral_weights
+from .calibrate import CalibrationReport, calibrate_
 from .geometry import SpectralGeometry
 from .settings import SpectralInitSettings
 from .spectral_initializer import SpectralInitializer, make_initializer
@@ -68,6 +69,7 @@ class InitReport:
     settings: SpectralInitSettings
     weights: list[InitializedWeight] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    calibration: CalibrationReport | None = None  # where a calibration_batch was given
 
     @property
     def per_adapter(self) -> dict[str, int]:
@@ -125,8 +127,14 @@ def initialize_(
     spectral_init: SpectralInitializer | SpectralInitSettings | str | dict[str, Any] | None = None,
     *,
     strict: bool = True,
+    calibration_batch: torch.Tensor | None = None,
 ) -> InitReport:
     """Re-draw every spectral weight of ``module`` in place as ``spectral_init`` says; return a report.
+
+    Settings with ``calibrate=True`` need a ``calibration_batch``: after the draw, ``calibrate_``
+    rescales each spectral layer on it (its report in ``InitReport.calibration``); without one they
+    raise a ValueError before anything changes, rather than skip the calibration they ask for. A
+    ``calibration_batch`` given with other settings calibrates too.
 
     ``spectral_init``: a strategy name, settings, a dict of their fields, an
     initializer, or ``None`` (defaults and ``SPECTRAL_INIT_*``). ``strict``: a
@@ -139,6 +147,10 @@ def initialize_(
     if not isinstance(module, nn.Module):
         raise TypeError(f"initialize_ takes a torch.nn.Module; got {type(module).__name__}")
     initializer = make_initializer(spectral_init)
+    if initializer.settings.calibrate and calibration_batch is None:
+        raise ValueError("these settings ask for calibrate=True: pass calibration_batch= (a batch of the model's "
+                         "input) to calibrate after the draw, or call spectral_init.calibrate_(model, batch) "
+                         "yourself; nothing was changed")
     plans, unclaimed = find_spectral_weights(module)
     _check_coverage(len(plans), unclaimed, strict)
     # factorized plans draw their factors themselves, not through SpectralInitializer.draft: all of it on one thread
@@ -155,7 +167,11 @@ def initialize_(
         bind = getattr(mod, "bind_spectral_init", None)
         if callable(bind):
             bind(initializer)
+    calibration = None
+    if calibration_batch is not None:
+        calibration = calibrate_(module, calibration_batch)
     return InitReport(
+        calibration=calibration,
         settings=initializer.settings,
         weights=[InitializedWeight(plan.name, plan.kind, plan.shape, initializer.second_moment(plan.geometry),
                                    plan.geometry, plan.adapter, plan.layout) for plan in plans],

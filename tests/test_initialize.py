@@ -197,3 +197,23 @@ def test_spectral_layer_kinds_name_what_runs() -> None:
     tucker = neuralop.models.FNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, n_layers=3,
                                  factorization="tucker", rank=0.5)
     assert si.spectral_layer_kinds(tucker) == {"neuralop SpectralConv 2-D tucker": 3}
+
+
+def test_settings_that_ask_for_calibration_calibrate_or_refuse_never_skip_it() -> None:
+    from ptycho_torch.generators import PlainFNOStack
+
+    model = PlainFNOStack(8, depth=3, modes=4, spectral_backend="fallback")
+    before = complex_params(model)
+    with pytest.raises(ValueError, match="calibrate=True: pass calibration_batch="):
+        si.initialize_(model, {"calibrate": True, "seed": 1})
+    assert all(torch.equal(before[n], p) for n, p in complex_params(model).items())  # nothing changed
+    batch = torch.randn(4, 8, 16, 16, generator=torch.Generator().manual_seed(2))
+    report = si.initialize_(model, {"calibrate": True, "seed": 1}, calibration_batch=batch)
+    assert report.calibration is not None and len(report.calibration.layers) == 3
+    # calibrated: each spectral layer's output has second moment 1 on the batch, which a bare draw does not give
+    h = batch
+    for layer in model.layers:
+        out = layer(h)
+        assert out.double().square().mean().item() == pytest.approx(1.0, rel=1e-3)
+        h = torch.relu(out)
+    assert si.initialize_(model, {"seed": 1}).calibration is None
