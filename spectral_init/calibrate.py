@@ -94,7 +94,7 @@ def _run(model: nn.Module, batch: torch.Tensor, modules: list[nn.Module]) -> _Fi
         model(batch)
     except Exception as exc:  # noqa: BLE001 - any failure of the user's model on the batch
         raise ValueError(f"calibrate_: the model rejected the batch of shape {tuple(batch.shape)}: "
-                         f"{type(exc).__name__}: {exc}") from None
+                         f"{type(exc).__name__}: {exc}") from exc  # the traceback keeps where it failed
     finally:
         capture.close()
     return capture

@@ -94,6 +94,14 @@ def test_bad_batches_change_no_weight(batch, message) -> None:
     assert all(torch.equal(before[n], after[n]) for n in before)
 
 
+def test_a_model_bug_keeps_its_cause() -> None:
+    model = PlainFNOGenerator(hidden_channels=8, n_blocks=2, modes=4, C=1, spectral_backend="fallback")
+    with pytest.raises(ValueError, match="rejected the batch") as info:
+        si.calibrate_(model, torch.randn(2, 3, 16, 16))
+    # the model's own error, with its traceback, is the cause: a shape bug or an out-of-memory stays visible
+    assert isinstance(info.value.__cause__, RuntimeError) and info.value.__cause__.__traceback__ is not None
+
+
 def test_a_failure_midway_restores_the_layers_already_scaled() -> None:
     model = PlainFNOStack(4, depth=3, modes=2, spectral_backend="fallback")
     before = complex_params(model)
