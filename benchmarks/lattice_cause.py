@@ -45,6 +45,7 @@ from .common import (
     Progress,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     command_threads,
     environment,
     format_ci,
@@ -238,7 +239,7 @@ EXTRA_FIGURES = {"frame_error": frame_error_figure}  # NAME_frame_error.png
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__)
-    p.add_argument("--architectures", type=_architectures, default=",".join(ARCHITECTURES),
+    p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "generators"), default=",".join(ARCHITECTURES),
                    help="comma-separated generators measured at init")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeded models per cell at init")
     p.add_argument("--N", type=bounded_int(16, 256), default=32, help="patch size (even)")
@@ -252,14 +253,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nimgs-test", type=bounded_int(1, 1000), default=2, help="simulated test objects")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (seconds)")
     return p
-
-
-def _architectures(text: str) -> list[str]:
-    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    bad = [t for t in items if t not in ARCHITECTURES]
-    if bad or not items:
-        raise argparse.ArgumentTypeError(f"unknown generators {bad}; allowed: {', '.join(ARCHITECTURES)}")
-    return items
 
 
 def main(argv: Sequence[str] | None = None) -> int:
