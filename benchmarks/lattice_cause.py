@@ -239,8 +239,8 @@ EXTRA_FIGURES = {"frame_error": frame_error_figure}  # NAME_frame_error.png
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__)
-    p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "generators"), default=",".join(ARCHITECTURES),
-                   help="comma-separated generators measured at init")
+    p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "generators"),
+                   default=",".join(ARCHITECTURES), help="comma-separated generators measured at init")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeded models per cell at init")
     p.add_argument("--N", type=bounded_int(16, 256), default=32, help="patch size (even)")
     p.add_argument("--architecture", choices=ARCHITECTURES, default="ffno", help="the generator trained")
