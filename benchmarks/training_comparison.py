@@ -57,7 +57,7 @@ from .common import (
 )
 from .figures import merged_series, one_legend, pyplot, style
 from .object_grid import object_grid, object_images
-from .stats import compare_strategies, mean_ci
+from .stats import compare_strategies, mean_ci, paired_difference
 
 SCHEMA = "spectral-init/training-comparison/1"
 MODULE, STEM = "benchmarks.training_comparison", "training_comparison"
@@ -432,6 +432,25 @@ def _reconstruction_table(record: dict[str, Any]) -> list[str]:
                      + " | ".join(_cell(m[f"reconstruction_{n}"]) if f"reconstruction_{n}" in m else "—"
                                   for n in names)
                      + f" | — | — | {_cell(m['seconds_per_object'])} |")
+        lines += _against_the_anchor(record)
+    return lines
+
+
+def _against_the_anchor(record: dict[str, Any]) -> list[str]:
+    """Each variant's object against the iterative one of the same seed (the same test scan): paired Δ."""
+    names = ("ssim_amp", "ssim_phase", "mae_amp", "mae_phase")
+    iterative = {a["seed"]: a["reconstruction"] for a in record["anchor"]["runs"]}
+    lines = ["", "Each variant's object against the iterative reconstruction of the same scan (Δ = variant − "
+             "iterative, paired by seed; SSIM: below 0 is worse, MAE: above 0 is worse):", "",
+             "| variant | " + " | ".join(f"Δ {n}" for n in names) + " |", "|---|" + "---|" * len(names)]
+    for label in record["summary"]:
+        runs = [r for r in record["runs"] if r.get("variant", r["strategy"]) == label and r["seed"] in iterative]
+        cells = []
+        for n in names:
+            pairs = [(r["reconstruction"][n], iterative[r["seed"]][n]) for r in runs]
+            pairs = [(v, b) for v, b in pairs if v is not None and b is not None]
+            cells.append(_cell(paired_difference(*zip(*pairs))) if pairs else "—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

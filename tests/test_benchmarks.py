@@ -397,6 +397,13 @@ def test_training_comparison_crosses_input_layouts_and_adds_the_iterative_anchor
     assert all(a["seconds_per_object"] > 0 and -1 <= a["reconstruction"]["ssim_phase"] <= 1 for a in anchor["runs"])
     markdown = (tmp_path / "training_comparison.md").read_text()
     assert "| iterative (cdtools-py" in markdown and "3 iterations) |" in markdown
+    # each variant paired with the iterative object of its seed
+    iterative = {a["seed"]: a["reconstruction"]["ssim_phase"] for a in anchor["runs"]}
+    gaps = [r["reconstruction"]["ssim_phase"] - iterative[r["seed"]] for r in data["runs"]
+            if r["variant"] == "sqrt_in · real_space"]
+    row = next(line for line in markdown.splitlines() if line.startswith("| sqrt_in · real_space | ")
+               and "against the iterative" in markdown.split(line)[0])
+    assert row.split(" | ")[2].startswith(f"{statistics.fmean(gaps):.3g}")
     assert "| sqrt_in | real_space |" in markdown  # the layout's effect, the init held fixed
     assert "iterative" in data["objects"]
     if (tmp_path / "training_comparison.png").exists():  # matplotlib installed
