@@ -27,6 +27,7 @@ import pydantic
 import torch
 
 from ptycho_torch.anchor import ANCHOR_PACKAGE, anchor_available, iterative_reconstruction
+from ptycho_torch.anchor import DEFAULT_ITERATIONS as ANCHOR_ITERATIONS
 from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruction_metrics
 from ptycho_torch.generators.blocks import InputTransformMode
@@ -76,7 +77,6 @@ SMOOTHING = 3
 RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
                           "lattice_amp", "lattice_phase")
 INPUT_TRANSFORMS = get_args(InputTransformMode)
-ANCHOR_ITERATIONS = 100
 OBJECT_SCORES = ("ssim_amp", "ssim_phase", "lattice_amp", "lattice_phase")  # shown with the pictured object
 
 
@@ -582,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"also reconstruct each seed's test scan iteratively with CDTools ({ANCHOR_PACKAGE}, "
                    "the 'anchor' extra), the probe known: the 'iterative' row")
     p.add_argument("--anchor-iterations", type=bounded_int(1, 100_000), default=ANCHOR_ITERATIONS,
-                   help="CDTools Adam iterations per object")
+                   help="passes of CDTools' Adam reconstructor over each object's patterns (its epochs)")
     p.add_argument("--test-each-epoch", action="store_true",
                    help="also the test loss after every epoch (to see whether it has flattened)")
     p.add_argument(

@@ -4,7 +4,8 @@ A network's object means little without what an established iterative solver mak
 measured patterns. This adapter hands CDTools (``cdtools-py``, the ``anchor`` extra) exactly our
 simulated data — the photon counts, the scan positions, and the probe, given as known and held fixed —
 and reconstructs each object on its own canvas from a flat start (1 everywhere) with CDTools'
-``SimplePtycho`` model and its Adam reconstructor (amplitude-MSE loss). The result is returned as the
+``SimplePtycho`` model and its Adam reconstructor (amplitude-MSE loss; an iteration here is one of its
+epochs, a pass over the object's patterns in minibatches of ``DEFAULT_BATCH``). The result is returned as the
 object's windows at the scan positions, so that ``evaluate_objects`` stitches, crops, aligns and
 scores it exactly as it does a generator's patches.
 
@@ -26,7 +27,7 @@ import torch
 
 from .simulation import PtychoDataset, SimulationConfig
 
-__all__ = ["ANCHOR_PACKAGE", "AnchorResult", "anchor_available", "iterative_reconstruction"]
+__all__ = ["ANCHOR_PACKAGE", "DEFAULT_ITERATIONS", "AnchorResult", "anchor_available", "iterative_reconstruction"]
 
 ANCHOR_PACKAGE = "cdtools-py"
 DEFAULT_ITERATIONS = 100
