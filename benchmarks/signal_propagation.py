@@ -204,14 +204,21 @@ def figure(record: dict[str, Any]) -> Any:
     underflow = False
     rows = (("forward_second_moment", "forward E[z_l²] (input's E[x²] = 1)", "forward second moment"),
             ("backward_norm", "backward ‖∂L/∂h_l‖ (output's ≈ 1)", "backward gradient norm"))
+    runs = {model: {r["variant"]: r for r in record["runs"]
+                    if (r["model"], r["depth"], r["seed"]) == (model, depth, seed)} for model in cfg["models"]}
+    # variants share a line only where their curves are equal in every panel, so that one name has one
+    # label and one colour throughout the figure
+    everywhere = [(v, [x for model in cfg["models"] for key, _, _ in rows for x in runs[model][v][key]])
+                  for v in cfg["variants"]]
+    groups = [(label, index) for label, _, index in merged_series(everywhere)]
     for col, model in enumerate(cfg["models"]):
-        runs = {r["variant"]: r for r in record["runs"] if (r["model"], r["depth"], r["seed"]) == (model, depth, seed)}
         for row, (key, ylabel, metric) in enumerate(rows):
             ax = axes[row][col]
-            series = [(v, runs[v][key]) for v in cfg["variants"]]
-            for label, values, index in merged_series(series):
+            for label, index in groups:
+                values = runs[model][cfg["variants"][index]][key]
                 underflow |= _plot_until_underflow(ax, values, label, style(index))
             ax.set_yscale("log")
+            _clip_decades(ax)
             ax.set_xlabel("layer l")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{metric}\n{model}, depth {depth}, seed {seed}", fontsize=9)
@@ -222,6 +229,15 @@ def figure(record: dict[str, Any]) -> Any:
 
 
 UNDERFLOW_LABEL = "curve ends here: float32 underflowed to 0 beyond it"
+DECADES_SHOWN = 30  # below the top of a panel; curves falling further leave it at its floor
+
+
+def _clip_decades(ax: Any) -> None:
+    """At most DECADES_SHOWN decades on a log axis: a curve that collapses to 1e-90 would otherwise squash
+    the ones worth comparing into a few pixels; it leaves the panel at the bottom edge instead."""
+    low, high = ax.get_ylim()
+    if high / low > 10.0**DECADES_SHOWN:
+        ax.set_ylim(high / 10.0**DECADES_SHOWN, high)
 
 
 def _plot_until_underflow(ax: Any, values: Sequence[float], label: str, line_style: dict[str, Any]) -> bool:

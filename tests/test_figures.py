@@ -119,3 +119,20 @@ def test_bar_groups_draws_bars_from_zero_or_dots_on_a_log_axis(values, scale, ba
             assert ax.get_ylim()[0] == 0
     finally:
         plt.close(fig)
+
+
+def test_signal_propagation_names_each_init_once_and_keeps_the_curves_worth_comparing_in_view() -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from benchmarks import signal_propagation
+
+    record = json.loads((RESULTS / "cpu-2core" / "signal_propagation.json").read_text())
+    fig = signal_propagation.figure(record)
+    try:
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        names = [name for label in labels if label != signal_propagation.UNDERFLOW_LABEL for name in label.split(" = ")]
+        assert sorted(names) == sorted(record["config"]["variants"])  # every init under one label, once
+        for ax in fig.axes:
+            low, high = ax.get_ylim()
+            assert high / low <= 10.0**signal_propagation.DECADES_SHOWN * 1.001, ax.get_title()
+    finally:
+        plt.close(fig)
