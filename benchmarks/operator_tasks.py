@@ -57,7 +57,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, one_legend, pyplot, style
+from .figures import bar_groups, merged_series, one_legend, pyplot, style
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
 from .stats import compare_strategies, mean_ci
 from .workers import JOBS_HELP, default_workers, results_of
@@ -450,15 +450,28 @@ def figure(record: dict[str, Any]) -> Any:
     columns = max(len(groups) for groups in by_task.values())
     fig, axes = plt.subplots(len(by_task), columns, figsize=(3.2 * columns, 2.9 * len(by_task)), squeeze=False,
                              layout="constrained")
+    def mean_curve(task: str, model: str, name: str) -> list[float]:
+        curves = [r["test_curve"] for r in record["runs"] if not r["diverged"] and r["task"] == task
+                  and r["model"] == model and r["init"] == name]
+        return [statistics.fmean(values) for values in zip(*curves)]
+
+    # inits share a line (and one label "a = b") only where their curves are equal in every panel that has
+    # them both, so that one name has one label and one colour throughout
+    panels = [(task, group) for task, groups in by_task.items() for group in groups]
+    everywhere = [(name, [x for task, group in panels if name in group["inits"]
+                          for x in mean_curve(task, group["model"], name)]) for name in inits]
+    members = {index: label for label, _, index in merged_series(everywhere)}
     for row, (task, groups) in zip(axes, by_task.items()):
         for ax, group in zip(row, groups):
-            for name in group["inits"]:
-                curves = [r["test_curve"] for r in record["runs"] if not r["diverged"] and r["task"] == task
-                          and r["model"] == group["model"] and r["init"] == name]
-                mean = [statistics.fmean(values) for values in zip(*curves)]
-                ax.plot(range(len(mean)), mean, label=name, linewidth=1.2, **style(inits.index(name)))
-            ax.axhline(group["threshold_rel_l2"], color="gray", linewidth=0.8, linestyle=":")
+            for index, label in members.items():
+                name = inits[index]
+                if name in group["inits"]:
+                    mean = mean_curve(task, group["model"], name)
+                    ax.plot(range(len(mean)), mean, label=label, linewidth=1.2, **style(index))
             ax.set_yscale("log")
+            low, high = ax.get_ylim()  # the curves' range: the threshold is drawn inside it, not widening it
+            ax.axhline(group["threshold_rel_l2"], color="gray", linewidth=0.8, linestyle=":")
+            ax.set_ylim(low, high)
             # plain numbers ("0.12", not "1.2 × 10⁻¹"); minor ticks labelled only within one decade, where
             # they are the only labels, not where they would crowd between powers of ten
             low, high = ax.get_ylim()
@@ -470,7 +483,8 @@ def figure(record: dict[str, Any]) -> Any:
             ax.tick_params(labelsize=7)
         for ax in row[len(groups):]:
             ax.set_visible(False)
-    one_legend(fig, axes.flat, "init (mean over seeds; dotted: twice the best final error)", order=inits, columns=4)
+    one_legend(fig, axes.flat, "init (mean over seeds; dotted: twice the best final error)",
+               order=list(members.values()), columns=4)
     return fig
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -134,5 +135,27 @@ def test_signal_propagation_names_each_init_once_and_keeps_the_curves_worth_comp
         for ax in fig.axes:
             low, high = ax.get_ylim()
             assert high / low <= 10.0**signal_propagation.DECADES_SHOWN * 1.001, ax.get_title()
+    finally:
+        plt.close(fig)
+
+
+def test_operator_tasks_names_each_init_once_and_its_threshold_does_not_set_the_range() -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from benchmarks import operator_tasks
+
+    record = json.loads((RESULTS / "cpu-2core" / "operator-tasks" / "operator_tasks.json").read_text())
+    fig = operator_tasks.figure(record)
+    try:
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        names = [name for label in labels for name in label.split(" = ")]
+        assert sorted(names) == sorted(record["config"]["inits"])  # equal runs joined, every init once
+        for ax in (ax for ax in fig.axes if ax.get_visible() and ax.has_data()):
+            curves = [line.get_ydata() for line in ax.get_lines() if line.get_linestyle() != ":"]
+            low, high = ax.get_ylim()
+            # the limits are the curves' own with matplotlib's 5% margin a side (in log space on a log axis),
+            # whatever the dotted line's height
+            span = max(max(c) for c in curves) / min(min(c) for c in curves)
+            assert low <= min(min(c) for c in curves) and high >= max(max(c) for c in curves)
+            assert math.log(high / low) <= 1.1 * math.log(span) * 1.001, ax.get_title()
     finally:
         plt.close(fig)
