@@ -9,9 +9,11 @@ the tests.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import pytest
+from planted_defects import ENV_VAR, plant_from_environment
 from plugins import installed
 
 import spectral_init as si
@@ -28,6 +30,17 @@ def plugin_installed() -> Iterator[None]:
     with installed(TEST_PLUGIN):
         REGISTRY.load_plugins()
         yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A defect named by planted_defects.py (``PLANTED_DEFECT``), planted in this process: under xdist
+    every worker runs this, so the tests that run see it."""
+    plant_from_environment()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    planted = os.environ.get(ENV_VAR)
+    return f"planted defect: {planted} (the property tests must fail)" if planted and planted != "none" else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -6,11 +6,16 @@
 Each defect re-registers a built-in with ``override=True`` keeping its declared E|w|², so only
 the draws are wrong — what a subtly broken strategy looks like. Exit status: pytest's (1 when the
 suite caught the defect); ``none`` runs the suite unchanged.
+
+The defect is named in the environment (``PLANTED_DEFECT``) and planted by the properties'
+conftest in every process that runs tests: under pyproject's ``-n auto`` those are xdist workers,
+which would never see a defect planted in this process only.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +27,7 @@ import spectral_init as si
 from spectral_init.scaling import DISTRIBUTION_LABELS, complex_normal_
 
 NORMAL = DISTRIBUTION_LABELS["complex_normal"]
+ENV_VAR = "PLANTED_DEFECT"
 
 
 def _override(name: str, fill: Callable[..., object]) -> None:
@@ -87,10 +93,20 @@ def main(argv: list[str]) -> int:
         print(f"usage: planted_defects.py DEFECT [pytest args...]; DEFECT is one of {', '.join(DEFECTS)}; got {got}",
               file=sys.stderr)
         return 2
-    plant = DEFECTS[argv[0]]
-    if plant is not None:
-        plant()
+    os.environ[ENV_VAR] = argv[0]  # read by conftest.py here and in each worker: see plant_from_environment
     return pytest.main([str(Path(__file__).parent), "-q", "-p", "no:cacheprovider", *argv[1:]])
+
+
+def plant_from_environment() -> str | None:
+    """Plant the defect ``PLANTED_DEFECT`` names (nothing when unset or ``none``); its name, or None.
+    An unknown name is a usage error, not a silently clean run."""
+    name = os.environ.get(ENV_VAR)
+    if not name or name == "none":
+        return None
+    if name not in DEFECTS:
+        raise pytest.UsageError(f"{ENV_VAR}={name!r} names no defect; one of {', '.join(DEFECTS)}")
+    DEFECTS[name]()
+    return name
 
 
 if __name__ == "__main__":
