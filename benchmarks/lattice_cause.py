@@ -29,14 +29,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pydantic
 import torch
 import torch.nn as nn
 
 from ptycho_torch.config import ARCHITECTURES, GeneratorConfig, build_generator
-from ptycho_torch.diagnostics import dc_centre_concentration, dc_response
+from ptycho_torch.diagnostics import centre_disc, dc_centre_concentration, dc_response
 from ptycho_torch.generators import PtychoBlock
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.generators.ffno_bottleneck import FactorizedFfnoBlock
+from ptycho_torch.physics import probe_support
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, predict, train
 from ptycho_torch.usage import EXIT_DIVERGED, UsageError, format_validation_error
@@ -106,10 +108,7 @@ def patch_frame_error(preds: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndar
 
 def centre_ratio(error: np.ndarray, probe: torch.Tensor) -> float:
     """Mean |error| within CENTRE_RADIUS px of the centre over the mean |error| on the probe's support."""
-    n = error.shape[-1]
-    rows, cols = np.indices(error.shape)
-    near = (rows - n // 2) ** 2 + (cols - n // 2) ** 2 <= CENTRE_RADIUS**2
-    support = (probe.abs() > 0.1 * probe.abs().max()).numpy()
+    near, support = centre_disc(error.shape[-1], CENTRE_RADIUS).numpy(), probe_support(probe).numpy()
     return float(np.abs(error[near & support]).mean() / np.abs(error[support]).mean())
 
 
@@ -267,9 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             fno_blocks=args.blocks)
         if not (args.lr > 0 and math.isfinite(args.lr)):
             raise ValueError(f"--lr must be a finite number > 0; got {args.lr}")
+    except pydantic.ValidationError as exc:
+        raise UsageError(format_validation_error(exc, "configuration")) from None
     except ValueError as exc:
-        message = format_validation_error(exc, "configuration") if hasattr(exc, "errors") else str(exc)
-        raise UsageError(message) from None
+        raise UsageError(str(exc)) from None
     with command_threads(args.threads):
         device = resolve_device(args.device)
         prepare_output_dir(args.output_dir)

@@ -17,9 +17,10 @@ import torch.nn as nn
 
 from .generators.blocks import PtychoBlock
 from .generators.ffno_bottleneck import FactorizedFfnoBlock
+from .physics import probe_support, to_complex_object
 
-__all__ = ["BranchCapture", "dc_centre_concentration", "dc_response", "local_branch_target", "local_weight",
-           "spectral_blocks", "spectral_participation", "spectral_weights_of"]
+__all__ = ["BranchCapture", "centre_disc", "dc_centre_concentration", "dc_response", "local_branch_target",
+           "local_weight", "spectral_blocks", "spectral_participation", "spectral_weights_of"]
 
 SpectralBlock = PtychoBlock | FactorizedFfnoBlock
 
@@ -124,8 +125,6 @@ def dc_response(model: nn.Module, amplitudes: torch.Tensor, factor: float = 1.1)
     """Where the predicted object moves when only the DC pixel of each measured pattern changes: the mean
     over the batch of |Δ object|² per pixel (N × N) after the DC amplitude, at (N/2, N/2) in the measured
     (centred) layout, is multiplied by ``factor``. The model runs in eval mode; its mode is restored."""
-    from .physics import to_complex_object
-
     n = amplitudes.shape[-1]
     nudged = amplitudes.clone()
     nudged[..., n // 2, n // 2] *= factor
@@ -138,14 +137,18 @@ def dc_response(model: nn.Module, amplitudes: torch.Tensor, factor: float = 1.1)
     return change.abs().square().mean(dim=0)
 
 
+def centre_disc(n: int, radius: float) -> torch.Tensor:
+    """The pixels of an n × n patch within ``radius`` px of its centre (n/2, n/2), where a DC-centred
+    pattern's peak lies."""
+    rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    return (rows - n // 2) ** 2 + (cols - n // 2) ** 2 <= radius**2
+
+
 def dc_centre_concentration(response: torch.Tensor, probe: torch.Tensor, radius: float = 3.0) -> float:
     """How much of a ``dc_response`` lands within ``radius`` px of the patch centre, relative to that
     disc's share of the probe's support (|probe| > 10% of its maximum, where stitching weighs the output):
     1 = spread evenly over the illuminated area, ≫ 1 = printed at the centre (where the DC peak lies)."""
-    n = response.shape[-1]
-    rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-    near = (rows - n // 2) ** 2 + (cols - n // 2) ** 2 <= radius**2
-    support = probe.abs() > 0.1 * probe.abs().max()
+    near, support = centre_disc(response.shape[-1], radius), probe_support(probe)
     total = response[support].sum()
     if total == 0:
         return 0.0

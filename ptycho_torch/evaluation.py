@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from spectral_init.registry import check_positive_int
+
 from .simulation import PtychoDataset, SimulationConfig
 
 __all__ = [
@@ -134,8 +136,7 @@ def lattice_share(error: np.ndarray, step: int, mask: np.ndarray | None = None) 
     near 1; an error unrelated to the scan scores near ``lattice_floor``. 0 for an error that is
     constant to within 1e-6 rms (an exact reconstruction's float32 round-off has no lattice to show).
     With a boolean ``mask`` only its pixels count (a sparse scan's covered pixels)."""
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise ValueError(f"step must be a positive integer; got {step!r}")
+    check_positive_int(step, "step")
     rows, cols = np.indices(error.shape)
     if mask is not None:
         error, rows, cols = error[mask], rows[mask], cols[mask]
@@ -154,8 +155,9 @@ def lattice_floor(shape: tuple[int, int], step: int) -> float:
     """``lattice_share``'s expectation for an error of independent, identically distributed Gaussian
     pixels: (k − 1)/(n − 1), k = the lattice classes present, n = the pixels. The centred error is
     isotropic in an (n − 1)-dimensional space and the periodic images less the constant span k − 1 of
-    those dimensions, so the share is Beta((k − 1)/2, (n − k)/2) distributed. A smooth error (pixels
-    correlated over a few px) spreads wider than this floor, never towards the lattice on average."""
+    those dimensions, so the share is Beta((k − 1)/2, (n − k)/2) distributed. An error correlated over
+    fewer pixels than the step keeps about this expectation (with a wider spread); one correlated over
+    the step itself scores higher without any lattice defect."""
     height, width = shape
     k = min(step, height) * min(step, width)
     n = height * width

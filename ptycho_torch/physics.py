@@ -13,6 +13,7 @@ from .simulation.forward import diffraction_amplitude
 __all__ = [
     "LossName",
     "physics_loss",
+    "probe_support",
     "reconstruction_errors",
     "to_complex_object",
 ]
@@ -53,6 +54,11 @@ def physics_loss(
     return F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-8) / intensity_scale**2
 
 
+def probe_support(probe: torch.Tensor) -> torch.Tensor:
+    """Where the probe illuminates the object enough to constrain it: |probe| > 10% of its maximum."""
+    return probe.abs() > 0.1 * probe.abs().max()
+
+
 def reconstruction_errors(pred: torch.Tensor, true: torch.Tensor, probe: torch.Tensor) -> dict[str, float]:
     """Amplitude and phase mean absolute errors inside the probe, after removing each patch's global phase.
 
@@ -60,7 +66,7 @@ def reconstruction_errors(pred: torch.Tensor, true: torch.Tensor, probe: torch.T
     by the φ₀ that maximizes Re Σ true·conj(pred·e^{iφ₀}). Pixels count where
     the probe amplitude exceeds 10% of its maximum.
     """
-    support = probe.abs() > 0.1 * probe.abs().max()
+    support = probe_support(probe)
     overlap = (true * pred.conj() * support).sum(dim=(-2, -1), keepdim=True)
     aligned = pred * torch.exp(1j * torch.angle(overlap))
     amp_err = (aligned.abs() - true.abs()).abs()[..., support]

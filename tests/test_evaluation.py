@@ -161,7 +161,7 @@ def test_lattice_share_is_one_for_a_periodic_error_and_zero_for_none() -> None:
     assert lattice_share(periodic, 8) == pytest.approx(1, abs=1e-12)
     assert lattice_share(np.full((20, 20), 0.3), 8) == 0.0
     assert lattice_share(periodic + 5.0, 8) == pytest.approx(1, abs=1e-12)  # an offset is no lattice
-    with pytest.raises(ValueError, match="step must be a positive integer"):
+    with pytest.raises(ValueError, match="step must be an integer >= 1; got 0"):
         lattice_share(periodic, 0)
 
 
