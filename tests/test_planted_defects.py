@@ -4,6 +4,8 @@ only in the launching process never reached (the script then exited 0 with the d
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,3 +39,16 @@ def test_the_script_hands_the_defect_to_the_test_processes(monkeypatch) -> None:
     import spectral_init as si
 
     assert "PLANTED" not in si.get_strategy("kaiming-complex").description
+
+
+@pytest.mark.heavy
+def test_the_suite_catches_a_planted_defect_under_the_default_options() -> None:
+    """The script as a user runs it, with pyproject's options (``-n auto``): sqrt_in drawing 15% too much
+    variance fails sqrt_in's property tests — pytest's exit 1, failures, not 0 (caught nothing) nor a
+    crash. Derandomized (the ci hypothesis profile), so it cannot pass by chance."""
+    script = Path(__file__).parent / "properties" / "planted_defects.py"
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
+    done = subprocess.run([sys.executable, str(script), "sqrt_in-15-percent", "-k", "sqrt_in"],
+                          cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert " failed" in done.stdout
