@@ -45,6 +45,7 @@ __all__ = [
 
 SSIM_WINDOW = 7  # scikit-image's default win_size
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. 2004, scikit-image's defaults
+MIN_BOX_SHARE = 0.5  # a fully covered box smaller than this share of the covered pixels: score those pixels
 ROUND_OFF = 1e-6  # rms error below which lattice_share sees no error at all (float32 round-off near 1)
 METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
                 "lattice_amp", "lattice_phase")
@@ -228,21 +229,26 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     constrain the object), crop to the scanned box, align the phase, and score; ``step`` is the scan
     lattice's period, for ``lattice_share``.
 
-    A sparse scan whose patches leave gaps (no fully covered box) is scored over its covered pixels
-    inside their bounding box instead (``_image_scores``: no FRC); its uncovered pixels are 0 in the
+    A sparse scan whose patches leave gaps (no fully covered box, or one holding under half of the
+    covered pixels) is scored over its covered pixels inside their bounding box instead (``_image_scores``: no FRC); its uncovered pixels are 0 in the
     returned images."""
     weight = probe.abs().square()
     weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
     pred, coverage = stitch(pred_patches, positions, canvas, weight)
     truth, _ = stitch(true_patches, positions, canvas, weight)
+    covered = coverage > 0
     try:
         rows, cols = scanned_box(coverage)
         mask = None
-    except ValueError:  # gaps: every covered pixel, in their bounding box
-        covered = coverage > 0
+        # a box that holds under half of the covered pixels (a sparse scan's strip between the gaps)
+        # would score a sliver of the object: score the covered pixels instead
+        sparse = (rows.stop - rows.start) * (cols.stop - cols.start) < MIN_BOX_SHARE * int(covered.sum())
+    except ValueError:  # gaps everywhere: no fully covered box at all
+        sparse = True
+    if sparse:  # every covered pixel, in their bounding box
         found = torch.nonzero(covered)
         if found.numel() == 0:
-            raise
+            raise ValueError("no pixel is covered by a patch")
         rows = slice(found[:, 0].min().item(), found[:, 0].max().item() + 1)
         cols = slice(found[:, 1].min().item(), found[:, 1].max().item() + 1)
         mask = covered[rows, cols]

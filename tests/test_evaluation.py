@@ -211,6 +211,16 @@ def test_a_sparse_scan_is_scored_over_its_covered_pixels() -> None:
     assert (first.reconstruction == 0).any()  # the gaps, left at 0 in the picture
 
 
+def test_a_scan_whose_full_box_is_a_sliver_is_scored_over_its_covered_pixels() -> None:
+    config = SimulationConfig(N=32, nimgs_test=1, offset=16)  # 3 × 3 positions: gaps at the diagonals
+    data = simulate_dataset(config, 1, seed=4)
+    (first,) = evaluate_objects(data.objects.clone(), data, config)
+    # the only fully covered box is a strip of under half the covered pixels; the covered pixels' bounding
+    # box is scored instead (its gaps left at 0), not the strip
+    assert first.truth.shape == (52, 52) and (first.reconstruction == 0).any()
+    assert first.metrics["frc_amp"] is None and first.metrics["ssim_amp"] == pytest.approx(1, abs=1e-6)
+
+
 def test_masked_ssim_over_every_pixel_is_the_plain_ssim() -> None:
     rng = np.random.default_rng(6)
     a = rng.random((20, 24))
