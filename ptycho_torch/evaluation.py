@@ -230,8 +230,8 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     lattice's period, for ``lattice_share``.
 
     A sparse scan whose patches leave gaps (no fully covered box, or one holding under half of the
-    covered pixels) is scored over its covered pixels inside their bounding box instead (``_image_scores``: no FRC); its uncovered pixels are 0 in the
-    returned images."""
+    covered pixels) is scored over its covered pixels inside their bounding box instead
+    (``_image_scores``: no FRC); its uncovered pixels are 0 in the returned images."""
     weight = probe.abs().square()
     weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
     pred, coverage = stitch(pred_patches, positions, canvas, weight)
