@@ -197,14 +197,15 @@ def figure(record: dict[str, Any]) -> Any:
     series = [(layout if ablation == "full" else f"centred, {ablation}",
                [cell[(a, layout, ablation)]["mean"] for a in cfg["architectures"]],
                [cell[(a, layout, ablation)]["ci95"] or 0.0 for a in cfg["architectures"]]) for layout, ablation in keys]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(cfg["architectures"]) + 2), 4.6), layout="constrained")
+    # wide enough for the legend's three columns and the title even with one generator
+    fig, ax = plt.subplots(figsize=(max(8.5, 1.3 * len(cfg["architectures"]) + 2), 4.6), layout="constrained")
     bar_groups(ax, cfg["architectures"], series, log=False)
     ax.axhline(1.0, color="gray", linestyle=":", linewidth=1, label="even spread")
     ax.set_xlabel("generator (at init)")
     ax.set_ylabel(f"DC response within {cfg['centre_radius']:g} px of the centre / even share")
-    ax.set_title(f"Where a change of the DC pixel alone moves the output, N = {cfg['N']}, mean ± 95% CI over "
+    ax.set_title(f"Where a change of the DC pixel alone moves the output, N = {cfg['N']},\nmean ± 95% CI over "
                  f"{cfg['seeds']} seeds", fontsize=9)
-    one_legend(fig, [ax], "input layout")
+    one_legend(fig, [ax], "input layout", columns=3)
     return fig
 
 
