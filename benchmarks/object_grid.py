@@ -63,7 +63,15 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         return None
     cell = {(v["strategy"], v["input"] if "input" in v else v["input_transform"]): v for v in objects["variants"]}
     truth = {name: decode_image(objects["truth"][name]) for name in ("amplitude", "phase")}
-    scales = {name: (float(image.min()), float(image.max())) for name, image in truth.items()}
+    # a sparse scan's uncovered pixels are stitched as 0 (evaluate_object): masked in every panel, and
+    # left out of the colour scale, which they would otherwise stretch down to 0
+    gaps = truth["amplitude"] == 0
+
+    def masked(image: np.ndarray) -> np.ndarray:
+        return np.ma.masked_where(gaps, image) if gaps.any() and image.shape == gaps.shape else image
+
+    scales = {name: (float(image[~gaps].min()), float(image[~gaps].max())) if (~gaps).any()
+              else (float(image.min()), float(image.max())) for name, image in truth.items()}
     iterative = objects.get("iterative")
     rows, cols = len(strategies) + 1, max(2 * len(transforms), 4 if iterative else 2)
     fig, axes = plt.subplots(rows, cols, figsize=(1.55 * cols + 0.8, 1.6 * rows + 0.9), squeeze=False,
@@ -73,7 +81,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         ax.set_xticks([])
         ax.set_yticks([])
     for col, name in enumerate(("amplitude", "phase")):
-        shown[name] = axes[0, col].imshow(truth[name], cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+        shown[name] = axes[0, col].imshow(masked(truth[name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
                                           vmax=scales[name][1])
         axes[0, col].set_title(f"truth: {name}", fontsize=7)
     for ax in axes[0, 2:]:
@@ -82,7 +90,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
         for k, name in enumerate(("amplitude", "phase")):
             ax = axes[0, 2 + k]
             ax.axis("on")
-            ax.imshow(decode_image(iterative["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+            ax.imshow(masked(decode_image(iterative["images"][name])), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
                       vmax=scales[name][1])
             ax.set_title(f"iterative: {name}\n{_scores(iterative, name)}", fontsize=6)
     for row in range(1, rows):
@@ -98,7 +106,7 @@ def object_grid(objects: dict[str, Any], strategies: Sequence[str], transforms: 
                 if variant is None:
                     ax.axis("off")
                     continue
-                ax.imshow(decode_image(variant["images"][name]), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
+                ax.imshow(masked(decode_image(variant["images"][name])), cmap=COLOUR_MAPS[name], vmin=scales[name][0],
                           vmax=scales[name][1])
                 short = "amp" if name == "amplitude" else "phase"
                 ax.set_title(f"{transform} · {short}\n{_scores(variant, name)}", fontsize=6)

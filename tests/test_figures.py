@@ -159,3 +159,19 @@ def test_operator_tasks_names_each_init_once_and_its_threshold_does_not_set_the_
             assert math.log(high / low) <= 1.1 * math.log(span) * 1.001, ax.get_title()
     finally:
         plt.close(fig)
+
+
+def test_a_sparse_scans_gaps_are_masked_and_left_out_of_the_colour_scale() -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from benchmarks import training_comparison
+
+    record = json.loads((RESULTS / "cpu-2core" / "ffno-regimes" / "nphotons-1e9-step-16" /
+                         "training_comparison.json").read_text())
+    fig = training_comparison.objects_figure(record)
+    try:
+        truth_amplitude = fig.axes[0].get_images()[0]
+        # the lines object's amplitude spans 0.5…1; the gaps, stitched as 0, neither set the scale nor show
+        assert truth_amplitude.get_clim()[0] >= 0.5 - 1e-6
+        assert truth_amplitude.get_array().mask.any()
+    finally:
+        plt.close(fig)
