@@ -16,6 +16,7 @@ reconstructed objects per variant (NAME_objects.png).
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 import sys
@@ -34,7 +35,7 @@ from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, train
+from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
 from ptycho_torch.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init import spectral_layer_kinds
 
@@ -77,13 +78,15 @@ SMOOTHING = 3
 RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
                           "lattice_amp", "lattice_phase")
 INPUT_TRANSFORMS = get_args(InputTransformMode)
+LOSS_SCOPES = get_args(LossScope)
 OBJECT_SCORES = ("ssim_amp", "ssim_phase", "lattice_amp", "lattice_phase")  # shown with the pictured object
 
 
-def input_label(layout: str, transform: str, layouts: Sequence[str], transforms: Sequence[str]) -> str:
-    """An input variant's name: its layout and transform, each where several are compared."""
-    parts = ([layout] if len(layouts) > 1 else []) + ([transform] if len(transforms) > 1 else [])
-    return " · ".join(parts) or transform
+def input_label(variant: tuple[str, str, str], axes: Sequence[Sequence[str]]) -> str:
+    """An input variant's name: its layout, transform and loss scope, each where several are compared
+    (the transform alone where none is)."""
+    parts = [value for value, axis in zip(variant, axes) if len(axis) > 1]
+    return " · ".join(parts) or variant[1]
 
 
 def variant_label(strategy: str, input_name: str, input_names: Sequence[str]) -> str:
@@ -119,14 +122,15 @@ def default_threshold(runs: list[dict[str, Any]]) -> float:
     return math.sqrt(first * last) if first > 0 and last > 0 else (first + last) / 2
 
 
-def input_variants(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
-    """Each input variant's name → (layout, transform): the layouts crossed with the transforms."""
-    return {input_label(layout, transform, args.input_layouts, args.input_transforms): (layout, transform)
-            for layout in args.input_layouts for transform in args.input_transforms}
+def input_variants(args: argparse.Namespace) -> dict[str, tuple[str, str, str]]:
+    """Each input variant's name → (layout, transform, loss_on): the layouts crossed with the transforms
+    and the loss scopes (``TrainingConfig.loss_on``)."""
+    axes = (args.input_layouts, args.input_transforms, args.losses_on)
+    return {input_label(variant, axes): variant for variant in itertools.product(*axes)}
 
 
-def training_config(args: argparse.Namespace, strategy: str, layout: str, transform: str, seed: int,
-                    device: str) -> TrainingConfig:
+def training_config(args: argparse.Namespace, strategy: str, layout: str, transform: str, loss_on: str,
+                    seed: int, device: str) -> TrainingConfig:
     """One run of the comparison; pydantic checks every flag that reaches it."""
     return TrainingConfig(
         model=dict(  # N and C come from the data
@@ -137,8 +141,8 @@ def training_config(args: argparse.Namespace, strategy: str, layout: str, transf
         data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test,
                               object_size=args.object_size, offset=args.offset, nphotons=args.nphotons,
                               probe_defocus=args.probe_defocus),
-        nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, device=device,
-        test_each_epoch=args.test_each_epoch,
+        nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, loss_on=loss_on, seed=seed,
+        device=device, test_each_epoch=args.test_each_epoch,
     )
 
 
@@ -146,7 +150,7 @@ def run_comparison(
     args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
 ) -> dict[str, Any]:
     inputs = input_variants(args)
-    input_names = list(inputs)  # the input axis: every (layout, transform) compared
+    input_names = list(inputs)  # the input axis: every (layout, transform, loss scope) compared
     progress = Progress(len(strategies) * len(inputs) * args.seeds + (args.seeds if args.anchor else 0),
                         "training comparison", enabled=not args.no_progress)
     runs: list[dict[str, Any]] = []
@@ -159,20 +163,23 @@ def run_comparison(
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
                 "config": {"strategies": strategies, "input_transforms": args.input_transforms,
-                           "input_layouts": args.input_layouts, "inputs": input_names, "baseline": baseline},
+                           "input_layouts": args.input_layouts, "losses_on": args.losses_on, "inputs": input_names,
+                           "baseline": baseline},
                 "runs": runs, "diverged": diverged, "anchor": anchor}
 
     with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor)):
         for seed in range(args.seeds):
             # interleaved within a seed: load drifts hit variants alike
             for strategy in strategies:
-                for input_name, (layout, input_transform) in inputs.items():
+                for input_name, (layout, input_transform, loss_on) in inputs.items():
                     label = variant_label(strategy, input_name, input_names)
                     try:
-                        result = train(training_config(args, strategy, layout, input_transform, seed, device.type))
+                        result = train(training_config(args, strategy, layout, input_transform, loss_on, seed,
+                                                       device.type))
                     except DivergenceError as exc:  # a finding about this variant, not the end of the others
                         diverged.append({"strategy": strategy, "input_transform": input_transform,
-                                         "input_layout": layout, "input": input_name, "variant": label,
+                                         "input_layout": layout, "loss_on": loss_on, "input": input_name,
+                                         "variant": label,
                                          "seed": seed, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
                         progress.step(f"{label} seed {seed} diverged")
                         continue
@@ -182,6 +189,7 @@ def run_comparison(
                             "strategy": strategy,
                             "input_transform": input_transform,
                             "input_layout": layout,
+                            "loss_on": loss_on,
                             "input": input_name,
                             "variant": label,
                             "seed": seed,
@@ -244,8 +252,9 @@ def run_comparison(
             if label not in summary:  # every seed of it diverged
                 continue
             entry = summary[label]
-            layout, input_transform = inputs[input_name]
-            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, input=input_name,
+            layout, input_transform, loss_on = inputs[input_name]
+            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, loss_on=loss_on,
+                         input=input_name,
                          vs_first_transform=by_transform[label]["vs_baseline"],
                          diverged=sum(d["variant"] == label for d in diverged))
             entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
@@ -260,6 +269,7 @@ def run_comparison(
             "strategies": strategies,
             "input_transforms": args.input_transforms,
             "input_layouts": args.input_layouts,
+            "losses_on": args.losses_on,
             "inputs": input_names,
             "seeds": list(range(args.seeds)),
             "baseline": baseline,
@@ -575,6 +585,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, crossed with the strategies and transforms ({', '.join(INPUT_LAYOUTS)}); "
         "centred is the input before the scan-lattice fix",
     )
+    p.add_argument(
+        "--losses-on",
+        type=comma_separated(LOSS_SCOPES, "loss scopes"),
+        default="stitched",
+        help=f"comma-separated, crossed with the layouts ({', '.join(LOSS_SCOPES)}): what the physics loss "
+        "compares, the patches re-extracted from each stitched object or each patch alone (the loss before "
+        "the scan-lattice fix)",
+    )
     p.add_argument("--nphotons", type=float, default=1e9, help="mean photons per diffraction pattern")
     p.add_argument("--probe-defocus", type=float, default=0.0,
                    help="the disk probe's quadratic phase in rad at its edge (0: flat), |d| <= π·N/8")
@@ -608,8 +626,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.anchor and not anchor_available():
         raise UsageError(f"--anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' (or the 'anchor' extra)")
     try:  # the whole configuration, every input variant, once, before any training starts
-        for layout, transform in input_variants(args).values():
-            training_config(args, baseline, layout, transform, 0, device.type)
+        for variant in input_variants(args).values():
+            training_config(args, baseline, *variant, 0, device.type)
     except pydantic.ValidationError as exc:
         raise UsageError(format_validation_error(exc, "training configuration")) from None
     except ValueError as exc:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import UnionType
@@ -68,6 +69,7 @@ from .usage import (
     format_validation_error,
     interrupts_raise_keyboard_interrupt,
     output_directory_argument,
+    stop_signals_ignored,
 )
 
 __all__ = [
@@ -90,6 +92,7 @@ _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("--batch-size",), ("batch_size",)),
     (("--lr",), ("lr",)),
     (("--loss",), ("loss",)),
+    (("--loss-on",), ("loss_on",)),
     (("--spectral-init",), ("model", "spectral_init")),
     (("--spectral-backend",), ("model", "spectral_backend")),
     (("--seed",), ("seed",)),
@@ -226,11 +229,16 @@ RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
 
 
 def _copy_tensors(obj: Any) -> Any:
-    """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change."""
+    """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change. A
+    dict keeps its attributes too: ``state_dict()._metadata`` holds each module's version, which
+    ``load_state_dict`` passes to modules that convert older layouts."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
-        return type(obj)((k, _copy_tensors(v)) for k, v in obj.items())
+        copy = type(obj)((k, _copy_tensors(v)) for k, v in obj.items())
+        if hasattr(obj, "__dict__"):
+            copy.__dict__.update(obj.__dict__)
+        return copy
     if isinstance(obj, (list, tuple)):
         return type(obj)(_copy_tensors(v) for v in obj)
     return obj
@@ -242,42 +250,40 @@ class CheckpointWriter:
     ``submit`` snapshots the tensors (a memory copy) and waits only for the previous write; a
     process killed mid-write leaves the previous checkpoint in place, and a resume then repeats
     at most one epoch. ``written_epoch`` is the epoch of the checkpoint on disk (``resumed_epoch``
-    until this run writes one).
+    until this run writes one). The thread is not a daemon: ``close`` (or ``close_after_interrupt``)
+    joins it on every exit path, so no write is still inside torch when the interpreter shuts down.
     """
 
     def __init__(self, path: Path, resumed_epoch: int | None = None) -> None:
         self.path = path
         self.written_epoch = resumed_epoch
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending: Future[None] | None = None
 
     def _write(self, checkpoint: dict[str, Any]) -> None:
-        try:
-            write_atomically(self.path, lambda p: torch.save(checkpoint, p))
-            self.written_epoch = checkpoint["epoch"]
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread by close()/submit()
-            self._error = exc
+        write_atomically(self.path, lambda p: torch.save(checkpoint, p))
+        self.written_epoch = checkpoint["epoch"]
 
     def _wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        """The pending write's end; its error, if any, raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def submit(self, checkpoint: dict[str, Any]) -> None:
         self._wait()
-        self._thread = threading.Thread(target=self._write, args=(_copy_tensors(checkpoint),), daemon=True)
-        self._thread.start()
+        self._pending = self._executor.submit(self._write, _copy_tensors(checkpoint))
 
     def close(self) -> None:
-        self._wait()
+        try:
+            self._wait()
+        finally:
+            self._executor.shutdown(wait=True)
 
     def close_after_interrupt(self) -> int | None:
         """Finish the pending write; the epoch now on disk. A failed write is reported, not raised."""
         try:
-            self._wait()
+            self.close()
         except Exception as exc:  # noqa: BLE001 - the run is ending; the message says what was kept
             print(f"warning: the last checkpoint write failed ({exc}); the one before it is kept", file=sys.stderr)
         return self.written_epoch
@@ -361,16 +367,19 @@ def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: st
 
 
 # fields added since checkpoints of this format were first written, with the value a run had before them
-_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0}
+_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0, ("loss_on",): "patches"}
 
 
 def _as_configured_then(saved: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's config with the fields it predates filled in as its run had them (an older run fed
     the generator the measured, centred patterns), so that a resume compares like with like."""
     filled = {key: dict(value) if isinstance(value, dict) else value for key, value in saved.items()}
-    for (section, name), value in _FIELDS_ADDED.items():
-        if isinstance(filled.get(section), dict):
-            filled[section].setdefault(name, value)
+    for (*sections, name), value in _FIELDS_ADDED.items():
+        target: Any = filled
+        for section in sections:
+            target = target.get(section) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target.setdefault(name, value)
     return filled
 
 
@@ -405,13 +414,19 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
 
 
 def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
-    """The process group, on the rendezvous store under a prefix unique to this restart.
+    """The process group, on the rendezvous store under a prefix unique to this restart; a CUDA rank
+    bound to its own device (LOCAL_RANK) first, so that its collectives and RNG state are that
+    device's, not cuda:0's.
 
-    torchrun's agent keeps one store across elastic restarts. Without a prefix, workers
-    of a restarted group find the keys the previous attempt wrote (its peers' addresses)
-    and may connect to processes that are gone ("Connection refused"); keyed by
-    TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a namespace of its own.
+    torchrun's agent keeps one store across elastic restarts. Without a prefix, workers of a
+    restarted group find the keys the previous attempt wrote (its peers' addresses) and connect to
+    processes that are gone: with torch 2.13's plain ``env://`` rendezvous the restart of
+    ``test_torchrun_survives_a_killed_worker`` failed in 2 of 2 tries ("Gloo connectFullMesh failed …
+    Connection refused"). Keyed by TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a
+    namespace of its own.
     """
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
     store = dist.TCPStore(
         os.environ["MASTER_ADDR"],
@@ -426,6 +441,7 @@ def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
         store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
         rank=ctx.rank,
         world_size=ctx.world_size,
+        device_id=device if device.type == "cuda" else None,
     )
 
 
@@ -433,16 +449,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Exit status: 0 done, 2 bad input (nothing trained, nothing overwritten), 3 diverged, 130 interrupted."""
     args = build_parser().parse_args(argv)
     ctx = DistributedContext.from_env()
+    started = threading.Event()  # set once the run may have written something
     with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
         try:
-            return _checked_run(args, argv, ctx, threads)
+            return _checked_run(args, argv, ctx, threads, started)
         except KeyboardInterrupt:
-            print("interrupted before training started; nothing was written", file=sys.stderr)
+            if started.is_set():  # a second signal while the run was ending
+                print(f"interrupted while the run was ending; what it wrote is in {str(args.output_dir)!r} "
+                      "(rerun with --resume to continue from its checkpoint)", file=sys.stderr)
+            else:
+                print("interrupted before training started; nothing was written", file=sys.stderr)
             return EXIT_INTERRUPTED
 
 
 def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: DistributedContext,
-                 threads: ThreadChoice) -> int:
+                 threads: ThreadChoice, started: threading.Event) -> int:
     """Every check before any work, then the run, holding the output directory (rank 0) throughout."""
     claimed = False
     try:
@@ -461,24 +482,43 @@ def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: Dist
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        started.set()
         if args.overwrite and resume is None and ctx.is_main:
             moved = move_aside(args.output_dir, RUN_FILES)
             if moved is not None:
                 print(f"moved the earlier run's files to {moved}")
-        if ctx.active:
-            init_process_group(ctx, device)
-        code = EXIT_USAGE
-        try:
+        with _process_group(ctx, device):
             code = _run(args, argv, config, ctx, device, checkpoint_path, resume, threads)
+            if ctx.active and code == 0:
+                dist.barrier()  # rank 0 has written the run's files before any rank leaves the group
             return code
-        finally:
-            if ctx.active:
-                if code != EXIT_INTERRUPTED:  # an interrupted peer may never reach the barrier
-                    dist.barrier()
-                dist.destroy_process_group()
     finally:
         if claimed:
             release_output_directory(args.output_dir)
+
+
+@contextmanager
+def _process_group(ctx: DistributedContext, device: torch.device) -> Iterator[None]:
+    """Under torchrun, the process group for the block, destroyed on every way out of it (a rank that
+    raised, diverged or was interrupted included), so that no group is left to the destructors at
+    interpreter exit.
+
+    ``torch._dynamo`` is imported before the group forms. The first optimizer (or DDP wrapper) imports
+    it lazily, and with it ``torch.distributed`` modules that, imported while a default group exists,
+    keep a reference to it: ``destroy_process_group`` then leaves the gloo group and its worker threads
+    alive, the interpreter destroys it while shutting down, and now and then that aborts the rank
+    (SIGABRT, "terminate called without an active exception": 1 of 20 torchrun runs beside two busy
+    processes; ``tests/test_teardown.py`` checks that no gloo thread outlives the group)."""
+    if not ctx.active:
+        yield
+        return
+    import torch._dynamo  # noqa: F401 - before the group, see above
+
+    init_process_group(ctx, device)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def _run(
@@ -533,9 +573,6 @@ def _run(
             file=sys.stderr,
         )
         return EXIT_DIVERGED
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     finally:
         if writer is not None:
             writer.close()
@@ -560,15 +597,10 @@ def _run(
 
 def _interrupted(writer: CheckpointWriter | None, position: dict[str, int], output_dir: Path,
                  ctx: DistributedContext) -> int:
-    """Ctrl-C or SIGTERM: finish the pending checkpoint write (a second Ctrl-C meanwhile is ignored), say
+    """Ctrl-C or SIGTERM: finish the pending checkpoint write (Ctrl-C and SIGTERM meanwhile ignored), say
     where the run stopped and how to continue; exit status 130."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() \
-        else None
-    try:
+    with stop_signals_ignored():  # torchrun follows a Ctrl-C with SIGTERM: neither may cut the write short
         saved = writer.close_after_interrupt() if writer is not None else None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     if ctx.is_main:
         where = f"interrupted at epoch {position['epoch'] + 1}, step {position['step']}"
         if saved:

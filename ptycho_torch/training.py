@@ -21,6 +21,7 @@ from spectral_init import calibrate_, resolve_settings
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
+from .overlap import ScanOverlap
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_IMAGES",
     "DistributedContext",
     "DivergenceError",
+    "LossScope",
     "TrainResult",
     "TrainingConfig",
     "TrainingProgress",
@@ -42,6 +44,7 @@ __all__ = [
     "train",
 ]
 
+LossScope = Literal["stitched", "patches"]
 MAX_IMAGES = 5000  # train and test images come from disjoint seed ranges of this width
 
 
@@ -57,6 +60,13 @@ class TrainingConfig(BaseModel):
     infer_batch_size: int = Field(8, ge=1, le=1_000_000, description="Patches per forward pass when testing.")
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate.")
     loss: LossName = Field("mae", description="Physics loss on the diffraction amplitudes.")
+    loss_on: LossScope = Field(
+        "stitched",
+        description="What the physics loss compares with the patterns: stitched, the patches re-extracted "
+        "from each object's stitched patches (the scan's overlap constraint; a step takes whole objects, "
+        "about batch_size patches); patches, each predicted patch alone (this project's loss before the "
+        "scan-lattice fix, and the reference's at gridsize 1).",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the data, the weights and the batch order.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
     test_each_epoch: bool = Field(False, description="Also the test physics loss after every epoch (costs a "
@@ -256,7 +266,7 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
         "model_state": model.state_dict(),
         "optimizer_state": optimizer.state_dict(),
         "rng_state": torch.get_rng_state(),
-        "cuda_rng_state": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda_rng_state": _cuda_rng_state(model),
         "epoch": progress.epoch,
         "step": progress.step,
         "epoch_losses": list(progress.epoch_losses),
@@ -268,12 +278,24 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
     }
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _cuda_rng_state(model: nn.Module) -> list[torch.Tensor]:
+    """The RNG state of the CUDA device the model is on, as a one-entry list ([] on the CPU): only that
+    device's, so that a CPU run on a GPU host touches no GPU, and a rank none but its own."""
+    device = _model_device(model)
+    return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
+
+
 def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingProgress:
     model.load_state_dict(checkpoint["model_state"])
     optimizer.load_state_dict(checkpoint["optimizer_state"])
     torch.set_rng_state(checkpoint["rng_state"])
-    if checkpoint["cuda_rng_state"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
+    device = _model_device(model)
+    if checkpoint["cuda_rng_state"] and device.type == "cuda":  # the state of the device it was saved from
+        torch.cuda.set_rng_state(checkpoint["cuda_rng_state"][0], device)
     return TrainingProgress(
         epoch=checkpoint["epoch"], step=checkpoint["step"], epoch_losses=list(checkpoint["epoch_losses"]),
         step_losses=list(checkpoint["step_losses"]), epoch_seconds=list(checkpoint["epoch_seconds"]),
@@ -286,7 +308,7 @@ def _calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config
                               device: torch.device) -> list[dict[str, Any]]:
     """``calibrate_`` on the first batch of the first epoch in the single-process order, so every rank
     of a torchrun job calibrates alike."""
-    first = shard_indices(len(train_set), 0, config.seed, DistributedContext())[: config.batch_size]
+    first = _step_batches(train_set, config, 0, DistributedContext())[0]
     report = calibrate_(model, train_set.amplitudes[first].to(device))
     return [asdict(layer) for layer in report.layers]
 
@@ -300,18 +322,33 @@ def _check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None
             raise DivergenceError(epoch, step, f"the gradient of {name} has non-finite values")
 
 
+def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
+                  ctx: DistributedContext) -> list[torch.Tensor]:
+    """This rank's patch indices for each step of one epoch, in (seed, epoch) order. ``loss_on``
+    'patches': shuffled patches, ``batch_size`` a step; 'stitched': shuffled objects, each step all the
+    patches of round(batch_size / patches per object) objects (at least one)."""
+    if config.loss_on == "patches":
+        return list(shard_indices(len(train_set), epoch, config.seed, ctx).split(config.batch_size))
+    per_object = config.data.patches_per_object
+    objects = shard_indices(len(train_set) // per_object, epoch, config.seed, ctx)
+    per_step = max(1, round(config.batch_size / per_object))
+    return [(chunk[:, None] * per_object + torch.arange(per_object)).flatten() for chunk in objects.split(per_step)]
+
+
 def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
                  config: TrainingConfig, ctx: DistributedContext, device: torch.device, progress: TrainingProgress,
                  total_steps: int, on_step: Callable[[int, int, int, float], None] | None) -> None:
-    """One pass over this rank's shard of the epoch, in (seed, epoch) order."""
+    """One pass over this rank's shard of the epoch (``_step_batches``)."""
     epoch = progress.epoch
-    indices = shard_indices(len(train_set), epoch, config.seed, ctx)
     probe = train_set.probe.to(device)
+    overlap = (ScanOverlap(config.data.scan_positions, config.data.canvas, probe)
+               if config.loss_on == "stitched" else None)
     total, count = 0.0, 0
-    for start in range(0, len(indices), config.batch_size):
-        batch = indices[start : start + config.batch_size]
+    for batch in _step_batches(train_set, config, epoch, ctx):
         amplitudes = train_set.amplitudes[batch].to(device)
         obj = to_complex_object(net(amplitudes))
+        if overlap is not None:  # each object's patches → its stitched object → the patches again
+            obj = overlap(obj.unflatten(0, (-1, overlap.positions))).flatten(0, 1)
         loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
                             train_set.intensity_scale, config.loss)
         optimizer.zero_grad(set_to_none=True)
@@ -364,9 +401,9 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     net: nn.Module = model
     if ctx.active:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    per_rank = len(shard_indices(len(train_set), 0, config.seed, ctx))
+    batches = _step_batches(train_set, config, 0, ctx)
     return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
-                per_rank, total_steps=config.nepochs * math.ceil(per_rank / config.batch_size))
+                per_rank=sum(len(b) for b in batches), total_steps=config.nepochs * len(batches))
 
 
 def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | None,
@@ -385,7 +422,7 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
             predict(run.model, run.test_set, run.config, run.device)[1]
             if run.config.test_each_epoch else None
         )
-        if on_epoch is not None:
+        if on_epoch is not None and run.ctx.is_main:  # the checkpoint is rank 0's to write
             t_checkpoint = time.perf_counter()
             on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress))
             checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
@@ -456,7 +493,7 @@ def train(
 
     ``on_step(epoch, step, total_steps, loss)`` is called after every optimizer
     step (for a progress bar); ``on_epoch(checkpoint)`` after every epoch with a
-    ``make_checkpoint`` dict (to write it). ``resume``, such a dict, continues
+    ``make_checkpoint`` dict (to write it), under torchrun on rank 0 only. ``resume``, such a dict, continues
     that run: the result equals an uninterrupted run's bit for bit on the CPU.
     A non-finite loss or gradient raises ``DivergenceError`` before the step.
     Under torchrun (``ctx.active``) each rank trains on its shard with

@@ -26,6 +26,7 @@ __all__ = [
     "check_spectral_init_environment",
     "format_validation_error",
     "interrupts_raise_keyboard_interrupt",
+    "stop_signals_ignored",
     "output_directory_argument",
 ]
 
@@ -79,6 +80,21 @@ def interrupts_raise_keyboard_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stop_signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored for the block (in the main thread; elsewhere nothing changes): for
+    the last write of a run that is already stopping."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_spectral_init_environment() -> None:

@@ -451,8 +451,8 @@ def test_a_diverged_run_is_counted_and_the_others_still_compared(tmp_path, monke
     assert training_comparison.main([*TINY_COMPARISON, "--output-dir", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "training_comparison.json").read_text())
     assert data["diverged"] == [{"strategy": "sqrt_in", "input_transform": "none", "input_layout": "real_space",
-                                 "input": "none", "variant": "sqrt_in", "seed": 1, "epoch": 1, "step": 3,
-                                 "what": "non-finite loss (nan)"}]
+                                 "loss_on": "stitched", "input": "none", "variant": "sqrt_in", "seed": 1, "epoch": 1,
+                                 "step": 3, "what": "non-finite loss (nan)"}]
     assert len(data["runs"]) == 3
     entry = data["summary"]["sqrt_in"]
     assert entry["diverged"] == 1 and entry["metrics"]["final_train_loss"]["n"] == 1

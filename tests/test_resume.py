@@ -292,15 +292,20 @@ def test_every_rank_refuses_bad_input_before_the_group_forms(rank, monkeypatch, 
 
 
 def test_a_checkpoint_from_before_the_input_layouts_resumes_as_the_centred_run_it_was(tmp_path, capsys) -> None:
-    """A checkpoint written before ``input_layout`` and ``probe_defocus`` existed fed the generator the
-    measured (centred) patterns: it resumes with --input-layout centred, and the default is refused by name."""
+    """A checkpoint written before ``input_layout``, ``probe_defocus`` and ``loss_on`` existed fed the
+    generator the measured (centred) patterns and compared each patch alone: it resumes with
+    --input-layout centred --loss-on patches, and the defaults are refused by name."""
     out = tmp_path / "run"
-    assert main([*RUN_FLAGS, "--nepochs", "1", "--input-layout", "centred", "--output-dir", str(out)]) == 0
+    then = ["--input-layout", "centred", "--loss-on", "patches"]
+    assert main([*RUN_FLAGS, "--nepochs", "1", *then, "--output-dir", str(out)]) == 0
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     del checkpoint["config"]["model"]["input_layout"], checkpoint["config"]["data"]["probe_defocus"]
+    del checkpoint["config"]["loss_on"]
     torch.save(checkpoint, out / "checkpoint.pt")
     capsys.readouterr()
     assert main([*RUN_FLAGS, "--nepochs", "2", "--output-dir", str(out), "--resume"]) == 2
-    assert "model.input_layout (checkpoint 'centred', now 'real_space')" in capsys.readouterr().err
-    assert main([*RUN_FLAGS, "--nepochs", "2", "--input-layout", "centred", "--output-dir", str(out), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "model.input_layout (checkpoint 'centred', now 'real_space')" in err
+    assert "loss_on (checkpoint 'patches', now 'stitched')" in err
+    assert main([*RUN_FLAGS, "--nepochs", "2", *then, "--output-dir", str(out), "--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == 1

@@ -14,7 +14,14 @@ from ptycho_torch import GeneratorConfig, build_generator
 from ptycho_torch.evaluation import METRIC_NAMES
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.train import main
-from ptycho_torch.training import DistributedContext, TrainingConfig, shard_indices, train
+from ptycho_torch.training import (
+    DistributedContext,
+    TrainingConfig,
+    _step_batches,
+    make_datasets,
+    shard_indices,
+    train,
+)
 
 TINY_FLAGS = ["--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1",
               "--batch-size", "8", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu",
@@ -25,7 +32,9 @@ def tiny_config(**overrides) -> TrainingConfig:
     model = dict(N=32, C=1, fno_width=8, fno_modes=4, fno_blocks=2, fno_cnn_blocks=1, spectral_backend="fallback")
     model.update(overrides.pop("model", {}))
     data = overrides.pop("data", SimulationConfig(N=32))
-    return TrainingConfig(model=GeneratorConfig(**model), data=data, batch_size=8, device="cpu", **overrides)
+    overrides.setdefault("loss_on", "patches")  # one object's 25 patches in several steps, not one
+    overrides.setdefault("batch_size", 8)
+    return TrainingConfig(model=GeneratorConfig(**model), data=data, device="cpu", **overrides)
 
 
 @pytest.mark.parametrize("architecture", ["fno", "hybrid", "fno_vanilla", "ffno"])
@@ -48,6 +57,42 @@ def test_shards_cover_the_epoch_evenly() -> None:
     shards = [shard_indices(25, epoch=1, seed=3, ctx=DistributedContext(rank, 2, rank)) for rank in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 13
     assert set(torch.cat(shards).tolist()) == set(range(25))
+
+
+def test_stitched_loss_steps_take_whole_objects_and_cover_each_epoch_once() -> None:
+    """loss_on 'stitched': a step holds every patch of its objects (25 consecutive indices each), an
+    epoch every object once, in an order that changes with the epoch; two ranks get as many steps."""
+    config = tiny_config(loss_on="stitched", batch_size=40, data=SimulationConfig(N=32, nimgs_train=5))
+    data = make_datasets(config)[0]
+    epochs = [_step_batches(data, config, epoch, DistributedContext()) for epoch in (0, 1)]
+    for batches in epochs:
+        assert [len(b) for b in batches] == [50, 50, 25]  # round(40 / 25) = 2 objects a step
+        for batch in batches:
+            starts = batch[::25]
+            assert all(int(s) % 25 == 0 for s in starts)
+            assert torch.equal(batch, (starts[:, None] + torch.arange(25)).flatten())
+        assert sorted(torch.cat(batches).tolist()) == list(range(125))
+    assert not torch.equal(torch.cat(epochs[0]), torch.cat(epochs[1]))
+    ranks = [_step_batches(data, config, 0, DistributedContext(rank, 2, rank)) for rank in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 2  # 3 objects a rank (one repeated to even the shards)
+
+
+def test_patch_loss_keeps_the_batches_it_had() -> None:
+    """loss_on 'patches' steps through the shuffled patches in batch_size slices, as before loss_on."""
+    config = tiny_config()
+    data = make_datasets(config)[0]
+    order = shard_indices(25, 0, config.seed, DistributedContext())
+    assert [b.tolist() for b in _step_batches(data, config, 0, DistributedContext())] == \
+        [order[i : i + 8].tolist() for i in range(0, 25, 8)]
+
+
+def test_the_stitched_loss_trains_and_falls() -> None:
+    config = tiny_config(nepochs=6, loss_on="stitched", batch_size=25, lr=3e-3,
+                         data=SimulationConfig(N=32, nimgs_train=2), model={"architecture": "ffno"})
+    result = train(config)
+    assert len(result.step_losses) == 6 * 2  # two objects, one a step
+    assert result.epoch_losses[-1] < 0.9 * result.epoch_losses[0]
+    assert all(np.isfinite(v) for v in result.test.values())
 
 
 @pytest.mark.parametrize("architecture", ["fno", "ffno"])

@@ -1,0 +1,61 @@
+"""The scan's overlap constraint as a differentiable map, for a loss on the stitched object.
+
+One diffraction pattern does not determine its patch: with a probe whose phase is flat (or symmetric)
+the patch's global phase and its twin, conj(O(−r)), give the same pattern. Each patch predicted alone
+may take another phase offset or twin than its neighbour, and stitching then prints the mismatch at
+every scan position. Ptychography resolves it by overlap: neighbouring patterns share object pixels.
+``ScanOverlap`` maps one object's predicted patches to their weighted mean on the object canvas (the
+stitch of ``evaluation``) and back to patches; a physics loss on those re-extracted patches can only be
+low when the patches agree where they overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "ScanOverlap",
+    "stitch_weight",
+]
+
+
+def stitch_weight(probe: torch.Tensor) -> torch.Tensor:
+    """Each patch pixel's weight in the stitched object: |probe|² where it exceeds 1% of its maximum, else
+    0 (there the data hardly constrain the object)."""
+    weight = probe.abs().square()
+    return torch.where(weight > 0.01 * weight.max(), weight, 0)
+
+
+class ScanOverlap:
+    """Patches (B, P, N, N) of B objects, P scan positions each → the patches of their stitched objects.
+
+    Pixel by pixel the stitched object is Σ_p w·O_p / Σ_p w over the patches p covering it (w:
+    ``stitch_weight``), so re-extracted patches are unchanged where the patches agree; pixels no patch
+    weighs are 0. ``positions`` are the patches' top-left corners (row, column) on a ``canvas`` ×
+    ``canvas`` object.
+    """
+
+    def __init__(self, positions: Sequence[tuple[int, int]], canvas: int, probe: torch.Tensor) -> None:
+        n = probe.shape[-1]
+        if any(not (0 <= r <= canvas - n and 0 <= c <= canvas - n) for r, c in positions):
+            raise ValueError(f"every scan position must place its {n} px patch inside the {canvas} px canvas")
+        offsets = torch.arange(n)[:, None] * canvas + torch.arange(n)[None, :]
+        self.index = torch.cat([(offsets + r * canvas + c).flatten() for r, c in positions]).to(probe.device)
+        self.weight = stitch_weight(probe).float()
+        self.positions, self.patch = len(positions), n
+        per_pixel = self.weight.flatten().repeat(len(positions))
+        coverage = torch.zeros(canvas * canvas, device=probe.device).index_add(0, self.index, per_pixel)
+        self.inverse_coverage = torch.where(coverage > 0, 1 / coverage.clamp_min(1e-30), 0)[:, None]
+        self.pixels = canvas * canvas
+
+    def __call__(self, patches: torch.Tensor) -> torch.Tensor:
+        b, p, n = patches.shape[0], patches.shape[1], patches.shape[-1]
+        if (p, n) != (self.positions, self.patch) or patches.shape[-2] != n:
+            raise ValueError(f"expected patches (B, {self.positions}, {self.patch}, {self.patch}); "
+                             f"got {tuple(patches.shape)}")
+        weighted = torch.view_as_real(patches * self.weight).reshape(b, p * n * n, 2)
+        total = weighted.new_zeros(b, self.pixels, 2).index_add(1, self.index, weighted)
+        stitched = total * self.inverse_coverage
+        return torch.view_as_complex(stitched[:, self.index].contiguous()).reshape(b, p, n, n)
