@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with command_threads(args.threads):
         check_buildable(args.width)
         device = resolve_device(args.device)
-        prepare_output_dir(args.output_dir)
+        prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args.width, args.seeds, device, not args.no_progress, argv, args.output_dir)
         publish(args.output_dir, STEM, record, markdown_report(record), figure)
     return 0

@@ -17,7 +17,12 @@ from typing import Any
 
 import torch
 
-from ptycho_torch.output_files import claim_output_directory, release_output_directory, write_atomically
+from ptycho_torch.output_files import (
+    claim_output_directory,
+    move_aside,
+    release_output_directory,
+    write_atomically,
+)
 from ptycho_torch.progress import Progress
 from ptycho_torch.training import DistributedContext, pick_device
 from ptycho_torch.usage import (
@@ -49,6 +54,8 @@ __all__ = [
     "markdown_header",
     "prepare_output_dir",
     "publish",
+    "result_files",
+    "run_arguments",
     "resolve_device",
     "run_cli",
     "select_strategies",
@@ -95,29 +102,86 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
 _CLAIMED_HERE: list[Path] = []  # output directories claimed by prepare_output_dir, released by run_cli
 
 
-def prepare_output_dir(output_dir: Path) -> None:
+# Options that change where or how fast a benchmark runs, not what it measures: a resumed sweep may differ in them.
+RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "resume", "overwrite", "argv"})
+
+
+def run_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that decide what a benchmark measures, as JSON values: what an incomplete result
+    records, and what ``--resume`` must find unchanged."""
+    return json.loads(json.dumps({k: v for k, v in sorted(vars(args).items()) if k not in RUN_INDEPENDENT},
+                                 default=str))
+
+
+def result_files(output_dir: Path, stem: str) -> list[str]:
+    """The files of a ``stem`` result in ``output_dir``: its JSON, Markdown and figures."""
+    names = [name for name in (f"{stem}.json", f"{stem}.md", f"{stem}.png") if (output_dir / name).exists()]
+    return names + sorted(p.name for p in output_dir.glob(f"{stem}_*.png"))
+
+
+def prepare_output_dir(output_dir: Path, stem: str | None = None, *, overwrite: bool = False,
+                       resume: bool | None = None, arguments: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Create ``output_dir``, prove it writable and claim it for this run (a second benchmark run into it
-    is refused, naming this one's pid), before any work."""
+    is refused, naming this one's pid), before any work.
+
+    With ``stem``, an earlier result there is never replaced silently: it is refused, naming its files;
+    ``overwrite`` first moves them into ``output_dir/replaced-<time>/``; ``resume`` returns the record of
+    an interrupted run of the same ``arguments`` (``run_arguments``), whose finished runs the benchmark
+    then skips (None when there is nothing to resume: it starts afresh). ``resume`` None: the benchmark
+    cannot resume."""
     try:
         if claim_output_directory(output_dir):
             _CLAIMED_HERE.append(output_dir)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    present = [] if stem is None else result_files(output_dir, stem)
+    if not present:
+        return None
+    shown = repr(str(output_dir))
+    if resume:
+        return _resumable_record(output_dir / f"{stem}.json", arguments, shown)
+    if overwrite:
+        print(f"moved the earlier {stem} result to {move_aside(output_dir, present)}")
+        return None
+    raise UsageError(f"--output-dir {shown} already holds a {stem} result ({', '.join(present)}): pass --overwrite "
+                     f"to move it into {shown}/replaced-<time>/ first"
+                     + (", or --resume to continue it if it was interrupted" if resume is not None else "")
+                     + ", or choose another --output-dir")
+
+
+def _resumable_record(path: Path, arguments: dict[str, Any] | None, shown: str) -> dict[str, Any]:
+    """The interrupted run's record at ``path``; a complete one, an unreadable one or one of other
+    arguments is refused, naming what differs."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: {path} cannot be read as a benchmark record ({exc})") from None
+    if not isinstance(record, dict) or not record.get("incomplete"):
+        raise UsageError(f"--resume: {path} is a complete result, not an interrupted one: nothing to resume "
+                         "(--overwrite moves it aside and starts anew)")
+    saved = record.get("arguments")
+    if saved != arguments:
+        differing = sorted(k for k in set(saved or {}) | set(arguments or {})
+                           if (saved or {}).get(k) != (arguments or {}).get(k))
+        raise UsageError(f"--resume: the interrupted run in {shown} had other options ({', '.join(differing)}); "
+                         "rerun it with the same ones, or --overwrite to start anew")
+    return record
 
 
 @contextlib.contextmanager
 def keep_finished_runs(output_dir: Path, stem: str, partial_record: Callable[[], dict[str, Any]],
-                       finished: Callable[[], int]) -> Iterator[None]:
+                       finished: Callable[[], int], arguments: dict[str, Any] | None = None) -> Iterator[None]:
     """Around a benchmark's loop: on Ctrl-C or SIGTERM, ``partial_record()`` — the runs finished so far —
-    is written to ``stem``.json (with ``"incomplete": true``) and a short ``stem``.md saying so, then
-    ``BenchmarkInterrupted`` is raised. Nothing is written when no run had finished."""
+    is written to ``stem``.json (with ``"incomplete": true`` and the ``arguments`` that ``--resume``
+    checks) and a short ``stem``.md saying so, then ``BenchmarkInterrupted`` is raised. Nothing is
+    written when no run had finished."""
     try:
         yield
     except KeyboardInterrupt:
         count = finished()
         if count == 0:
             raise
-        record = {**partial_record(), "incomplete": True}
+        record = {**partial_record(), "incomplete": True, "arguments": arguments}
         markdown = (f"# {stem}: interrupted\n\n{count} finished run{'s' if count != 1 else ''} kept in "
                     f"`{stem}.json` (marked incomplete); no table or figure was made. Command: "
                     f"`{record['environment']['command']}`\n")
@@ -165,12 +229,20 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {str(action.default).replace('%', '%%')})"
 
 
-def benchmark_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
-    """A parser with the options every benchmark has: --device, --output-dir, --threads, --no-progress."""
+def benchmark_parser(module: str, doc: str | None, resumable: bool = False) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark has: --device, --output-dir, --overwrite, --threads,
+    --no-progress; and --resume for a ``resumable`` sweep."""
     p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--output-dir", type=output_directory_argument, default=Path("results"),
                    help="where JSON, Markdown and PNG go (locked while the run lasts)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="an earlier result of this benchmark in --output-dir is moved into OUTPUT_DIR/replaced-<time>/ "
+                   "first (without it, such a result is refused, never replaced)")
+    if resumable:
+        p.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run in --output-dir (same options): its finished runs are kept, "
+                       "the rest run; the result equals an uninterrupted run's")
     p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p.add_argument(
         "--no-progress",

@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     device = resolve_device(args.device)
-    prepare_output_dir(args.output_dir)
+    prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
     progress = Progress(len(args.architectures) * args.repeats, "generator step", enabled=not args.no_progress)
     start = time.perf_counter()
     results: list[dict[str, Any]] = []

@@ -71,13 +71,14 @@ print(''.join(c if c.isalnum() else '-' for c in d.lower()).strip('-'))" "$devic
 dir="$out/$name"
 # One failing benchmark must not cost the others' results (a lent GPU's minutes are few):
 # each step runs, its exit status is remembered, and the sweep fails at the end if any did.
-# A step whose JSON is already in OUT_DIR is kept, not rerun, so a lease that ran out is
-# continued by pointing the next sweep at the same OUT_DIR (benchmarks/results, say).
+# A step whose complete JSON is already in OUT_DIR is kept, not rerun, so a lease that ran out is
+# continued by pointing the next sweep at the same OUT_DIR (benchmarks/results, say); the long sweeps
+# run with --resume, so one that was interrupted keeps its finished runs and does the rest.
 failed=()
 step() {
   local label=$1 json=$2
   shift 2
-  if [ -e "$json" ]; then
+  if [ -e "$json" ] && ! grep -q '"incomplete": true' "$json"; then
     echo "== $label: kept $json" >&2
     return
   fi
@@ -95,12 +96,12 @@ else
   echo "== reconstruction at the reference's CI size: no iterative anchor (cdtools does not import)" >&2
 fi
 step "reconstruction at the reference's CI size" "$dir/ffno-reference-size-layouts/training_comparison.json" \
-  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/ffno-reference-size-layouts" \
+  python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir/ffno-reference-size-layouts" \
   --no-progress --architecture ffno --strategies legacy,sqrt_in --input-layouts centred,real_space --loss poisson \
   --nimgs-train 1 --nimgs-test 1 --test-each-epoch "${reference_size[@]}" "${anchor[@]}"
 if python3 -c "import neuralop, scipy" 2>/dev/null; then
   step "operator tasks" "$dir/operator-tasks/operator_tasks.json" \
-    python3 -m benchmarks.operator_tasks --device "$device" --output-dir "$dir/operator-tasks" --no-progress \
+    python3 -m benchmarks.operator_tasks --resume --device "$device" --output-dir "$dir/operator-tasks" --no-progress \
     "${operator_tasks[@]}"
 else
   echo "== operator tasks: skipped (neuraloperator or scipy does not import; see the header)" >&2
@@ -112,19 +113,19 @@ step generator_step "$dir/generator_step.json" \
   python3 -m benchmarks.generator_step --device "$device" --output-dir "$dir" --no-progress "${generator_step[@]}"
 for arch in ffno fno_vanilla; do
   step "training $arch" "$dir/$arch/training_comparison.json" \
-    python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/$arch" --no-progress \
+    python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir/$arch" --no-progress \
     --architecture "$arch" --calibrated "${train[@]}"
 done
 step gradient_ratios "$dir/gradient_ratios.json" \
-  python3 -m benchmarks.gradient_ratios --device "$device" --output-dir "$dir" --no-progress "${grad[@]}"
+  python3 -m benchmarks.gradient_ratios --resume --device "$device" --output-dir "$dir" --no-progress "${grad[@]}"
 step spectral_conv_speed "$dir/spectral_conv_speed.json" \
   python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
 step signal_propagation "$dir/signal_propagation.json" \
   python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}"
 step "training fno" "$dir/training_comparison.json" \
-  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir" --no-progress --calibrated "${train[@]}"
+  python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir" --no-progress --calibrated "${train[@]}"
 step "training plain_fno" "$dir/plain_fno/training_comparison.json" \
-  python3 -m benchmarks.training_comparison --device "$device" --output-dir "$dir/plain_fno" --no-progress \
+  python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir/plain_fno" --no-progress \
   --architecture plain_fno --blocks 16 --calibrated "${train[@]}"
 ls -lR "$dir"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -63,6 +63,7 @@ from .common import (
     prepare_output_dir,
     publish,
     resolve_device,
+    run_arguments,
     run_cli,
     select_strategies,
     strategy_spec,
@@ -336,21 +337,26 @@ _WORKER_PRELOAD = ("benchmarks.common", "ptycho_torch.diagnostics", "ptycho_torc
 
 
 def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_progress: bool = True,
-              argv: Sequence[str] | None = None) -> Report:
+              argv: Sequence[str] | None = None, previous: dict[str, Any] | None = None,
+              arguments: dict[str, Any] | None = None) -> Report:
     """Every model × input × seed × strategy, measured in this process or in ``cfg.workers`` worker processes
-    (the numbers do not depend on where); on Ctrl-C the finished ones are written to ``output_dir``."""
+    (the numbers do not depend on where); on Ctrl-C the finished ones are written to ``output_dir`` (with
+    the ``arguments`` a resume checks). The units of an interrupted ``previous`` record are kept."""
     units = [Unit(m, i, s, cfg, str(device)) for m in cfg.models for i in cfg.inputs for s in cfg.seeds]
-    progress = Progress(len(units), "gradient ratios", enabled=show_progress)
     finished: dict[tuple[str, str, int], list[Run]] = {}  # by (model, input, seed)
-    layers: dict[str, dict[str, int]] = {}
+    layers: dict[str, dict[str, int]] = dict(previous.get("spectral_layers", {})) if previous else {}
+    for run in (Run.model_validate(r) for r in (previous or {}).get("runs", [])):
+        finished.setdefault((run.model, run.input, run.seed), []).append(run)
+    todo = [unit for unit in units if unit.key not in finished]
+    progress = Progress(len(units), "gradient ratios", enabled=show_progress, initial=len(units) - len(todo))
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg.model_dump(),
-                "runs": [r.model_dump() for runs in finished.values() for r in runs]}
+                "runs": [r.model_dump() for runs in finished.values() for r in runs], "spectral_layers": layers}
 
-    with keep_finished_runs(output_dir, STEM, partial, lambda: len(finished) * len(cfg.strategies)):
-        for unit, runs, kinds in results_of(measure_unit, units, cfg.workers, device.type, _WORKER_PRELOAD):
+    with keep_finished_runs(output_dir, STEM, partial, lambda: len(finished) * len(cfg.strategies), arguments):
+        for unit, runs, kinds in results_of(measure_unit, todo, cfg.workers, device.type, _WORKER_PRELOAD):
             finished[unit.key] = runs
             layers[unit.model] = kinds
             progress.step(f"{unit.model} {unit.input} seed {unit.seed}")
@@ -506,7 +512,7 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser(MODULE, __doc__)
+    p = benchmark_parser(MODULE, __doc__, resumable=True)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=5, help="number of seeds, 0…n-1")
     p.add_argument(
@@ -601,8 +607,10 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
             raise UsageError(
                 f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}"
             ) from exc
-    prepare_output_dir(args.output_dir)
-    report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv)
+    previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
+                                  arguments=run_arguments(args))
+    report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv,
+                       previous=previous, arguments=run_arguments(args))
     record = report.to_json_dict()
     publish(args.output_dir, STEM, record, markdown_report(record), figure)
     if old is not None:

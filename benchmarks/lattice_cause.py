@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(str(exc)) from None
     with command_threads(args.threads):
         device = resolve_device(args.device)
-        prepare_output_dir(args.output_dir)
+        prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         try:
             record = run(args, device)
         except DivergenceError as exc:

@@ -55,6 +55,7 @@ from .common import (
     prepare_output_dir,
     publish,
     resolve_device,
+    run_arguments,
     run_cli,
 )
 from .figures import bar_groups, merged_series, one_legend, pyplot, style
@@ -542,7 +543,7 @@ def _inits_argument(text: str) -> list[tuple[str, float]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser(MODULE, __doc__)
+    p = benchmark_parser(MODULE, __doc__, resumable=True)
     p.add_argument("--tasks", type=comma_separated(tuple(TASK_DIMS), "tasks"), default=list(TASK_DIMS),
                    help=f"comma-separated, of {', '.join(TASK_DIMS)}")
     p.add_argument("--models", type=comma_separated(tuple(MODELS), "models"), default=list(MODELS),
@@ -594,16 +595,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     workers = args.jobs or default_workers(args.threads, device.type)
     with command_threads(args.threads, quiet=workers > 1):
-        prepare_output_dir(args.output_dir)
+        previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
+                                      arguments=run_arguments(args))
         argv_used = sys.argv[1:] if argv is None else list(argv)
-        record = run(args, sizes, inits, device, workers, argv_used)
+        record = run(args, sizes, inits, device, workers, argv_used, previous)
         publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
     return 0
 
 
 def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.device, workers: int,
-        argv: list[str]) -> dict[str, Any]:
-    """Generate (or read) the data, train the grid, summarize; on Ctrl-C the finished runs are written."""
+        argv: list[str], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Generate (or read) the data, train the grid, summarize; on Ctrl-C the finished runs are written.
+    The runs of an interrupted ``previous`` record are kept, not run again."""
     start = time.perf_counter()
     data_files, generation = {}, {}
     for task in args.tasks:
@@ -619,16 +622,18 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
                                                          for s in skipped))
     config = {**asdict(sizes), "tasks": args.tasks, "models": args.models, "inits": inits, "lr": args.lr,
               "data_seed": args.data_seed, "workers": workers, "data": generation, "skipped": skipped}
-    runs: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = list(previous["runs"]) if previous else []
+    kept = {(r["task"], r["model"], r["init"], r["seed"]) for r in runs}
+    todo = [j for j in jobs if (j.task, j.model, init_label(j.init, j.gain), j.seed) not in kept]
 
     def record() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": config, "runs": runs,
                 "diverged": [{k: r[k] for k in ("task", "model", "init", "seed", "error") if k in r}
                              for r in runs if r["diverged"]]}
 
-    progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress)
-    with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs)):
-        for result in results_of(train_one, jobs, workers, device.type, _WORKER_PRELOAD):
+    progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress, initial=len(jobs) - len(todo))
+    with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs), run_arguments(args)):
+        for result in results_of(train_one, todo, workers, device.type, _WORKER_PRELOAD):
             runs.append(result)
             progress.step(f"{result['task']} {result['model']} {result['init']} seed {result['seed']}")
     progress.close()

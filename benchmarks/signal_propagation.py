@@ -296,7 +296,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
     variants = strategies + ([] if args.no_calibrated else [CALIBRATED])
     device = resolve_device(args.device)
-    prepare_output_dir(args.output_dir)
+    prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
     cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
            "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch}
 

@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     device = resolve_device(args.device)
-    prepare_output_dir(args.output_dir)
+    prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
     dtype = getattr(torch, args.dtype)
     progress = Progress(
         len(args.layers) * len(args.shapes) * args.repeats, "spectral conv speed", enabled=not args.no_progress

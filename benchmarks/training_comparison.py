@@ -53,6 +53,7 @@ from .common import (
     prepare_output_dir,
     publish,
     resolve_device,
+    run_arguments,
     run_cli,
     select_strategies,
     strategy_spec,
@@ -147,17 +148,23 @@ def training_config(args: argparse.Namespace, strategy: str, layout: str, transf
 
 
 def run_comparison(
-    args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device
+    args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Every strategy × input × seed trained and tested (and, with --anchor, each seed's iterative
+    reconstruction); the runs of an interrupted ``previous`` record are kept, not run again."""
     inputs = input_variants(args)
     input_names = list(inputs)  # the input axis: every (layout, transform, loss scope) compared
     progress = Progress(len(strategies) * len(inputs) * args.seeds + (args.seeds if args.anchor else 0),
                         "training comparison", enabled=not args.no_progress)
-    runs: list[dict[str, Any]] = []
-    diverged: list[dict[str, Any]] = []  # kept out of the statistics, counted beside them
-    anchor: list[dict[str, Any]] = []
-    objects: dict[str, Any] = {"seed": 0, "truth": None, "variants": []}
-    kinds: dict[str, int] = {}
+    previous = previous or {}
+    runs: list[dict[str, Any]] = list(previous.get("runs", []))
+    diverged: list[dict[str, Any]] = list(previous.get("diverged", []))  # out of the statistics, counted beside
+    anchor: list[dict[str, Any]] = list(previous.get("anchor", []))
+    objects: dict[str, Any] = previous.get("objects") or {"seed": 0, "truth": None, "variants": []}
+    kinds: dict[str, int] = previous.get("spectral_layers", {})
+    done = {(r["variant"], r["seed"]) for r in runs + diverged}
+    anchored = {a["seed"] for a in anchor}
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
@@ -165,14 +172,17 @@ def run_comparison(
                 "config": {"strategies": strategies, "input_transforms": args.input_transforms,
                            "input_layouts": args.input_layouts, "losses_on": args.losses_on, "inputs": input_names,
                            "baseline": baseline},
-                "runs": runs, "diverged": diverged, "anchor": anchor}
+                "runs": runs, "diverged": diverged, "anchor": anchor, "objects": objects, "spectral_layers": kinds}
 
-    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor)):
+    with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor), run_arguments(args)):
         for seed in range(args.seeds):
             # interleaved within a seed: load drifts hit variants alike
             for strategy in strategies:
                 for input_name, (layout, input_transform, loss_on) in inputs.items():
                     label = variant_label(strategy, input_name, input_names)
+                    if (label, seed) in done:  # finished before the interruption
+                        progress.step(f"{label} seed {seed} (kept)")
+                        continue
                     try:
                         result = train(training_config(args, strategy, layout, input_transform, loss_on, seed,
                                                        device.type))
@@ -212,7 +222,7 @@ def run_comparison(
                                                     "images": object_images(first.reconstruction),
                                                     **{k: first.metrics[k] for k in OBJECT_SCORES}})
                     progress.step(f"{label} seed {seed}")
-            if args.anchor:
+            if args.anchor and seed not in anchored:
                 anchor.append(anchor_run(args, baseline, seed, objects, device))
                 progress.step(f"iterative seed {seed}")
     if not runs:
@@ -539,7 +549,7 @@ EXTRA_FIGURES = {"objects": objects_figure}  # NAME_objects.png
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = benchmark_parser(MODULE, __doc__)
+    p = benchmark_parser(MODULE, __doc__, resumable=True)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--seeds", type=bounded_int(1, 1000), default=3, help="seeds per strategy")
     p.add_argument("--baseline", default="legacy", help="strategy the paired differences are taken against")
@@ -632,9 +642,10 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(format_validation_error(exc, "training configuration")) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    prepare_output_dir(args.output_dir)
+    previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
+                                  arguments=run_arguments(args))
     try:
-        record = run_comparison(args, strategies, baseline, device)
+        record = run_comparison(args, strategies, baseline, device, previous)
     except EveryRunDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DIVERGED

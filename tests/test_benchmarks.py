@@ -710,3 +710,112 @@ def test_a_negative_loss_gets_a_threshold_between_its_ends_and_a_linear_axis() -
     assert training_comparison.steps_to_threshold(runs[0]["step_losses"], threshold) == 3
     positive = [{"step_losses": [1.0, 0.1]}, {"step_losses": [1.0, 0.1]}]
     assert training_comparison.default_threshold(positive) == pytest.approx(math.sqrt(0.1))
+
+
+def _without_timings(value):
+    """A record's runs with the wall-clock fields removed (the only ones a resumed run may differ in)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items()
+                if k not in ("seconds", "seconds_per_object", "inference_seconds_per_object")}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_a_resumed_comparison_equals_an_uninterrupted_one_run_for_run(tmp_path, monkeypatch, capsys) -> None:
+    """Interrupted after two of its four runs, then --resume: the two are kept (not trained again), the
+    other two run, and every run, the summary and the pictured objects equal an uninterrupted run's."""
+    from benchmarks import training_comparison
+    from benchmarks.common import run_cli
+
+    argv = [*TINY_COMPARISON, "--strategies", "legacy,sqrt_in"]
+    whole = tmp_path / "whole"
+    assert training_comparison.main([*argv, "--output-dir", str(whole)]) == 0
+    real_train, trained = training_comparison.train, []
+
+    def train_then_interrupt(config):
+        if len(trained) == 2:
+            raise KeyboardInterrupt
+        trained.append((config.model.spectral_init.strategy, config.seed))
+        return real_train(config)
+
+    monkeypatch.setattr(training_comparison, "train", train_then_interrupt)
+    stopped = tmp_path / "stopped"
+    assert run_cli(lambda _: training_comparison.main([*argv, "--output-dir", str(stopped)])) == 130
+    assert json.loads((stopped / "training_comparison.json").read_text())["incomplete"] is True
+
+    def train_counting(config):
+        trained.append((config.model.spectral_init.strategy, config.seed))
+        return real_train(config)
+
+    monkeypatch.setattr(training_comparison, "train", train_counting)
+    assert training_comparison.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
+    assert trained == [("legacy", 0), ("sqrt_in", 0), ("legacy", 1), ("sqrt_in", 1)]  # each run trained once
+    resumed, uninterrupted = (json.loads((d / "training_comparison.json").read_text()) for d in (stopped, whole))
+    assert "incomplete" not in resumed
+    for key in ("runs", "diverged", "summary", "objects"):
+        assert _without_timings(resumed[key]) == _without_timings(uninterrupted[key]), key
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "already holds a training_comparison result (training_comparison.json, training_comparison.md"),
+    (["--resume"], "is a complete result, not an interrupted one"),
+])
+def test_a_finished_result_is_never_replaced_without_overwrite(tmp_path, capsys, extra, message) -> None:
+    from benchmarks import training_comparison
+    from benchmarks.common import run_cli
+
+    argv = [*TINY_COMPARISON, "--seeds", "1", "--output-dir", str(tmp_path)]
+    assert training_comparison.main(argv) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("training_comparison*")}
+    capsys.readouterr()
+    assert run_cli(lambda _: training_comparison.main([*argv, *extra])) == 2
+    assert message in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("training_comparison*")} == before
+    assert run_cli(lambda _: training_comparison.main([*argv, "--overwrite"])) == 0
+    moved = next(tmp_path.glob("replaced-*"))
+    assert {p.name: p.read_bytes() for p in moved.iterdir()} == before  # the earlier result, whole, aside
+    assert "moved the earlier training_comparison result" in capsys.readouterr().out
+
+
+def test_resume_refuses_an_interrupted_run_of_other_options(tmp_path, capsys) -> None:
+    from benchmarks.common import run_cli
+
+    (tmp_path / "training_comparison.json").write_text(json.dumps(
+        {"incomplete": True, "arguments": {"seeds": 5}, "runs": []}))
+    from benchmarks import training_comparison
+
+    assert run_cli(lambda _: training_comparison.main([*TINY_COMPARISON, "--output-dir", str(tmp_path),
+                                                       "--resume"])) == 2
+    err = capsys.readouterr().err
+    assert "--resume: the interrupted run in" in err and "had other options (" in err and "seeds" in err
+
+
+def test_a_resumed_gradient_sweep_equals_an_uninterrupted_one(tmp_path, monkeypatch) -> None:
+    from benchmarks.common import run_cli
+
+    argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--jobs", "1", *TINY]
+    whole = tmp_path / "whole"
+    assert gradient_ratios.main([*argv, "--output-dir", str(whole)]) == 0
+    real_measure, measured = gradient_ratios.measure_unit, []
+
+    def measure_then_interrupt(unit):
+        if len(measured) == 1:
+            raise KeyboardInterrupt
+        measured.append(unit.key)
+        return real_measure(unit)
+
+    monkeypatch.setattr(gradient_ratios, "measure_unit", measure_then_interrupt)
+    stopped = tmp_path / "stopped"
+    assert run_cli(lambda _: gradient_ratios.main([*argv, "--output-dir", str(stopped)])) == 130
+
+    def measure_counting(unit):
+        measured.append(unit.key)
+        return real_measure(unit)
+
+    monkeypatch.setattr(gradient_ratios, "measure_unit", measure_counting)
+    assert gradient_ratios.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
+    assert len(measured) == len(set(measured))  # no unit measured twice
+    resumed, uninterrupted = (json.loads((d / "gradient_ratios.json").read_text()) for d in (stopped, whole))
+    assert _without_timings(resumed["runs"]) == _without_timings(uninterrupted["runs"])
+    assert _without_timings(resumed["summary"]) == _without_timings(uninterrupted["summary"])

@@ -230,3 +230,41 @@ def test_bad_input_is_refused_before_any_work(tmp_path, capsys) -> None:
         assert code == 2, extra
         assert message in capsys.readouterr().err
         assert not (out / "operator_tasks.json").exists()
+
+
+def test_a_resumed_sweep_equals_an_uninterrupted_one_run_for_run(tmp_path, monkeypatch) -> None:
+    """Interrupted after two of its four runs, then --resume: each run trains once, and the runs and
+    the summary equal an uninterrupted sweep's (the seconds aside)."""
+    from benchmarks.common import run_cli
+
+    argv = [*TINY, "--models", "fno", "--inits", "default,sqrt_in", "--jobs", "1"]
+    whole = tmp_path / "whole"
+    assert operator_tasks.main([*argv, "--output-dir", str(whole)]) == 0
+    real_train, trained = operator_tasks.train_one, []
+
+    def train_then_interrupt(job):
+        if len(trained) == 2:
+            raise KeyboardInterrupt
+        trained.append((job.init, job.seed))
+        return real_train(job)
+
+    monkeypatch.setattr(operator_tasks, "train_one", train_then_interrupt)
+    stopped = tmp_path / "stopped"
+    assert run_cli(lambda _: operator_tasks.main([*argv, "--output-dir", str(stopped)])) == 130
+
+    def train_counting(job):
+        trained.append((job.init, job.seed))
+        return real_train(job)
+
+    monkeypatch.setattr(operator_tasks, "train_one", train_counting)
+    assert operator_tasks.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
+    assert sorted(trained) == [("default", 0), ("default", 1), ("sqrt_in", 0), ("sqrt_in", 1)]
+    resumed, uninterrupted = (json.loads((d / "operator_tasks.json").read_text()) for d in (stopped, whole))
+
+    def timeless(value):
+        if isinstance(value, dict):
+            return {k: timeless(v) for k, v in value.items() if "seconds" not in k}
+        return [timeless(v) for v in value] if isinstance(value, list) else value
+
+    assert timeless(resumed["runs"]) == timeless(uninterrupted["runs"])
+    assert timeless(resumed["summary"]) == timeless(uninterrupted["summary"])
