@@ -8,7 +8,8 @@
 # OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark. The steps run newest first, so
 # that a lease cut short still brings what no GPU has measured yet: the reconstructed object at the
 # reference's CI size (ffno, N = 128, 67² = 4,489 patterns, 5 epochs, Poisson loss) with the scan-lattice
-# fix against the old input (input layouts real_space and centred × legacy, sqrt_in × 3 seeds) and the
+# fix against the old pipeline (input layouts real_space and centred × losses on the stitched tiles and on
+# each patch × legacy, sqrt_in × 3 seeds; resumed by the next lease where this one ends first) and the
 # iterative anchor on the same scan (CDTools, probe known; it needs cdtools-py and h5py, python-dateutil
 # wheels in WHEEL_DIR, else the row is left out with a note), in ffno-reference-size-layouts/; the
 # operator-learning tasks
@@ -97,7 +98,8 @@ else
 fi
 step "reconstruction at the reference's CI size" "$dir/ffno-reference-size-layouts/training_comparison.json" \
   python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir/ffno-reference-size-layouts" \
-  --no-progress --architecture ffno --strategies legacy,sqrt_in --input-layouts centred,real_space --loss poisson \
+  --no-progress --architecture ffno --strategies legacy,sqrt_in --input-layouts centred,real_space \
+  --losses-on patches,stitched --loss poisson \
   --nimgs-train 1 --nimgs-test 1 --test-each-epoch "${reference_size[@]}" "${anchor[@]}"
 if python3 -c "import neuralop, scipy" 2>/dev/null; then
   step "operator tasks" "$dir/operator-tasks/operator_tasks.json" \

@@ -33,6 +33,7 @@ from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruction_metrics
 from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
+from ptycho_torch.overlap import tile_side
 from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
@@ -228,7 +229,7 @@ def run_comparison(
     if not runs:
         raise EveryRunDiverged(diverged)
     threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
-    total_steps = len(runs[0]["step_losses"])
+    total_steps = sorted({len(r["step_losses"]) for r in runs})  # one count per loss scope
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
     for run in runs:
         reached = steps_to_threshold(run["step_losses"], threshold)
@@ -239,7 +240,7 @@ def run_comparison(
             "test_amplitude_mae": run["test"]["amplitude_mae"],
             "test_phase_mae": run["test"]["phase_mae"],
             # never reached: counted as the run's length, a lower bound (see reached_threshold)
-            "steps_to_threshold": float(reached if reached is not None else total_steps),
+            "steps_to_threshold": float(reached if reached is not None else len(run["step_losses"])),
         }
         if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
             values.update(participation_start=statistics.fmean(run["participation"]["start"]),
@@ -351,12 +352,14 @@ def markdown_report(record: dict[str, Any]) -> str:
         *markdown_header("Training comparison per init strategy", env),
         f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
         f"{cfg['nimgs_train']} training image(s){_patterns(cfg)}, "
-        f"{cfg['nepochs']} epochs = {cfg['total_steps']} Adam steps "
-        f"(lr {cfg['lr']}, batch {cfg['batch_size']}), loss `{cfg['loss']}`, seeds {cfg['seeds']}. "
+        f"{cfg['nepochs']} epochs = {_steps(cfg)} Adam steps "
+        f"(lr {cfg['lr']}, batch {cfg['batch_size']}{_stitched_batch(cfg)}), loss `{cfg['loss']}`, "
+        f"seeds {cfg['seeds']}. "
         f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{_baseline_variant(record)}`. "
         f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
         + (f" Inputs (layout · transform): {', '.join(_transforms(record))}." if len(_transforms(record)) > 1 else "")
-        + f" Input layout: {', '.join(cfg.get('input_layouts', ['centred']))}.",
+        + f" Input layout: {', '.join(cfg.get('input_layouts', ['centred']))}; physics loss on "
+        + f"{', '.join(cfg.get('losses_on', ['patches']))}.",
         *_diverged_line(record),
         "",
         "| variant | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
@@ -378,6 +381,24 @@ def markdown_report(record: dict[str, Any]) -> str:
     lines += _reconstruction_table(record)
     lines += _transform_table(record)
     return "\n".join(lines) + "\n"
+
+
+def _steps(cfg: dict[str, Any]) -> str:
+    """The Adam steps of a run: one count, or (loss scopes stepping differently) the lowest and highest."""
+    steps = cfg["total_steps"] if isinstance(cfg["total_steps"], list) else [cfg["total_steps"]]
+    return str(steps[0]) if len(steps) == 1 else f"{steps[0]}–{steps[-1]}"
+
+
+def _stitched_batch(cfg: dict[str, Any]) -> str:
+    """What a step of the stitched loss holds, where it ran: whole objects, or tiles of a larger scan."""
+    if "stitched" not in cfg.get("losses_on", []):
+        return ""
+    per_object = cfg["patterns"]["train"] // cfg["nimgs_train"]
+    tile = tile_side(cfg["batch_size"], math.isqrt(per_object))
+    if tile is None:
+        objects = max(1, round(cfg["batch_size"] / per_object))
+        return f"; stitched: {objects} whole object{'s' if objects > 1 else ''} of {per_object} patterns a step"
+    return f"; stitched: tiles of {tile} × {tile} neighbouring patterns a step"
 
 
 def _patterns(cfg: dict[str, Any]) -> str:

@@ -11,13 +11,16 @@ low when the patches agree where they overlap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 __all__ = [
     "ScanOverlap",
+    "grid_tiles",
     "stitch_weight",
+    "tile_side",
 ]
 
 
@@ -59,3 +62,31 @@ class ScanOverlap:
         total = weighted.new_zeros(b, self.pixels, 2).index_add(1, self.index, weighted)
         stitched = total * self.inverse_coverage
         return torch.view_as_complex(stitched[:, self.index].contiguous()).reshape(b, p, n, n)
+
+
+def grid_tiles(side: int, tile: int, offset: int = 0) -> list[list[int]]:
+    """The positions of a ``side`` × ``side`` scan grid (row-major indices) in square blocks of ``tile`` ×
+    ``tile`` neighbours, the block edges shifted by ``offset`` (a block at the grid's edge thinner than
+    half a tile, or than 2, joins its neighbour).
+
+    For a scan of more patterns than a step can hold: the overlap constraint is applied within each
+    block, and a block edge that moves from epoch to epoch lets it reach across all of them."""
+    if tile < 1 or not 0 <= offset < tile:
+        raise ValueError(f"tile must be >= 1 and 0 <= offset < tile; got tile {tile}, offset {offset}")
+    starts = sorted({0, *range(tile - offset if offset else tile, side, tile)})
+    bounds = list(zip(starts, [*starts[1:], side]))
+    narrow = max(2, (tile + 1) // 2)  # an edge block this thin joins its neighbour: a lone row constrains little
+    if len(bounds) > 1 and bounds[0][1] - bounds[0][0] < narrow:
+        bounds[:2] = [(bounds[0][0], bounds[1][1])]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < narrow:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return [[row * side + col for row in range(r0, r1) for col in range(c0, c1)]
+            for r0, r1 in bounds for c0, c1 in bounds]
+
+
+def tile_side(batch_size: int, grid_side: int) -> int | None:
+    """The side, in scan positions, of the square tiles a step of the stitched loss takes from a
+    ``grid_side`` × ``grid_side`` scan: ⌊√batch_size⌋ (at least 2); None — whole objects — where the
+    grid is narrower than two tiles (a tiling would only cut it once)."""
+    tile = max(2, math.isqrt(batch_size))
+    return tile if grid_side >= 2 * tile else None

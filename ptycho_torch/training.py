@@ -21,7 +21,7 @@ from spectral_init import calibrate_, resolve_settings
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
-from .overlap import ScanOverlap
+from .overlap import ScanOverlap, grid_tiles, tile_side
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
@@ -63,9 +63,9 @@ class TrainingConfig(BaseModel):
     loss_on: LossScope = Field(
         "stitched",
         description="What the physics loss compares with the patterns: stitched, the patches re-extracted "
-        "from each object's stitched patches (the scan's overlap constraint; a step takes whole objects, "
-        "about batch_size patches); patches, each predicted patch alone (this project's loss before the "
-        "scan-lattice fix, and the reference's at gridsize 1).",
+        "from their stitched object (the scan's overlap constraint; a step takes whole objects, or tiles of "
+        "neighbouring positions of a larger scan, about batch_size patterns); patches, each predicted patch "
+        "alone (this project's loss before the scan-lattice fix, and the reference's at gridsize 1).",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the data, the weights and the batch order.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
@@ -308,7 +308,7 @@ def _calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config
                               device: torch.device) -> list[dict[str, Any]]:
     """``calibrate_`` on the first batch of the first epoch in the single-process order, so every rank
     of a torchrun job calibrates alike."""
-    first = _step_batches(train_set, config, 0, DistributedContext())[0]
+    first = _step_batches(train_set, config, 0, DistributedContext())[0].indices
     report = calibrate_(model, train_set.amplitudes[first].to(device))
     return [asdict(layer) for layer in report.layers]
 
@@ -322,17 +322,39 @@ def _check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None
             raise DivergenceError(epoch, step, f"the gradient of {name} has non-finite values")
 
 
+@dataclass(frozen=True)
+class StepBatch:
+    """One optimizer step's patterns: ``indices`` into the dataset; with the stitched loss, consecutive
+    groups of len(``positions``) patterns are stitched together, ``positions`` their top-left corners."""
+
+    indices: torch.Tensor
+    positions: tuple[tuple[int, int], ...] | None = None
+
+
 def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
-                  ctx: DistributedContext) -> list[torch.Tensor]:
-    """This rank's patch indices for each step of one epoch, in (seed, epoch) order. ``loss_on``
-    'patches': shuffled patches, ``batch_size`` a step; 'stitched': shuffled objects, each step all the
-    patches of round(batch_size / patches per object) objects (at least one)."""
+                  ctx: DistributedContext) -> list[StepBatch]:
+    """This rank's batches for each step of one epoch, in (seed, epoch) order. ``loss_on`` 'patches':
+    shuffled patches, ``batch_size`` a step. 'stitched': a scan grid narrower than two tiles of
+    ⌊√batch_size⌋ positions (``overlap.tile_side``) goes whole, round(batch_size / patterns per object)
+    objects a step (at least one); a wider one in such square tiles of neighbouring positions
+    (``overlap.grid_tiles``), one a step, the tile edges shifted every epoch, every object's tiles
+    shuffled together."""
     if config.loss_on == "patches":
-        return list(shard_indices(len(train_set), epoch, config.seed, ctx).split(config.batch_size))
-    per_object = config.data.patches_per_object
-    objects = shard_indices(len(train_set) // per_object, epoch, config.seed, ctx)
-    per_step = max(1, round(config.batch_size / per_object))
-    return [(chunk[:, None] * per_object + torch.arange(per_object)).flatten() for chunk in objects.split(per_step)]
+        return [StepBatch(b) for b in shard_indices(len(train_set), epoch, config.seed, ctx).split(config.batch_size)]
+    data = config.data
+    per_object, positions = data.patches_per_object, data.scan_positions
+    n_objects = len(train_set) // per_object
+    tile = tile_side(config.batch_size, math.isqrt(per_object))
+    if tile is None:
+        objects = shard_indices(n_objects, epoch, config.seed, ctx)
+        per_step = max(1, round(config.batch_size / per_object))
+        return [StepBatch((chunk[:, None] * per_object + torch.arange(per_object)).flatten(), tuple(positions))
+                for chunk in objects.split(per_step)]
+    offset = int(torch.randint(tile, (), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch)))
+    tiles = grid_tiles(math.isqrt(per_object), tile, offset)
+    order = shard_indices(n_objects * len(tiles), epoch, config.seed, ctx)
+    return [StepBatch(int(i) // len(tiles) * per_object + torch.tensor(tiles[int(i) % len(tiles)]),
+                      tuple(positions[p] for p in tiles[int(i) % len(tiles)])) for i in order]
 
 
 def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
@@ -341,13 +363,16 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
     """One pass over this rank's shard of the epoch (``_step_batches``)."""
     epoch = progress.epoch
     probe = train_set.probe.to(device)
-    overlap = (ScanOverlap(config.data.scan_positions, config.data.canvas, probe)
-               if config.loss_on == "stitched" else None)
+    overlaps: dict[tuple[tuple[int, int], ...], ScanOverlap] = {}  # one per tile shape
     total, count = 0.0, 0
-    for batch in _step_batches(train_set, config, epoch, ctx):
+    for step in _step_batches(train_set, config, epoch, ctx):
+        batch = step.indices
         amplitudes = train_set.amplitudes[batch].to(device)
         obj = to_complex_object(net(amplitudes))
-        if overlap is not None:  # each object's patches → its stitched object → the patches again
+        if step.positions is not None:  # each group's patches → their stitched object → the patches again
+            if step.positions not in overlaps:
+                overlaps[step.positions] = _overlap(step.positions, probe)
+            overlap = overlaps[step.positions]
             obj = overlap(obj.unflatten(0, (-1, overlap.positions))).flatten(0, 1)
         loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
                             train_set.intensity_scale, config.loss)
@@ -362,6 +387,14 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
         if on_step is not None:
             on_step(epoch, progress.step, total_steps, value)
     progress.epoch_losses.append(total / count)
+
+
+def _overlap(positions: tuple[tuple[int, int], ...], probe: torch.Tensor) -> ScanOverlap:
+    """The overlap map of a group of scan positions, moved to a canvas just large enough for them."""
+    top, left = min(r for r, _ in positions), min(c for _, c in positions)
+    shifted = [(r - top, c - left) for r, c in positions]
+    canvas = max(max(r, c) for r, c in shifted) + probe.shape[-1]
+    return ScanOverlap(shifted, canvas, probe)
 
 
 @dataclass
@@ -403,7 +436,7 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     batches = _step_batches(train_set, config, 0, ctx)
     return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
-                per_rank=sum(len(b) for b in batches), total_steps=config.nepochs * len(batches))
+                per_rank=sum(len(b.indices) for b in batches), total_steps=config.nepochs * len(batches))
 
 
 def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | None,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ptycho_torch.evaluation import stitch
-from ptycho_torch.overlap import ScanOverlap, stitch_weight
+from ptycho_torch.overlap import ScanOverlap, grid_tiles, stitch_weight, tile_side
 from ptycho_torch.simulation import SimulationConfig, disk_probe, lines_object
 
 CONFIG = SimulationConfig(N=16, object_size=32, offset=4)
@@ -83,3 +83,28 @@ def test_patches_of_another_shape_are_refused(shape) -> None:
 def test_a_position_off_the_canvas_is_refused() -> None:
     with pytest.raises(ValueError, match="inside the 32 px canvas"):
         ScanOverlap([(0, 0), (20, 0)], 32, disk_probe(16))
+
+
+@pytest.mark.parametrize("side, tile", [(1, 2), (5, 2), (7, 3), (13, 4), (4, 4), (20, 5)])
+def test_grid_tiles_partition_the_scan_into_rectangles_of_neighbours(side, tile) -> None:
+    for offset in range(tile):
+        blocks = grid_tiles(side, tile, offset)
+        assert sorted(i for block in blocks for i in block) == list(range(side * side))  # each position once
+        for block in blocks:
+            rows, cols = sorted({i // side for i in block}), sorted({i % side for i in block})
+            assert len(block) == len(rows) * len(cols)  # a full rectangle
+            assert rows == list(range(rows[0], rows[-1] + 1)) and cols == list(range(cols[0], cols[-1] + 1))
+            # at most a tile and a joined thin edge; thinner than 2 only where the grid is
+            assert min(len(rows), len(cols)) >= min(2, side)
+            assert max(len(rows), len(cols)) < tile + max(2, (tile + 1) // 2)
+
+
+def test_grid_tiles_refuse_a_bad_tile_or_offset() -> None:
+    with pytest.raises(ValueError, match="0 <= offset < tile"):
+        grid_tiles(5, 2, 2)
+
+
+@pytest.mark.parametrize("batch, side, expected", [(16, 5, None), (16, 7, None), (16, 8, 4), (16, 67, 4), (1, 4, 2),
+                                                   (1, 3, None), (100, 67, 10)])
+def test_a_scan_is_tiled_only_where_its_grid_holds_two_tiles(batch, side, expected) -> None:
+    assert tile_side(batch, side) == expected

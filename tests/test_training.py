@@ -64,7 +64,7 @@ def test_stitched_loss_steps_take_whole_objects_and_cover_each_epoch_once() -> N
     epoch every object once, in an order that changes with the epoch; two ranks get as many steps."""
     config = tiny_config(loss_on="stitched", batch_size=40, data=SimulationConfig(N=32, nimgs_train=5))
     data = make_datasets(config)[0]
-    epochs = [_step_batches(data, config, epoch, DistributedContext()) for epoch in (0, 1)]
+    epochs = [[s.indices for s in _step_batches(data, config, epoch, DistributedContext())] for epoch in (0, 1)]
     for batches in epochs:
         assert [len(b) for b in batches] == [50, 50, 25]  # round(40 / 25) = 2 objects a step
         for batch in batches:
@@ -82,7 +82,7 @@ def test_patch_loss_keeps_the_batches_it_had() -> None:
     config = tiny_config()
     data = make_datasets(config)[0]
     order = shard_indices(25, 0, config.seed, DistributedContext())
-    assert [b.tolist() for b in _step_batches(data, config, 0, DistributedContext())] == \
+    assert [s.indices.tolist() for s in _step_batches(data, config, 0, DistributedContext())] == \
         [order[i : i + 8].tolist() for i in range(0, 25, 8)]
 
 
@@ -306,3 +306,29 @@ def test_cli_warns_when_the_scan_gives_fewer_patterns_than_a_batch(tmp_path, cap
     assert "gives 1 patch per object, 1 training pattern in all: fewer than --batch-size 8" in err
     assert main([*TINY_FLAGS, "--nepochs", "1", "--output-dir", str(tmp_path / "enough")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_scan_larger_than_a_batch_is_stitched_in_tiles_that_move() -> None:
+    """169 patterns an object, batches of 16: tiles of 4 × 4 neighbouring positions (edges joined up to
+    5 wide), each pattern once an epoch, the positions those of its patterns, and the tile edges not the
+    same in every epoch."""
+    config = tiny_config(loss_on="stitched", batch_size=16, model={"N": 16},
+                         data=SimulationConfig(N=16, nimgs_train=2, object_size=64, offset=4))
+    data = make_datasets(config)[0]
+    per_object, positions = config.data.patches_per_object, config.data.scan_positions
+    tilings = set()
+    for epoch in range(8):
+        steps = _step_batches(data, config, epoch, DistributedContext())
+        assert sorted(torch.cat([s.indices for s in steps]).tolist()) == list(range(2 * per_object))
+        for s in steps:
+            assert len(s.indices) <= 25 and len({int(i) // per_object for i in s.indices}) == 1  # one object
+            assert s.positions == tuple(positions[int(i) % per_object] for i in s.indices)
+        tilings.add(frozenset(frozenset(s.indices.tolist()) for s in steps))
+    assert len(tilings) > 1
+
+
+def test_training_on_tiles_runs_and_its_loss_falls() -> None:
+    config = tiny_config(nepochs=3, loss_on="stitched", batch_size=16, lr=3e-3,  # a 9 × 9 scan: tiles of 4 × 4
+                         data=SimulationConfig(N=16, object_size=48, offset=4), model={"N": 16, "fno_modes": 4})
+    result = train(config)
+    assert result.epoch_losses[-1] < result.epoch_losses[0] and all(np.isfinite(result.step_losses))
