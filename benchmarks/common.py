@@ -33,7 +33,13 @@ from ptycho_torch.usage import (
     output_directory_argument,
 )
 from spectral_init import available_strategies, get_strategy
-from spectral_init.threads import THREADS_HELP, active_thread_record, command_threads, positive_thread_count
+from spectral_init.threads import (
+    THREADS_HELP,
+    active_thread_record,
+    announce_threads,
+    command_threads,
+    positive_thread_count,
+)
 
 from .figures import draw_all
 
@@ -135,17 +141,23 @@ def prepare_output_dir(output_dir: Path, stem: str | None = None, *, overwrite: 
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     present = [] if stem is None else result_files(output_dir, stem)
-    if not present:
-        return None
-    shown = repr(str(output_dir))
-    if resume:
-        return _resumable_record(output_dir / f"{stem}.json", arguments, shown)
-    if overwrite:
-        print(f"moved the earlier {stem} result to {move_aside(output_dir, present)}")
-        return None
+    previous = None
+    if present:
+        shown = repr(str(output_dir))
+        if resume:
+            previous = _resumable_record(output_dir / f"{stem}.json", arguments, shown)
+        elif overwrite:
+            print(f"moved the earlier {stem} result to {move_aside(output_dir, present)}")
+        else:
+            _refuse_earlier_result(stem, present, shown, resumable=resume is not None)
+    announce_threads()  # the input is checked, the work begins
+    return previous
+
+
+def _refuse_earlier_result(stem: str, present: list[str], shown: str, resumable: bool) -> None:
     raise UsageError(f"--output-dir {shown} already holds a {stem} result ({', '.join(present)}): pass --overwrite "
                      f"to move it into {shown}/replaced-<time>/ first"
-                     + (", or --resume to continue it if it was interrupted" if resume is not None else "")
+                     + (", or --resume to continue it if it was interrupted" if resumable else "")
                      + ", or choose another --output-dir")
 
 

@@ -48,6 +48,7 @@ from ptycho_torch.generators import (
 )
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import make_initializer, spectral_layer_kinds
+from spectral_init.threads import announce_threads
 
 from .common import (
     Progress,
@@ -596,6 +597,7 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
             raise UsageError("--compare needs a sweep to compare; --quick prints one block's numbers (drop one)")
         if args.output_dir.exists() and not args.output_dir.is_dir():
             raise UsageError(f"--output-dir {str(args.output_dir)!r} is a file, not a directory")
+        announce_threads()
         for strategy in strategies:
             print(quick(strategy, cfg, device))
         return 0

@@ -36,7 +36,14 @@ from pydantic.fields import FieldInfo
 
 from spectral_init import normalize_name, spectral_layer_kinds
 from spectral_init.config_files import read_config_file
-from spectral_init.threads import THREADS_HELP, ThreadChoice, command_threads, positive_thread_count, thread_record
+from spectral_init.threads import (
+    THREADS_HELP,
+    ThreadChoice,
+    announce_threads,
+    command_threads,
+    positive_thread_count,
+    thread_record,
+)
 
 from .generators.spectral_conv import resolve_backend
 from .output_files import (
@@ -481,6 +488,8 @@ def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: Dist
             release_output_directory(args.output_dir)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if ctx.is_main:
+        announce_threads()  # the input is checked, the training begins
     try:
         started.set()
         if args.overwrite and resume is None and ctx.is_main:

@@ -17,7 +17,7 @@ from . import __version__
 from .adapters import ADAPTERS
 from .geometry import SpectralGeometry
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
-from .threads import THREADS_HELP, command_threads, positive_thread_count
+from .threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
 
 __all__ = [
     "build_parser",
@@ -146,7 +146,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         strategies = [get_strategy(s).name for s in strategies]  # an unknown name fails before the model is built
     build = _model_factory(args.target, args.kwargs)
     with command_threads(args.threads):
-        report = audit(build(), strategies)
+        model = build()
+        announce_threads()  # the model is built: the audit's work begins
+        report = audit(model, strategies)
     if args.json:
         print(json.dumps(report.to_json_dict(), indent=2))
     elif not report.rows:

@@ -24,6 +24,7 @@ import torch
 __all__ = [
     "ThreadChoice",
     "active_thread_record",
+    "announce_threads",
     "choose_threads",
     "command_threads",
     "load_average",
@@ -95,25 +96,38 @@ def thread_record(choice: ThreadChoice) -> dict[str, Any]:
 
 
 _ACTIVE: list[ThreadChoice] = []  # the choices of the command_threads blocks now open, innermost last
+_UNANNOUNCED: dict[int, TextIO | None] = {}  # id of an open block's choice whose note is still to be said → stream
 
 
 @contextlib.contextmanager
 def command_threads(requested: int | None, stream: TextIO | None = None, *,
                     quiet: bool = False) -> Iterator[ThreadChoice]:
-    """A command's torch threads for the block (``choose_threads``; its note written to ``stream``,
-    stderr by default, unless ``quiet``: a command whose torch work runs in worker processes of one thread
-    each); the caller's count restored after. ``active_thread_record`` reads it inside."""
+    """A command's torch threads for the block (``choose_threads``); the caller's count restored after.
+    ``active_thread_record`` reads it inside. Its note (when the count was lowered) is said by
+    ``announce_threads`` — once the command has checked its input and starts the work the note is about
+    — on ``stream``, stderr by default; never where ``quiet`` (a command whose torch work runs in worker
+    processes of one thread each)."""
     choice = choose_threads(requested)
-    if choice.note and not quiet:
-        print(choice.note, file=sys.stderr if stream is None else stream)
     previous = torch.get_num_threads()
     torch.set_num_threads(choice.threads)
     _ACTIVE.append(choice)
+    if choice.note and not quiet:
+        _UNANNOUNCED[id(choice)] = stream
     try:
         yield choice
     finally:
+        _UNANNOUNCED.pop(id(choice), None)
         _ACTIVE.pop()
         torch.set_num_threads(previous)
+
+
+def announce_threads() -> None:
+    """Say the innermost open ``command_threads`` block's note, if it has one not yet said: a command
+    calls it when its input is checked and its work begins, so that a refused command says nothing of
+    threads, and a command says it once."""
+    if _ACTIVE and id(_ACTIVE[-1]) in _UNANNOUNCED:
+        stream = _UNANNOUNCED.pop(id(_ACTIVE[-1]))
+        print(_ACTIVE[-1].note, file=sys.stderr if stream is None else stream)
 
 
 def active_thread_record() -> dict[str, Any]:

@@ -87,12 +87,16 @@ def test_command_threads_sets_notes_records_and_restores(two_threads, monkeypatc
     with threads_module.command_threads(None, stream=log) as choice:
         assert torch.get_num_threads() == choice.threads == 1
         record = threads_module.active_thread_record()
-    assert torch.get_num_threads() == 2 and "using 1 torch thread instead of 2" in log.getvalue()
+        assert log.getvalue() == ""  # said when the command's work begins, not before its input is checked
+        threads_module.announce_threads()
+        threads_module.announce_threads()
+    assert torch.get_num_threads() == 2 and log.getvalue().count("using 1 torch thread instead of 2") == 1
     assert record == {"torch_threads": 1, "requested": None, "load_average_start": 1.3, "load_average_end": 1.3}
     # a command whose work runs in single-threaded worker processes: the same choice, no note
     quiet_log = io.StringIO()
     with threads_module.command_threads(None, stream=quiet_log, quiet=True) as choice:
         assert torch.get_num_threads() == choice.threads == 1
+        threads_module.announce_threads()
     assert torch.get_num_threads() == 2 and quiet_log.getvalue() == ""
 
 
@@ -110,3 +114,31 @@ def test_worker_processes_default_to_the_cores_or_the_threads_asked_for(requeste
 
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     assert default_workers(requested, device) == workers
+
+
+@pytest.mark.parametrize("extra, noted", [(["--N", "33"], False), ([], True)])
+def test_training_says_the_thread_note_once_and_only_when_it_trains(two_threads, tmp_path, monkeypatch, capsys, extra,
+                                                                    noted) -> None:
+    """On a busy machine: refused input says nothing of threads; a run says it once, before it trains."""
+    import spectral_init.threads as threads_module
+    from ptycho_torch.train import main
+
+    monkeypatch.setattr(threads_module, "load_average", lambda: 64.0)
+    argv = ["--N", "16", "--fno-width", "4", "--fno-modes", "2", "--fno-blocks", "1", "--fno-cnn-blocks", "0",
+            "--nepochs", "1", "--device", "cpu", "--no-progress", "--no-figure", "--output-dir", str(tmp_path / "r")]
+    code = main([*argv, *extra])
+    err = capsys.readouterr().err
+    assert code == (0 if noted else 2)
+    assert err.count("cores busy") == (1 if noted else 0), err
+
+
+def test_a_refused_benchmark_says_nothing_of_threads(two_threads, tmp_path, monkeypatch, capsys) -> None:
+    import spectral_init.threads as threads_module
+    from benchmarks import signal_propagation
+    from benchmarks.common import run_cli
+
+    monkeypatch.setattr(threads_module, "load_average", lambda: 64.0)
+    (tmp_path / "signal_propagation.json").write_text("{}")  # an earlier result: refused before any work
+    assert run_cli(lambda _: signal_propagation.main(["--output-dir", str(tmp_path)])) == 2
+    err = capsys.readouterr().err
+    assert "already holds a signal_propagation result" in err and "cores busy" not in err
