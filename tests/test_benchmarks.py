@@ -291,12 +291,14 @@ def test_speed_rejects_bad_shapes() -> None:
 
 
 def test_statistics() -> None:
-    assert t_quantile_975(4) == 2.776
-    assert t_quantile_975(31) == pytest.approx(2.0395, abs=1e-3)
-    assert t_quantile_975(1000) == pytest.approx(1.9623, abs=1e-3)
+    # textbook values (two-sided 95%): 12.706, 2.776, 2.042, and the normal's 1.960 in the limit
+    assert t_quantile_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile_975(4) == pytest.approx(2.7764, abs=1e-4)
+    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t_quantile_975(10**6) == pytest.approx(1.95996, abs=1e-4)
     stat = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
     assert stat["mean"] == 3.0 and stat["std"] == pytest.approx(math.sqrt(2.5))
-    assert stat["ci95"] == pytest.approx(2.776 * math.sqrt(2.5) / math.sqrt(5))
+    assert stat["ci95"] == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5))
     assert mean_ci([7.0])["ci95"] is None
     assert paired_difference([3.0, 5.0], [1.0, 2.0])["mean"] == 2.5
     with pytest.raises(ValueError):
