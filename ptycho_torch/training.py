@@ -314,12 +314,19 @@ def _calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config
 
 
 def _check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None:
-    """Stop on a non-finite loss or gradient (the same on every rank: loss and gradients are all-reduced)."""
+    """Stop on a non-finite loss or gradient (the same on every rank: loss and gradients are all-reduced).
+
+    One host sync a step: the gradients' total norm is finite exactly when every gradient is (or it
+    overflowed); only then are they looked at one by one, to name the first non-finite one."""
     if not math.isfinite(value):
         raise DivergenceError(epoch, step, f"the loss is {value}")
-    for name, param in model.named_parameters():
-        if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
+    grads = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
+    if not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm([g for _, g in grads]))):
+        return
+    for name, grad in grads:
+        if not bool(torch.isfinite(grad).all()):
             raise DivergenceError(epoch, step, f"the gradient of {name} has non-finite values")
+    raise DivergenceError(epoch, step, "the gradients' total norm overflows")
 
 
 @dataclass(frozen=True)

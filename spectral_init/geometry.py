@@ -19,13 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import check_positive_int
+
 __all__ = ["SpectralGeometry"]
-
-
-def _positive_int(value: object, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -41,12 +37,12 @@ class SpectralGeometry:
     modes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        _positive_int(self.in_channels, "in_channels")
-        _positive_int(self.out_channels, "out_channels")
-        _positive_int(self.branches, "branches")
+        check_positive_int(self.in_channels, "in_channels")
+        check_positive_int(self.out_channels, "out_channels")
+        check_positive_int(self.branches, "branches")
         object.__setattr__(self, "modes", tuple(self.modes))  # a list becomes the frozen tuple
         for m in self.modes:
-            _positive_int(m, "modes (each axis)")
+            check_positive_int(m, "modes (each axis)")
 
     @property
     def spatial_rank(self) -> int:

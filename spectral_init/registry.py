@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pydantic
 import torch
 
+from .checks import check_positive_int
 from .geometry import SpectralGeometry
 from .plugins import PluginLoadWarning, PluginRegistry, normalize_name
 
@@ -64,13 +65,6 @@ SecondMomentFunction = Callable[..., float]
 
 class UnknownStrategyError(ValueError):
     """A strategy name that is not registered; the message lists the known ones."""
-
-
-def check_positive_int(value: object, argument: str) -> int:
-    """``value`` if it is an int >= 1 (bools excluded), else a ValueError naming ``argument``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
-    return value
 
 
 def check_complex_tensor(weight: object) -> torch.Tensor:

@@ -332,3 +332,21 @@ def test_training_on_tiles_runs_and_its_loss_falls() -> None:
                          data=SimulationConfig(N=16, object_size=48, offset=4), model={"N": 16, "fno_modes": 4})
     result = train(config)
     assert result.epoch_losses[-1] < result.epoch_losses[0] and all(np.isfinite(result.step_losses))
+
+
+def test_the_finite_check_names_the_gradient_or_says_the_norm_overflows() -> None:
+    from ptycho_torch.training import DivergenceError, _check_finite
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    _check_finite(0.5, model, 1, 1)  # finite: nothing
+    model[1].bias.grad[0] = float("nan")
+    with pytest.raises(DivergenceError, match="the gradient of 1.bias has non-finite values"):
+        _check_finite(0.5, model, 1, 1)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 3e38)  # each finite in float32, their norm is not
+    with pytest.raises(DivergenceError, match="total norm overflows"):
+        _check_finite(0.5, model, 2, 7)
+    with pytest.raises(DivergenceError, match="the loss is inf"):
+        _check_finite(float("inf"), model, 2, 7)

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import make_initializer
+from spectral_init.checks import check_positive_int, check_positive_number
 
 from .blocks import check_choice
 from .spectral_conv import SpectralInitArg
@@ -35,13 +36,6 @@ __all__ = [
 ]
 
 NormKind = Literal["instance", "layer", "identity"]
-
-
-def _check_positive(value: object, argument: str, *, integer: bool) -> None:
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value) or value <= 0:
-        kind = "an integer" if integer else "a finite number"
-        raise ValueError(f"{argument} must be {kind} > 0; got {value!r}")
 
 
 def _check_kernel(kernel_size: int | None) -> None:
@@ -74,8 +68,8 @@ class FactorizedFfnoBlock(nn.Module):
         local_conv_kernel_size: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(channels, "channels", integer=True)
-        _check_positive(mlp_ratio, "mlp_ratio", integer=False)
+        check_positive_int(channels, "channels")
+        check_positive_number(mlp_ratio, "mlp_ratio")
         _check_kernel(local_conv_kernel_size)
         hidden = max(channels, round(channels * float(mlp_ratio)))
         self.shared_spectral = shared_spectral
@@ -126,10 +120,10 @@ class SharedFactorizedFfnoBottleneck(nn.Module):
         spectral_init: SpectralInitArg = None,
     ) -> None:
         super().__init__()
-        _check_positive(channels, "channels", integer=True)
-        _check_positive(n_blocks, "n_blocks", integer=True)
-        _check_positive(modes, "modes", integer=True)
-        _check_positive(mlp_ratio, "mlp_ratio", integer=False)
+        check_positive_int(channels, "channels")
+        check_positive_int(n_blocks, "n_blocks")
+        check_positive_int(modes, "modes")
+        check_positive_number(mlp_ratio, "mlp_ratio")
         _check_kernel(local_conv_kernel_size)
         check_choice(norm, get_args(NormKind), "norm")
         if isinstance(gate_init, bool) or not isinstance(gate_init, (int, float)) or not math.isfinite(gate_init):
