@@ -54,13 +54,13 @@ import math
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .geometry import SpectralGeometry
 from .registry import Strategy, register_strategy
 from .scaling import complex_normal_
-from .threads import one_intra_op_thread
 
 __all__ = ["EdgeOfChaosParams", "MeanFieldGains", "fixed_point_spectrum", "kept_energy_fractions", "mean_field_gains",
            "transfer"]
@@ -132,13 +132,17 @@ def transfer(geometry: SpectralGeometry, height: int, width: int) -> torch.Tenso
 
 
 # --- Gaussian integrals K(c) = E[f(u) f(v)], corr(u, v) = c -----------------------------------------
+# The fixed point below is numpy (float64) work: hundreds of small FFTs and maps that torch would spread
+# over its intra-op thread pool, which on a busy machine waits for threads the OS has descheduled (6× the
+# idle time beside two busy processes, measured). numpy's run on the calling thread, and the library
+# leaves the process's torch thread count alone.
 
-def _relu_kernel(c: torch.Tensor) -> torch.Tensor:
-    return (torch.sqrt((1 - c * c).clamp_min(0)) + (math.pi - torch.arccos(c)) * c) / (2 * math.pi)
+def _relu_kernel(c: np.ndarray) -> np.ndarray:
+    return (np.sqrt(np.clip(1 - c * c, 0, None)) + (math.pi - np.arccos(c)) * c) / (2 * math.pi)
 
 
-def _step_kernel(c: torch.Tensor) -> torch.Tensor:
-    return (math.pi - torch.arccos(c)) / (2 * math.pi)
+def _step_kernel(c: np.ndarray) -> np.ndarray:
+    return (math.pi - np.arccos(c)) / (2 * math.pi)
 
 
 _SMOOTH: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
@@ -149,10 +153,11 @@ _SMOOTH: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch
 _HERMITE_TERMS = 120  # the terms past here sum to < 1e-12 for gelu, tanh and their derivatives (measured)
 _QUADRATURE_POINTS = 240
 _TABLE_POINTS = 2049
+_TABLE_GRID = np.linspace(-1, 1, _TABLE_POINTS)
 
 
 @functools.lru_cache(maxsize=8)
-def _kernel_table(activation: str, derivative: bool) -> torch.Tensor:
+def _kernel_table(activation: str, derivative: bool) -> np.ndarray:
     """K on an even grid of c in [-1, 1] by Mehler's expansion
 
         K(c) = E[f(u) f(v)] = Σ_n b_n² cⁿ,  b_n = E[f(u)·He_n(u)] / √(n!),
@@ -160,8 +165,6 @@ def _kernel_table(activation: str, derivative: bool) -> torch.Tensor:
     the normalized Hermite coefficients b_n by Gauss–Hermite quadrature (probabilists' weights). The
     direct 2-D quadrature on the same grid took 0.4–1.4 s per table; this takes milliseconds.
     """
-    import numpy as np
-
     nodes, weights = np.polynomial.hermite_e.hermegauss(_QUADRATURE_POINTS)
     weights = weights / math.sqrt(2 * math.pi)
     f = _SMOOTH[activation][1 if derivative else 0](torch.from_numpy(nodes)).numpy()
@@ -171,52 +174,48 @@ def _kernel_table(activation: str, derivative: bool) -> torch.Tensor:
     for n in range(1, _HERMITE_TERMS - 1):
         previous, current = current, (nodes * current - math.sqrt(n) * previous) / math.sqrt(n + 1)
         coefficients.append(np.sum(weights * f * current))
-    c = np.linspace(-1, 1, _TABLE_POINTS)
-    return torch.from_numpy(np.polynomial.polynomial.polyval(c, np.square(coefficients)))
+    return np.polynomial.polynomial.polyval(_TABLE_GRID, np.square(coefficients))
 
 
-def _kernel(activation: str, derivative: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _kernel(activation: str, derivative: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """K_φ (or K_φ' with ``derivative``) as a function of the correlation c, on numpy arrays."""
     if activation == "relu":
         return _step_kernel if derivative else _relu_kernel
     table = _kernel_table(activation, derivative)
-
-    def interpolate(c: torch.Tensor) -> torch.Tensor:
-        position = (c.clamp(-1, 1) + 1) / 2 * (_TABLE_POINTS - 1)
-        low = position.floor().long().clamp(max=_TABLE_POINTS - 2)
-        frac = position - low
-        return table[low] * (1 - frac) + table[low + 1] * frac
-
-    return interpolate
+    return lambda c: np.interp(np.clip(c, -1, 1), _TABLE_GRID, table)
 
 
 # --- the fixed point ------------------------------------------------------------------------------
 
-def _correlation(power: torch.Tensor) -> torch.Tensor:
-    covariance = torch.fft.ifft2(power).real
-    return (covariance / covariance[0, 0]).clamp(-1.0, 1.0)
+def _correlation(power: np.ndarray) -> np.ndarray:
+    covariance = np.fft.ifft2(power).real
+    return np.clip(covariance / covariance[0, 0], -1.0, 1.0)
 
 
-def _power(covariance: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fft2(covariance).real.clamp_min(0.0)
+def _power(covariance: np.ndarray) -> np.ndarray:
+    return np.clip(np.fft.fft2(covariance).real, 0.0, None)
 
 
-def _iterate(step: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor, steps: int = 200) -> torch.Tensor:
+def _iterate(step: Callable[[np.ndarray], np.ndarray], start: np.ndarray, steps: int = 200) -> np.ndarray:
     """Iterate a spectrum map to its fixed point (relative change below 1e-12, or ``steps``)."""
     power = start / start.sum()
     for _ in range(steps):
         new = step(power)
         new = new / new.sum()
-        if (new - power).abs().sum() < 1e-12:
+        if np.abs(new - power).sum() < 1e-12:
             return new
         power = new
     return power
 
 
-def fixed_point_spectrum(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> torch.Tensor:
-    """P_z (summing to 1) on the full H×W grid at the fixed point of P_z ← T·DFT(K_φ(c_z))."""
-    t = transfer(geometry, *resolution)
+def _fixed_point(t: np.ndarray, activation: str) -> np.ndarray:
     k = _kernel(activation, False)
     return _iterate(lambda p: t * _power(k(_correlation(p))), t)
+
+
+def fixed_point_spectrum(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> torch.Tensor:
+    """P_z (summing to 1) on the full H×W grid at the fixed point of P_z ← T·DFT(K_φ(c_z))."""
+    return torch.from_numpy(_fixed_point(transfer(geometry, *resolution).numpy(), activation))
 
 
 def kept_energy_fractions(geometry: SpectralGeometry, resolution: tuple[int, int],
@@ -227,17 +226,15 @@ def kept_energy_fractions(geometry: SpectralGeometry, resolution: tuple[int, int
 
 
 @functools.lru_cache(maxsize=256)
-@one_intra_op_thread()
 def _fractions(branches: int, modes: tuple[int, ...], resolution: tuple[int, int],
                activation: str) -> tuple[float, float]:
     geometry = SpectralGeometry(1, 1, branches, modes)
     if geometry.spatial_rank == 0:
         return 1.0, 1.0
-    t = transfer(geometry, *resolution)
-    k, k_prime = _kernel(activation, False), _kernel(activation, True)
-    p_z = fixed_point_spectrum(geometry, resolution, activation)
-    c_z = _correlation(p_z)
-    p_h = _power(k(c_z))
+    t = transfer(geometry, *resolution).numpy()
+    k_prime = _kernel(activation, True)
+    c_z = _correlation(_fixed_point(t, activation))
+    p_h = _power(_kernel(activation, False)(c_z))
     rho_f = float((t * p_h).sum() / p_h.sum())
     p_g = _iterate(lambda p: t * _power(k_prime(c_z) * _correlation(p)), t)
     p_u = _power(k_prime(c_z) * _correlation(p_g))
@@ -254,10 +251,9 @@ class MeanFieldGains(BaseModel):
     derivative_second_moment: float  # E[φ'(u)²]
 
 
-@one_intra_op_thread()
 def mean_field_gains(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> MeanFieldGains:
     rho_f, rho_b = kept_energy_fractions(geometry, tuple(resolution), activation)
-    one = torch.ones((), dtype=torch.float64)
+    one = np.ones(())
     return MeanFieldGains(
         rho_forward=rho_f, rho_backward=rho_b,
         activation_second_moment=float(_kernel(activation, False)(one)),

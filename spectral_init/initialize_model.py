@@ -31,8 +31,7 @@ from .adapters.discovery import find_spectral_weights
 from .calibrate import CalibrationReport, calibrate_
 from .geometry import SpectralGeometry
 from .settings import SpectralInitSettings
-from .spectral_initializer import SpectralInitializer, make_initializer
-from .threads import one_intra_op_thread
+from .spectral_initializer import SpectralInitializer, all_finite, make_initializer
 
 __all__ = [
     "InitReport",
@@ -153,16 +152,15 @@ def initialize_(
                          "yourself; nothing was changed")
     plans, unclaimed = find_spectral_weights(module)
     _check_coverage(len(plans), unclaimed, strict)
-    # factorized plans draw their factors themselves, not through SpectralInitializer.draft: all of it on one thread
-    with one_intra_op_thread():
-        drafts = [plan.draw(initializer) for plan in plans]
+    # factorized plans draw their factors themselves, not through SpectralInitializer.draft: checked here too
+    drafts = [plan.draw(initializer) for plan in plans]
+    for plan, plan_drafts in zip(plans, drafts):
+        if not all(all_finite(d) for d in plan_drafts):
+            raise FloatingPointError(f"initialize_: non-finite draw for {plan.name}; nothing was changed")
+    with torch.no_grad():
         for plan, plan_drafts in zip(plans, drafts):
-            if not all(torch.isfinite(torch.view_as_real(d)).all() for d in plan_drafts):
-                raise FloatingPointError(f"initialize_: non-finite draw for {plan.name}; nothing was changed")
-        with torch.no_grad():
-            for plan, plan_drafts in zip(plans, drafts):
-                for target, draft in zip(plan.targets, plan_drafts):
-                    target.copy_(draft)
+            for target, draft in zip(plan.targets, plan_drafts):
+                target.copy_(draft)
     for mod in module.modules():
         bind = getattr(mod, "bind_spectral_init", None)
         if callable(bind):

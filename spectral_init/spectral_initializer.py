@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from .geometry import SpectralGeometry
 from .registry import Strategy, check_complex_tensor, get_strategy, resolve_geometry
 from .settings import SpectralInitSettings, resolve_settings
-from .threads import one_intra_op_thread
 
 __all__ = [
     "SpectralInitializer",
+    "all_finite",
     "init_spectral_weight_",
     "make_initializer",
 ]
+
+
+def all_finite(draft: torch.Tensor) -> bool:
+    """Whether every element of a draw is finite: on the CPU checked by numpy, on the calling thread."""
+    values = torch.view_as_real(draft) if draft.is_complex() else draft
+    if values.device.type != "cpu":
+        return bool(torch.isfinite(values).all())
+    return bool(np.isfinite(values.detach().numpy()).all())
 
 
 class SpectralInitializer:
@@ -24,9 +33,9 @@ class SpectralInitializer:
     Share one initializer between the layers of a model: with a seed they then
     draw successive, different weights from a single reproducible stream, and
     the global RNG is never touched. Weights are drawn on the CPU and copied to
-    the weight's device, so a seed gives the same weights on every device; drawn,
-    checked and copied on one torch thread (``one_intra_op_thread``), so a busy
-    machine does not stall them.
+    the weight's device, so a seed gives the same weights on every device. The
+    finite check runs in numpy, off torch's thread pool (which a busy machine
+    stalls); the process's torch thread count is left alone.
     """
 
     def __init__(self, settings: SpectralInitSettings) -> None:
@@ -44,12 +53,9 @@ class SpectralInitializer:
         """A fresh CPU draw of ``weight``'s shape and dtype, checked finite; ``weight`` is not touched."""
         check_complex_tensor(weight)
         draft = torch.empty(weight.shape, dtype=weight.dtype)
-        with one_intra_op_thread():
-            self.strategy(
-                draft, geometry=geometry, gain=self.settings.gain, generator=self.generator, **self.settings.params
-            )
-            finite = bool(torch.isfinite(torch.view_as_real(draft)).all())
-        if not finite:
+        settings = self.settings
+        self.strategy(draft, geometry=geometry, gain=settings.gain, generator=self.generator, **settings.params)
+        if not all_finite(draft):
             raise FloatingPointError(
                 f"strategy {self.strategy.name!r} produced non-finite weights for {geometry}, "
                 f"gain={self.settings.gain}"
@@ -66,7 +72,7 @@ class SpectralInitializer:
     ) -> torch.Tensor:
         """Re-draw ``weight`` in place; on any failure it is left as it was."""
         draft = self.draft(weight, resolve_geometry(in_channels, out_channels, geometry))
-        with torch.no_grad(), one_intra_op_thread():
+        with torch.no_grad():
             weight.copy_(draft)
         return weight
 

@@ -1,12 +1,11 @@
-"""``one_intra_op_thread()``: run the library's many-tiny-op computations on one torch thread.
+"""The command-line tools' torch thread policy: how many intra-op threads a command uses
+(``command_threads``, ``--threads``), the one-line note when a busy machine lowers the count, and
+the record of it in every result.
 
-The edge-of-chaos fixed point (hundreds of small FFTs and elementwise ops) and the weight
-draws gain nothing from torch's intra-op threads, and lose a great deal on a busy machine:
-every op waits for its OpenMP threads, and one that the OS has descheduled stalls all the
-others (measured here beside other busy processes: 6–100× slower). Inside the block torch
-uses one intra-op thread; the caller's setting is restored after. ``torch.set_num_threads``
-is process-wide, so another Python thread running torch work at the same moment sees the
-one thread too.
+Only the commands set torch's thread count (process-wide state); the library's functions never do.
+Their many-tiny-op work — the edge-of-chaos fixed point, the finite checks of a draw — runs in numpy
+on the calling thread instead, which a busy machine cannot stall the way it stalls torch's OpenMP
+pool (measured beside other busy processes: 6–100× slower with torch's threads).
 """
 
 from __future__ import annotations
@@ -28,25 +27,10 @@ __all__ = [
     "choose_threads",
     "command_threads",
     "load_average",
-    "one_intra_op_thread",
     "THREADS_HELP",
     "positive_thread_count",
     "thread_record",
 ]
-
-
-@contextlib.contextmanager
-def one_intra_op_thread() -> Iterator[None]:
-    """torch's intra-op thread count set to 1 for the block (also a decorator), then restored."""
-    previous = torch.get_num_threads()
-    if previous == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def load_average() -> float | None:

@@ -27,7 +27,6 @@ import torch.nn as nn
 
 from spectral_init import SpectralGeometry, SpectralInitializer, SpectralInitSettings, make_initializer
 from spectral_init.registry import check_positive_int
-from spectral_init.threads import one_intra_op_thread
 
 from .truncated_dft import complex_dtype_for, spectral_conv2d
 
@@ -86,7 +85,7 @@ class SpectralLayerBase(nn.Module):
         """Re-draw every spectral weight from this layer's strategy; all are unchanged if any draw fails."""
         weights = self.spectral_weights()
         drafts = [self._initializer.draft(param, geometry) for _, param, geometry in weights]
-        with torch.no_grad(), one_intra_op_thread():
+        with torch.no_grad():
             for (_, param, _), draft in zip(weights, drafts):
                 param.copy_(draft)
 
