@@ -87,10 +87,11 @@ def _one_object(counts: torch.Tensor, probe: torch.Tensor, config: SimulationCon
 
 def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iterations: int = DEFAULT_ITERATIONS,
                              lr: float = DEFAULT_LR, batch_size: int = DEFAULT_BATCH,
-                             device: torch.device | str = "cpu") -> AnchorResult:
+                             device: torch.device | str = "cpu", seed: int = 0) -> AnchorResult:
     """Every object of ``data`` (``config.patches_per_object`` consecutive patterns each) reconstructed
     by CDTools with the probe known, on ``device``; raises ImportError naming the extra when CDTools is
-    missing."""
+    missing. CDTools draws its minibatch order from torch's global RNG: that is seeded with ``seed`` for
+    the reconstruction (and restored after), so the same data give the same object whatever ran before."""
     if not anchor_available():
         raise ImportError(f"the iterative anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' "
                           "(or this package's 'anchor' extra)")
@@ -99,10 +100,12 @@ def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iter
     probe = data.probe.to(torch.complex64) * data.intensity_scale
     start = time.perf_counter()
     patches = []
-    for first in range(0, len(data), per_object):
-        canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr, batch_size,
-                             torch.device(device))
-        patches += [canvas[row : row + N, col : col + N] for row, col in config.scan_positions]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for first in range(0, len(data), per_object):
+            canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr,
+                                 batch_size, torch.device(device))
+            patches += [canvas[row : row + N, col : col + N] for row, col in config.scan_positions]
     seconds = time.perf_counter() - start
     n_objects = max(1, len(data) // per_object)
     return AnchorResult(torch.stack(patches), iterations, seconds, seconds / n_objects,

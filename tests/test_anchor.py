@@ -47,3 +47,17 @@ def test_a_missing_package_is_named(monkeypatch) -> None:
     monkeypatch.setattr(anchor, "anchor_available", lambda: False)
     with pytest.raises(ImportError, match="pip install 'cdtools-py'"):
         anchor.iterative_reconstruction(simulate_dataset(CONFIG, 1, seed=1), CONFIG)
+
+
+def test_the_same_scan_gives_the_same_object_whatever_ran_before() -> None:
+    """CDTools shuffles its minibatches with torch's global RNG: the anchor seeds it (and restores it),
+    so what a training run left in that RNG does not change the iterative object."""
+    data = simulate_dataset(CONFIG, 1, seed=11)
+    torch.manual_seed(1)
+    first = anchor.iterative_reconstruction(data, CONFIG, iterations=5, seed=3).patches
+    after = torch.rand(1)
+    torch.manual_seed(1)
+    assert torch.equal(after, torch.rand(1))  # the caller's stream goes on as if nothing had drawn from it
+    torch.manual_seed(2)
+    second = anchor.iterative_reconstruction(data, CONFIG, iterations=5, seed=3).patches
+    assert torch.equal(first, second)
