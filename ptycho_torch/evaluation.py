@@ -40,6 +40,7 @@ __all__ = [
     "remove_phase_offset_and_plane",
     "scanned_box",
     "stitch",
+    "stitch_weight",
     "structural_similarity",
 ]
 
@@ -49,6 +50,13 @@ MIN_BOX_SHARE = 0.5  # a fully covered box smaller than this share of the covere
 ROUND_OFF = 1e-6  # rms error below which lattice_share sees no error at all (float32 round-off near 1)
 METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
                 "lattice_amp", "lattice_phase")
+
+
+def stitch_weight(probe: torch.Tensor) -> torch.Tensor:
+    """Each patch pixel's weight in the stitched object: |probe|² where it exceeds 1% of its maximum, else
+    0 (there the data hardly constrain the object)."""
+    weight = probe.abs().square()
+    return torch.where(weight > 0.01 * weight.max(), weight, 0)
 
 
 def stitch(patches: torch.Tensor, positions: Sequence[tuple[int, int]], canvas: int,
@@ -232,8 +240,7 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     A sparse scan whose patches leave gaps (no fully covered box, or one holding under half of the
     covered pixels) is scored over its covered pixels inside their bounding box instead
     (``_image_scores``: no FRC); its uncovered pixels are 0 in the returned images."""
-    weight = probe.abs().square()
-    weight = torch.where(weight > 0.01 * weight.max(), weight, 0)
+    weight = stitch_weight(probe)
     pred, coverage = stitch(pred_patches, positions, canvas, weight)
     truth, _ = stitch(true_patches, positions, canvas, weight)
     covered = coverage > 0

@@ -16,19 +16,13 @@ from collections.abc import Sequence
 
 import torch
 
+from .evaluation import stitch_weight
+
 __all__ = [
     "ScanOverlap",
     "grid_tiles",
-    "stitch_weight",
     "tile_side",
 ]
-
-
-def stitch_weight(probe: torch.Tensor) -> torch.Tensor:
-    """Each patch pixel's weight in the stitched object: |probe|² where it exceeds 1% of its maximum, else
-    0 (there the data hardly constrain the object)."""
-    weight = probe.abs().square()
-    return torch.where(weight > 0.01 * weight.max(), weight, 0)
 
 
 class ScanOverlap:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from resumable import recording, without_timings
 
 from benchmarks import gradient_ratios, spectral_conv_speed
 from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
@@ -714,16 +715,6 @@ def test_a_negative_loss_gets_a_threshold_between_its_ends_and_a_linear_axis() -
     assert training_comparison.default_threshold(positive) == pytest.approx(math.sqrt(0.1))
 
 
-def _without_timings(value):
-    """A record's runs with the wall-clock fields removed (the only ones a resumed run may differ in)."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items()
-                if k not in ("seconds", "seconds_per_object", "inference_seconds_per_object")}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def test_a_resumed_comparison_equals_an_uninterrupted_one_run_for_run(tmp_path, monkeypatch, capsys) -> None:
     """Interrupted after two of its four runs, then --resume: the two are kept (not trained again), the
     other two run, and every run, the summary and the pictured objects equal an uninterrupted run's."""
@@ -735,28 +726,20 @@ def test_a_resumed_comparison_equals_an_uninterrupted_one_run_for_run(tmp_path, 
     assert training_comparison.main([*argv, "--output-dir", str(whole)]) == 0
     real_train, trained = training_comparison.train, []
 
-    def train_then_interrupt(config):
-        if len(trained) == 2:
-            raise KeyboardInterrupt
-        trained.append((config.model.spectral_init.strategy, config.seed))
-        return real_train(config)
+    def which(config):
+        return config.model.spectral_init.strategy, config.seed
 
-    monkeypatch.setattr(training_comparison, "train", train_then_interrupt)
+    monkeypatch.setattr(training_comparison, "train", recording(real_train, trained, which, stop_after=2))
     stopped = tmp_path / "stopped"
     assert run_cli(lambda _: training_comparison.main([*argv, "--output-dir", str(stopped)])) == 130
     assert json.loads((stopped / "training_comparison.json").read_text())["incomplete"] is True
-
-    def train_counting(config):
-        trained.append((config.model.spectral_init.strategy, config.seed))
-        return real_train(config)
-
-    monkeypatch.setattr(training_comparison, "train", train_counting)
+    monkeypatch.setattr(training_comparison, "train", recording(real_train, trained, which))
     assert training_comparison.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
     assert trained == [("legacy", 0), ("sqrt_in", 0), ("legacy", 1), ("sqrt_in", 1)]  # each run trained once
     resumed, uninterrupted = (json.loads((d / "training_comparison.json").read_text()) for d in (stopped, whole))
     assert "incomplete" not in resumed
     for key in ("runs", "diverged", "summary", "objects"):
-        assert _without_timings(resumed[key]) == _without_timings(uninterrupted[key]), key
+        assert without_timings(resumed[key]) == without_timings(uninterrupted[key]), key
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -801,23 +784,15 @@ def test_a_resumed_gradient_sweep_equals_an_uninterrupted_one(tmp_path, monkeypa
     assert gradient_ratios.main([*argv, "--output-dir", str(whole)]) == 0
     real_measure, measured = gradient_ratios.measure_unit, []
 
-    def measure_then_interrupt(unit):
-        if len(measured) == 1:
-            raise KeyboardInterrupt
-        measured.append(unit.key)
-        return real_measure(unit)
+    def key(unit):
+        return unit.key
 
-    monkeypatch.setattr(gradient_ratios, "measure_unit", measure_then_interrupt)
+    monkeypatch.setattr(gradient_ratios, "measure_unit", recording(real_measure, measured, key, stop_after=1))
     stopped = tmp_path / "stopped"
     assert run_cli(lambda _: gradient_ratios.main([*argv, "--output-dir", str(stopped)])) == 130
-
-    def measure_counting(unit):
-        measured.append(unit.key)
-        return real_measure(unit)
-
-    monkeypatch.setattr(gradient_ratios, "measure_unit", measure_counting)
+    monkeypatch.setattr(gradient_ratios, "measure_unit", recording(real_measure, measured, key))
     assert gradient_ratios.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
     assert len(measured) == len(set(measured))  # no unit measured twice
     resumed, uninterrupted = (json.loads((d / "gradient_ratios.json").read_text()) for d in (stopped, whole))
-    assert _without_timings(resumed["runs"]) == _without_timings(uninterrupted["runs"])
-    assert _without_timings(resumed["summary"]) == _without_timings(uninterrupted["summary"])
+    assert without_timings(resumed["runs"]) == without_timings(uninterrupted["runs"])
+    assert without_timings(resumed["summary"]) == without_timings(uninterrupted["summary"])

@@ -11,6 +11,8 @@ import torch
 pytest.importorskip("neuralop")
 pytest.importorskip("scipy")
 
+from resumable import recording, without_timings  # noqa: E402
+
 from benchmarks import operator_tasks  # noqa: E402
 from benchmarks.operator_models import MODELS, apply_init, build_model, parse_init  # noqa: E402
 from spectral_init.adapters.discovery import find_spectral_weights  # noqa: E402
@@ -242,29 +244,15 @@ def test_a_resumed_sweep_equals_an_uninterrupted_one_run_for_run(tmp_path, monke
     assert operator_tasks.main([*argv, "--output-dir", str(whole)]) == 0
     real_train, trained = operator_tasks.train_one, []
 
-    def train_then_interrupt(job):
-        if len(trained) == 2:
-            raise KeyboardInterrupt
-        trained.append((job.init, job.seed))
-        return real_train(job)
+    def which(job):
+        return job.init, job.seed
 
-    monkeypatch.setattr(operator_tasks, "train_one", train_then_interrupt)
+    monkeypatch.setattr(operator_tasks, "train_one", recording(real_train, trained, which, stop_after=2))
     stopped = tmp_path / "stopped"
     assert run_cli(lambda _: operator_tasks.main([*argv, "--output-dir", str(stopped)])) == 130
-
-    def train_counting(job):
-        trained.append((job.init, job.seed))
-        return real_train(job)
-
-    monkeypatch.setattr(operator_tasks, "train_one", train_counting)
+    monkeypatch.setattr(operator_tasks, "train_one", recording(real_train, trained, which))
     assert operator_tasks.main([*argv, "--output-dir", str(stopped), "--resume"]) == 0
     assert sorted(trained) == [("default", 0), ("default", 1), ("sqrt_in", 0), ("sqrt_in", 1)]
     resumed, uninterrupted = (json.loads((d / "operator_tasks.json").read_text()) for d in (stopped, whole))
-
-    def timeless(value):
-        if isinstance(value, dict):
-            return {k: timeless(v) for k, v in value.items() if "seconds" not in k}
-        return [timeless(v) for v in value] if isinstance(value, list) else value
-
-    assert timeless(resumed["runs"]) == timeless(uninterrupted["runs"])
-    assert timeless(resumed["summary"]) == timeless(uninterrupted["summary"])
+    assert without_timings(resumed["runs"]) == without_timings(uninterrupted["runs"])
+    assert without_timings(resumed["summary"]) == without_timings(uninterrupted["summary"])

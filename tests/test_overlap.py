@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from ptycho_torch.evaluation import stitch
-from ptycho_torch.overlap import ScanOverlap, grid_tiles, stitch_weight, tile_side
+from ptycho_torch.evaluation import stitch, stitch_weight
+from ptycho_torch.overlap import ScanOverlap, grid_tiles, tile_side
 from ptycho_torch.simulation import SimulationConfig, disk_probe, lines_object
 
 CONFIG = SimulationConfig(N=16, object_size=32, offset=4)
