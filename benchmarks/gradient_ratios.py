@@ -609,10 +609,11 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
             raise UsageError(
                 f"--compare {str(args.compare)!r}: cannot read an earlier gradient-ratios JSON: {exc}"
             ) from exc
+    arguments = run_arguments(args)
     previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
-                                  arguments=run_arguments(args))
+                                  arguments=arguments)
     report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv,
-                       previous=previous, arguments=run_arguments(args))
+                       previous=previous, arguments=arguments)
     record = report.to_json_dict()
     publish(args.output_dir, STEM, record, markdown_report(record), figure)
     if old is not None:

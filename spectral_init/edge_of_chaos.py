@@ -133,9 +133,9 @@ def transfer(geometry: SpectralGeometry, height: int, width: int) -> torch.Tenso
 
 # --- Gaussian integrals K(c) = E[f(u) f(v)], corr(u, v) = c -----------------------------------------
 # The fixed point below is numpy (float64) work: hundreds of small FFTs and maps that torch would spread
-# over its intra-op thread pool, which on a busy machine waits for threads the OS has descheduled (6× the
-# idle time beside two busy processes, measured). numpy's run on the calling thread, and the library
-# leaves the process's torch thread count alone.
+# over its intra-op thread pool, which on a busy machine waits for threads the OS has descheduled (beside
+# two busy processes, an 8-layer model's build took 6× as long on 2 torch threads as on one, measured).
+# numpy's run on the calling thread, and the library leaves the process's torch thread count alone.
 
 def _relu_kernel(c: np.ndarray) -> np.ndarray:
     return (np.sqrt(np.clip(1 - c * c, 0, None)) + (math.pi - np.arccos(c)) * c) / (2 * math.pi)
