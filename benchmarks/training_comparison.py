@@ -508,11 +508,13 @@ def _lattice_floor_text(record: dict[str, Any]) -> str:
 
 
 def _variant_style(record: dict[str, Any], label: str) -> dict[str, Any]:
-    """Colour by strategy, line style by input transform, so that either reads across the curves."""
+    """Colour by strategy, line style by input, so that either reads across the curves; with one strategy,
+    colour by input too (one colour for every curve would leave the dashes alone to tell them apart)."""
     entry = record["summary"][label]
     strategies = list(dict.fromkeys(e.get("strategy", name) for name, e in record["summary"].items()))
     transform_index = _transforms(record).index(entry.get("input", entry.get("input_transform", "none")))
-    return style(strategies.index(entry.get("strategy", label)), dash=transform_index)
+    colour = strategies.index(entry.get("strategy", label)) if len(strategies) > 1 else transform_index
+    return style(colour, dash=transform_index)
 
 
 def _mean_and_range(series: list[list[float]]) -> tuple[tuple[float, ...], ...]:
