@@ -60,6 +60,7 @@ __all__ = [
     "markdown_header",
     "prepare_output_dir",
     "publish",
+    "refuse_unused",
     "result_files",
     "run_arguments",
     "resolve_device",
@@ -262,6 +263,20 @@ def benchmark_parser(module: str, doc: str | None, resumable: bool = False) -> a
         help="no progress bar (on a terminal) or final progress line (elsewhere) on stderr",
     )
     return p
+
+
+def refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, flags: Sequence[str],
+                  because: str) -> None:
+    """A usage error naming each of ``flags`` given a non-default value although it has no effect ``because``.
+
+    An option a mode drops must not look as though it had been applied (issue 32.5).
+    """
+    defaults = vars(parser.parse_args([]))  # converted as argparse converts a string default
+    given = [flag for flag in flags if getattr(args, dest := flag.lstrip("-").replace("-", "_")) != defaults[dest]]
+    if given:
+        one = len(given) == 1
+        raise UsageError(f"{', '.join(given)} {'has' if one else 'have'} no effect {because}: "
+                         f"drop {'it' if one else 'them'}")
 
 
 def select_strategies(names: str | None, baseline: str, include_baseline: bool = True) -> tuple[list[str], str]:

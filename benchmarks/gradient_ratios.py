@@ -63,6 +63,7 @@ from .common import (
     markdown_header,
     prepare_output_dir,
     publish,
+    refuse_unused,
     resolve_device,
     run_arguments,
     run_cli,
@@ -511,6 +512,9 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 
 # --- command line ------------------------------------------------------------------------------
 
+QUICK_IGNORES = ("--seeds", "--models", "--inputs", "--losses", "--blocks", "--baseline", "--compare",
+                 "--output-dir", "--overwrite", "--resume", "--jobs")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__, resumable=True)
@@ -555,7 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        refuse_unused(parser, args, QUICK_IGNORES, "with --quick (it prints one block of one seed, writes nothing)")
     device = resolve_device(args.device)
     # a worker call measures one (model, input, seed): never more workers than those
     units = 1 if args.quick else len(args.models) * len(args.inputs) * args.seeds
@@ -592,11 +599,6 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
         workers=workers,
     )
     if args.quick:
-        # the printout writes nothing and compares nothing: say so rather than ignore those options
-        if args.compare is not None:
-            raise UsageError("--compare needs a sweep to compare; --quick prints one block's numbers (drop one)")
-        if args.output_dir.exists() and not args.output_dir.is_dir():
-            raise UsageError(f"--output-dir {str(args.output_dir)!r} is a file, not a directory")
         announce_threads()
         for strategy in strategies:
             print(quick(strategy, cfg, device))

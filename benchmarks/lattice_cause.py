@@ -237,30 +237,37 @@ def frame_error_figure(record: dict[str, Any]) -> Any:
 EXTRA_FIGURES = {"frame_error": frame_error_figure}  # NAME_frame_error.png
 
 
+SIZE_OPTIONS = {  # option: (type, full-size default, --quick default, help)
+    "--seeds": (bounded_int(1, 100), 3, 1, "seeded models per cell at init"),
+    "--N": (bounded_int(16, 256), 32, 16, "patch size (even)"),
+    "--width": (bounded_int(1, 256), 32, 4, "every model's channels"),
+    "--modes": (bounded_int(1, 128), 12, 4, "every model's kept modes (<= N // 2)"),
+    "--blocks": (bounded_int(1, 16), 4, 2, "every model's blocks"),
+    "--nepochs": (bounded_int(1, 10_000), 25, 1, "its training epochs"),
+    "--nimgs-train": (bounded_int(1, 1000), 8, 1, "simulated training objects"),
+    "--nimgs-test": (bounded_int(1, 1000), 2, 1, "simulated test objects"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--architectures", type=comma_separated(ARCHITECTURES, "generators"),
                    default=",".join(ARCHITECTURES), help="comma-separated generators measured at init")
-    p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeded models per cell at init")
-    p.add_argument("--N", type=bounded_int(16, 256), default=32, help="patch size (even)")
+    for flag, (kind, full, quick, text) in SIZE_OPTIONS.items():
+        p.add_argument(flag, type=kind, default=None, help=f"{text} (default: {full}; with --quick {quick})")
     p.add_argument("--architecture", choices=ARCHITECTURES, default="ffno", help="the generator trained")
-    p.add_argument("--width", type=bounded_int(1, 256), default=32, help="every model's channels")
-    p.add_argument("--modes", type=bounded_int(1, 128), default=12, help="every model's kept modes (<= N // 2)")
-    p.add_argument("--blocks", type=bounded_int(1, 16), default=4, help="every model's blocks")
-    p.add_argument("--nepochs", type=bounded_int(1, 10_000), default=25, help="its training epochs")
     p.add_argument("--lr", type=float, default=3e-3, help="its Adam learning rate")
-    p.add_argument("--nimgs-train", type=bounded_int(1, 1000), default=8, help="simulated training objects")
-    p.add_argument("--nimgs-test", type=bounded_int(1, 1000), default=2, help="simulated test objects")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (seconds)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, for a smoke test (seconds); explicit size options still win")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
-    if args.quick:
-        args.seeds, args.width, args.modes, args.blocks, args.nepochs = 1, 4, 4, 2, 1
-        args.nimgs_train, args.nimgs_test, args.N = 1, 1, 16
+    for flag, (_, full, quick, _) in SIZE_OPTIONS.items():  # an explicit option wins over --quick's size
+        if getattr(args, dest := flag.lstrip("-").replace("-", "_")) is None:
+            setattr(args, dest, quick if args.quick else full)
     try:  # every model's sizes, checked before any work
         for architecture in {args.architecture, *args.architectures}:
             GeneratorConfig(architecture=architecture, N=args.N, fno_width=args.width, fno_modes=args.modes,

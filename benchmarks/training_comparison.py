@@ -53,6 +53,7 @@ from .common import (
     markdown_header,
     prepare_output_dir,
     publish,
+    refuse_unused,
     resolve_device,
     run_arguments,
     run_cli,
@@ -646,8 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.argv = argv
+    if not args.anchor:
+        refuse_unused(parser, args, ("--anchor-iterations",), "without --anchor")
     with command_threads(args.threads):
         return _main(args)
 

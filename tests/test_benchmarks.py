@@ -18,6 +18,7 @@ TINY = [
     "--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress",
     "--device", "cpu",
 ]
+QUICK_TINY = TINY[:2] + TINY[4:]  # without --blocks: --quick is one block
 
 
 def all_numbers(obj):
@@ -131,7 +132,7 @@ def test_one_process_measures_what_the_workers_did_and_compare_shows_no_delta(ti
 
 
 def test_gradient_ratios_quick(capsys) -> None:
-    assert gradient_ratios.main(["--quick", "--strategies", "legacy", *TINY]) == 0
+    assert gradient_ratios.main(["--quick", "--strategies", "legacy", *QUICK_TINY]) == 0
     printed = capsys.readouterr().out
     assert "strategy legacy: one PtychoBlock" in printed and "local/spectral mean |grad| ratio" in printed
 
@@ -139,10 +140,34 @@ def test_gradient_ratios_quick(capsys) -> None:
 def test_gradient_ratios_quick_refuses_the_options_it_would_ignore(tmp_path) -> None:
     afile = tmp_path / "file"
     afile.write_text("x")
-    with pytest.raises(SystemExit, match="--compare needs a sweep"):
-        gradient_ratios.main(["--quick", "--strategies", "legacy", "--compare", "nope.json", *TINY])
-    with pytest.raises(SystemExit, match="is a file, not a directory"):
-        gradient_ratios.main(["--quick", "--strategies", "legacy", "--output-dir", str(afile), *TINY])
+    quick = ["--quick", "--strategies", "legacy", *QUICK_TINY]
+    with pytest.raises(SystemExit, match="--compare has no effect with --quick"):
+        gradient_ratios.main([*quick, "--compare", "nope.json"])
+    with pytest.raises(SystemExit, match="--output-dir has no effect with --quick"):
+        gradient_ratios.main([*quick, "--output-dir", str(afile)])
+    with pytest.raises(SystemExit, match="--seeds, --models have no effect with --quick"):
+        gradient_ratios.main([*quick, "--seeds", "3", "--models", "blocks"])
+
+
+def test_every_benchmark_refuses_an_option_its_mode_ignores(tmp_path, monkeypatch) -> None:
+    from benchmarks import lattice_cause, training_comparison
+
+    with pytest.raises(SystemExit, match="--anchor-iterations has no effect without --anchor"):
+        training_comparison.main(["--anchor-iterations", "5", "--output-dir", str(tmp_path)])
+    # lattice_cause --quick sets sizes; an explicit size wins over it instead of being overwritten
+    seen = {}
+
+    def record_sizes(args, device):
+        seen.update(width=args.width, seeds=args.seeds, N=args.N, nepochs=args.nepochs)
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr(lattice_cause, "run", record_sizes)
+    with pytest.raises(KeyboardInterrupt):
+        lattice_cause.main(["--quick", "--width", "6", "--device", "cpu", "--output-dir", str(tmp_path)])
+    assert seen == {"width": 6, "seeds": 1, "N": 16, "nepochs": 1}
+    with pytest.raises(KeyboardInterrupt):
+        lattice_cause.main(["--device", "cpu", "--output-dir", str(tmp_path / "full")])
+    assert seen == {"width": 32, "seeds": 3, "N": 32, "nepochs": 25}
 
 
 def test_gradient_ratios_bad_input(tmp_path) -> None:
