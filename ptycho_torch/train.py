@@ -474,6 +474,9 @@ def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: Dist
     """Every check before any work, then the run, holding the output directory (rank 0) throughout."""
     claimed = False
     try:
+        if args.allow_config_change and not args.resume:
+            raise UsageError("--allow-config-change has no effect without --resume (a fresh run has no checkpoint "
+                             "to compare): drop it")
         check_environment()
         config = load_config(args)
         warn_small_scan(config)

@@ -177,6 +177,7 @@ def test_config_file_with_flags_overriding(tmp_path) -> None:
         (["--loss", "mse"], "loss"),
         (["--spectral-init", "[1, 2]"], "did you mean"),
         (["--spectral-init", '{"strategy": "legacy", "gain": -1}'], "gain"),
+        (["--allow-config-change"], "--allow-config-change has no effect without --resume"),
     ],
 )
 def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, extra, message) -> None:
