@@ -19,7 +19,7 @@ from .adapters import (
     real_view_plan,
     register_layer_adapter,
 )
-from .audit import AuditReport, AuditRow, audit
+from .audit import AuditReport, AuditRow, IdenticalSpectralWeightsWarning, audit
 from .calibrate import CalibratedLayer, CalibrationReport, calibrate_
 from .edge_of_chaos import EdgeOfChaosParams  # importing it registers the edge-of-chaos strategy
 from .geometry import SpectralGeometry
@@ -52,6 +52,7 @@ __all__ = [
     "CalibrationReport",
     "ENTRY_POINT_GROUP",
     "EdgeOfChaosParams",
+    "IdenticalSpectralWeightsWarning",
     "InitReport",
     "InitializedWeight",
     "LAYER_ADAPTER_ENTRY_POINT_GROUP",

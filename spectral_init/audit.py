@@ -8,12 +8,18 @@ strategy's target at that geometry. A weight is *flagged* when it is more than
 target (``sqrt_in``: forward variance, ``xavier-complex``: forward and backward
 averaged, ``kaiming-complex``: forward through a ReLU/GELU): it then starts far
 from any init that keeps the spectral branch's signal at the scale of its input.
+
+Weights that hold identical values (not one tied parameter: two) are reported and
+warned about: that is what layers each given the same seed get, since each draws
+from its own copy of one stream.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import textwrap
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,10 +31,14 @@ from .adapters.discovery import find_spectral_weights
 from .geometry import SpectralGeometry
 from .registry import available_strategies, get_strategy
 
-__all__ = ["AuditReport", "AuditRow", "FLAG_FACTOR", "VARIANCE_PRESERVING", "audit"]
+__all__ = ["AuditReport", "AuditRow", "FLAG_FACTOR", "IdenticalSpectralWeightsWarning", "VARIANCE_PRESERVING", "audit"]
 
 VARIANCE_PRESERVING = ("sqrt_in", "xavier-complex", "kaiming-complex")
 FLAG_FACTOR = 4.0
+
+
+class IdenticalSpectralWeightsWarning(UserWarning):
+    """Distinct spectral weights of one model hold the same values (layers seeded alike)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class AuditReport:
     rows: list[AuditRow] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)  # asked-for strategies the table shows beside the preserving ones
     notes: dict[str, str] = field(default_factory=dict)  # strategy → why it has no target at some weight
+    identical: list[list[str]] = field(default_factory=list)  # groups of weights holding the same non-zero values
 
     @property
     def flagged(self) -> list[AuditRow]:
@@ -66,7 +77,7 @@ class AuditReport:
             row["geometry"]["modes"] = list(r.geometry.modes)
             rows.append(row)
         return {"strategies": self.strategies, "variance_preserving": list(VARIANCE_PRESERVING),
-                "flag_factor": FLAG_FACTOR, "rows": rows, "notes": self.notes}
+                "flag_factor": FLAG_FACTOR, "rows": rows, "notes": self.notes, "identical": self.identical}
 
     def __str__(self) -> str:
         """A table of at most 100 columns: rows grouped by layer kind, ratios to the variance-preserving targets."""
@@ -87,6 +98,8 @@ class AuditReport:
             cells = "".join(f" {_ratio(r.ratios[s]):>8}" for s in columns)
             lines.append(f"  {_clip(r.name, width):<{width}} {f'{g.in_channels}→{g.out_channels}':>9} {g.branches:>1} "
                          f"{r.second_moment:>9.3g} {mean_ratio:>10.3g}{cells}  {'YES' if r.flagged else ''}")
+        for group in self.identical:
+            lines += textwrap.wrap(f"— identical values: {', '.join(group)}", 100, subsequent_indent="  ")
         for name, why in self.notes.items():
             if name in columns:  # wrapped, so that the report stays within 100 columns
                 lines += textwrap.wrap(f"— {name}: no target at some weights ({why})", 100, subsequent_indent="  ")
@@ -130,10 +143,14 @@ def audit(model: nn.Module, strategies: Sequence[str] | None = None) -> AuditRep
     # the table shows the preserving targets, and beside them the strategies asked for by name
     report = AuditReport(strategies=compared, shown=[n for n in names if n not in VARIANCE_PRESERVING]
                          if strategies else [])
+    by_value: dict[tuple[tuple[int, ...], str], list[str]] = {}
     with torch.no_grad():
         for plan in plans:
             weight = plan.dense().to(torch.complex128)
             moment = float(weight.abs().square().mean())
+            if moment > 0:  # zero-initialized weights (gates, say) are alike by design
+                digest = hashlib.blake2b(weight.cpu().numpy().tobytes(), digest_size=16).hexdigest()
+                by_value.setdefault((tuple(weight.shape), digest), []).append(plan.name)
             mean = complex(weight.mean())
             found = {s: _target(s, plan.geometry) for s in compared}
             targets = {s: value for s, (value, _) in found.items()}
@@ -145,4 +162,12 @@ def audit(model: nn.Module, strategies: Sequence[str] | None = None) -> AuditRep
             flagged = bool(preserving) and all(not (1 / FLAG_FACTOR <= q <= FLAG_FACTOR) for q in preserving)
             report.rows.append(AuditRow(plan.name, plan.kind, plan.adapter, plan.layout, plan.shape, plan.geometry,
                                         moment, mean, ratios, flagged))
+    report.identical = [names for names in by_value.values() if len(names) > 1]
+    if report.identical:
+        warnings.warn(
+            f"spectral weights with identical values: {'; '.join(', '.join(g) for g in report.identical)}. "
+            "Layers each given the same seed draw the same numbers; seed a model once: pass one initializer "
+            "to all its layers (spectral_init=make_initializer({'seed': 0})) or call "
+            "initialize_(model, {'seed': 0}) after building it",
+            IdenticalSpectralWeightsWarning, stacklevel=2)
     return report

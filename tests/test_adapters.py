@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import statistics
+import warnings
 
 import pytest
 import torch
@@ -290,6 +291,29 @@ def test_audit_flags_nothing_in_our_generators_with_sqrt_in(architecture) -> Non
     assert report.rows and report.flagged == []
     assert all(r.ratios["sqrt_in"] == pytest.approx(1, rel=0.25) for r in report.rows)
     assert all(len(line) <= 100 for line in str(report).splitlines())
+
+
+def test_audit_warns_of_layers_seeded_alike_and_initialize_tells_them_apart() -> None:
+    from ptycho_torch.generators import PtychoBlock
+
+    def assembled() -> nn.Sequential:  # a user's model: each block given the same seed
+        return nn.Sequential(*(PtychoBlock(8, 4, {"strategy": "sqrt_in", "seed": 0}) for _ in range(3)))
+
+    model = assembled()
+    with pytest.warns(si.IdenticalSpectralWeightsWarning, match="0.spectral.weights, 1.spectral.weights, 2.spectral"):
+        report = si.audit(model)
+    assert report.identical == [["0.spectral.weights", "1.spectral.weights", "2.spectral.weights"]]
+    assert "identical values: 0.spectral.weights" in str(report) and report.to_json_dict()["identical"]
+    # one seed for the model: the same model twice, its layers different, and audit has nothing to say
+    again = assembled()
+    for m in (model, again):
+        si.initialize_(m, {"strategy": "sqrt_in", "seed": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert si.audit(model).identical == []
+    weights = [b.spectral.weights for b in model]
+    assert not torch.equal(weights[0], weights[1])
+    assert all(torch.equal(w, b.spectral.weights) for w, b in zip(weights, again))
 
 
 def test_audit_cli(capsys) -> None:

@@ -60,6 +60,12 @@ class SpectralLayerBase(nn.Module):
     A subclass lists its complex weights with their geometry in
     ``spectral_weights()``; ``reset_parameters`` and ``spectral_init.initialize_``
     both read that one list.
+
+    A seed in settings, a name or a dict seeds this layer's own stream: two layers
+    given the same seeded settings get the same weights (``spectral_init.audit``
+    warns of it). To seed a model of several layers, pass them one
+    ``make_initializer(...)`` (one stream: they differ), as the generators here do,
+    or call ``spectral_init.initialize_(model, {"seed": …})`` once it is built.
     """
 
     def __init__(self, in_channels: int, out_channels: int, modes: int, spectral_init: SpectralInitArg) -> None:
