@@ -47,7 +47,8 @@ from ptycho_torch.generators import (
     PtychoBlock,
 )
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
-from spectral_init import make_initializer, spectral_layer_kinds
+from spectral_init import make_initializer
+from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.threads import announce_threads
 
 from .common import (

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from spectral_init import initialize_, spectral_layer_kinds
+from spectral_init import initialize_
+from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (
     Progress,

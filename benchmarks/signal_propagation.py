@@ -30,7 +30,8 @@ import torch.nn as nn
 
 from ptycho_torch.diagnostics import local_branch_target
 from ptycho_torch.generators import PlainFNOStack, PtychoBlock
-from spectral_init import calibrate_, make_initializer, spectral_layer_kinds
+from spectral_init import calibrate_, make_initializer
+from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (
     CALIBRATED,

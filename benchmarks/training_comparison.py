@@ -38,7 +38,7 @@ from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
 from ptycho_torch.usage import EXIT_DIVERGED, format_validation_error
-from spectral_init import spectral_layer_kinds
+from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (
     CALIBRATED,

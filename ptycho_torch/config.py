@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral_init import SpectralInitSpec
+from spectral_init.settings import SpectralInitSpec
 
 from .generators.blocks import InputTransformMode, OutputMode
 from .generators.diffraction_input import DiffractionInput, InputLayout, LaidOutGenerator, layout_channels

@@ -34,8 +34,9 @@ import torch.distributed as dist
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from spectral_init import normalize_name, spectral_layer_kinds
 from spectral_init.config_files import read_config_file
+from spectral_init.initialize_model import spectral_layer_kinds
+from spectral_init.plugins import normalize_name
 from spectral_init.threads import (
     THREADS_HELP,
     ThreadChoice,

@@ -16,7 +16,8 @@ import torch.distributed as dist
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral_init import calibrate_, resolve_settings
+from spectral_init import calibrate_
+from spectral_init.settings import resolve_settings
 
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation

@@ -53,9 +53,11 @@ def complex_normal_(
 
     Real and imaginary parts are independent N(0, second_moment/2); the modulus
     is Rayleigh and the phase uniform. ``Tensor.normal_(0, s)`` on a complex
-    tensor already draws E|w|² = s², so s = √second_moment.
+    tensor already draws E|w|² = s², so s = √second_moment. Like ``torch.nn.init``'s
+    fills it runs under ``no_grad``, so it fills an ``nn.Parameter`` too.
     """
-    return weight.normal_(0.0, math.sqrt(second_moment), generator=generator)
+    with torch.no_grad():
+        return weight.normal_(0.0, math.sqrt(second_moment), generator=generator)
 
 
 def uniform_parts_(
@@ -64,10 +66,11 @@ def uniform_parts_(
     """Fill real and imaginary parts each with a·U[0, 1), where E|w|² = 2a²/3.
 
     This is the reference FNO code's ``scale * torch.rand(cfloat)``: its mean is
-    a(1+i)/2, not zero, and each part has variance a²/12.
+    a(1+i)/2, not zero, and each part has variance a²/12. Runs under ``no_grad``.
     """
     amplitude = math.sqrt(1.5 * second_moment)
-    torch.view_as_real(weight).uniform_(0.0, amplitude, generator=generator)
+    with torch.no_grad():
+        torch.view_as_real(weight).uniform_(0.0, amplitude, generator=generator)
     return weight
 
 

@@ -27,7 +27,14 @@ from stats import ComplexNormal, Z
 
 import spectral_init as si
 from spectral_init import cli
-from spectral_init.adapters import ADAPTERS
+from spectral_init.adapters import (
+    ADAPTERS,
+    LAYER_ADAPTER_ENTRY_POINT_GROUP,
+    UnknownLayerAdapterError,
+    get_layer_adapter,
+)
+from spectral_init.audit import IdenticalSpectralWeightsWarning
+from spectral_init.initialize_model import UnrecognizedSpectralWeightWarning, spectral_layer_kinds
 
 neuralop = pytest.importorskip("neuralop")
 from neuralop.layers import legacy_spectral_convolution as legacy  # noqa: E402
@@ -185,7 +192,7 @@ def test_a_shared_layer_is_drawn_once_and_reported_once() -> None:
     model = nn.Sequential(shared, nn.GELU(), shared)
     report = si.initialize_(model, {"strategy": "sqrt_in", "seed": 0})
     assert [w.name for w in report.weights] == ["0.weights1", "0.weights2"]
-    assert si.spectral_layer_kinds(model) == {"Li et al. SpectralConv2d (complex)": 1}
+    assert spectral_layer_kinds(model) == {"Li et al. SpectralConv2d (complex)": 1}
 
 
 def test_calibrate_reaches_the_target_through_the_adapters() -> None:
@@ -216,7 +223,7 @@ def test_strict_refuses_a_spectral_looking_parameter_before_any_change() -> None
         si.initialize_(model, "sqrt_in")
     assert "local.weight" not in str(error.value)  # torch.nn's own conv kernel is not taken for a spectral weight
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
-    with pytest.warns(si.UnrecognizedSpectralWeightWarning, match="mystery"):
+    with pytest.warns(UnrecognizedSpectralWeightWarning, match="mystery"):
         report = si.initialize_(model, "sqrt_in", strict=False)
     assert report.skipped == ["mystery"] and report.per_adapter == {"li-fno": 2}
     assert torch.equal(model.mystery.detach(), torch.ones(4, 4, 3, 2))
@@ -226,7 +233,7 @@ def test_a_model_with_no_recognized_spectral_weight_is_refused() -> None:
     model = nn.Sequential(nn.Linear(3, 3))
     with pytest.raises(ValueError, match="no layer adapter recognizes a spectral weight"):
         si.initialize_(model, "sqrt_in")
-    with pytest.warns(si.UnrecognizedSpectralWeightWarning, match="no layer adapter"):
+    with pytest.warns(UnrecognizedSpectralWeightWarning, match="no layer adapter"):
         assert si.initialize_(model, "sqrt_in", strict=False).weights == []
 
 
@@ -239,7 +246,7 @@ def test_the_legacy_layer_without_its_adapter_is_refused_not_skipped(monkeypatch
 
 
 def test_a_third_party_adapter_from_an_entry_point() -> None:
-    with installed(("mixer", "plugins.adapter_plugin"), group=si.LAYER_ADAPTER_ENTRY_POINT_GROUP):
+    with installed(("mixer", "plugins.adapter_plugin"), group=LAYER_ADAPTER_ENTRY_POINT_GROUP):
         from plugins.adapter_plugin import FourierMixer
 
         assert "plugin-fourier-mixer" in si.available_layer_adapters()
@@ -248,12 +255,12 @@ def test_a_third_party_adapter_from_an_entry_point() -> None:
         assert report.per_adapter == {"plugin-fourier-mixer": 1}
         ComplexNormal.check_second_moment(torch.view_as_complex(layer.mix.detach()), 1 / 8)
     assert "plugin-fourier-mixer" not in si.available_layer_adapters()
-    with pytest.raises(si.UnknownLayerAdapterError, match="did you mean 'li-fno'"):
-        si.get_layer_adapter("li_fn")
+    with pytest.raises(UnknownLayerAdapterError, match="did you mean 'li-fno'"):
+        get_layer_adapter("li_fn")
 
 
 def test_spherical_conv_where_torch_harmonics_imports() -> None:
-    adapter = si.get_layer_adapter("neuralop-spherical-conv")
+    adapter = get_layer_adapter("neuralop-spherical-conv")
     try:
         from neuralop.layers.spherical_convolution import SphericalConv
     except ImportError:
@@ -300,7 +307,7 @@ def test_audit_warns_of_layers_seeded_alike_and_initialize_tells_them_apart() ->
         return nn.Sequential(*(PtychoBlock(8, 4, {"strategy": "sqrt_in", "seed": 0}) for _ in range(3)))
 
     model = assembled()
-    with pytest.warns(si.IdenticalSpectralWeightsWarning, match="0.spectral.weights, 1.spectral.weights, 2.spectral"):
+    with pytest.warns(IdenticalSpectralWeightsWarning, match="0.spectral.weights, 1.spectral.weights, 2.spectral"):
         report = si.audit(model)
     assert report.identical == [["0.spectral.weights", "1.spectral.weights", "2.spectral.weights"]]
     assert "identical values: 0.spectral.weights" in str(report) and report.to_json_dict()["identical"]

@@ -20,6 +20,8 @@ from stats import ComplexNormal, Z, assert_second_moment
 
 import spectral_init as si
 from ptycho_torch.generators import CascadedFNOGenerator, FfnoGeneratorModule, NeuralopSpectralConv2d
+from spectral_init.initialize_model import UnrecognizedSpectralWeightWarning, spectral_layer_kinds
+from spectral_init.registry import UnknownStrategyError
 
 
 def complex_params(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -77,7 +79,7 @@ def test_unknown_complex_parameter_strict_refuses_before_any_change() -> None:
 
 def test_unknown_complex_parameter_not_strict_warns_and_draws_the_rest() -> None:
     model = WithStrayComplex()
-    with pytest.warns(si.UnrecognizedSpectralWeightWarning, match="phase_table"):
+    with pytest.warns(UnrecognizedSpectralWeightWarning, match="phase_table"):
         report = si.initialize_(model, {"strategy": "kaiming-complex", "seed": 0}, strict=False)
     assert report.skipped == ["phase_table"] and len(report.weights) == 2
     assert torch.equal(model.phase_table.detach(), torch.ones(3, dtype=torch.cfloat))
@@ -104,7 +106,7 @@ def test_a_failed_draw_changes_no_weight() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match="torch.nn.Module"):
         si.initialize_(torch.zeros(3, dtype=torch.cfloat))
-    with pytest.raises(si.UnknownStrategyError, match="did you mean 'sqrt_in'"):
+    with pytest.raises(UnknownStrategyError, match="did you mean 'sqrt_in'"):
         si.initialize_(nn.Linear(2, 2), "sqrt_inn")
 
 
@@ -187,16 +189,16 @@ def test_neuralop_separable_conv_has_fan_one() -> None:
 def test_spectral_layer_kinds_name_what_runs() -> None:
     from ptycho_torch import GeneratorConfig, build_generator
 
-    assert si.spectral_layer_kinds(build_generator(GeneratorConfig(C=1))) == {"SpectralConv2d": 4}
+    assert spectral_layer_kinds(build_generator(GeneratorConfig(C=1))) == {"SpectralConv2d": 4}
     # the FFNO stack shares one factorized layer between its blocks: one layer, counted once
     ffno = build_generator(GeneratorConfig(architecture="ffno", C=1, fno_blocks=3))
-    assert si.spectral_layer_kinds(ffno) == {"FactorizedSpectralConv2d": 1}
-    assert si.spectral_layer_kinds(torch.nn.Linear(2, 2)) == {}
+    assert spectral_layer_kinds(ffno) == {"FactorizedSpectralConv2d": 1}
+    assert spectral_layer_kinds(torch.nn.Linear(2, 2)) == {}
     wrapped = build_generator(GeneratorConfig(C=1, fno_blocks=2, spectral_backend="neuralop"))
-    assert si.spectral_layer_kinds(wrapped) == {"NeuralopSpectralConv2d": 2}
+    assert spectral_layer_kinds(wrapped) == {"NeuralopSpectralConv2d": 2}
     tucker = neuralop.models.FNO(n_modes=(4, 4), in_channels=1, out_channels=1, hidden_channels=4, n_layers=3,
                                  factorization="tucker", rank=0.5)
-    assert si.spectral_layer_kinds(tucker) == {"neuralop SpectralConv 2-D tucker": 3}
+    assert spectral_layer_kinds(tucker) == {"neuralop SpectralConv 2-D tucker": 3}
 
 
 def test_settings_that_ask_for_calibration_calibrate_or_refuse_never_skip_it() -> None:

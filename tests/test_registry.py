@@ -10,6 +10,8 @@ import torch
 from plugins import installed
 
 import spectral_init as si
+from spectral_init.plugins import PluginLoadWarning
+from spectral_init.registry import Strategy, UnknownStrategyError
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,7 @@ def test_available_strategies_is_sorted_canonical() -> None:
 
 
 def test_unknown_name_lists_known_and_suggests_closest() -> None:
-    with pytest.raises(si.UnknownStrategyError) as info:
+    with pytest.raises(UnknownStrategyError) as info:
         si.get_strategy("xavier")
     message = str(info.value)
     assert "did you mean 'xavier-complex'" in message
@@ -48,7 +50,7 @@ def test_register_and_duplicate(isolated_registry) -> None:
     def fill(weight, *, in_channels, out_channels, gain, generator):
         return weight.normal_(0, 1e-2 * gain, generator=generator)
 
-    assert isinstance(fill, si.Strategy)
+    assert isinstance(fill, Strategy)
     assert si.get_strategy("TINY") is fill
     assert "tiny" in si.available_strategies()
     with pytest.raises(ValueError, match="already registered"):
@@ -130,7 +132,7 @@ def test_plugins_load_lazily_and_a_broken_one_only_warns() -> None:
         ("broken", "plugins.broken_plugin"),
     ]
     with installed(*plugins):
-        with pytest.warns(si.PluginLoadWarning, match=r"'broken'.*broken on purpose"):
+        with pytest.warns(PluginLoadWarning, match=r"'broken'.*broken on purpose"):
             names = si.available_strategies()
         assert {"plugin-fan-out", "plugin-by-function", "sqrt_in"} <= set(names)
         assert si.get_strategy("Plugin_Fan_Out").second_moment(3, 8, 2.0) == pytest.approx(4 / 8)

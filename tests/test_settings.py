@@ -11,6 +11,8 @@ import torch
 
 import spectral_init as si
 from spectral_init import SpectralInitSettings
+from spectral_init.settings import SpectralInitSpec, resolve_settings
+from spectral_init.spectral_initializer import init_spectral_weight_
 
 
 def test_defaults() -> None:
@@ -29,9 +31,9 @@ def test_env_vars_apply_and_explicit_arguments_win(monkeypatch) -> None:
 
 
 def test_default_is_read_when_resolved_not_at_import(monkeypatch) -> None:
-    assert si.resolve_settings(None).strategy == "sqrt_in"
+    assert resolve_settings(None).strategy == "sqrt_in"
     monkeypatch.setenv("SPECTRAL_INIT_STRATEGY", "kaiming-complex")
-    assert si.resolve_settings(None).strategy == "kaiming-complex"
+    assert resolve_settings(None).strategy == "kaiming-complex"
 
 
 @pytest.mark.parametrize(
@@ -138,17 +140,17 @@ def test_params_from_env_as_json(isolated_registry, monkeypatch) -> None:
 
 
 def test_resolve_settings_accepts_name_settings_dict() -> None:
-    assert si.resolve_settings("Kaiming_Complex").strategy == "kaiming-complex"
+    assert resolve_settings("Kaiming_Complex").strategy == "kaiming-complex"
     s = SpectralInitSettings(strategy="legacy")
-    assert si.resolve_settings(s) is s
-    assert si.resolve_settings({"strategy": "legacy", "gain": 2}).gain == 2.0
+    assert resolve_settings(s) is s
+    assert resolve_settings({"strategy": "legacy", "gain": 2}).gain == 2.0
     with pytest.raises(TypeError, match="strategy name, SpectralInitSettings"):
-        si.resolve_settings(3)  # type: ignore[arg-type]
+        resolve_settings(3)  # type: ignore[arg-type]
 
 
 def test_spec_field_accepts_a_string() -> None:
     class Model(pydantic.BaseModel):
-        init: si.SpectralInitSpec
+        init: SpectralInitSpec
 
     assert Model(init="xavier_complex").init.strategy == "xavier-complex"
     assert Model(init={"strategy": "legacy", "seed": 1}).init.seed == 1
@@ -160,20 +162,20 @@ def test_spec_field_reads_env_for_fields_not_given(monkeypatch) -> None:
     """A name, a mapping and a direct SpectralInitSettings(...) follow one precedence."""
 
     class Model(pydantic.BaseModel):
-        init: si.SpectralInitSpec
+        init: SpectralInitSpec
 
     monkeypatch.setenv("SPECTRAL_INIT_GAIN", "2")
     assert Model(init="legacy").init.gain == 2.0
     assert Model(init={"strategy": "legacy"}).init.gain == 2.0
     assert Model(init={"strategy": "legacy", "gain": 3}).init.gain == 3.0
-    assert si.resolve_settings({"strategy": "legacy"}).gain == 2.0
+    assert resolve_settings({"strategy": "legacy"}).gain == 2.0
 
 
 def test_seeded_initializer_is_reproducible_and_leaves_global_rng() -> None:
     before = torch.random.get_rng_state()
-    a = si.init_spectral_weight_(torch.empty(3, 4, 6, 3, dtype=torch.complex64), in_channels=3, out_channels=4,
+    a = init_spectral_weight_(torch.empty(3, 4, 6, 3, dtype=torch.complex64), in_channels=3, out_channels=4,
                                  spectral_init={"strategy": "xavier-complex", "seed": 9})
-    b = si.init_spectral_weight_(torch.empty(3, 4, 6, 3, dtype=torch.complex64), in_channels=3, out_channels=4,
+    b = init_spectral_weight_(torch.empty(3, 4, 6, 3, dtype=torch.complex64), in_channels=3, out_channels=4,
                                  spectral_init={"strategy": "xavier-complex", "seed": 9})
     assert torch.equal(a, b)
     assert torch.equal(before, torch.random.get_rng_state())
@@ -196,11 +198,11 @@ def test_failed_initialization_leaves_weight_untouched(isolated_registry) -> Non
     w = torch.full((2, 2, 2, 2), 3 + 1j, dtype=torch.complex64)
     original = w.clone()
     with pytest.raises(RuntimeError, match="midway"):
-        si.init_spectral_weight_(w, in_channels=2, out_channels=2, spectral_init="half-then-fail")
+        init_spectral_weight_(w, in_channels=2, out_channels=2, spectral_init="half-then-fail")
     with pytest.raises(FloatingPointError, match="non-finite"):
-        si.init_spectral_weight_(w, in_channels=2, out_channels=2, spectral_init="non-finite")
+        init_spectral_weight_(w, in_channels=2, out_channels=2, spectral_init="non-finite")
     with pytest.raises(TypeError, match="complex tensor"):
-        si.init_spectral_weight_(torch.zeros(2, 2), in_channels=2, out_channels=2)
+        init_spectral_weight_(torch.zeros(2, 2), in_channels=2, out_channels=2)
     assert torch.equal(w, original)
 
 

@@ -8,6 +8,7 @@ from reference_table import FORMULAS, TABLE
 from stats import ComplexNormal, UniformParts, assert_second_moment
 
 import spectral_init as si
+from spectral_init.scaling import VarianceScaling, uniform_parts_
 
 
 def test_builtins_are_registered() -> None:
@@ -91,8 +92,30 @@ def test_same_generator_seed_gives_identical_weights_and_leaves_global_rng() -> 
 
 def test_variance_scaling_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError, match="fan must be one of"):
-        si.VarianceScaling(scale=1.0, fan="fan_in", distribution="complex_normal")  # type: ignore[arg-type]
+        VarianceScaling(scale=1.0, fan="fan_in", distribution="complex_normal")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="distribution must be one of"):
-        si.VarianceScaling(scale=1.0, fan="in", distribution="normal")  # type: ignore[arg-type]
+        VarianceScaling(scale=1.0, fan="in", distribution="normal")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="scale must be a finite number > 0"):
-        si.VarianceScaling(scale=0.0, fan="in", distribution="complex_normal")
+        VarianceScaling(scale=0.0, fan="in", distribution="complex_normal")
+
+
+@pytest.mark.parametrize("sampler", [si.complex_normal_, uniform_parts_])
+def test_samplers_fill_a_parameter_as_torch_nn_init_does(sampler) -> None:
+    weight = torch.nn.Parameter(torch.zeros(4, 4, dtype=torch.cfloat))
+    assert sampler(weight, 1.0, torch.Generator().manual_seed(0)) is weight
+    assert weight.requires_grad and weight.grad_fn is None and bool((weight != 0).all())
+
+
+def test_the_top_level_holds_one_name_per_job_and_moved_names_still_work_with_a_warning() -> None:
+    import spectral_init.registry
+
+    assert len(si.__all__) <= 15 and all(hasattr(si, name) for name in si.__all__)
+    assert dir(si) == sorted(si.__all__)
+    with pytest.warns(DeprecationWarning, match="from spectral_init.registry import UnknownStrategyError"):
+        moved = si.UnknownStrategyError
+    assert moved is spectral_init.registry.UnknownStrategyError
+    for name in si._MOVED:  # every moved name resolves to its new home
+        with pytest.warns(DeprecationWarning):
+            assert getattr(si, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        si.no_such_name  # noqa: B018

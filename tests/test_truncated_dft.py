@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import spectral_init as si
 from ptycho_torch.generators import _FallbackSpectralConv2d, spectral_conv2d, spectral_conv2d_fft
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
+from spectral_init.spectral_initializer import init_spectral_weight_
 
 # (batch, in, out, H, W, modes): square and not, odd sizes, modes capped by small inputs
 # (H < 2·modes, W//2+1 < modes, the Nyquist column kept when W is even), 1×1 inputs.
@@ -57,7 +57,7 @@ def test_layer_stores_weights_mode_major_and_draws_them_in_logical_order() -> No
     assert layer.weights.permute(2, 3, 0, 1).is_contiguous()
     # the same seed into a contiguous tensor gives the same value at every (i, o, kx, ky)
     plain = torch.empty(3, 4, 10, 5, dtype=torch.complex64)
-    si.init_spectral_weight_(
+    init_spectral_weight_(
         plain, in_channels=3, out_channels=4, spectral_init={"strategy": "xavier-complex", "seed": 7}
     )
     assert torch.equal(layer.weights.detach(), plain)

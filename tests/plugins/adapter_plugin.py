@@ -3,7 +3,8 @@
 import torch
 import torch.nn as nn
 
-from spectral_init import SpectralGeometry, real_view_plan, register_layer_adapter
+from spectral_init import SpectralGeometry, register_layer_adapter
+from spectral_init.adapters import real_view_plan
 
 
 class FourierMixer(nn.Module):

@@ -12,6 +12,7 @@ from reference_table import TABLE
 from stats import STUDENTIZED_MIN_N, Studentized, family
 
 import spectral_init as si
+from spectral_init.spectral_initializer import init_spectral_weight_
 
 
 def draw_weights(name: str, shape: tuple[int, ...], dtype: torch.dtype, gain: float, seed: int) -> torch.Tensor:
@@ -101,8 +102,8 @@ def test_same_seed_same_bits_and_the_global_rng_untouched(strategy_name, shape, 
     assert torch.equal(before, torch.random.get_rng_state())
     settings = {"strategy": strategy_name, "gain": gain, "seed": seed}
     c, d = torch.empty(shape, dtype=dtype), torch.empty(shape, dtype=dtype)
-    si.init_spectral_weight_(c, in_channels=shape[0], out_channels=shape[1], spectral_init=settings)
-    si.init_spectral_weight_(d, in_channels=shape[0], out_channels=shape[1], spectral_init=settings)
+    init_spectral_weight_(c, in_channels=shape[0], out_channels=shape[1], spectral_init=settings)
+    init_spectral_weight_(d, in_channels=shape[0], out_channels=shape[1], spectral_init=settings)
     assert torch.equal(torch.view_as_real(c), torch.view_as_real(d))
     assert torch.equal(before, torch.random.get_rng_state())
 
