@@ -17,29 +17,29 @@ from typing import Any
 
 import torch
 
-from ptycho_torch.output_files import (
+from cli_common.output_files import (
     claim_output_directory,
     move_aside,
     release_output_directory,
     write_atomically,
 )
-from ptycho_torch.progress import Progress
-from ptycho_torch.training import DistributedContext, pick_device
-from ptycho_torch.usage import (
-    EXIT_INTERRUPTED,
-    UsageError,
-    check_spectral_init_environment,
-    interrupts_raise_keyboard_interrupt,
-    output_directory_argument,
-)
-from spectral_init import available_strategies, get_strategy
-from spectral_init.threads import (
+from cli_common.progress import Progress
+from cli_common.threads import (
     THREADS_HELP,
     active_thread_record,
     announce_threads,
     command_threads,
     positive_thread_count,
 )
+from cli_common.usage import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    check_spectral_init_environment,
+    interrupts_raise_keyboard_interrupt,
+    output_directory_argument,
+)
+from ptycho_torch.training import DistributedContext, pick_device
+from spectral_init import available_strategies, get_strategy
 
 from .figures import draw_all
 

@@ -27,6 +27,8 @@ from typing import Any, get_args
 import pydantic
 import torch
 
+from cli_common.progress import Progress
+from cli_common.usage import EXIT_DIVERGED, format_validation_error
 from ptycho_torch.anchor import ANCHOR_PACKAGE, anchor_available, iterative_reconstruction
 from ptycho_torch.anchor import DEFAULT_ITERATIONS as ANCHOR_ITERATIONS
 from ptycho_torch.config import ARCHITECTURES
@@ -34,10 +36,8 @@ from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruct
 from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.overlap import tile_side
-from ptycho_torch.progress import Progress
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
-from ptycho_torch.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (

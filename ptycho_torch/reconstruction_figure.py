@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cli_common.output_files import write_atomically
+
 from .evaluation import StitchedObject
-from .output_files import write_atomically
 
 __all__ = ["draw_reconstruction"]
 

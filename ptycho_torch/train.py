@@ -34,10 +34,15 @@ import torch.distributed as dist
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from spectral_init.config_files import read_config_file
-from spectral_init.initialize_model import spectral_layer_kinds
-from spectral_init.plugins import normalize_name
-from spectral_init.threads import (
+from cli_common.output_files import (
+    claim_output_directory,
+    ensure_writable_directory,
+    move_aside,
+    release_output_directory,
+    write_atomically,
+)
+from cli_common.progress import Progress
+from cli_common.threads import (
     THREADS_HELP,
     ThreadChoice,
     announce_threads,
@@ -45,16 +50,22 @@ from spectral_init.threads import (
     positive_thread_count,
     thread_record,
 )
+from cli_common.usage import (
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    check_spectral_init_environment,
+    format_validation_error,
+    interrupts_raise_keyboard_interrupt,
+    output_directory_argument,
+    stop_signals_ignored,
+)
+from spectral_init.config_files import read_config_file
+from spectral_init.initialize_model import spectral_layer_kinds
+from spectral_init.plugins import normalize_name
 
 from .generators.spectral_conv import resolve_backend
-from .output_files import (
-    claim_output_directory,
-    ensure_writable_directory,
-    move_aside,
-    release_output_directory,
-    write_atomically,
-)
-from .progress import Progress
 from .reconstruction_figure import draw_reconstruction
 from .simulation import load_probe
 from .training import (
@@ -67,17 +78,6 @@ from .training import (
     pick_device,
     resolved_spectral_init,
     train,
-)
-from .usage import (
-    EXIT_DIVERGED,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    UsageError,
-    check_spectral_init_environment,
-    format_validation_error,
-    interrupts_raise_keyboard_interrupt,
-    output_directory_argument,
-    stop_signals_ignored,
 )
 
 __all__ = [

@@ -13,11 +13,12 @@ from typing import Any
 
 import torch.nn as nn
 
+from cli_common.threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
+
 from . import __version__
 from .adapters import ADAPTERS
 from .geometry import SpectralGeometry
 from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
-from .threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
 
 __all__ = [
     "build_parser",

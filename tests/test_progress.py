@@ -7,7 +7,7 @@ import re
 
 from test_training import TINY_FLAGS
 
-from ptycho_torch.progress import Progress
+from cli_common.progress import Progress
 from ptycho_torch.train import main
 
 
