@@ -11,13 +11,16 @@ those measured.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
-from ptycho_torch.output_files import write_atomically
+from cli_common.output_files import write_atomically
 
 from .common import HelpFormatter, UsageError, run_cli
 from .figures import draw_all, pyplot
@@ -29,22 +32,19 @@ class _Views(NamedTuple):
     extra_figures: dict[str, Callable[[dict[str, Any]], Any]]
 
 
-def _views() -> dict[str, _Views]:
-    from . import (
-        adapter_init,
-        generator_step,
-        gradient_ratios,
-        lattice_cause,
-        neuralop_init,
-        operator_tasks,
-        signal_propagation,
-        spectral_conv_speed,
-        training_comparison,
-    )
+def benchmark_modules() -> list[ModuleType]:
+    """Every benchmark of this package, found by what its module defines (``SCHEMA``, ``markdown_report``,
+    ``figure``, ``build_parser``): a new benchmark is replotted and checked without being listed anywhere."""
+    modules = (importlib.import_module(f"{__package__}.{info.name}")
+               for info in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    return [m for m in modules if all(hasattr(m, name) for name in BENCHMARK_API)]
 
-    return {module.SCHEMA: _Views(module.markdown_report, module.figure, getattr(module, "EXTRA_FIGURES", {}))
-            for module in (adapter_init, generator_step, gradient_ratios, lattice_cause, neuralop_init, operator_tasks,
-                           signal_propagation, spectral_conv_speed, training_comparison)}
+
+BENCHMARK_API = ("SCHEMA", "markdown_report", "figure", "build_parser")
+
+
+def _views() -> dict[str, _Views]:
+    return {m.SCHEMA: _Views(m.markdown_report, m.figure, getattr(m, "EXTRA_FIGURES", {})) for m in benchmark_modules()}
 
 
 def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:

@@ -6,18 +6,21 @@ import json
 import math
 import statistics
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from resumable import recording, without_timings
 
 from benchmarks import gradient_ratios, spectral_conv_speed
+from benchmarks.replot import benchmark_modules
 from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
 
 TINY = [
     "--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress",
     "--device", "cpu",
 ]
+REPO = Path(__file__).resolve().parents[1]
 QUICK_TINY = TINY[:2] + TINY[4:]  # without --blocks: --quick is one block
 
 
@@ -598,13 +601,16 @@ def test_signal_propagation_tiny(tmp_path) -> None:
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "gradient_ratios", "spectral_conv_speed", "signal_propagation", "training_comparison", "neuralop_init",
-        "replot", "generator_step", "adapter_init", "operator_tasks",
-    ],
-)
+def test_every_benchmark_is_found_without_a_list() -> None:
+    from benchmarks.replot import benchmark_modules
+
+    found = {m.__name__.rsplit(".", 1)[1] for m in benchmark_modules()}
+    # the modules whose source declares a record schema, read independently of the discovery
+    declared = {p.stem for p in (REPO / "benchmarks").glob("*.py") if "\nSCHEMA = " in p.read_text()}
+    assert found == declared and {"lattice_cause", "training_comparison", "operator_tasks"} <= found
+
+
+@pytest.mark.parametrize("name", sorted(m.__name__.rsplit(".", 1)[1] for m in benchmark_modules()) + ["replot"])
 def test_every_benchmark_flag_has_help_and_shows_its_default(name) -> None:
     import importlib
 
@@ -661,7 +667,7 @@ def test_sigterm_is_handled_as_an_interrupt_inside_the_block_only() -> None:
     import signal
     import time
 
-    from ptycho_torch.usage import interrupts_raise_keyboard_interrupt
+    from cli_common.usage import interrupts_raise_keyboard_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), interrupts_raise_keyboard_interrupt():
