@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -827,3 +828,22 @@ def test_a_resumed_gradient_sweep_equals_an_uninterrupted_one(tmp_path, monkeypa
     resumed, uninterrupted = (json.loads((d / "gradient_ratios.json").read_text()) for d in (stopped, whole))
     assert without_timings(resumed["runs"]) == without_timings(uninterrupted["runs"])
     assert without_timings(resumed["summary"]) == without_timings(uninterrupted["summary"])
+
+
+def test_busy_build_times_each_condition_in_fresh_processes(tmp_path) -> None:
+    from benchmarks import busy_build
+
+    argv = ["--rounds", "1", "--spinners", "1", "--width", "4", "--depth", "1", "--modes", "2", "--size", "8",
+            "--no-progress", "--output-dir", str(tmp_path)]
+    assert busy_build.main(argv) == 0
+    record = json.loads((tmp_path / "busy_build.json").read_text())
+    assert [r["condition"] for r in record["runs"]] == list(busy_build.CONDITIONS)
+    threads = {r["condition"]: r["torch_threads"] for r in record["runs"]}
+    assert threads["idle, 1 thread"] == threads["busy, 1 thread"] == 1
+    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                           capture_output=True, text=True, check=True).stdout
+    assert threads["busy, torch's default"] == int(fresh)  # what a program that sets nothing gets
+    assert record["summary"]["idle, 1 thread"]["median_over_reference"] == 1.0
+    assert all(r["seconds"] > 0 for r in record["runs"])
+    with pytest.raises(SystemExit, match="--threads has no effect here"):
+        busy_build.main([*argv, "--threads", "2"])
