@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from spectral_init.registry import check_positive_int
+from spectral_init.checks import check_positive_int
 
 from .simulation import PtychoDataset, SimulationConfig
 

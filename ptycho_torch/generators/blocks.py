@@ -8,7 +8,7 @@ from typing import Literal, get_args
 import torch
 import torch.nn as nn
 
-from spectral_init.registry import check_positive_int
+from spectral_init.checks import check_positive_int
 
 from .spectral_conv import SpectralInitArg, make_spectral_conv
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import make_initializer
-from spectral_init.registry import check_positive_int
+from spectral_init.checks import check_positive_int
 
 from .blocks import InputTransformMode, LiftedGenerator, OutputHead, OutputMode, check_choice
 from .spectral_conv import SpectralInitArg, make_spectral_conv

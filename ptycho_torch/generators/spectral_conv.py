@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import SpectralGeometry, SpectralInitSettings, make_initializer
-from spectral_init.registry import check_positive_int
+from spectral_init.checks import check_positive_int
 from spectral_init.spectral_initializer import SpectralInitializer
 
 from .truncated_dft import complex_dtype_for, spectral_conv2d
