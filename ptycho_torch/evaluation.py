@@ -25,6 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from spectral_init.checks import check_positive_int
 
+from .placement import PatchPlacement, stitch_weight
 from .simulation import PtychoDataset, SimulationConfig
 
 __all__ = [
@@ -52,27 +53,19 @@ METRIC_NAMES = ("mae_amp", "mae_phase", "psnr_amp", "psnr_phase", "ssim_amp", "s
                 "lattice_amp", "lattice_phase")
 
 
-def stitch_weight(probe: torch.Tensor) -> torch.Tensor:
-    """Each patch pixel's weight in the stitched object: |probe|² where it exceeds 1% of its maximum, else
-    0 (there the data hardly constrain the object)."""
-    weight = probe.abs().square()
-    return torch.where(weight > 0.01 * weight.max(), weight, 0)
-
-
-def stitch(patches: torch.Tensor, positions: Sequence[tuple[int, int]], canvas: int,
+def stitch(patches: torch.Tensor, positions: Sequence[tuple[float, float]], canvas: int | tuple[int, int],
            weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The object from its (n, N, N) complex patches whose top-left corners are ``positions`` (row,
-    column) on a ``canvas`` × ``canvas`` grid: each pixel the ``weight``-weighted mean of the patches
-    over it. Returns (object, coverage = summed weight); pixels no patch covers are 0."""
+    column; sub-pixel allowed, placed bilinearly: ``placement``) on a ``canvas`` (side, or height and
+    width): each pixel the ``weight``-weighted mean of the patches over it. Returns (object, coverage =
+    summed weight); pixels no patch covers are 0."""
     if len(positions) != patches.shape[0]:
         raise ValueError(f"{patches.shape[0]} patches but {len(positions)} scan positions")
     n = patches.shape[-1]
-    total = torch.zeros(canvas, canvas, dtype=torch.complex128)
-    coverage = torch.zeros(canvas, canvas, dtype=torch.float64)
+    placement = PatchPlacement(positions, canvas, n)
     w = weight.to(torch.float64)
-    for patch, (row, col) in zip(patches.to(torch.complex128), positions):
-        total[row : row + n, col : col + n] += patch * w
-        coverage[row : row + n, col : col + n] += w
+    total = placement.place(patches.to(torch.complex128) * w)
+    coverage = placement.place(w.expand(len(positions), n, n))
     return torch.where(coverage > 0, total / coverage.clamp_min(1e-300), 0), coverage
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .evaluation import stitch_weight
+from .placement import PatchPlacement, stitch_weight
 
 __all__ = [
     "ScanOverlap",
@@ -29,33 +29,26 @@ class ScanOverlap:
     """Patches (B, P, N, N) of B objects, P scan positions each → the patches of their stitched objects.
 
     Pixel by pixel the stitched object is Σ_p w·O_p / Σ_p w over the patches p covering it (w:
-    ``stitch_weight``), so re-extracted patches are unchanged where the patches agree; pixels no patch
-    weighs are 0. ``positions`` are the patches' top-left corners (row, column) on a ``canvas`` ×
-    ``canvas`` object.
+    ``stitch_weight``, spread bilinearly at sub-pixel positions: ``placement``), so re-extracted patches
+    are unchanged where the patches agree; pixels no patch weighs are 0. ``positions`` are the patches'
+    top-left corners (row, column) on a ``canvas`` (side, or height and width) object.
     """
 
-    def __init__(self, positions: Sequence[tuple[int, int]], canvas: int, probe: torch.Tensor) -> None:
+    def __init__(self, positions: Sequence[tuple[float, float]], canvas: int | tuple[int, int],
+                 probe: torch.Tensor) -> None:
         n = probe.shape[-1]
-        if any(not (0 <= r <= canvas - n and 0 <= c <= canvas - n) for r, c in positions):
-            raise ValueError(f"every scan position must place its {n} px patch inside the {canvas} px canvas")
-        offsets = torch.arange(n)[:, None] * canvas + torch.arange(n)[None, :]
-        self.index = torch.cat([(offsets + r * canvas + c).flatten() for r, c in positions]).to(probe.device)
+        self.placement = PatchPlacement(positions, canvas, n, probe.device)
         self.weight = stitch_weight(probe).float()
         self.positions, self.patch = len(positions), n
-        per_pixel = self.weight.flatten().repeat(len(positions))
-        coverage = torch.zeros(canvas * canvas, device=probe.device).index_add(0, self.index, per_pixel)
-        self.inverse_coverage = torch.where(coverage > 0, 1 / coverage.clamp_min(1e-30), 0)[:, None]
-        self.pixels = canvas * canvas
+        coverage = self.placement.place(self.weight.expand(len(positions), n, n))
+        self.inverse_coverage = torch.where(coverage > 0, 1 / coverage.clamp_min(1e-30), 0)
 
     def __call__(self, patches: torch.Tensor) -> torch.Tensor:
-        b, p, n = patches.shape[0], patches.shape[1], patches.shape[-1]
-        if (p, n) != (self.positions, self.patch) or patches.shape[-2] != n:
+        if patches.dim() != 4 or tuple(patches.shape[1:]) != (self.positions, self.patch, self.patch):
             raise ValueError(f"expected patches (B, {self.positions}, {self.patch}, {self.patch}); "
                              f"got {tuple(patches.shape)}")
-        weighted = torch.view_as_real(patches * self.weight).reshape(b, p * n * n, 2)
-        total = weighted.new_zeros(b, self.pixels, 2).index_add(1, self.index, weighted)
-        stitched = total * self.inverse_coverage
-        return torch.view_as_complex(stitched[:, self.index].contiguous()).reshape(b, p, n, n)
+        stitched = self.placement.place(patches * self.weight) * self.inverse_coverage
+        return self.placement.extract(stitched)
 
 
 def grid_tiles(side: int, tile: int, offset: int = 0) -> list[list[int]]:

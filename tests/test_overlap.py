@@ -81,7 +81,7 @@ def test_patches_of_another_shape_are_refused(shape) -> None:
 
 
 def test_a_position_off_the_canvas_is_refused() -> None:
-    with pytest.raises(ValueError, match="inside the 32 px canvas"):
+    with pytest.raises(ValueError, match="inside the 32 × 32 px canvas"):
         ScanOverlap([(0, 0), (20, 0)], 32, disk_probe(16))
 
 
