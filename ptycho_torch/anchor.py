@@ -25,6 +25,7 @@ from importlib import metadata
 
 import torch
 
+from .placement import PatchPlacement
 from .simulation import PtychoDataset, SimulationConfig
 
 __all__ = ["ANCHOR_PACKAGE", "DEFAULT_ITERATIONS", "AnchorResult", "anchor_available", "iterative_reconstruction"]
@@ -95,7 +96,8 @@ def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iter
     if not anchor_available():
         raise ImportError(f"the iterative anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' "
                           "(or this package's 'anchor' extra)")
-    per_object, N = config.patches_per_object, config.N
+    per_object = config.patches_per_object
+    placement = PatchPlacement(config.scan_positions, config.canvas, config.N)
     # our counts are Poisson((scale·|FFT(P·O)|)²): the probe in count units is scale·P
     probe = data.probe.to(torch.complex64) * data.intensity_scale
     start = time.perf_counter()
@@ -105,8 +107,8 @@ def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iter
         for first in range(0, len(data), per_object):
             canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr,
                                  batch_size, torch.device(device))
-            patches += [canvas[row : row + N, col : col + N] for row, col in config.scan_positions]
+            patches.append(placement.extract(canvas))
     seconds = time.perf_counter() - start
     n_objects = max(1, len(data) // per_object)
-    return AnchorResult(torch.stack(patches), iterations, seconds, seconds / n_objects,
+    return AnchorResult(torch.cat(patches), iterations, seconds, seconds / n_objects,
                         f"{ANCHOR_PACKAGE} {metadata.version(ANCHOR_PACKAGE)}")

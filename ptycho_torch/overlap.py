@@ -21,6 +21,7 @@ from .placement import PatchPlacement, stitch_weight
 __all__ = [
     "ScanOverlap",
     "grid_tiles",
+    "scan_tiles",
     "tile_side",
 ]
 
@@ -51,15 +52,19 @@ class ScanOverlap:
         return self.placement.extract(stitched)
 
 
-def grid_tiles(side: int, tile: int, offset: int = 0) -> list[list[int]]:
-    """The positions of a ``side`` × ``side`` scan grid (row-major indices) in square blocks of ``tile`` ×
-    ``tile`` neighbours, the block edges shifted by ``offset`` (a block at the grid's edge thinner than
-    half a tile, or than 2, joins its neighbour).
+def scan_tiles(positions: Sequence[tuple[float, float]], step: float, tile: int, offset: int = 0) -> list[list[int]]:
+    """The scan's positions (indices into ``positions``, top-left corners in px) in square blocks of about
+    ``tile`` × ``tile`` neighbours: each position's cell on the lattice of period ``step`` px, the cells
+    cut into blocks of ``tile`` × ``tile`` whose edges are shifted by ``offset`` cells (a block at the
+    edge thinner than half a tile, or than 2, joins its neighbour); empty blocks are left out.
 
     For a scan of more patterns than a step can hold: the overlap constraint is applied within each
-    block, and a block edge that moves from epoch to epoch lets it reach across all of them."""
+    block, and a block edge that moves from epoch to epoch lets it reach across all of them. A square
+    grid of that step gets its ``tile`` × ``tile`` squares of positions (``grid_tiles``)."""
     if tile < 1 or not 0 <= offset < tile:
         raise ValueError(f"tile must be >= 1 and 0 <= offset < tile; got tile {tile}, offset {offset}")
+    cells = [(round(r / step), round(c / step)) for r, c in positions]
+    side = max(max(cell) for cell in cells) + 1
     starts = sorted({0, *range(tile - offset if offset else tile, side, tile)})
     bounds = list(zip(starts, [*starts[1:], side]))
     narrow = max(2, (tile + 1) // 2)  # an edge block this thin joins its neighbour: a lone row constrains little
@@ -67,8 +72,16 @@ def grid_tiles(side: int, tile: int, offset: int = 0) -> list[list[int]]:
         bounds[:2] = [(bounds[0][0], bounds[1][1])]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < narrow:
         bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
-    return [[row * side + col for row in range(r0, r1) for col in range(c0, c1)]
-            for r0, r1 in bounds for c0, c1 in bounds]
+    block = [next(b for b, (low, high) in enumerate(bounds) if low <= v < high) for v in range(side)]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, (row, col) in enumerate(cells):
+        groups.setdefault((block[row], block[col]), []).append(index)
+    return [groups[key] for key in sorted(groups)]
+
+
+def grid_tiles(side: int, tile: int, offset: int = 0) -> list[list[int]]:
+    """``scan_tiles`` of a ``side`` × ``side`` grid of step 1 (positions in row-major order)."""
+    return scan_tiles([(row, col) for row in range(side) for col in range(side)], 1, tile, offset)
 
 
 def tile_side(batch_size: int, grid_side: int) -> int | None:

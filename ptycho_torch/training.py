@@ -22,8 +22,9 @@ from spectral_init.settings import resolve_settings
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
-from .overlap import ScanOverlap, grid_tiles, tile_side
+from .overlap import ScanOverlap, scan_tiles, tile_side
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
+from .placement import canvas_for
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
 __all__ = [
@@ -336,7 +337,7 @@ class StepBatch:
     groups of len(``positions``) patterns are stitched together, ``positions`` their top-left corners."""
 
     indices: torch.Tensor
-    positions: tuple[tuple[int, int], ...] | None = None
+    positions: tuple[tuple[float, float], ...] | None = None
 
 
 def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
@@ -345,7 +346,7 @@ def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
     shuffled patches, ``batch_size`` a step. 'stitched': a scan grid narrower than two tiles of
     ⌊√batch_size⌋ positions (``overlap.tile_side``) goes whole, round(batch_size / patterns per object)
     objects a step (at least one); a wider one in such square tiles of neighbouring positions
-    (``overlap.grid_tiles``), one a step, the tile edges shifted every epoch, every object's tiles
+    (``overlap.scan_tiles``), one a step, the tile edges shifted every epoch, every object's tiles
     shuffled together."""
     if config.loss_on == "patches":
         return [StepBatch(b) for b in shard_indices(len(train_set), epoch, config.seed, ctx).split(config.batch_size)]
@@ -359,7 +360,7 @@ def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
         return [StepBatch((chunk[:, None] * per_object + torch.arange(per_object)).flatten(), tuple(positions))
                 for chunk in objects.split(per_step)]
     offset = int(torch.randint(tile, (), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch)))
-    tiles = grid_tiles(math.isqrt(per_object), tile, offset)
+    tiles = scan_tiles(positions, data.step, tile, offset)
     order = shard_indices(n_objects * len(tiles), epoch, config.seed, ctx)
     return [StepBatch(int(i) // len(tiles) * per_object + torch.tensor(tiles[int(i) % len(tiles)]),
                       tuple(positions[p] for p in tiles[int(i) % len(tiles)])) for i in order]
@@ -397,12 +398,12 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
     progress.epoch_losses.append(total / count)
 
 
-def _overlap(positions: tuple[tuple[int, int], ...], probe: torch.Tensor) -> ScanOverlap:
-    """The overlap map of a group of scan positions, moved to a canvas just large enough for them."""
-    top, left = min(r for r, _ in positions), min(c for _, c in positions)
+def _overlap(positions: tuple[tuple[float, float], ...], probe: torch.Tensor) -> ScanOverlap:
+    """The overlap map of a group of scan positions, moved by whole pixels to a canvas just large enough
+    for them (their sub-pixel parts, and so the bilinear weights, unchanged)."""
+    top, left = math.floor(min(r for r, _ in positions)), math.floor(min(c for _, c in positions))
     shifted = [(r - top, c - left) for r, c in positions]
-    canvas = max(max(r, c) for r, c in shifted) + probe.shape[-1]
-    return ScanOverlap(shifted, canvas, probe)
+    return ScanOverlap(shifted, canvas_for(shifted, probe.shape[-1]), probe)
 
 
 @dataclass

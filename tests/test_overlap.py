@@ -108,3 +108,33 @@ def test_grid_tiles_refuse_a_bad_tile_or_offset() -> None:
                                                    (1, 3, None), (100, 67, 10)])
 def test_a_scan_is_tiled_only_where_its_grid_holds_two_tiles(batch, side, expected) -> None:
     assert tile_side(batch, side) == expected
+
+
+def test_scan_tiles_group_any_scans_positions_into_blocks_of_neighbours() -> None:
+    from ptycho_torch.overlap import scan_tiles
+    from ptycho_torch.simulation import SimulationConfig
+
+    config = SimulationConfig(N=16, object_size=112, offset=4, scan="random")
+    positions = config.scan_positions
+    for offset in range(3):
+        blocks = scan_tiles(positions, config.step, 3, offset)
+        assert sorted(i for b in blocks for i in b) == list(range(len(positions)))  # a partition
+        for block in blocks:  # neighbours: a block spans at most (tile + a joined edge + rounding) cells
+            rows = [positions[i][0] for i in block]
+            cols = [positions[i][1] for i in block]
+            assert max(rows) - min(rows) <= 6 * config.step and max(cols) - min(cols) <= 6 * config.step
+    # on a square grid of that step: exactly the grid's tiles
+    grid = SimulationConfig(N=16, object_size=112, offset=4)
+    side = math.isqrt(grid.patches_per_object)
+    assert scan_tiles(grid.scan_positions, grid.step, 3, 1) == grid_tiles(side, 3, 1)
+
+
+def test_training_on_a_random_scan_with_the_stitched_loss() -> None:
+    from ptycho_torch.training import TrainingConfig, train
+
+    config = TrainingConfig(model=dict(architecture="ffno", fno_width=4, fno_modes=4, fno_blocks=1),
+                            data=dict(N=16, object_size=48, nimgs_train=1, nimgs_test=1, scan="random"),
+                            nepochs=1, batch_size=4, device="cpu")
+    result = train(config)
+    assert len(result.step_losses) >= 2 and all(math.isfinite(v) for v in result.step_losses)
+    assert result.reconstruction["ssim_amp"] is not None and math.isfinite(result.reconstruction["mae_amp"])

@@ -144,3 +144,34 @@ def test_defocus_spreads_the_pattern_and_the_dynamic_range_says_so() -> None:
     assert flat["peak_over_median"] > 300, flat
     assert defocused["peak_over_median"] < flat["peak_over_median"] / 10, (flat, defocused)
     assert 0 <= defocused["zero_count_share"] < flat["zero_count_share"], (flat, defocused)
+
+
+@pytest.mark.parametrize("scan", ["random", "spiral"])
+def test_random_and_spiral_scans_cover_the_object_at_the_grids_density(scan) -> None:
+    grid = SimulationConfig(N=32, object_size=96, offset=8)
+    config = SimulationConfig(N=32, object_size=96, offset=8, scan=scan)
+    positions = torch.tensor(config.scan_positions, dtype=torch.float64)
+    span = config.canvas - config.N - 1
+    # as many positions as the grid (a spiral loses at most a few to the square's corners), all sub-pixel
+    # and inside the canvas, the same ones every time
+    assert grid.grid_positions - 3 <= len(positions) <= grid.patches_per_object == len(grid.scan_positions) == 81
+    assert config.patches_per_object == len(positions)
+    assert bool(((positions >= 0) & (positions <= span)).all()) and bool((positions.frac() != 0).any())
+    assert config.scan_positions == SimulationConfig(N=32, object_size=96, offset=8, scan=scan).scan_positions
+    # spread over the square: each quadrant holds a quarter of them. Random: Binomial(81, 1/4) per quadrant,
+    # P(outside [8, 33]) = 7.7e-4 each (exact binomial tails), and the draw is fixed: it cannot flake
+    quadrant = (positions[:, 0] > span / 2).long() * 2 + (positions[:, 1] > span / 2).long()
+    assert all(8 <= int((quadrant == q).sum()) <= 33 for q in range(4))
+    data = simulate_dataset(config, 1, seed=0)
+    assert data.amplitudes.shape == (len(positions), 1, 32, 32) and bool(torch.isfinite(data.amplitudes).all())
+
+
+def test_a_sub_pixel_patch_is_the_object_interpolated_there() -> None:
+    config = SimulationConfig(N=16, object_size=48, scan="random")
+    data = simulate_dataset(config, 1, seed=3)
+    obj = lines_object(config.canvas, config.n_lines, seed=3)
+    row, col = config.scan_positions[0]
+    r0, c0, f, g = int(row), int(col), row % 1, col % 1
+    expected = ((1 - f) * (1 - g) * obj[r0 : r0 + 16, c0 : c0 + 16] + f * (1 - g) * obj[r0 + 1 : r0 + 17, c0 : c0 + 16]
+                + (1 - f) * g * obj[r0 : r0 + 16, c0 + 1 : c0 + 17] + f * g * obj[r0 + 1 : r0 + 17, c0 + 1 : c0 + 17])
+    assert torch.allclose(data.objects[0], expected.to(data.objects.dtype), atol=1e-6)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..placement import PatchPlacement
 from .forward import diffraction_amplitude, poisson_counts
 from .objects import lines_object
 from .probe import disk_probe, load_probe, max_defocus
@@ -20,8 +23,14 @@ __all__ = [
 ]
 
 
+ScanKind = Literal["grid", "random", "spiral"]
+SCAN_SEED = 20_261_202  # the random scan's positions: one fixed draw, the same for every object and run
+GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
+
+
 class SimulationConfig(BaseModel):
-    """What to simulate. Patches of N × N lie on a grid with step ``offset`` px."""
+    """What to simulate. Patches of N × N at the scan's positions: a square grid with step ``offset`` px,
+    or as many positions at the same mean density (one per offset² px²) drawn at random or on a spiral."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +42,9 @@ class SimulationConfig(BaseModel):
     offset: int | None = Field(None, ge=1, le=16384, description="Scan step in px; default N // 4.")
     n_lines: int = Field(100, ge=1, le=100_000, description="Lines drawn into each simulated object.")
     nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")
+    scan: ScanKind = Field("grid", description="grid: a square grid of step offset; random: uniform positions "
+                           "(sub-pixel); spiral: a Fermat spiral from the centre (sub-pixel); the same number "
+                           "of positions and mean density as the grid.")
     probe_path: Path | None = Field(None, description="An .npz with a complex N × N 'probeGuess'; default a disk.")
     probe_defocus: float = Field(0.0, allow_inf_nan=False, description="The disk probe's Fresnel quadratic phase "
                                  "in rad at its edge (0: flat phase); |defocus| <= π·N/8.")
@@ -61,15 +73,40 @@ class SimulationConfig(BaseModel):
         return self.offset or max(1, self.N // 4)
 
     @property
-    def patches_per_object(self) -> int:
-        """How many N × N patches the scan grid places on one object (what ``_extract_patches`` yields)."""
+    def grid_positions(self) -> int:
+        """How many positions the square grid of step ``offset`` has (the other scans have as many, or the
+        spiral one or two fewer where the square's corners cut it)."""
         return ((self.canvas - self.N) // self.step + 1) ** 2
 
     @property
-    def scan_positions(self) -> list[tuple[int, int]]:
-        """Each patch's top-left corner (row, column) on its object, in the order of the data."""
-        starts = range(0, self.canvas - self.N + 1, self.step)
-        return [(row, col) for row in starts for col in starts]
+    def patches_per_object(self) -> int:
+        """How many N × N patches the scan places on one object (what ``_extract_patches`` yields)."""
+        return self.grid_positions if self.scan == "grid" else len(self.scan_positions)
+
+    @cached_property
+    def scan_positions(self) -> list[tuple[float, float]]:
+        """Each patch's top-left corner (row, column) on its object, in the order of the data: whole pixels
+        on the grid; for random and spiral scans anywhere in [0, canvas − N − 1] (sub-pixel positions read
+        one pixel beyond the patch)."""
+        if self.scan == "grid":
+            starts = range(0, self.canvas - self.N + 1, self.step)
+            return [(row, col) for row in starts for col in starts]
+        span = max(0, self.canvas - self.N - 1)
+        if self.scan == "random":
+            drawn = torch.rand(self.grid_positions, 2, generator=torch.Generator().manual_seed(SCAN_SEED),
+                               dtype=torch.float64) * span
+            return [(float(r), float(c)) for r, c in drawn]
+        # Fermat spiral from the centre: point k at radius a·√(k/π), angle k·golden angle, one point per a²
+        # px²; a = span/√n puts the grid's n positions on the square (the first n that fall inside it)
+        n = self.grid_positions
+        centre, spacing, found, k = span / 2, span / math.sqrt(n), [], 0
+        while len(found) < n and k < 100 * n:
+            radius, angle = spacing * math.sqrt(k / math.pi), k * GOLDEN_ANGLE
+            row, col = centre + radius * math.sin(angle), centre + radius * math.cos(angle)
+            if 0 <= row <= span and 0 <= col <= span:
+                found.append((row, col))
+            k += 1
+        return found
 
 
 @dataclass
@@ -99,9 +136,8 @@ class PtychoDataset:
 
 
 def _extract_patches(obj: torch.Tensor, config: SimulationConfig) -> torch.Tensor:
-    """The N × N patches of ``obj`` at the scan positions."""
-    N = config.N
-    return torch.stack([obj[row : row + N, col : col + N] for row, col in config.scan_positions])
+    """The N × N patches of ``obj`` at the scan positions (bilinearly interpolated at sub-pixel ones)."""
+    return PatchPlacement(config.scan_positions, config.canvas, config.N).extract(obj)
 
 
 def simulate_dataset(
