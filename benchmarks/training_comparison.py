@@ -143,7 +143,7 @@ def training_config(args: argparse.Namespace, strategy: str, layout: str, transf
         ),
         data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test,
                               object_size=args.object_size, offset=args.offset, nphotons=args.nphotons,
-                              probe_defocus=args.probe_defocus),
+                              probe_defocus=args.probe_defocus, scan=args.scan),
         nepochs=args.nepochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss, loss_on=loss_on, seed=seed,
         device=device, test_each_epoch=args.test_each_epoch,
     )
@@ -300,6 +300,7 @@ def run_comparison(
             "offset": args.offset,
             "nphotons": args.nphotons,
             "probe_defocus": args.probe_defocus,
+            "scan": args.scan,
             "patterns": runs[0]["patterns"],
             "backend": args.backend,
             "test_each_epoch": args.test_each_epoch,
@@ -361,7 +362,7 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
         + (f" Inputs (layout · transform): {', '.join(_transforms(record))}." if len(_transforms(record)) > 1 else "")
         + f" Input layout: {', '.join(cfg.get('input_layouts', ['centred']))}; physics loss on "
-        + f"{', '.join(cfg.get('losses_on', ['patches']))}.",
+        + f"{', '.join(cfg.get('losses_on', ['patches']))}; scan {cfg.get('scan', 'grid')}.",
         *_diverged_line(record),
         "",
         "| variant | final train loss | test loss | test amplitude MAE | test phase MAE (rad) "
@@ -628,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compares, the patches re-extracted from each stitched object or each patch alone (the loss before "
         "the scan-lattice fix)",
     )
+    p.add_argument("--scan", choices=("grid", "random", "spiral"), default="grid",
+                   help="scan positions: a square grid of step --offset, or as many at its density drawn at "
+                   "random or on a Fermat spiral (sub-pixel)")
     p.add_argument("--nphotons", type=float, default=1e9, help="mean photons per diffraction pattern")
     p.add_argument("--probe-defocus", type=float, default=0.0,
                    help="the disk probe's quadratic phase in rad at its edge (0: flat), |d| <= π·N/8")

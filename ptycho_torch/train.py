@@ -114,6 +114,7 @@ _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("--output-mode",), ("model", "output_mode")),
     (("--object-size",), ("data", "object_size")),
     (("--offset",), ("data", "offset")),
+    (("--scan",), ("data", "scan")),
     (("--nphotons",), ("data", "nphotons")),
     (("--probe",), ("data", "probe_path")),
     (("--probe-defocus",), ("data", "probe_defocus")),
