@@ -327,9 +327,9 @@ def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict
     first_input = next(iter(input_variants(args).values()))
     config = training_config(args, baseline, *first_input, seed, "cpu")
     _, test_set = make_datasets(config)
-    result = iterative_reconstruction(test_set, config.data, iterations=args.anchor_iterations, device=device,
+    result = iterative_reconstruction(test_set, iterations=args.anchor_iterations, device=device,
                                       seed=seed)
-    stitched = evaluate_objects(result.patches, test_set, config.data)
+    stitched = evaluate_objects(result.patches, test_set)
     if seed == objects["seed"] and stitched:
         objects["iterative"] = {"images": object_images(stitched[0].reconstruction),
                                 **{k: stitched[0].metrics[k] for k in OBJECT_SCORES}}

@@ -12,8 +12,10 @@ scores it exactly as it does a generator's patches.
 Conventions checked against ours (``tests/test_anchor.py``): CDTools propagates with
 fftshift(FFT₂(ifftshift(ψ)), orthonormal), which has our pattern's intensities (the ifftshift is a
 phase ramp in the far field); it places a window at the integer (row, column) of its top-left corner,
-as our scan does; its probe basis maps (row, column) to (y, x), so the translations are (column, row, 0)
-in units of one pixel.
+as our grid scan does (``SimplePtycho`` rounds a sub-pixel position to the nearest pixel: on a random
+or spiral scan the anchor works with positions up to half a pixel off, the generator's stitch with the
+exact ones); its probe basis maps (row, column) to (y, x), so the translations are (column, row, 0) in
+units of one pixel.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from importlib import metadata
 import torch
 
 from .placement import PatchPlacement
-from .simulation import PtychoDataset, SimulationConfig
+from .simulation import PtychoDataset
 
 __all__ = ["ANCHOR_PACKAGE", "DEFAULT_ITERATIONS", "AnchorResult", "anchor_available", "iterative_reconstruction"]
 
@@ -66,18 +68,19 @@ def anchor_available() -> bool:
     return True
 
 
-def _one_object(counts: torch.Tensor, probe: torch.Tensor, config: SimulationConfig, iterations: int, lr: float,
-                batch_size: int, device: torch.device) -> torch.Tensor:
-    """One object's canvas from its (n, N, N) photon counts, the probe known and fixed."""
+def _one_object(counts: torch.Tensor, probe: torch.Tensor, positions: list[tuple[float, float]],
+                canvas: tuple[int, int], iterations: int, lr: float, batch_size: int,
+                device: torch.device) -> torch.Tensor:
+    """One object's canvas from its (n, N, N) photon counts at ``positions``, the probe known and fixed."""
     Ptycho2DDataset, SimplePtycho = _cdtools()
-    rows_cols = torch.tensor(config.scan_positions, dtype=torch.float32)
+    rows_cols = torch.tensor(positions, dtype=torch.float32)
     translations = torch.stack([rows_cols[:, 1], rows_cols[:, 0], torch.zeros(len(rows_cols))], dim=1)
     # numpy in: CDTools copies its inputs with torch.tensor(…), which warns when handed a tensor
     dataset = Ptycho2DDataset(translations.numpy(), counts.float().numpy(), wavelength=1.0,
                               detector_geometry={"distance": 1.0, "basis": torch.eye(3)[:, :2].numpy()})
     basis = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])  # (row, column) → (x = column, y = row, z)
     model = SimplePtycho(wavelength=1.0, probe_basis=basis, probe_guess=probe,
-                         obj_guess=torch.ones(config.canvas, config.canvas, dtype=torch.complex64))
+                         obj_guess=torch.ones(*canvas, dtype=torch.complex64))
     model.probe.requires_grad_(False)  # the probe is known: only the object is reconstructed
     model.to(device)
     dataset.get_as(device=device)
@@ -86,29 +89,28 @@ def _one_object(counts: torch.Tensor, probe: torch.Tensor, config: SimulationCon
     return model.obj.detach().to("cpu", torch.complex64)
 
 
-def iterative_reconstruction(data: PtychoDataset, config: SimulationConfig, iterations: int = DEFAULT_ITERATIONS,
-                             lr: float = DEFAULT_LR, batch_size: int = DEFAULT_BATCH,
-                             device: torch.device | str = "cpu", seed: int = 0) -> AnchorResult:
-    """Every object of ``data`` (``config.patches_per_object`` consecutive patterns each) reconstructed
-    by CDTools with the probe known, on ``device``; raises ImportError naming the extra when CDTools is
-    missing. CDTools draws its minibatch order from torch's global RNG: that is seeded with ``seed`` for
-    the reconstruction (and restored after), so the same data give the same object whatever ran before."""
+def iterative_reconstruction(data: PtychoDataset, iterations: int = DEFAULT_ITERATIONS, lr: float = DEFAULT_LR,
+                             batch_size: int = DEFAULT_BATCH, device: torch.device | str = "cpu",
+                             seed: int = 0) -> AnchorResult:
+    """Every object of ``data`` reconstructed by CDTools from its patterns at their scan positions, the
+    probe known, on ``device``; raises ImportError naming the extra when CDTools is missing. CDTools draws
+    its minibatch order from torch's global RNG: that is seeded with ``seed`` for the reconstruction (and
+    restored after), so the same data give the same object whatever ran before."""
     if not anchor_available():
         raise ImportError(f"the iterative anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' "
                           "(or this package's 'anchor' extra)")
-    per_object = config.patches_per_object
-    placement = PatchPlacement(config.scan_positions, config.canvas, config.N)
     # our counts are Poisson((scale·|FFT(P·O)|)²): the probe in count units is scale·P
     probe = data.probe.to(torch.complex64) * data.intensity_scale
     start = time.perf_counter()
-    patches = []
+    patches = torch.zeros(len(data), *data.probe.shape, dtype=torch.complex64)
+    objects = data.object_patterns()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for first in range(0, len(data), per_object):
-            canvas = _one_object(data.counts[first : first + per_object, 0], probe, config, iterations, lr,
-                                 batch_size, torch.device(device))
-            patches.append(placement.extract(canvas))
+        for index in objects:
+            positions = data.positions_of(index)
+            canvas = _one_object(data.counts[index, 0], probe, positions, data.canvas, iterations, lr, batch_size,
+                                 torch.device(device))
+            patches[index] = PatchPlacement(positions, data.canvas, data.probe.shape[-1]).extract(canvas)
     seconds = time.perf_counter() - start
-    n_objects = max(1, len(data) // per_object)
-    return AnchorResult(torch.cat(patches), iterations, seconds, seconds / n_objects,
+    return AnchorResult(patches, iterations, seconds, seconds / len(objects),
                         f"{ANCHOR_PACKAGE} {metadata.version(ANCHOR_PACKAGE)}")

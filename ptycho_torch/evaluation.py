@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from spectral_init.checks import check_positive_int
 
 from .placement import PatchPlacement, stitch_weight
-from .simulation import PtychoDataset, SimulationConfig
+from .simulation import PtychoDataset
 
 __all__ = [
     "METRIC_NAMES",
@@ -224,8 +224,8 @@ def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix
             f"ssim_{prefix}": structural_similarity(truth, pred, data_range, mask=mask) if fits else None}
 
 
-def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[int, int]],
-                    canvas: int, probe: torch.Tensor, step: int) -> StitchedObject:
+def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[float, float]],
+                    canvas: int | tuple[int, int], probe: torch.Tensor, step: int) -> StitchedObject:
     """Stitch one object's predicted and true patches alike (weights: |probe|², where the data
     constrain the object), crop to the scanned box, align the phase, and score; ``step`` is the scan
     lattice's period, for ``lattice_share``.
@@ -268,18 +268,15 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
 
 
-def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset, config: SimulationConfig) -> list[StitchedObject]:
-    """Every test object of ``data`` (``config.patches_per_object`` consecutive patches each) stitched,
-    from the predicted patches in the data's order, and scored."""
-    per_object = config.patches_per_object
-    if pred_patches.shape[0] != len(data) or len(data) % per_object:
-        raise ValueError(f"{pred_patches.shape[0]} predicted patches for {len(data)} patterns of "
-                         f"{per_object} per object")
-    return [
-        evaluate_object(pred_patches[start : start + per_object], data.objects[start : start + per_object],
-                        config.scan_positions, config.canvas, data.probe, config.step)
-        for start in range(0, len(data), per_object)
-    ]
+def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> list[StitchedObject]:
+    """Every object of ``data`` stitched from the predicted patches (in the data's order) at its scan
+    positions, and scored against its truth; [] when the data carry no truth."""
+    if pred_patches.shape[0] != len(data):
+        raise ValueError(f"{pred_patches.shape[0]} predicted patches for {len(data)} patterns")
+    if data.objects is None:
+        return []
+    return [evaluate_object(pred_patches[index], data.objects[index], data.positions_of(index), data.canvas,
+                            data.probe, data.step) for index in data.object_patterns()]
 
 
 def reconstruction_metrics(objects: Sequence[StitchedObject]) -> dict[str, float | None]:

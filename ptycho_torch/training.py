@@ -350,20 +350,24 @@ def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
     shuffled together."""
     if config.loss_on == "patches":
         return [StepBatch(b) for b in shard_indices(len(train_set), epoch, config.seed, ctx).split(config.batch_size)]
-    data = config.data
-    per_object, positions = data.patches_per_object, data.scan_positions
-    n_objects = len(train_set) // per_object
-    tile = tile_side(config.batch_size, math.isqrt(per_object))
-    if tile is None:
-        objects = shard_indices(n_objects, epoch, config.seed, ctx)
-        per_step = max(1, round(config.batch_size / per_object))
-        return [StepBatch((chunk[:, None] * per_object + torch.arange(per_object)).flatten(), tuple(positions))
-                for chunk in objects.split(per_step)]
-    offset = int(torch.randint(tile, (), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch)))
-    tiles = scan_tiles(positions, data.step, tile, offset)
-    order = shard_indices(n_objects * len(tiles), epoch, config.seed, ctx)
-    return [StepBatch(int(i) // len(tiles) * per_object + torch.tensor(tiles[int(i) % len(tiles)]),
-                      tuple(positions[p] for p in tiles[int(i) % len(tiles)])) for i in order]
+    objects = train_set.object_patterns()
+    scans = [tuple(train_set.positions_of(index)) for index in objects]
+    tiles = [tile_side(config.batch_size, math.isqrt(len(index))) for index in objects]
+    if all(tile is None for tile in tiles):
+        order = shard_indices(len(objects), epoch, config.seed, ctx)
+        # several objects a step only where they share one scan (their patches stitch alike)
+        per_step = max(1, round(config.batch_size / len(objects[0]))) if len(set(scans)) == 1 else 1
+        return [StepBatch(torch.cat([objects[int(k)] for k in chunk]), scans[int(chunk[0])])
+                for chunk in order.split(per_step)]
+    offset_draw = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    offset = {tile: int(torch.randint(tile, (), generator=offset_draw)) for tile in dict.fromkeys(tiles)
+              if tile is not None}
+    units: list[tuple[torch.Tensor, tuple[tuple[float, float], ...]]] = []  # (indices, positions) per tile
+    for index, scan, tile in zip(objects, scans, tiles):
+        groups = ([list(range(len(index)))] if tile is None
+                  else scan_tiles(scan, train_set.step, tile, offset[tile]))
+        units += [(index[torch.tensor(group)], tuple(scan[p] for p in group)) for group in groups]
+    return [StepBatch(*units[int(i)]) for i in shard_indices(len(units), epoch, config.seed, ctx)]
 
 
 def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
@@ -483,10 +487,10 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     t_infer = time.perf_counter()
     preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
     # the generator's side of the speed/quality trade against an iterative solver (forward passes and loss)
-    timings["inference_seconds_per_object"] = (time.perf_counter() - t_infer) / run.config.data.nimgs_test
+    timings["inference_seconds_per_object"] = (time.perf_counter() - t_infer) / len(run.test_set.object_patterns())
     test = _test_scores(preds, test_loss, run.test_set)  # the predictions serve the stitched object too
     try:
-        stitched = evaluate_objects(preds, run.test_set, run.config.data)
+        stitched = evaluate_objects(preds, run.test_set)
     except ValueError as exc:  # a probe whose support covers no box of the object: the run's results still count
         warnings.warn(f"the stitched test object cannot be scored ({exc}); its metrics are null", stacklevel=2)
         stitched = []

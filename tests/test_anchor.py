@@ -32,10 +32,10 @@ def test_cdtools_forward_model_matches_ours_on_the_true_object() -> None:
 
 def test_a_well_measured_scan_is_reconstructed_and_scored_like_a_generator() -> None:
     data = simulate_dataset(CONFIG, 1, seed=11)
-    result = anchor.iterative_reconstruction(data, CONFIG, iterations=60)
+    result = anchor.iterative_reconstruction(data, iterations=60)
     assert result.patches.shape == data.objects.shape and result.iterations == 60
     assert result.seconds > 0 and result.package.startswith("cdtools-py ")
-    scores = reconstruction_metrics(evaluate_objects(result.patches, data, CONFIG))
+    scores = reconstruction_metrics(evaluate_objects(result.patches, data))
     # 10⁹ photons, 75% linear overlap, the probe known: the object is recovered (the flat start, an
     # object of ones, scores SSIM phase 0.17 and phase MAE 0.17 rad; after 60 iterations 0.96 and 0.021 rad,
     # deterministic: CDTools' Adam from a fixed start on fixed data), its error unrelated to the scan lattice
@@ -46,7 +46,7 @@ def test_a_well_measured_scan_is_reconstructed_and_scored_like_a_generator() -> 
 def test_a_missing_package_is_named(monkeypatch) -> None:
     monkeypatch.setattr(anchor, "anchor_available", lambda: False)
     with pytest.raises(ImportError, match="pip install 'cdtools-py'"):
-        anchor.iterative_reconstruction(simulate_dataset(CONFIG, 1, seed=1), CONFIG)
+        anchor.iterative_reconstruction(simulate_dataset(CONFIG, 1, seed=1))
 
 
 def test_the_same_scan_gives_the_same_object_whatever_ran_before() -> None:
@@ -54,10 +54,10 @@ def test_the_same_scan_gives_the_same_object_whatever_ran_before() -> None:
     so what a training run left in that RNG does not change the iterative object."""
     data = simulate_dataset(CONFIG, 1, seed=11)
     torch.manual_seed(1)
-    first = anchor.iterative_reconstruction(data, CONFIG, iterations=5, seed=3).patches
+    first = anchor.iterative_reconstruction(data, iterations=5, seed=3).patches
     after = torch.rand(1)
     torch.manual_seed(1)
     assert torch.equal(after, torch.rand(1))  # the caller's stream goes on as if nothing had drawn from it
     torch.manual_seed(2)
-    second = anchor.iterative_reconstruction(data, CONFIG, iterations=5, seed=3).patches
+    second = anchor.iterative_reconstruction(data, iterations=5, seed=3).patches
     assert torch.equal(first, second)

@@ -33,7 +33,7 @@ def data():
 
 
 def scores(pred_patches: torch.Tensor, data, config: SimulationConfig = CONFIG) -> dict[str, float | None]:
-    return reconstruction_metrics(evaluate_objects(pred_patches, data, config))
+    return reconstruction_metrics(evaluate_objects(pred_patches, data))
 
 
 def test_a_perfect_prediction_scores_perfectly(data) -> None:
@@ -46,7 +46,7 @@ def test_a_perfect_prediction_scores_perfectly(data) -> None:
 
 
 def test_the_stitched_truth_is_the_object_over_the_scanned_box(data) -> None:
-    (first, *_) = evaluate_objects(data.objects.clone(), data, CONFIG)
+    (first, *_) = evaluate_objects(data.objects.clone(), data)
     obj = lines_object(CONFIG.canvas, CONFIG.n_lines, seed=100).to(torch.complex128).numpy()
     rows, cols = first.truth.shape
     # the disk probe leaves the canvas's outer rim uncovered: the box is inside it, and equal to the object there
@@ -207,14 +207,14 @@ def test_a_sparse_scan_is_scored_over_its_covered_pixels() -> None:
     rng = torch.Generator().manual_seed(5)
     noisy = scores(data.objects * (1 + 0.1 * torch.randn(data.objects.shape, generator=rng)), data, config)
     assert noisy["ssim_amp"] < 0.9 and noisy["mae_amp"] > 0.01
-    (first,) = evaluate_objects(data.objects.clone(), data, config)
+    (first,) = evaluate_objects(data.objects.clone(), data)
     assert (first.reconstruction == 0).any()  # the gaps, left at 0 in the picture
 
 
 def test_a_scan_whose_full_box_is_a_sliver_is_scored_over_its_covered_pixels() -> None:
     config = SimulationConfig(N=32, nimgs_test=1, offset=16)  # 3 × 3 positions: gaps at the diagonals
     data = simulate_dataset(config, 1, seed=4)
-    (first,) = evaluate_objects(data.objects.clone(), data, config)
+    (first,) = evaluate_objects(data.objects.clone(), data)
     # the only fully covered box is a strip of under half the covered pixels; the covered pixels' bounding
     # box is scored instead (its gaps left at 0), not the strip
     assert first.truth.shape == (52, 52) and (first.reconstruction == 0).any()

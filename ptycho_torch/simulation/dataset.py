@@ -111,16 +111,29 @@ class SimulationConfig(BaseModel):
 
 @dataclass
 class PtychoDataset:
-    """Measured amplitudes and their ground truth, in model units (counts = (scale · amplitude)²)."""
+    """Measured amplitudes, where each was taken, and the ground truth where known, in model units
+    (counts = (scale · amplitude)²). Patterns belong to objects (``object_ids``); each pattern's patch
+    lies at ``positions`` (top-left row, column, sub-pixel allowed) on its object's ``canvas``."""
 
     amplitudes: torch.Tensor  # (n, 1, N, N) float32: √counts / intensity_scale
     counts: torch.Tensor  # (n, 1, N, N) float32 photon counts
-    objects: torch.Tensor  # (n, N, N) complex64 ground-truth patches
+    objects: torch.Tensor | None  # (n, N, N) complex64 ground-truth patches; None: no truth
     probe: torch.Tensor  # (N, N) complex64
     intensity_scale: float
+    positions: list[tuple[float, float]]  # per pattern
+    object_ids: torch.Tensor  # (n,) int64: 0 … K−1
+    canvas: tuple[int, int]  # every object's (height, width)
+    step: int  # the scan lattice's period in px (for evaluation.lattice_share)
 
     def __len__(self) -> int:
         return self.amplitudes.shape[0]
+
+    def object_patterns(self) -> list[torch.Tensor]:
+        """The indices of each object's patterns, object by object, in the data's order."""
+        return [torch.nonzero(self.object_ids == k).flatten() for k in range(int(self.object_ids.max()) + 1)]
+
+    def positions_of(self, indices: torch.Tensor) -> list[tuple[float, float]]:
+        return [self.positions[int(i)] for i in indices]
 
     def dynamic_range(self) -> dict[str, float]:
         """What the generator's input spans: per pattern its peak amplitude over its median amplitude
@@ -167,4 +180,8 @@ def simulate_dataset(
         objects=objects,
         probe=probe,
         intensity_scale=intensity_scale,
+        positions=list(config.scan_positions) * nimgs,
+        object_ids=torch.arange(nimgs).repeat_interleave(config.patches_per_object),
+        canvas=(config.canvas, config.canvas),
+        step=config.step,
     )
