@@ -39,6 +39,7 @@ __all__ = [
     "MAX_CANVAS",
     "ScanFile",
     "read_scan_file",
+    "write_object_file",
     "write_scan_file",
 ]
 
@@ -55,7 +56,7 @@ class DataFileError(ValueError):
         self.path, self.key, self.problem = str(path), key, problem
 
 
-@dataclass
+@dataclass(eq=False)
 class ScanFile:
     """One file's scan, checked: amplitudes (n, N, N), the probe, each pattern's patch position (top-left
     row, column on its object's canvas), which object each pattern belongs to, and the truth where given."""
@@ -295,6 +296,25 @@ def write_scan_file(path: Path | str, amplitudes: torch.Tensor, probe: torch.Ten
         arrays["Y"] = patch_truth.detach().reshape(-1, side, side).cpu().numpy().astype(np.complex64)
     if metadata:
         arrays["_metadata"] = np.array(json.dumps(metadata))
+    _save_atomically(path, arrays)
+
+
+def write_object_file(path: Path | str, objects: torch.Tensor, coverage: torch.Tensor,
+                      positions: list[tuple[float, float]], object_ids: torch.Tensor, patch: int) -> None:
+    """A reconstruction: ``object`` (K, H, W) complex64, the stitched objects (0 where no patch reached);
+    ``coverage`` (K, H, W), the summed |probe|² weight behind each pixel; and the scan it came from, as in
+    the input format (``xcoords``/``ycoords`` patch centres on the object's pixels, ``object_index``)."""
+    rows = np.array([r for r, _ in positions], dtype=np.float64)
+    cols = np.array([c for _, c in positions], dtype=np.float64)
+    arrays = {"object": objects.detach().cpu().numpy().astype(np.complex64),
+              "coverage": coverage.detach().cpu().numpy().astype(np.float32),
+              "xcoords": cols + patch / 2, "ycoords": rows + patch / 2,
+              "object_index": object_ids.cpu().numpy().astype(np.int64)}
+    _save_atomically(Path(path), arrays)
+
+
+def _save_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to a temporary name beside ``path``, then renamed: a reader sees the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial.npz")
     np.savez(tmp, **arrays)

@@ -41,6 +41,7 @@ __all__ = [
     "remove_phase_offset_and_plane",
     "scanned_box",
     "stitch",
+    "stitch_objects",
     "stitch_weight",
     "structural_similarity",
 ]
@@ -266,6 +267,18 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
                "lattice_amp": lattice_share(amp_pred - amp_truth, step, mask_np),
                "lattice_phase": lattice_share(phase_error, step, mask_np)}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
+
+
+def stitch_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every object of ``data`` stitched from its predicted patches (in the data's order), as measured —
+    no truth needed, nothing aligned: (K, H, W) complex objects and their (K, H, W) coverage (summed
+    ``stitch_weight``; 0 where no patch reached)."""
+    if pred_patches.shape[0] != len(data):
+        raise ValueError(f"{pred_patches.shape[0]} predicted patches for {len(data)} patterns")
+    weight = stitch_weight(data.probe)
+    stitched = [stitch(pred_patches[index], data.positions_of(index), data.canvas, weight)
+                for index in data.object_patterns()]
+    return torch.stack([o for o, _ in stitched]), torch.stack([c for _, c in stitched])
 
 
 def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> list[StitchedObject]:

@@ -65,7 +65,10 @@ from spectral_init.config_files import read_config_file
 from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
+from .data_files import write_object_file
+from .evaluation import stitch_objects
 from .generators.spectral_conv import resolve_backend
+from .measured import describe as describe_files
 from .reconstruction_figure import draw_reconstruction
 from .simulation import load_probe
 from .training import (
@@ -90,6 +93,8 @@ __all__ = [
 # The flags that set config fields, one row each: (flags, the field's path in TrainingConfig). Type,
 # allowed values, help text and default are read from the field itself, so a new field needs one row.
 _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("--train-data",), ("files", "train_path")),
+    (("--test-data",), ("files", "test_path")),
     (("--N",), ("data", "N")),
     (("--gridsize",), ("data", "gridsize")),
     (("--architecture",), ("model", "architecture")),
@@ -149,7 +154,7 @@ _FLAG_FORMS: dict[tuple[str, ...], tuple[Any, str]] = {
 def _config_field(path: tuple[str, ...]) -> FieldInfo:
     model: Any = TrainingConfig
     for name in path[:-1]:
-        model = model.model_fields[name].annotation
+        model = _members(model.model_fields[name].annotation)[0]  # files: DataFiles | None → DataFiles
     return model.model_fields[path[-1]]
 
 
@@ -216,12 +221,14 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     """File values, then the flags given; the config fills model.N and model.C from the data."""
     raw = read_config_file(args.config, "--config") if args.config else {}
     merged: dict[str, Any] = {**raw, "model": dict(raw.get("model", {})), "data": dict(raw.get("data", {}))}
+    if raw.get("files") is not None:
+        merged["files"] = dict(raw["files"])
     for _, path in _CONFIG_FLAGS:
         value = getattr(args, ".".join(path))
         if value is not None:
             target = merged
             for key in path[:-1]:
-                target = target[key]
+                target = target.setdefault(key, {})
             target[path[-1]] = value
     if args.test_each_epoch:
         merged["test_each_epoch"] = True
@@ -232,7 +239,7 @@ def assemble_config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig.model_validate(merged)
 
 
-RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png")
+RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png", "object.npz")
 # Fields a resumed run may change: more epochs continue the same run; testing does not change training.
 RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
 
@@ -308,7 +315,12 @@ def check_environment() -> None:
 
 
 def warn_small_scan(config: TrainingConfig) -> None:
-    """Say so when the scan gives fewer training patterns than one batch: every step then sees them all."""
+    """Say so when the scan gives fewer training patterns than one batch: every step then sees them all;
+    for measured files, say what reading them converted or assumed."""
+    if config.files is not None:
+        for note in config.files.notes():
+            print(f"note: {note}", file=sys.stderr)
+        return
     data = config.data
     patterns = data.patches_per_object * data.nimgs_train
     if patterns < config.batch_size:
@@ -594,10 +606,10 @@ def _run(
         if not epoch_lines:  # a log has had its line per epoch already, on stderr
             for epoch, loss in enumerate(result.epoch_losses, 1):
                 print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
-        print(
-            f"test: physics loss {result.test['physics_loss']:.6g}, amplitude MAE "
-            f"{result.test['amplitude_mae']:.4f}, phase MAE {result.test['phase_mae']:.4f} rad"
-        )
+        test = result.test
+        patch_errors = ("" if test["amplitude_mae"] is None else
+                        f", amplitude MAE {test['amplitude_mae']:.4f}, phase MAE {test['phase_mae']:.4f} rad")
+        print(f"test: physics loss {test['physics_loss']:.6g}{patch_errors}")
         print("stitched test object: " + ", ".join(
             f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
         figure = write_outputs(args.output_dir, config, result, device, argv, threads, draw=not args.no_figure)
@@ -652,7 +664,13 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),
     }
+    if config.files is not None:
+        metrics["data_files"] = describe_files(config.files)
     write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    test_set = result.test_set
+    objects, coverage = stitch_objects(result.test_predictions, test_set)
+    write_atomically(output_dir / "object.npz", lambda p: write_object_file(
+        p, objects, coverage, test_set.positions, test_set.object_ids, test_set.probe.shape[-1]))
     checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
     if not draw or not result.stitched:

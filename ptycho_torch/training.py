@@ -22,6 +22,7 @@ from spectral_init.settings import resolve_settings
 from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
+from .measured import DataFiles, datasets_from_files
 from .overlap import ScanOverlap, scan_tiles, tile_side
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .placement import canvas_for
@@ -57,6 +58,8 @@ class TrainingConfig(BaseModel):
 
     model: GeneratorConfig = Field(default_factory=GeneratorConfig)
     data: SimulationConfig = Field(default_factory=SimulationConfig)
+    files: DataFiles | None = Field(None, description="Measured scans to train and test on instead of simulating "
+                                    "(data then gives only N, which the files set).")
     nepochs: int = Field(5, ge=1, le=100_000, description="Passes over the training patches.")
     batch_size: int = Field(16, ge=1, le=1_000_000, description="Patches per Adam step (per rank under torchrun).")
     infer_batch_size: int = Field(8, ge=1, le=1_000_000, description="Patches per forward pass when testing.")
@@ -83,6 +86,12 @@ class TrainingConfig(BaseModel):
         if not isinstance(values, dict):
             return values
         model, data = values.get("model", {}), values.get("data", {})
+        files = values.get("files")
+        if isinstance(files, dict):  # read (and checked) now: the files set N
+            files = DataFiles.model_validate(files)
+            values = {**values, "files": files}
+        if isinstance(files, DataFiles) and isinstance(data, dict) and "N" not in data:
+            data = {**data, "N": files.N}
         if isinstance(data, SimulationConfig):
             data_n, gridsize = data.N, data.gridsize
         elif isinstance(data, dict):
@@ -110,6 +119,13 @@ class TrainingConfig(BaseModel):
         for name in ("nimgs_train", "nimgs_test"):
             if getattr(self.data, name) > MAX_IMAGES:
                 raise ValueError(f"data.{name} must be <= {MAX_IMAGES}")
+        if self.files is not None:
+            if self.data.N != self.files.N:
+                raise ValueError(f"data.N ({self.data.N}) must equal the files' pattern size ({self.files.N})")
+            simulated = sorted(self.data.model_fields_set - {"N", "gridsize"})
+            if simulated:  # a simulation setting beside measured data would look applied
+                raise ValueError(f"data.{', data.'.join(simulated)}: simulation settings have no effect with files "
+                                 "(the scan comes from them): drop them")
         return self
 
 
@@ -140,9 +156,11 @@ class TrainResult:
     epoch_losses: list[float]
     epoch_test_losses: list[float | None]
     step_losses: list[float]
-    test: dict[str, float]
+    test: dict[str, float | None]
     reconstruction: dict[str, float | None]  # the stitched test objects' metrics (evaluation.METRIC_NAMES)
     stitched: list[StitchedObject] = field(repr=False)
+    test_predictions: torch.Tensor = field(repr=False)  # (n_test, N, N) complex: the predicted test patches
+    test_set: PtychoDataset = field(repr=False)
     participation: dict[str, list[float]]
     timings: dict[str, float]
     intensity_scale: float
@@ -166,7 +184,10 @@ def pick_device(choice: str, ctx: DistributedContext) -> torch.device:
 
 
 def make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
-    """Training and test sets from different images; the test set uses the training scale."""
+    """Training and test sets: read from ``config.files``, or simulated from different images; the test set
+    uses the training scale."""
+    if config.files is not None:
+        return datasets_from_files(config.files)
     base = config.seed * 2 * MAX_IMAGES
     train = simulate_dataset(config.data, config.data.nimgs_train, seed=base)
     test = simulate_dataset(config.data, config.data.nimgs_test, seed=base + MAX_IMAGES,
@@ -221,12 +242,16 @@ def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
     return torch.cat(preds), sum(losses) / len(data)
 
 
-def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig, device: torch.device) -> dict[str, float]:
+def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
+             device: torch.device) -> dict[str, float | None]:
     """Physics loss and per-patch reconstruction errors on ``data`` (``predict``)."""
     return _test_scores(*predict(model, data, config, device), data)
 
 
-def _test_scores(preds: torch.Tensor, loss: float, data: PtychoDataset) -> dict[str, float]:
+def _test_scores(preds: torch.Tensor, loss: float, data: PtychoDataset) -> dict[str, float | None]:
+    """The physics loss, and the per-patch errors where the data carry the truth (else None)."""
+    if data.objects is None:
+        return {"physics_loss": loss, "amplitude_mae": None, "phase_mae": None}
     return {"physics_loss": loss, **reconstruction_errors(preds, data.objects, data.probe)}
 
 
@@ -510,6 +535,8 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         test=test,
         reconstruction=reconstruction_metrics(stitched),
         stitched=stitched,
+        test_predictions=preds,
+        test_set=run.test_set,
         participation={"start": progress.participation_start, "end": participation_end},
         timings={"total_seconds": time.perf_counter() - t_start, **timings},
         intensity_scale=run.train_set.intensity_scale,

@@ -1,0 +1,94 @@
+"""Training on scans from files: what the simulation writes in the reference format trains end to end, a
+file without truth still gives its object, and a malformed file or a simulation setting beside files is
+refused before any work (exit 2, the file and key named)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_data_files import BAD, hand_built, save
+
+from ptycho_torch.data_files import write_scan_file
+from ptycho_torch.measured import DataFiles, datasets_from_files, lattice_step
+from ptycho_torch.simulation import SimulationConfig, simulate_dataset
+from ptycho_torch.train import main
+
+MODEL_FLAGS = ["--architecture", "ffno", "--fno-width", "4", "--fno-modes", "4", "--fno-blocks", "1", "--batch-size",
+               "4", "--nepochs", "1", "--device", "cpu", "--no-progress", "--no-figure", "--threads", "1"]
+
+
+def simulated_files(tmp_path, scan="grid"):
+    config = SimulationConfig(N=16, object_size=48, scan=scan)
+    paths = []
+    for name, seed in (("train", 0), ("test", 1)):
+        data = simulate_dataset(config, 1, seed=seed)
+        path = tmp_path / f"{name}.npz"
+        write_scan_file(path, data.amplitudes, data.probe, config.scan_positions, patch_truth=data.objects,
+                        metadata={"intensity_scale": data.intensity_scale})
+        paths.append(path)
+    return paths, config
+
+
+def test_simulated_files_train_to_the_same_data_as_the_simulation(tmp_path) -> None:
+    (train, test), config = simulated_files(tmp_path, scan="random")
+    train_set, test_set = datasets_from_files(DataFiles(train_path=train, test_path=test))
+    simulated = simulate_dataset(config, 1, seed=0)
+    assert torch.equal(train_set.amplitudes, simulated.amplitudes) and torch.equal(train_set.objects, simulated.objects)
+    assert np.allclose(train_set.positions, config.scan_positions) and train_set.canvas == (47, 47)
+    # counts back from the file's own scale: the simulation's Poisson counts, to float32 round-off
+    assert torch.allclose(train_set.counts, simulated.counts, rtol=1e-5, atol=1e-3)
+    assert train_set.intensity_scale == simulated.intensity_scale and test_set.intensity_scale != 0
+
+
+def test_the_cli_trains_on_files_and_writes_the_object(tmp_path, capsys) -> None:
+    (train, test), config = simulated_files(tmp_path)
+    out = tmp_path / "run"
+    assert main(["--train-data", str(train), "--test-data", str(test), *MODEL_FLAGS, "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data_files"]["train_patterns"] == config.patches_per_object and metrics["config"]["data"]["N"] == 16
+    assert all(metrics["reconstruction"][k] is not None for k in ("mae_amp", "ssim_amp", "lattice_amp"))
+    with np.load(out / "object.npz") as written:
+        assert written["object"].shape == (1, config.canvas, config.canvas) and written["object"].dtype == np.complex64
+        assert np.allclose(written["xcoords"] - 8, [c for _, c in config.scan_positions])
+        assert (written["coverage"] > 0).mean() > 0.5
+
+
+def test_a_file_without_truth_gives_its_object_and_says_the_metrics_are_skipped(tmp_path, capsys) -> None:
+    path = save(tmp_path, hand_built(objectGuess=None))
+    out = tmp_path / "run"
+    assert main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "tested on the training scan itself" in err and "reconstruction metrics are skipped" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert all(v is None for v in metrics["reconstruction"].values())
+    with np.load(out / "object.npz") as written:
+        assert written["object"].shape == (1, 24, 24)  # 3 × 3 centres 4 px apart, patches 16 px
+
+
+@pytest.mark.parametrize("case", ["missing probe", "NaN amplitude", "counts as floats", "off the object",
+                                  "lengths differ", "probe of another size"])
+def test_a_malformed_file_exits_2_naming_file_and_key_before_any_work(tmp_path, capsys, case) -> None:
+    override, key, problem = BAD[case]
+    path = save(tmp_path, hand_built(**override))
+    out = tmp_path / "run"
+    assert main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {key}: " in err and problem in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_simulation_settings_beside_files_are_refused(tmp_path, capsys) -> None:
+    path = save(tmp_path, hand_built())
+    assert main(["--train-data", str(path), "--nimgs-train", "3", *MODEL_FLAGS, "--output-dir",
+                 str(tmp_path / "run")]) == 2
+    assert "data.nimgs_train: simulation settings have no effect with files" in capsys.readouterr().err
+    assert main(["--train-data", str(path), "--N", "32", *MODEL_FLAGS, "--output-dir", str(tmp_path / "run")]) == 2
+    assert "must equal the files' pattern size (16)" in capsys.readouterr().err
+
+
+def test_lattice_step_is_the_scans_spacing() -> None:
+    assert lattice_step([(r * 4.0, c * 4.0) for r in range(5) for c in range(5)]) == 4
+    assert lattice_step([(0.0, 0.0)]) == 1
