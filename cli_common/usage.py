@@ -38,7 +38,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopp
 def format_validation_error(exc: pydantic.ValidationError, what: str) -> str:
     """pydantic's errors as ``invalid WHAT:`` and one line per field (``model.fno_modes: …``), without
     its type codes and documentation links."""
-    lines = [f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()]
+    lines = [f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
+             for err in exc.errors()]
     return f"invalid {what}:\n" + "\n".join(lines)
 
 

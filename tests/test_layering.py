@@ -11,7 +11,8 @@ import ptycho_torch
 import spectral_init
 
 # the command-line entry points, and what only they use
-COMMANDS = {"spectral_init.cli", "ptycho_torch.train", "ptycho_torch.reconstruction_figure"}
+COMMANDS = {"spectral_init.cli", "ptycho_torch.train", "ptycho_torch.reconstruction_figure",
+            "ptycho_torch.simulation.__main__"}
 
 
 def library_modules() -> list[str]:

@@ -92,3 +92,28 @@ def test_simulation_settings_beside_files_are_refused(tmp_path, capsys) -> None:
 def test_lattice_step_is_the_scans_spacing() -> None:
     assert lattice_step([(r * 4.0, c * 4.0) for r in range(5) for c in range(5)]) == 4
     assert lattice_step([(0.0, 0.0)]) == 1
+
+
+def test_the_simulation_command_writes_the_reference_format(tmp_path, capsys) -> None:
+    from ptycho_torch.simulation import lines_object
+    from ptycho_torch.simulation.__main__ import main as simulate
+
+    path = tmp_path / "spiral.npz"
+    assert simulate(["--output", str(path), "--N", "16", "--object-size", "48", "--scan", "spiral", "--seed", "7"]) == 0
+    with np.load(path) as arrays:  # the contract's keys, shapes and dtypes, as the reference's loader expects
+        n = arrays["xcoords"].shape[0]
+        assert arrays["diff3d"].shape == (n, 16, 16) and arrays["diff3d"].dtype == np.float32
+        assert arrays["probeGuess"].dtype == np.complex64 and arrays["objectGuess"].shape == (48, 48)
+        assert arrays["xcoords"].dtype == arrays["ycoords"].dtype == np.float64 and arrays["Y"].dtype == np.complex64
+        assert np.array_equal(arrays["objectGuess"], lines_object(48, 100, seed=7).numpy())
+    config = SimulationConfig(N=16, object_size=48, scan="spiral")
+    data = simulate_dataset(config, 1, seed=7)
+    from ptycho_torch.data_files import read_scan_file
+
+    scan = read_scan_file(path)
+    assert torch.equal(scan.amplitudes, data.amplitudes[:, 0]) and np.allclose(scan.positions, config.scan_positions)
+    assert scan.metadata["intensity_scale"] == data.intensity_scale and scan.metadata["simulation"]["scan"] == "spiral"
+    # and it trains here
+    assert main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(tmp_path / "run")]) == 0
+    # an existing file is kept unless --overwrite
+    assert simulate(["--output", str(path), "--N", "16"]) == 2 and "exists" in capsys.readouterr().err

@@ -20,6 +20,7 @@ __all__ = [
     "PtychoDataset",
     "SimulationConfig",
     "simulate_dataset",
+    "simulated_objects",
 ]
 
 
@@ -153,6 +154,12 @@ def _extract_patches(obj: torch.Tensor, config: SimulationConfig) -> torch.Tenso
     return PatchPlacement(config.scan_positions, config.canvas, config.N).extract(obj)
 
 
+def simulated_objects(config: SimulationConfig, nimgs: int, seed: int) -> list[torch.Tensor]:
+    """The ``nimgs`` whole objects (canvas × canvas, complex) that ``simulate_dataset`` scans, from seeds
+    seed, seed+1, …"""
+    return [lines_object(config.canvas, config.n_lines, seed=seed + i) for i in range(nimgs)]
+
+
 def simulate_dataset(
     config: SimulationConfig, nimgs: int, seed: int, intensity_scale: float | None = None
 ) -> PtychoDataset:
@@ -164,10 +171,7 @@ def simulate_dataset(
     """
     probe = (load_probe(config.probe_path, config.N) if config.probe_path
              else disk_probe(config.N, defocus=config.probe_defocus))
-    objects = torch.cat([
-        _extract_patches(lines_object(config.canvas, config.n_lines, seed=seed + i), config)
-        for i in range(nimgs)
-    ])
+    objects = torch.cat([_extract_patches(obj, config) for obj in simulated_objects(config, nimgs, seed)])
     clean = diffraction_amplitude(objects, probe)
     if intensity_scale is None:
         mean_total = clean.double().square().sum(dim=(-2, -1)).mean().item()
