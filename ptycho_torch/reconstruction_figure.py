@@ -1,4 +1,5 @@
-"""``reconstruction.png``: truth, reconstruction and error of one stitched test object, amplitude and phase.
+"""``reconstruction.png``: truth, reconstruction and error of one stitched test object, amplitude and phase;
+and ``object.png``, a reconstruction alone where there is no truth.
 
 Drawn with matplotlib where it is installed (the ``bench`` extra); training without it writes no
 figure and says so.
@@ -14,7 +15,7 @@ from cli_common.output_files import write_atomically
 
 from .evaluation import StitchedObject
 
-__all__ = ["draw_reconstruction"]
+__all__ = ["draw_object", "draw_reconstruction"]
 
 
 def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Path | None:
@@ -51,6 +52,32 @@ def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Pat
         metrics = stitched.metrics
         ssim_text = "n/a" if metrics[ssim] is None else f"{metrics[ssim]:.3f}"
         row[2].set_title(f"error: {name}\nMAE {metrics[mae]:.3g}, SSIM {ssim_text}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def draw_object(obj: np.ndarray, title: str, path: Path) -> Path | None:
+    """One complex object with no truth beside it: amplitude and phase (rad), each with its colour bar.
+    None (and no file) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.12, top=0.84, wspace=0.35)
+    for ax, (name, image) in zip(axes, (("amplitude", np.abs(obj)), ("phase (rad)", np.angle(obj)))):
+        shown = ax.imshow(image, cmap="viridis")
+        ax.set_title(f"reconstruction: {name}", fontsize=9)
+        ax.set_xlabel("x (px)")
+        ax.set_ylabel("y (px)")
+        fig.colorbar(shown, ax=ax, shrink=0.8)
     fig.suptitle(title, fontsize=10)
     try:
         write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

@@ -12,7 +12,7 @@ import spectral_init
 
 # the command-line entry points, and what only they use
 COMMANDS = {"spectral_init.cli", "ptycho_torch.train", "ptycho_torch.reconstruction_figure",
-            "ptycho_torch.simulation.__main__"}
+            "ptycho_torch.simulation.__main__", "ptycho_torch.predict"}
 
 
 def library_modules() -> list[str]:

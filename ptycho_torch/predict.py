@@ -1,0 +1,178 @@
+"""Reconstruct a scan with a trained generator: a checkpoint of ``ptycho_torch.train``, a scan file in
+the reference format, the stitched object out.
+
+    python -m ptycho_torch.predict run/checkpoint.pt scan.npz --output-dir pred
+
+Writes ``object.npz`` (the stitched complex objects, their coverage and the scan's positions),
+``object.png`` (amplitude and phase with colour bars; beside them the truth and the error when the file
+carries ``objectGuess`` or ``Y``) and ``metrics.json`` (the physics loss, the reconstruction metrics
+where there is truth, the inference time per pattern). Exit status: 0 written, 2 bad input (checked
+before any work; nothing written), 130 interrupted (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydantic
+import torch
+
+from cli_common.output_files import claim_output_directory, move_aside, release_output_directory, write_atomically
+from cli_common.threads import THREADS_HELP, command_threads, positive_thread_count, thread_record
+from cli_common.usage import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    format_validation_error,
+    interrupts_raise_keyboard_interrupt,
+    output_directory_argument,
+    stop_signals_ignored,
+)
+
+from .config import build_generator
+from .data_files import DataFileError, read_scan_file, write_object_file
+from .evaluation import evaluate_objects, reconstruction_metrics, stitch_objects
+from .measured import dataset_from_scan, intensity_scale
+from .reconstruction_figure import draw_object, draw_reconstruction
+from .training import CHECKPOINT_FORMAT, DistributedContext, TrainingConfig, pick_device, predict
+
+__all__ = ["main"]
+
+OUTPUT_FILES = ("object.npz", "object.png", "metrics.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ptycho_torch.predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by ptycho_torch.train")
+    p.add_argument("data", type=Path, help="the scan to reconstruct (.npz, the reference's format)")
+    p.add_argument("--output-dir", type=output_directory_argument, required=True,
+                   help="where object.npz, object.png and metrics.json go (locked while it runs)")
+    p.add_argument("--batch-size", type=int, default=64, help="patterns per forward pass (default: 64)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move an earlier prediction in --output-dir into OUTPUT_DIR/replaced-<time>/ first "
+                   "(without it, such a prediction is refused)")
+    p.add_argument("--no-figure", action="store_true", help="write no object.png")
+    p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
+    return p
+
+
+def load_model_config(path: Path) -> tuple[TrainingConfig, dict[str, Any]]:
+    """The run's config and its checkpoint; a usage error for anything else."""
+    from .train import _as_configured_then  # the resume path's reading of older checkpoints
+
+    if not path.is_file():
+        raise UsageError(f"checkpoint {str(path)!r}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
+        raise UsageError(f"checkpoint {str(path)!r} is not readable ({type(exc).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise UsageError(f"checkpoint {str(path)!r} is not a ptycho_torch.train checkpoint ({CHECKPOINT_FORMAT})")
+    saved = _as_configured_then(checkpoint["config"])
+    saved["files"] = None  # the training files are not needed (nor perhaps still there) to predict
+    try:
+        return TrainingConfig.model_validate(saved), checkpoint
+    except pydantic.ValidationError as exc:
+        raise UsageError(format_validation_error(exc, f"configuration in {path}")) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
+        try:
+            return _run(args, argv, threads)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted; nothing was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> int:
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1; got {args.batch_size}")
+    config, checkpoint = load_model_config(args.checkpoint)
+    try:
+        scan = read_scan_file(args.data)
+    except DataFileError as exc:
+        raise UsageError(str(exc)) from None
+    if scan.N != config.model.N:
+        raise UsageError(f"{args.data}: patterns of {scan.N} px, but the model was trained on {config.model.N} px")
+    try:
+        device = pick_device(args.device, DistributedContext())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        claim_output_directory(args.output_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        earlier = [name for name in OUTPUT_FILES if (args.output_dir / name).exists()]
+        if earlier and not args.overwrite:
+            raise UsageError(f"--output-dir {str(args.output_dir)!r} already holds a prediction "
+                             f"({', '.join(earlier)}); pass --overwrite to move it aside")
+        if earlier:
+            move_aside(args.output_dir, OUTPUT_FILES)
+        for note in scan.notes:
+            print(f"note: {args.data}: {note}", file=sys.stderr)
+        _predict_and_write(args, argv, config, checkpoint, scan, device, threads)
+    finally:
+        release_output_directory(args.output_dir)
+    return 0
+
+
+def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingConfig,
+                       checkpoint: dict[str, Any], scan: Any, device: torch.device, threads: Any) -> None:
+    data = dataset_from_scan(scan, intensity_scale(scan, None))
+    model = build_generator(config.model, probe=data.probe).to(device)
+    model.load_state_dict(checkpoint["model_state"])
+    run_config = config.model_copy(update={"infer_batch_size": args.batch_size})
+    start = time.perf_counter()
+    patches, loss = predict(model, data, run_config, device)
+    seconds = time.perf_counter() - start
+    objects, coverage = stitch_objects(patches, data)
+    scored = evaluate_objects(patches, data)
+    metrics = {
+        "checkpoint": str(args.checkpoint), "data": str(args.data), "patterns": len(data), "N": scan.N,
+        "objects": objects.shape[0], "physics_loss": loss, "loss": config.loss,
+        "reconstruction": reconstruction_metrics(scored) if scored else None,
+        "notes": scan.notes + ([] if scored else ["no objectGuess or Y in the data: no reconstruction metrics"]),
+        "inference_seconds": seconds, "inference_seconds_per_pattern": seconds / len(data),
+        "batch_size": args.batch_size, "device": str(device), "threads": thread_record(threads),
+        "architecture": config.model.architecture, "trained_epochs": checkpoint["epoch"],
+        "torch": torch.__version__,
+        "command": " ".join(["python -m ptycho_torch.predict", *(sys.argv[1:] if argv is None else argv)]),
+    }
+    out = args.output_dir
+    with stop_signals_ignored():  # the three files are written together or, interrupted before, not at all
+        write_atomically(out / "object.npz", lambda p: write_object_file(p, objects, coverage, data.positions,
+                                                                          data.object_ids, scan.N))
+        figure = None
+        if not args.no_figure:
+            title = f"{config.model.architecture} ({checkpoint['epoch']} epochs) on {args.data.name}"
+            figure = (draw_reconstruction(scored[0], title, out / "object.png") if scored
+                      else draw_object(_covered(objects[0].numpy(), coverage[0].numpy()), title, out / "object.png"))
+        write_atomically(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    shown = "" if metrics["reconstruction"] is None else ", " + ", ".join(
+        f"{k} {'n/a' if v is None else f'{v:.4g}'}" for k, v in metrics["reconstruction"].items())
+    print(f"{len(data)} patterns, {1e3 * seconds / len(data):.2f} ms each; physics loss {loss:.6g}{shown}")
+    print(f"wrote {out / 'object.npz'}, {out / 'metrics.json'}" + (f", {figure}" if figure else ""))
+
+
+def _covered(obj: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """The object inside the bounding box of its covered pixels (uncovered ones stay 0)."""
+    rows, cols = np.nonzero(coverage > 0)
+    return obj[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""``python -m ptycho_torch.predict``: a checkpoint and a scan file in, the object, its picture and its
+metrics out; the same numbers as the training run's own test; bad input refused before any work."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_data_files import hand_built, save
+from test_measured import MODEL_FLAGS, simulated_files
+
+from ptycho_torch import predict as predict_module
+from ptycho_torch.predict import main as predict
+from ptycho_torch.train import main as train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("trained")
+    (train_file, test_file), config = simulated_files(tmp_path)
+    run = tmp_path / "run"
+    assert train(["--train-data", str(train_file), "--test-data", str(test_file), *MODEL_FLAGS,
+                  "--output-dir", str(run)]) == 0
+    return run, test_file, config
+
+
+def test_predict_gives_the_training_runs_test_object_and_writes_three_files(trained, tmp_path) -> None:
+    run, test_file, config = trained
+    out = tmp_path / "pred"
+    assert predict([str(run / "checkpoint.pt"), str(test_file), "--output-dir", str(out), "--batch-size", "7"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    trained_metrics = json.loads((run / "metrics.json").read_text())
+    # the same model on the same patterns: equal up to float32 round-off (another batch size sums differently)
+    assert metrics["reconstruction"] == pytest.approx(trained_metrics["reconstruction"], rel=1e-6)
+    assert metrics["physics_loss"] == pytest.approx(trained_metrics["test"]["physics_loss"], rel=1e-6)
+    assert metrics["patterns"] == config.patches_per_object and metrics["inference_seconds_per_pattern"] > 0
+    with np.load(out / "object.npz") as ours, np.load(run / "object.npz") as theirs:
+        assert np.allclose(ours["object"], theirs["object"], atol=1e-6)
+    if (out / "object.png").exists():  # matplotlib installed
+        assert (out / "object.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_predict_on_a_scan_without_truth(trained, tmp_path) -> None:
+    run, _, _ = trained
+    out = tmp_path / "pred"
+    assert predict([str(run / "checkpoint.pt"), str(save(tmp_path, hand_built(objectGuess=None))),
+                    "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["reconstruction"] is None and "no objectGuess or Y" in metrics["notes"][-1]
+    with np.load(out / "object.npz") as written:
+        assert written["object"].shape == (1, 24, 24)
+
+
+def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) -> None:
+    run, test_file, _ = trained
+    checkpoint = str(run / "checkpoint.pt")
+    cases = [
+        ([str(run / "metrics.json"), str(test_file)], "is not readable"),
+        ([str(tmp_path / "none.pt"), str(test_file)], "no such file"),
+        ([checkpoint, str(save(tmp_path, hand_built(probeGuess=None), "bad.npz"))], "bad.npz: probeGuess: missing"),
+        ([checkpoint, str(save(tmp_path, hand_built(diff3d=np.ones((9, 32, 32), np.float32),
+                                                    probeGuess=np.ones((32, 32), np.complex64), objectGuess=None),
+                                 "big.npz"))],
+         "patterns of 32 px, but the model was trained on 16 px"),
+        ([checkpoint, str(test_file), "--batch-size", "0"], "--batch-size must be >= 1"),
+    ]
+    for argv, message in cases:
+        out = tmp_path / "refused"
+        assert predict([*argv, "--output-dir", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (out / "object.npz").exists()
+    out = tmp_path / "twice"
+    assert predict([checkpoint, str(test_file), "--output-dir", str(out), "--no-figure"]) == 0
+    assert predict([checkpoint, str(test_file), "--output-dir", str(out), "--no-figure"]) == 2
+    assert "already holds a prediction" in capsys.readouterr().err
+    assert predict([checkpoint, str(test_file), "--output-dir", str(out), "--no-figure", "--overwrite"]) == 0
+    assert len(list(out.glob("replaced-*/object.npz"))) == 1  # the earlier one kept, aside
+
+
+def test_an_interrupted_prediction_writes_nothing(trained, tmp_path, monkeypatch, capsys) -> None:
+    run, test_file, _ = trained
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict_module, "predict", interrupted)
+    out = tmp_path / "pred"
+    assert predict([str(run / "checkpoint.pt"), str(test_file), "--output-dir", str(out)]) == 130
+    assert "nothing was written" in capsys.readouterr().err and not list(out.glob("*.npz"))
