@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_data_files import BAD, hand_built, save
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_data_files import BAD, MUTATIONS, hand_built, save
 
 from ptycho_torch.data_files import write_scan_file
 from ptycho_torch.measured import DataFiles, datasets_from_files, lattice_step
@@ -117,3 +119,40 @@ def test_the_simulation_command_writes_the_reference_format(tmp_path, capsys) ->
     assert main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(tmp_path / "run")]) == 0
     # an existing file is kept unless --overwrite
     assert simulate(["--output", str(path), "--N", "16"]) == 2 and "exists" in capsys.readouterr().err
+
+
+class ReachedTraining(Exception):
+    """Raised in place of training: the file passed every check."""
+
+
+@given(key=st.sampled_from(["diff3d", "probeGuess", "xcoords", "ycoords", "objectGuess", "Y"]),
+       mutations=st.lists(st.sampled_from(sorted(MUTATIONS)), min_size=1, max_size=2), seed=st.integers(0, 100))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_cli_refuses_any_mutated_file_with_exit_2_or_takes_it(tmp_path_factory, monkeypatch, capsys, key,
+                                                                   mutations, seed) -> None:
+    """A mutated file is refused by the command (exit 2, the file named, no traceback, nothing written) or
+    passes every check and reaches training; it never crashes the command before that."""
+    import ptycho_torch.train as train_module
+
+    def reached(*args, **kwargs):
+        raise ReachedTraining
+
+    monkeypatch.setattr(train_module, "train", reached)
+    rng = np.random.default_rng(seed)
+    arrays = hand_built(Y=np.ones((9, 16, 16), np.complex64))
+    for mutation in mutations:
+        if arrays.get(key) is None:  # dropped already
+            break
+        try:
+            arrays[key] = MUTATIONS[mutation](arrays[key], rng)
+        except (TypeError, ValueError):  # a mutation that makes no sense for this array
+            continue
+    tmp_path = tmp_path_factory.mktemp("cli-fuzz")
+    path = save(tmp_path, {k: v for k, v in arrays.items() if v is not None})
+    out = tmp_path / "run"
+    try:
+        code = main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(out)])
+    except ReachedTraining:
+        return
+    err = capsys.readouterr().err
+    assert code == 2 and str(path) in err and "Traceback" not in err and not (out / "metrics.json").exists()
