@@ -148,9 +148,12 @@ def figure(record: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     for i, condition in enumerate(conditions):
         values = [r["seconds"] for r in record["runs"] if r["condition"] == condition]
-        ax.bar(i, record["summary"][condition]["median"], color=f"C{i}", alpha=0.35, width=0.6)
-        ax.plot([i] * len(values), values, "o", color=f"C{i}", markersize=4)
+        ax.bar(i, record["summary"][condition]["median"], color=f"C{i}", alpha=0.35, width=0.6,
+               label="median" if i == 0 else None)
+        ax.plot([i] * len(values), values, "o", color=f"C{i}", markersize=4, label="one run" if i == 0 else None)
+    ax.legend(fontsize=8)
     ax.set_xticks(range(len(conditions)), conditions, fontsize=8)
+    ax.set_xlabel("condition (each run a fresh process)")
     ax.set_ylabel("build time (s)")
     ax.set_title(f"edge-of-chaos {record['config']['model']} build: runs (dots) and median (bar)", fontsize=9)
     return fig

@@ -8,6 +8,7 @@ figure and says so.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,16 +19,33 @@ from .evaluation import StitchedObject
 __all__ = ["draw_object", "draw_reconstruction"]
 
 
-def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Path | None:
-    """Two rows (amplitude, phase in rad) × three panels (truth, reconstruction with the phase offset
-    and plane removed, reconstruction − truth), each with its colour bar; truth and reconstruction
-    share one colour scale per row. None (and no file) when matplotlib is not installed."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """The figure as a PNG at ``path``, whole or not at all; the figure closed."""
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Path | None:
+    """Two rows (amplitude, phase in rad) × three panels (truth, reconstruction with the phase offset
+    and plane removed, reconstruction − truth), each with its colour bar; truth and reconstruction
+    share one colour scale per row. None (and no file) when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None:
         return None
     truth, pred = stitched.truth, stitched.reconstruction
     rows = (
@@ -53,22 +71,14 @@ def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Pat
         ssim_text = "n/a" if metrics[ssim] is None else f"{metrics[ssim]:.3f}"
         row[2].set_title(f"error: {name}\nMAE {metrics[mae]:.3g}, SSIM {ssim_text}", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    try:
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def draw_object(obj: np.ndarray, title: str, path: Path) -> Path | None:
     """One complex object with no truth beside it: amplitude and phase (rad), each with its colour bar.
     None (and no file) when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = _pyplot()
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     fig.subplots_adjust(left=0.07, right=0.96, bottom=0.12, top=0.84, wspace=0.35)
@@ -79,8 +89,4 @@ def draw_object(obj: np.ndarray, title: str, path: Path) -> Path | None:
         ax.set_ylabel("y (px)")
         fig.colorbar(shown, ax=ax, shrink=0.8)
     fig.suptitle(title, fontsize=10)
-    try:
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    return path
+    return _save(plt, fig, path)
