@@ -109,9 +109,9 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                         continue  # optional provenance: not worth running pickled code for
                     raise DataFileError(path, key, f"cannot be read without pickle ({exc})") from None
             return arrays
+    except DataFileError:
+        raise
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        if isinstance(exc, DataFileError):
-            raise
         raise DataFileError(path, None, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
 
 

@@ -388,10 +388,12 @@ def _step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
     offset = {tile: int(torch.randint(tile, (), generator=offset_draw)) for tile in dict.fromkeys(tiles)
               if tile is not None}
     units: list[tuple[torch.Tensor, tuple[tuple[float, float], ...]]] = []  # (indices, positions) per tile
+    tilings: dict[tuple[tuple[tuple[float, float], ...], int | None], list[list[int]]] = {}  # one per scan
     for index, scan, tile in zip(objects, scans, tiles):
-        groups = ([list(range(len(index)))] if tile is None
-                  else scan_tiles(scan, train_set.step, tile, offset[tile]))
-        units += [(index[torch.tensor(group)], tuple(scan[p] for p in group)) for group in groups]
+        if (scan, tile) not in tilings:
+            tilings[scan, tile] = ([list(range(len(index)))] if tile is None
+                                   else scan_tiles(scan, train_set.step, tile, offset[tile]))
+        units += [(index[torch.tensor(group)], tuple(scan[p] for p in group)) for group in tilings[scan, tile]]
     return [StepBatch(*units[int(i)]) for i in shard_indices(len(units), epoch, config.seed, ctx)]
 
 
