@@ -8,6 +8,7 @@ The top level holds one way per job (the rest lives in the submodules named in
 - settings: ``SpectralInitSettings`` (a name, a dict or ``None`` work wherever it does);
 - strategies: ``available_strategies``, ``get_strategy``, ``register_strategy``,
   ``register_variance_scaling``, and the sampler a fill function calls, ``complex_normal_``;
+- scaling the kept modes up: the ``mup`` strategy with ``mup_param_groups`` (μP's learning rates);
 - a layer of one's own: ``make_initializer`` (settings bound to one seeded stream,
   called on each weight with its ``SpectralGeometry``);
 - a layer of someone else's: ``register_layer_adapter``, ``available_layer_adapters``.
@@ -29,6 +30,7 @@ from .calibrate import calibrate_
 from .edge_of_chaos import EdgeOfChaosParams as _EdgeOfChaosParams  # noqa: F401  (registers edge-of-chaos)
 from .geometry import SpectralGeometry
 from .initialize_model import initialize_
+from .mup import mup_param_groups  # registers mup
 from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import available_strategies, get_strategy, register_strategy
 from .scaling import complex_normal_
@@ -47,6 +49,7 @@ __all__ = [
     "get_strategy",
     "initialize_",
     "make_initializer",
+    "mup_param_groups",
     "register_layer_adapter",
     "register_strategy",
     "register_variance_scaling",

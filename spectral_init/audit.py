@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from .adapters.discovery import find_spectral_weights
 from .geometry import SpectralGeometry
-from .registry import available_strategies, get_strategy
+from .registry import available_strategies, get_strategy, required_params
 
 __all__ = ["AuditReport", "AuditRow", "FLAG_FACTOR", "IdenticalSpectralWeightsWarning", "VARIANCE_PRESERVING", "audit"]
 
@@ -123,6 +123,9 @@ def _clip(text: str, width: int) -> str:
 
 def _target(strategy: str, geometry: SpectralGeometry) -> tuple[float | None, str | None]:
     """The strategy's E|w|² at ``geometry`` with its default parameters, or None and why it has none there."""
+    required = required_params(get_strategy(strategy))
+    if required:  # mup: its target depends on the base the user chose
+        return None, f"its target needs its parameters ({', '.join(required)})"
     try:
         return get_strategy(strategy).second_moment(geometry=geometry), None
     except (ValueError, TypeError) as exc:  # e.g. edge-of-chaos on a spatial rank it does not support

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pydantic
 import torch.nn as nn
 
 from cli_common.threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
@@ -18,7 +19,7 @@ from cli_common.threads import THREADS_HELP, announce_threads, command_threads, 
 from . import __version__
 from .adapters import ADAPTERS
 from .geometry import SpectralGeometry
-from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy
+from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy, required_params
 
 __all__ = [
     "build_parser",
@@ -63,14 +64,36 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _example_params(strategy: Strategy, given: str | None) -> dict[str, Any]:
+    """``--params`` as JSON, else each parameter without a default at its field's first example."""
+    if given is not None:
+        try:
+            params = json.loads(given)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--params is not JSON ({exc.msg} at character {exc.pos}): {given!r}") from None
+        if not isinstance(params, dict):
+            raise ValueError(f"--params must be a JSON object of the strategy's parameters; got {given!r}")
+        return params
+    fields = strategy.params_model.model_fields if strategy.params_model else {}
+    return {name: (fields[name].examples or [None])[0] for name in required_params(strategy)}
+
+
 def _cmd_describe(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.name)
     summary = _summary(strategy)
-    # at a stated geometry (a 2-D layer keeping 12 × 12 modes) and the parameters' defaults: a strategy that
-    # reads the modes (edge-of-chaos) has values too
+    params = _example_params(strategy, args.params)
+    try:
+        strategy.validate_params(params)
+    except pydantic.ValidationError as exc:
+        raise ValueError(f"--params for {strategy.name}: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())) from None
+    # at a stated geometry (a 2-D layer keeping 12 × 12 modes) and the parameters' defaults (or --params, or
+    # a required parameter's example): a strategy that reads the modes (edge-of-chaos, mup) has values too
+    summary["example_params"] = params
     summary["examples"] = [
         {"in": i, "out": o, "modes": list(_EXAMPLE_MODES), "gain": args.gain,
-         "second_moment": strategy.second_moment(gain=args.gain, geometry=SpectralGeometry(i, o, modes=_EXAMPLE_MODES))}
+         "second_moment": strategy.second_moment(gain=args.gain, geometry=SpectralGeometry(i, o, modes=_EXAMPLE_MODES),
+                                                 **params)}
         for i, o in _EXAMPLE_SHAPES
     ]
     if args.json:
@@ -80,6 +103,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     print(f"  {strategy.description}")
     if summary["params_schema"] is not None:
         print("  parameters: " + json.dumps(summary["params_schema"].get("properties", {})))
+    if params:
+        print(f"  examples with {json.dumps(params)}" + ("" if args.params else " (an example; set with --params)"))
     for ex in summary.get("examples", []):
         print(f"  in={ex['in']:<4} out={ex['out']:<4} modes={'×'.join(map(str, ex['modes']))} gain={ex['gain']:g}: "
               f"E|w|² = {ex['second_moment']:.6g}")
@@ -177,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_desc = sub.add_parser("describe", help="one strategy in detail")
     p_desc.add_argument("name", help="a strategy name, any case, '-' or '_' (see `spectral-init list`)")
     p_desc.add_argument("--gain", type=float, default=1.0, help="gain for the example moments (default: 1.0)")
+    p_desc.add_argument("--params", default=None, metavar="JSON",
+                        help="the strategy's parameters for the example moments, as a JSON object")
     p_desc.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_desc.set_defaults(func=_cmd_describe)
     p_adapters = sub.add_parser("adapters", help="the layer adapters: which spectral layers are recognized")

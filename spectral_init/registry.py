@@ -40,6 +40,7 @@ __all__ = [
     "get_strategy",
     "normalize_name",
     "register_strategy",
+    "required_params",
     "resolve_geometry",
 ]
 
@@ -189,6 +190,12 @@ class Strategy:
                 **checked,
             )
         return weight
+
+
+def required_params(strategy: Strategy) -> list[str]:
+    """The names of ``strategy``'s parameters that have no default (``mup``'s ``base_modes``)."""
+    model = strategy.params_model
+    return [] if model is None else [name for name, f in model.model_fields.items() if f.is_required()]
 
 
 REGISTRY: PluginRegistry[Strategy] = PluginRegistry(

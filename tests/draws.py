@@ -7,10 +7,18 @@ from typing import NamedTuple
 import torch
 from hypothesis import strategies as st
 
+import spectral_init as si
 from ptycho_torch.generators import retained_rows
 from ptycho_torch.generators.truncated_dft import retained_cols
+from spectral_init.registry import required_params
 
 MAX_ELEMENTS = 2**21  # 32 MiB of complex128: every shape stays quick to draw and check
+
+
+def needs_params(name: str) -> bool:
+    """Whether strategy ``name`` has parameters without defaults (it cannot draw from channels alone)."""
+    return bool(required_params(si.get_strategy(name)))
+
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 complex_dtypes = st.sampled_from([torch.complex64, torch.complex128])

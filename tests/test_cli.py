@@ -48,6 +48,25 @@ def test_describe_shows_examples_for_a_strategy_with_parameters(capsys) -> None:
     assert "in=32   out=32   modes=12×12 gain=1: E|w|² = 0.08955" in capsys.readouterr().out
 
 
+def test_describe_mup_at_an_example_base_or_the_one_given(capsys) -> None:
+    import math
+
+    assert main(["describe", "mup", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    square = next(e for e in data["examples"] if (e["in"], e["out"]) == (32, 32))
+    # base 8 per axis of 2 (N_b = 64) against 12 × 12 = 144 kept modes
+    assert data["example_params"] == {"base_modes": 8}
+    assert square["second_moment"] == pytest.approx(math.log(64) / math.log(144) / 32, rel=1e-12)
+    assert main(["describe", "mup", "--params", '{"base_modes": [12, 12]}', "--json"]) == 0
+    at_base = json.loads(capsys.readouterr().out)["examples"]
+    assert next(e for e in at_base if e["in"] == 32)["second_moment"] == pytest.approx(1 / 32, rel=1e-12)
+    for bad, said in (('{"base_modes": 0}', "base_modes must be an integer"), ("[8]", "JSON object"),
+                      ("{8", "not JSON")):
+        assert main(["describe", "mup", "--params", bad]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
+
+
 def test_schema(capsys) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -3,7 +3,9 @@
 ``strategy_name`` is parametrized over ``available_strategies()`` with the test plugin
 ``plugins.good_plugin`` installed through the entry-point group, so every built-in, that plugin and
 any strategy registered before the run (a planted defect, a user's own) is covered without editing
-the tests.
+the tests. A strategy that cannot draw without parameters of its own (``mup`` needs ``base_modes``) is
+tested by its own property module, named in ``OWN_PROPERTY_TESTS``; any other such strategy fails the
+collection rather than go untested.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from draws import needs_params
 from planted_defects import ENV_VAR, plant_from_environment
 from plugins import installed
 
@@ -22,6 +25,7 @@ from spectral_init.scaling import DISTRIBUTION_LABELS
 
 TEST_PLUGIN = ("fan-out", "plugins.good_plugin")
 TEST_PLUGIN_STRATEGY = "plugin-fan-out"
+OWN_PROPERTY_TESTS = {"mup": "test_mup_properties.py"}
 
 
 @contextlib.contextmanager
@@ -46,9 +50,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``strategy_name``: every registered strategy; ``normal_strategy_name``: the circular complex normal ones."""
     with plugin_installed():
-        names = si.available_strategies()
+        names = [n for n in si.available_strategies() if not needs_params(n)]
+        untested = {n for n in si.available_strategies() if needs_params(n)} - set(OWN_PROPERTY_TESTS)
         normal = [n for n in names if si.get_strategy(n).distribution == DISTRIBUTION_LABELS["complex_normal"]]
     assert TEST_PLUGIN_STRATEGY in normal
+    assert not untested, f"strategies with required parameters and no property tests of their own: {untested}"
     if "strategy_name" in metafunc.fixturenames:
         metafunc.parametrize("strategy_name", names)
     if "normal_strategy_name" in metafunc.fixturenames:

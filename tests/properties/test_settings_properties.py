@@ -7,7 +7,7 @@ import math
 import pydantic
 import pytest
 import torch
-from draws import gains
+from draws import gains, needs_params
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -78,7 +78,7 @@ def test_a_one_character_typo_suggests_the_intended_name(strategy_name, position
 
 @given(env_gain=gains, arg_gain=gains, env_seed=seeds_or_none, data=st.data())
 def test_env_overrides_defaults_and_arguments_override_env(strategy_name, env_gain, arg_gain, env_seed, data) -> None:
-    arg_strategy = data.draw(st.sampled_from(si.available_strategies()))
+    arg_strategy = data.draw(st.sampled_from([n for n in si.available_strategies() if not needs_params(n)]))
     defaults = si.SpectralInitSettings()
     assert (defaults.strategy, defaults.gain, defaults.seed) == ("sqrt_in", 1.0, None)
     with pytest.MonkeyPatch.context() as mp:
