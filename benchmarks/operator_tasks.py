@@ -31,7 +31,6 @@ import os
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,13 +59,12 @@ from .common import (
 )
 from .figures import bar_groups, merged_series, one_legend, pyplot, style
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
+from .operator_training import TASK_DIMS, finite, fit, task_data, task_split
 from .stats import compare_strategies, mean_ci
 from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/operator-tasks/1"
 MODULE, STEM = "benchmarks.operator_tasks", "operator_tasks"
-TASK_DIMS = {"darcy": 2, "burgers": 1}
-DATA_VERSION = 1  # of benchmarks.pde_tasks' output: raise it when a generator changes, and old caches are ignored
 DEFAULT_INITS = ("default", "sqrt_in", "xavier-complex", "kaiming-complex", "edge-of-chaos", "calibrated",
                  "sqrt_in@0.1", "sqrt_in@0.01")
 METRICS = ("final_rel_l2", "best_rel_l2", "late_change", "wall_seconds")
@@ -120,65 +118,7 @@ class RunJob:
         return init_label(self.init, self.gain)
 
 
-# --- data ----------------------------------------------------------------------------------------
-
-
-def task_data(task: str, resolution: int, n_samples: int, data_seed: int, cache_dir: Path) -> tuple[Path, bool]:
-    """The file holding the task's (x, y) for these sizes, generated unless a previous run cached it;
-    whether it was generated now."""
-    path = cache_dir / f"{task}-s{resolution}-n{n_samples}-seed{data_seed}-v{DATA_VERSION}.pt"
-    if path.exists():
-        return path, False
-    from .pde_tasks import burgers, darcy_flow
-
-    x, y = (darcy_flow if task == "darcy" else burgers)(n_samples, resolution, data_seed)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save({"x": x, "y": y}, partial)
-    partial.replace(path)  # a run interrupted while saving leaves no half-written cache behind
-    return path, True
-
-
-class _Samples(torch.utils.data.Dataset):
-    """(x, y) pairs as the dicts neuraloperator's Trainer reads."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[index], "y": self.y[index]}
-
-
-_DATA: dict[str, dict[str, torch.Tensor]] = {}  # per worker process: each cached file read once
-
-
 # --- one run -------------------------------------------------------------------------------------
-
-
-def _recording_trainer() -> type:
-    """neuraloperator's Trainer, keeping each epoch's training loss and test error (it returns only the last)."""
-    from neuralop.training import Trainer
-
-    class RecordingTrainer(Trainer):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.train_curve: list[float] = []
-            self.test_curve: list[float] = []
-
-        def train_one_epoch(self, epoch: int, train_loader: Any, training_loss: Any) -> Any:
-            result = super().train_one_epoch(epoch, train_loader, training_loss)
-            self.train_curve.append(float(result[1]))  # avg_loss: per-sample mean of the loss
-            return result
-
-        def evaluate_all(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            metrics = super().evaluate_all(*args, **kwargs)
-            self.test_curve.append(float(metrics["test_l2"]))
-            return metrics
-
-    return RecordingTrainer
 
 
 def _audit_summary(model: torch.nn.Module, rows: bool) -> dict[str, Any]:
@@ -209,56 +149,25 @@ def train_one(job: RunJob) -> dict[str, Any]:
 
 def train_run(job: RunJob) -> dict[str, Any]:
     """Build, initialize, audit and train one model; its record (``diverged`` when an error went non-finite)."""
-    from neuralop.data.transforms.data_processors import DefaultDataProcessor
-    from neuralop.data.transforms.normalizers import UnitGaussianNormalizer
-    from neuralop.losses import LpLoss
-
     start = time.perf_counter()
-    data = _DATA.get(job.data_file)
-    if data is None:
-        data = _DATA[job.data_file] = torch.load(job.data_file)
-    x_train, y_train = data["x"][: -job.n_test], data["y"][: -job.n_test]
-    x_test, y_test = data["x"][-job.n_test :], data["y"][-job.n_test :]
-    dims = TASK_DIMS[job.task]
-    normalizers = []
-    for train_part in (x_train, y_train):
-        normalizer = UnitGaussianNormalizer(dim=[0])  # per grid point, over the training samples
-        normalizer.fit(train_part)
-        normalizers.append(normalizer)
-    processor = DefaultDataProcessor(*normalizers)
-
+    data = task_split(job.data_file, job.n_test, TASK_DIMS[job.task])
     torch.manual_seed(job.seed)
-    model = build_model(job.model, dims, job.width, job.modes)
-    first = lambda: normalizers[0].transform(x_train[: job.batch_size])  # noqa: E731 - calibrate_'s batch
-    apply_init(model, job.init, job.gain, job.seed, job.resolution, MODELS[job.model].activation, first)
+    model = build_model(job.model, data.dims, job.width, job.modes)
+    apply_init(model, job.init, job.gain, job.seed, job.resolution, MODELS[job.model].activation,
+               lambda: data.first_batch(job.batch_size))
     step0 = _audit_summary(model, rows=job.seed == 0)
     model = model.to(job.device)
-
-    order = torch.Generator().manual_seed(job.seed)
-    train_loader = torch.utils.data.DataLoader(_Samples(x_train, y_train), batch_size=job.batch_size, shuffle=True,
-                                               generator=order)
-    test_loader = torch.utils.data.DataLoader(_Samples(x_test, y_test), batch_size=len(x_test))
-    loss = LpLoss(d=dims, p=2)
     optimizer = torch.optim.Adam(model.parameters(), lr=job.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=job.epochs)
-    trainer = _recording_trainer()(model=model, n_epochs=job.epochs, device=job.device, data_processor=processor,
-                                   eval_interval=1, verbose=False)
-    with warnings.catch_warnings():
-        # the Trainer passes every entry of a sample to the model and the loss by design; each says it ignores
-        # the one it does not take (neuraloperator's import sets its UserWarnings to "once", so filter here)
-        warnings.filterwarnings("ignore", message=".*received unexpected keyword arguments", category=UserWarning)
-        initial = float(trainer.evaluate({"l2": loss}, test_loader, log_prefix="test")["test_l2"])
-        trainer.train(train_loader, {"test": test_loader}, optimizer, scheduler, training_loss=loss,
-                      eval_losses={"l2": loss})
-    curve = [initial, *trainer.test_curve]
+    curve, train_curve, steps_per_epoch = fit(model, optimizer, data, epochs=job.epochs, batch_size=job.batch_size,
+                                              seed=job.seed, device=job.device)
     record = {
         "task": job.task, "model": job.model, "init": job.label, "seed": job.seed,
-        "steps_per_epoch": len(train_loader), "test_curve": curve, "train_curve": trainer.train_curve,
+        "steps_per_epoch": steps_per_epoch, "test_curve": curve, "train_curve": train_curve,
         "audit_step0": step0, "wall_seconds": time.perf_counter() - start,
     }
-    if not all(math.isfinite(v) for v in curve + trainer.train_curve):
+    if not (finite(curve) and finite(train_curve)):
         return {**record, "diverged": True}
-    return {**record, "diverged": False, "initial_rel_l2": initial, "final_rel_l2": curve[-1],
+    return {**record, "diverged": False, "initial_rel_l2": curve[0], "final_rel_l2": curve[-1],
             "best_rel_l2": min(curve[1:]), "late_change": late_change(curve)}
 
 
