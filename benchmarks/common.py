@@ -40,6 +40,7 @@ from cli_common.usage import (
 )
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
+from spectral_init.registry import required_params
 
 from .figures import draw_all
 
@@ -280,17 +281,23 @@ def refuse_unused(parser: argparse.ArgumentParser, args: argparse.Namespace, fla
 
 
 def select_strategies(names: str | None, baseline: str, include_baseline: bool = True) -> tuple[list[str], str]:
-    """Canonical strategy names from a comma-separated list (default: all), and the baseline's.
+    """Canonical strategy names from a comma-separated list (default: all that need no parameters of their
+    own), and the baseline's.
 
     The baseline joins the list (first) so paired differences always have it;
     an unknown name ends the program with the registry's suggestion.
     """
     try:
-        requested = [n.strip() for n in names.split(",") if n.strip()] if names else available_strategies()
+        requested = [n.strip() for n in names.split(",") if n.strip()] if names else \
+            [n for n in available_strategies() if not required_params(get_strategy(n))]
         strategies = list(dict.fromkeys(get_strategy(n).name for n in requested))
         base = get_strategy(baseline).name
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    needing = {n: required_params(get_strategy(n)) for n in strategies if required_params(get_strategy(n))}
+    if needing:  # mup's base_modes: a choice of the experiment, which benchmarks.lr_transfer makes
+        raise UsageError("; ".join(f"{n} needs {', '.join(p)}, which this benchmark does not set"
+                                   for n, p in needing.items()) + " (benchmarks.lr_transfer compares mup)")
     if not strategies:
         raise UsageError("--strategies names no strategy")
     if include_baseline and base not in strategies:

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from spectral_init import get_strategy, initialize_
-from spectral_init.registry import check_gain
+from spectral_init.registry import check_gain, required_params
 
 from .common import CALIBRATED, strategy_spec
 
@@ -111,7 +111,11 @@ def parse_init(text: str) -> tuple[str, float]:
         if gain_text:
             raise ValueError(f"{text!r}: '{name}' takes no gain; write STRATEGY@GAIN, e.g. sqrt_in@0.1")
         return name, gain
-    return get_strategy(name).name, gain  # an unknown name: the registry's error, with a suggestion
+    strategy = get_strategy(name)  # an unknown name: the registry's error, with a suggestion
+    if required_params(strategy):
+        raise ValueError(f"{text!r}: {strategy.name} needs {', '.join(required_params(strategy))}, which this "
+                         "benchmark does not set (benchmarks.lr_transfer compares mup)")
+    return strategy.name, gain
 
 
 def init_label(name: str, gain: float) -> str:

@@ -1,7 +1,9 @@
 """Signal propagation through depth, per init strategy and for data calibration.
 
 For each model (``plain-relu``, ``plain-gelu``: a ``PlainFNOStack``, h ← act(spectral(h)) with no skip
-and no normalization; ``blocks``: a stack of PtychoBlocks), each depth and seed, and each registered
+and no normalization; ``plain-relu-1d``, ``plain-relu-3d``: the same with neuraloperator's 1-D and 3-D
+``SpectralConv`` (no bias), on inputs of ``--size-1d`` and ``--size-3d`` points per axis with ``--modes-1d``
+and ``--modes-3d`` (its ``n_modes``); ``blocks``: a stack of PtychoBlocks), each depth and seed, and each registered
 strategy plus ``calibrated`` (sqrt_in, then ``calibrate_`` on the input batch: unit output second moment
 for the plain stacks, spectral branch balanced with the local one for the blocks), one forward and one
 backward pass on white noise with a fixed random-projection loss record per layer: the second moment of
@@ -30,7 +32,7 @@ import torch.nn as nn
 
 from ptycho_torch.diagnostics import local_branch_target
 from ptycho_torch.generators import PlainFNOStack, PtychoBlock
-from spectral_init import calibrate_, make_initializer
+from spectral_init import calibrate_, initialize_, make_initializer
 from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (
@@ -55,16 +57,50 @@ from .stats import mean_ci
 
 SCHEMA = "spectral-init/signal-propagation/1"
 MODULE, STEM = "benchmarks.signal_propagation", "signal_propagation"
-MODELS = ("plain-relu", "plain-gelu", "blocks")
-ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "blocks": "gelu"}
+MODELS = ("plain-relu", "plain-gelu", "plain-relu-1d", "plain-relu-3d", "blocks")
+ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "plain-relu-1d": "relu", "plain-relu-3d": "relu",
+                 "blocks": "gelu"}
+DIMS_OF = {"plain-relu-1d": 1, "plain-relu-3d": 3}  # the others are 2-D
+
+
+class NeuralopPlainStack(nn.Module):
+    """``depth`` layers h ← act(SpectralConv(h)) of neuraloperator's d-D layer, no bias, no skip: a
+    ``PlainFNOStack`` in 1-D or 3-D. The layers are drawn by neuraloperator, then re-drawn by ``initializer``."""
+
+    def __init__(self, dims: int, channels: int, depth: int, n_modes: int, activation: str, initializer: Any) -> None:
+        super().__init__()
+        from neuralop.layers.spectral_convolution import SpectralConv
+
+        self.layers = nn.ModuleList(SpectralConv(channels, channels, (n_modes,) * dims, bias=False)
+                                    for _ in range(depth))
+        self.act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation]()
+        # a calibrated variant is calibrated by the sweep, on its input: here only its draw
+        initialize_(self.layers, initializer.settings.model_copy(update={"calibrate": False}))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = self.act(layer(x))
+        return x
+
+
+def input_shape(model: str, cfg: dict[str, Any]) -> tuple[int, ...]:
+    """A model's white-noise input: (batch, width, size…) in its spatial rank."""
+    dims = DIMS_OF.get(model, 2)
+    size = {1: cfg.get("size_1d"), 2: cfg["size"], 3: cfg.get("size_3d")}[dims]
+    return (cfg["batch"], cfg["width"], *(size,) * dims)
 
 
 def build(model: str, variant: str, depth: int, seed: int, cfg: dict[str, Any]) -> tuple[nn.Module, list[nn.Module]]:
     """The model and, in forward order, the modules whose outputs are the layers' signals."""
     torch.manual_seed(seed)  # the blocks' local convs: the same for every variant at one seed
     # the calibrated variant's flag does nothing at build time: it is calibrated below, on this input
-    initializer = make_initializer(strategy_spec(variant, seed, cfg["size"], ACTIVATION_OF[model]))
+    size = input_shape(model, cfg)[-1]
+    initializer = make_initializer(strategy_spec(variant, seed, size, ACTIVATION_OF[model]))
     width, modes = cfg["width"], cfg["modes"]
+    if model in DIMS_OF:
+        dims = DIMS_OF[model]
+        stack = NeuralopPlainStack(dims, width, depth, cfg[f"modes_{dims}d"], ACTIVATION_OF[model], initializer)
+        return stack, list(stack.layers)
     if model == "blocks":
         net = nn.Sequential(*(PtychoBlock(width, modes, initializer, "fallback") for _ in range(depth)))
         return net, list(net)
@@ -78,7 +114,7 @@ def measure(net: nn.Module, layers: list[nn.Module], x: torch.Tensor, seed: int)
     outputs: list[torch.Tensor] = []
     signals: list[torch.Tensor] = []
     keep = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in layers]
-    if isinstance(net, PlainFNOStack):  # the backward signal is taken where the next layer reads it
+    if isinstance(net, (PlainFNOStack, NeuralopPlainStack)):  # the backward signal: where the next layer reads it
         keep.append(net.act.register_forward_hook(lambda m, i, o: signals.append(o)))
     try:
         y = net(x)
@@ -130,8 +166,8 @@ def _sweep(cfg: dict[str, Any], device: torch.device, runs: list[dict], kinds: d
     for model in cfg["models"]:
         for depth in cfg["depths"]:
             for seed in cfg["seeds"]:
-                x = torch.randn(cfg["batch"], cfg["width"], cfg["size"], cfg["size"],
-                                generator=torch.Generator().manual_seed(10_007 + seed)).to(device)
+                noise = torch.Generator().manual_seed(10_007 + seed)
+                x = torch.randn(input_shape(model, cfg), generator=noise).to(device)
                 for variant in cfg["variants"]:  # interleaved within a seed
                     net, layers = build(model, variant, depth, seed, cfg)
                     if f"{model}, depth {depth}" not in kinds:  # the same layers for every variant and seed
@@ -175,7 +211,10 @@ def markdown_report(record: dict[str, Any]) -> str:
     lines = [
         *markdown_header("Signal propagation through depth", env),
         f"Width {cfg['width']}, {cfg['modes']} modes, {cfg['size']}×{cfg['size']} white noise, batch {cfg['batch']}, "
-        f"seeds {cfg['seeds']}. Each cell: forward E[z_L²]/E[z_2²] / backward ‖∂L/∂h_2‖/‖∂L/∂h_L‖, "
+        f"seeds {cfg['seeds']}"
+        + (f"; 1-D: {cfg['size_1d']} points, n_modes {cfg['modes_1d']}" if "plain-relu-1d" in cfg["models"] else "")
+        + (f"; 3-D: {cfg['size_3d']}³ points, n_modes {cfg['modes_3d']}" if "plain-relu-3d" in cfg["models"] else "")
+        + ". Each cell: forward E[z_L²]/E[z_2²] / backward ‖∂L/∂h_2‖/‖∂L/∂h_L‖, "
         "median over seeds (1 = the signal neither shrinks nor grows); the JSON adds each ratio's range and "
         "mean ± 95% CI of log10 over seeds.",
     ]
@@ -282,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", type=bounded_int(1, 256), default=12, help="kept modes, at most size // 2")
     p.add_argument("--size", type=bounded_int(2, 512), default=64, help="input H = W")
     p.add_argument("--batch", type=bounded_int(1, 256), default=2, help="batch size")
+    p.add_argument("--size-1d", type=bounded_int(2, 65536), default=128, help="input length of the 1-D stack")
+    p.add_argument("--modes-1d", type=bounded_int(1, 65536), default=12,
+                   help="neuraloperator n_modes of the 1-D stack (keeps n_modes//2 + 1 frequencies)")
+    p.add_argument("--size-3d", type=bounded_int(2, 64), default=16, help="input D = H = W of the 3-D stack")
+    p.add_argument("--modes-3d", type=bounded_int(1, 64), default=8, help="neuraloperator n_modes of the 3-D stack")
     return p
 
 
@@ -294,12 +338,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.modes > args.size // 2:
         raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
+    for dims in (1, 3):
+        modes, size = getattr(args, f"modes_{dims}d"), getattr(args, f"size_{dims}d")
+        if f"plain-relu-{dims}d" in args.models and modes > size:
+            raise UsageError(f"--modes-{dims}d must be <= --size-{dims}d = {size}; got {modes}")
+    if any(m in DIMS_OF for m in args.models):
+        try:
+            import neuralop  # noqa: F401  (the 1-D and 3-D stacks are neuraloperator's layers)
+        except ImportError:
+            raise UsageError("the 1-D and 3-D stacks need neuraloperator: pip install -e '.[neuralop]'") from None
     strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
     variants = strategies + ([] if args.no_calibrated else [CALIBRATED])
     device = resolve_device(args.device)
     prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
     cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
-           "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch}
+           "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch,
+           "size_1d": args.size_1d, "modes_1d": args.modes_1d, "size_3d": args.size_3d, "modes_3d": args.modes_3d}
 
     def partial(runs: list[dict]) -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}

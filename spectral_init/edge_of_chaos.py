@@ -6,14 +6,16 @@ is a stationary Gaussian field, described by its second moment q and its power s
 
 **Transfer.** A spectral layer keeps a set of modes. With independent weights per mode, the output
 power at mode k is P_z(k) = fan·σ²·T(k)·P_h(k), where fan = b·in (b summed branches) and T is the
-layer's transmission on the full H×W frequency grid:
+layer's transmission on the full frequency grid of the input (any spatial rank d):
 
-- 2-D layer (b = 1): T = 1 at kept (kx, ky) with 0 < ky < W/2 and at their mirrors (-kx, -ky); on the
-  self-mirrored columns ky = 0 (and ky = W/2 when kept) irfft2 averages the independent outputs at kx
-  and -kx, so T = ([kx kept] + [-kx kept])/4 there;
-- factorized layer (b = 2): the mean of the two 1-D transmissions, T = (T_W(ky) + T_H(kx))/2, with
-  T_N(f) = 1 for kept 0 < |f| < N/2 and 1/2 at f = 0 and at a kept Nyquist frequency (irfft keeps
-  only the real part there).
+- one branch (b = 1; FNO layers in 1-D, 2-D, 3-D): the weight keeps a block of modes on the first d-1
+  (full) axes, both signs, and non-negative frequencies on the last (rfft's half) axis. T = 1 at a kept
+  k whose last frequency lies strictly inside (0, N_d/2), and at its mirror -k; on the self-mirrored
+  hyperplanes k_d = 0 (and k_d = N_d/2 when kept) irfftn averages the independent outputs at k and -k,
+  so T = ([k kept] + [-k kept])/4 there (in 1-D: 1/2 at f = 0 and at a kept Nyquist frequency);
+- factorized (b = d > 1 summed 1-D branches, one along each axis; the 2-D FFNO layer): the mean of the
+  d 1-D transmissions, T = Σ_i T_{N_i}(k_i)/d, with T_N(f) = 1 for kept 0 < |f| < N/2 and 1/2 at f = 0
+  and at a kept Nyquist frequency (irfft keeps only the real part there).
 
 So E[z²] = fan·σ²·ρ_f·E[h²] with the **kept energy fraction** ρ_f = Σ_k T(k)·P_h(k) / Σ_k P_h(k).
 
@@ -43,8 +45,10 @@ both). For ReLU the gains do not depend on q; for GELU and tanh they are evaluat
 pre-activation second moment). Without a known kept-mode geometry (a weight filled outside a layer)
 every mode counts as kept: ρ = 1.
 
-Parameters: ``resolution`` (H = W, or (H, W); default 64) and ``activation`` (relu | gelu | tanh).
-Layers of spatial rank 2 with 1 or 2 summed branches are modelled; others are refused.
+Parameters: ``resolution`` (the input's size per spatial axis: one int for every axis of whatever rank a
+layer has, or a tuple with one size per axis; default 64) and ``activation`` (relu | gelu | tanh). The mean
+field is solved on the full grid, at most ``MAX_GRID_POINTS`` points (64³ in 3-D). Layers of any spatial
+rank with one branch, or factorized with one branch per axis, are modelled; others are refused.
 """
 
 from __future__ import annotations
@@ -62,10 +66,13 @@ from .geometry import SpectralGeometry
 from .registry import Strategy, register_strategy
 from .scaling import complex_normal_
 
-__all__ = ["EdgeOfChaosParams", "MeanFieldGains", "fixed_point_spectrum", "kept_energy_fractions", "mean_field_gains",
-           "transfer"]
+__all__ = ["MAX_GRID_POINTS", "EdgeOfChaosParams", "MeanFieldGains", "fixed_point_spectrum", "grid_of",
+           "kept_energy_fractions", "mean_field_gains", "transfer"]
 
 Activation = Literal["relu", "gelu", "tanh"]
+
+
+MAX_GRID_POINTS = 2**21  # the fixed point's arrays stay tens of MB; 64³ (3-D) and 1024² (2-D) fit
 
 
 class EdgeOfChaosParams(BaseModel):
@@ -73,20 +80,32 @@ class EdgeOfChaosParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    resolution: tuple[int, int] = Field((64, 64), description="Input size H, W (an int means H = W).")
+    resolution: int | tuple[int, ...] = Field(
+        64, description="Input size per spatial axis: one int for every axis, or one per axis (H, W), (D, H, W)."
+    )
     activation: Activation = Field("relu", description="The activation after every spectral layer.")
 
     @field_validator("resolution", mode="before")
     @classmethod
-    def _square(cls, value: object) -> object:
-        return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    def _sizes(cls, value: object) -> object:
+        sizes = value if isinstance(value, (list, tuple)) else [value]
+        if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4096 for n in sizes):
+            raise ValueError(f"resolution must be an integer between 1 and 4096, or a tuple of them (one per axis); "
+                             f"got {value!r}")
+        return tuple(value) if isinstance(value, list) else value
 
-    @field_validator("resolution")
-    @classmethod
-    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) < 1 or max(value) > 4096:
-            raise ValueError(f"resolution must be between 1 and 4096 per axis; got {value}")
-        return value
+
+def grid_of(resolution: int | tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """The input's size per axis for a layer of spatial ``rank``: an int on every axis, or the tuple as given
+    (which must then have ``rank`` sizes); at most ``MAX_GRID_POINTS`` points."""
+    grid = (resolution,) * rank if isinstance(resolution, int) else tuple(resolution)
+    if len(grid) != rank:
+        raise ValueError(f"edge-of-chaos: resolution {resolution} has {len(grid)} sizes; this layer has {rank} spatial "
+                         "axes (give one int for every axis, or one size per axis)")
+    if math.prod(grid) > MAX_GRID_POINTS:
+        raise ValueError(f"edge-of-chaos: resolution {grid} is {math.prod(grid):,} points; the mean field is solved on "
+                         f"the full grid, at most {MAX_GRID_POINTS:,} (a smaller resolution: ρ_f settles as it grows)")
+    return grid
 
 
 def _frequency(index: torch.Tensor, size: int) -> torch.Tensor:
@@ -103,32 +122,51 @@ def _axis_transfer(size: int, kept: int) -> torch.Tensor:
     return torch.where(self_mirror & (f < kept), 0.5, t)
 
 
-def transfer(geometry: SpectralGeometry, height: int, width: int) -> torch.Tensor:
-    """T(k) on the full H×W frequency grid (see the module docstring)."""
-    if geometry.spatial_rank == 0:
-        return torch.ones(height, width, dtype=torch.float64)
-    if geometry.spatial_rank != 2 or geometry.branches not in (1, 2):
+def _full_axis_kept(size: int, kept: int) -> torch.Tensor:
+    """1.0 at the kept frequencies of a full axis holding ``kept`` modes, k in [-kept//2, kept - kept//2)."""
+    n_pos, n_neg = min(kept - kept // 2, (size + 1) // 2), min(kept // 2, size // 2)
+    k = torch.arange(size)
+    return ((k < n_pos) | (k >= size - n_neg)).double()
+
+
+def _mirror(values: torch.Tensor) -> torch.Tensor:
+    """values[(-k) mod N] on every axis."""
+    if values.ndim == 0:
+        return values
+    axes = tuple(range(values.ndim))
+    return torch.roll(torch.flip(values, axes), (1,) * values.ndim, axes)
+
+
+def transfer(geometry: SpectralGeometry, *grid: int) -> torch.Tensor:
+    """T(k) on the full frequency grid of an input of size ``grid`` (one size per axis; module docstring)."""
+    rank = geometry.spatial_rank
+    if rank == 0:
+        return torch.ones(grid, dtype=torch.float64)
+    if len(grid) != rank:
+        raise ValueError(f"transfer: a layer of spatial rank {rank} needs {rank} grid sizes; got {grid}")
+    if geometry.branches == rank > 1:
+        axes = [_axis_transfer(size, kept).view([-1 if i == axis else 1 for i in range(rank)])
+                for axis, (size, kept) in enumerate(zip(grid, geometry.modes))]
+        return sum(axes) / rank
+    if geometry.branches != 1:
         raise ValueError(
-            "edge-of-chaos models 2-D layers (spatial rank 2) with 1 (FNO) or 2 (factorized FFNO) summed "
-            f"branches; got spatial rank {geometry.spatial_rank} with {geometry.branches} "
-            f"branch{'es' if geometry.branches != 1 else ''}. For 1-D and "
-            "3-D layers use kaiming-complex, or calibrate_ on data"
+            "edge-of-chaos models spectral layers with one branch (FNO, any spatial rank) or factorized ones "
+            f"with one branch per axis (FFNO); got spatial rank {rank} with {geometry.branches} summed branches. "
+            "Use kaiming-complex, or calibrate_ on data"
         )
-    rows, cols = geometry.modes
-    if geometry.branches == 2:
-        return (_axis_transfer(width, cols)[None, :] + _axis_transfer(height, rows)[:, None]) / 2
-    n_pos, n_neg = min(rows - rows // 2, (height + 1) // 2), min(rows // 2, height // 2)
-    kx = torch.arange(height)
-    row_kept = ((kx < n_pos) | (kx >= height - n_neg)).double()
-    mirror_kept = row_kept[(-kx) % height]
-    fy = _frequency(torch.arange(width), width)
-    kept_cols = min(cols, width // 2 + 1)
-    inner = (fy.abs() > 0) & (2 * fy.abs() != width) & (fy.abs() < kept_cols)
-    self_mirror = ((fy == 0) | (2 * fy.abs() == width)) & (fy.abs() < kept_cols)
-    # a positive ky keeps row kx; its mirror column -ky holds the conjugates, at row -kx
-    t = torch.where((inner & (fy > 0))[None, :], row_kept[:, None], 0.0)
-    t = t + torch.where((inner & (fy < 0))[None, :], mirror_kept[:, None], 0.0)
-    return t + torch.where(self_mirror[None, :], ((row_kept + mirror_kept) / 4)[:, None], 0.0)
+    kept = torch.ones(())
+    for size, modes in zip(grid[:-1], geometry.modes[:-1]):  # the full axes: an outer product
+        kept = kept[..., None] * _full_axis_kept(size, modes)
+    mirror = _mirror(kept)[..., None]
+    kept = kept[..., None]
+    width = grid[-1]
+    f = _frequency(torch.arange(width), width)
+    kept_last = min(geometry.modes[-1], width // 2 + 1)
+    inner = (f.abs() > 0) & (2 * f.abs() != width) & (f.abs() < kept_last)
+    self_mirror = ((f == 0) | (2 * f.abs() == width)) & (f.abs() < kept_last)
+    # a positive last frequency keeps k; its mirror -k_d holds the conjugates, of -k on the full axes
+    t = torch.where(inner & (f > 0), kept, 0.0) + torch.where(inner & (f < 0), mirror, 0.0)
+    return (t + torch.where(self_mirror, (kept + mirror) / 4, 0.0)).double()
 
 
 # --- Gaussian integrals K(c) = E[f(u) f(v)], corr(u, v) = c -----------------------------------------
@@ -186,14 +224,35 @@ def _kernel(activation: str, derivative: bool) -> Callable[[np.ndarray], np.ndar
 
 
 # --- the fixed point ------------------------------------------------------------------------------
+# Every spectrum here is real and even (P(k) = P(-k): T is, and a real field's power is), so it is held as
+# rfftn's half along the last axis and transformed with rfftn/irfftn: 9× faster than complex FFTs of the
+# full grid at 64³ (measured), which is what makes 3-D layers affordable.
 
-def _correlation(power: np.ndarray) -> np.ndarray:
-    covariance = np.fft.ifft2(power).real
-    return np.clip(covariance / covariance[0, 0], -1.0, 1.0)
+class _HalfSpectrum:
+    """The real transforms of one grid, and each half-spectrum entry's multiplicity in the full grid."""
 
+    def __init__(self, grid: tuple[int, ...]) -> None:
+        self.grid = grid
+        last = grid[-1]
+        counts = np.full(last // 2 + 1, 2.0)
+        counts[0] = 1.0
+        if last % 2 == 0:
+            counts[-1] = 1.0  # the Nyquist plane is its own mirror
+        self.multiplicity = counts
 
-def _power(covariance: np.ndarray) -> np.ndarray:
-    return np.clip(np.fft.fft2(covariance).real, 0.0, None)
+    def half(self, full: np.ndarray) -> np.ndarray:
+        return full[..., : self.grid[-1] // 2 + 1]
+
+    def correlation(self, power: np.ndarray) -> np.ndarray:
+        covariance = np.fft.irfftn(power, s=self.grid, axes=tuple(range(len(self.grid))))
+        return np.clip(covariance / covariance.flat[0], -1.0, 1.0)
+
+    def power(self, covariance: np.ndarray) -> np.ndarray:
+        return np.clip(np.fft.rfftn(covariance).real, 0.0, None)
+
+    def share(self, t: np.ndarray, power: np.ndarray) -> float:
+        """Σ T·P / Σ P over the full grid."""
+        return float((self.multiplicity * t * power).sum() / (self.multiplicity * power).sum())
 
 
 def _iterate(step: Callable[[np.ndarray], np.ndarray], start: np.ndarray, steps: int = 200) -> np.ndarray:
@@ -208,37 +267,42 @@ def _iterate(step: Callable[[np.ndarray], np.ndarray], start: np.ndarray, steps:
     return power
 
 
-def _fixed_point(t: np.ndarray, activation: str) -> np.ndarray:
+def _fixed_point(spectrum: _HalfSpectrum, t: np.ndarray, activation: str) -> np.ndarray:
+    """The forward fixed point P_z, as a half spectrum."""
     k = _kernel(activation, False)
-    return _iterate(lambda p: t * _power(k(_correlation(p))), t)
+    return _iterate(lambda p: t * spectrum.power(k(spectrum.correlation(p))), t)
 
 
-def fixed_point_spectrum(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> torch.Tensor:
-    """P_z (summing to 1) on the full H×W grid at the fixed point of P_z ← T·DFT(K_φ(c_z))."""
-    return torch.from_numpy(_fixed_point(transfer(geometry, *resolution).numpy(), activation))
+def fixed_point_spectrum(geometry: SpectralGeometry, resolution: int | tuple[int, ...],
+                         activation: str) -> torch.Tensor:
+    """P_z (summing to 1) on the full input grid at the fixed point of P_z ← T·DFT(K_φ(c_z))."""
+    if geometry.spatial_rank == 0:
+        raise ValueError("fixed_point_spectrum needs a layer's kept modes (geometry.modes)")
+    spectrum = _HalfSpectrum(grid_of(resolution, geometry.spatial_rank))
+    p_z = _fixed_point(spectrum, spectrum.half(transfer(geometry, *spectrum.grid).numpy()), activation)
+    full = np.clip(np.fft.fftn(spectrum.correlation(p_z)).real, 0.0, None)
+    return torch.from_numpy(full / full.sum())
 
 
-def kept_energy_fractions(geometry: SpectralGeometry, resolution: tuple[int, int],
+def kept_energy_fractions(geometry: SpectralGeometry, resolution: int | tuple[int, ...],
                           activation: str) -> tuple[float, float]:
     """(ρ_f, ρ_b): the kept share of φ(z)'s energy, and of φ'(z)⊙g's, at the mean-field fixed point."""
-    # channel counts do not enter: one solve per (branches, modes, resolution, activation)
-    return _fractions(geometry.branches, geometry.modes, tuple(resolution), activation)
+    if geometry.spatial_rank == 0:  # no kept-mode geometry: every mode counts as kept
+        return 1.0, 1.0
+    # channel counts do not enter: one solve per (branches, modes, grid, activation)
+    return _fractions(geometry.branches, geometry.modes, grid_of(resolution, geometry.spatial_rank), activation)
 
 
 @functools.lru_cache(maxsize=256)
-def _fractions(branches: int, modes: tuple[int, ...], resolution: tuple[int, int],
+def _fractions(branches: int, modes: tuple[int, ...], grid: tuple[int, ...],
                activation: str) -> tuple[float, float]:
-    geometry = SpectralGeometry(1, 1, branches, modes)
-    if geometry.spatial_rank == 0:
-        return 1.0, 1.0
-    t = transfer(geometry, *resolution).numpy()
+    spectrum = _HalfSpectrum(grid)
+    t = spectrum.half(transfer(SpectralGeometry(1, 1, branches, modes), *grid).numpy())
     k_prime = _kernel(activation, True)
-    c_z = _correlation(_fixed_point(t, activation))
-    p_h = _power(_kernel(activation, False)(c_z))
-    rho_f = float((t * p_h).sum() / p_h.sum())
-    p_g = _iterate(lambda p: t * _power(k_prime(c_z) * _correlation(p)), t)
-    p_u = _power(k_prime(c_z) * _correlation(p_g))
-    rho_b = float((t * p_u).sum() / p_u.sum())
+    c_z = spectrum.correlation(_fixed_point(spectrum, t, activation))
+    rho_f = spectrum.share(t, spectrum.power(_kernel(activation, False)(c_z)))
+    p_g = _iterate(lambda p: t * spectrum.power(k_prime(c_z) * spectrum.correlation(p)), t)
+    rho_b = spectrum.share(t, spectrum.power(k_prime(c_z) * spectrum.correlation(p_g)))
     return rho_f, rho_b
 
 
@@ -251,8 +315,9 @@ class MeanFieldGains(BaseModel):
     derivative_second_moment: float  # E[φ'(u)²]
 
 
-def mean_field_gains(geometry: SpectralGeometry, resolution: tuple[int, int], activation: str) -> MeanFieldGains:
-    rho_f, rho_b = kept_energy_fractions(geometry, tuple(resolution), activation)
+def mean_field_gains(geometry: SpectralGeometry, resolution: int | tuple[int, ...],
+                     activation: str) -> MeanFieldGains:
+    rho_f, rho_b = kept_energy_fractions(geometry, resolution, activation)
     one = np.ones(())
     return MeanFieldGains(
         rho_forward=rho_f, rho_backward=rho_b,
@@ -262,14 +327,14 @@ def mean_field_gains(geometry: SpectralGeometry, resolution: tuple[int, int], ac
 
 
 def _second_moment(in_channels: int, out_channels: int, gain: float, *, geometry: SpectralGeometry,
-                   resolution: tuple[int, int], activation: str) -> float:
+                   resolution: int | tuple[int, ...], activation: str) -> float:
     g = mean_field_gains(geometry, resolution, activation)
     return gain * gain / (geometry.branches * in_channels * g.activation_second_moment * g.rho_forward)
 
 
 def _fill(weight: torch.Tensor, *, in_channels: int, out_channels: int, gain: float,
           generator: torch.Generator | None, geometry: SpectralGeometry,
-          resolution: tuple[int, int], activation: str) -> None:
+          resolution: int | tuple[int, ...], activation: str) -> None:
     complex_normal_(weight, _second_moment(in_channels, out_channels, gain, geometry=geometry,
                                            resolution=resolution, activation=activation), generator)
 
@@ -278,8 +343,8 @@ EDGE_OF_CHAOS: Strategy = register_strategy(
     "edge-of-chaos",
     second_moment=_second_moment,
     description="Mean-field edge of chaos with mode truncation: the variance map's fixed point for the "
-    "layer's kept modes, input resolution and activation (params: resolution, activation). 2-D layers with 1 "
-    "(FNO) or 2 (factorized FFNO) summed branches only: 1-D and 3-D layers are refused.",
+    "layer's kept modes, input resolution and activation (params: resolution, activation). FNO layers of any "
+    "spatial rank (1-D, 2-D, 3-D), and factorized ones with one branch per axis (FFNO).",
     formula="gain²/(b·in·E[φ²]·ρ_f)",
     distribution="circular complex normal",
     params_model=EdgeOfChaosParams,

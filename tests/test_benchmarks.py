@@ -732,8 +732,8 @@ def test_reports_count_in_words_that_agree() -> None:
     env = {"device_name": "CPU", "versions": {"torch": "2"}, "command": "python -m x"}
     assert "CPU · torch 2 · 1 thread" in markdown_header("t", {**env, "torch_threads": 1})[2]
     assert "· 2 threads" in markdown_header("t", {**env, "torch_threads": 2})[2]
-    with pytest.raises(ValueError, match=r"got spatial rank 1 with 1 branch\. "):
-        get_strategy("edge-of-chaos").second_moment(geometry=SpectralGeometry(4, 4, modes=(3,)))
+    with pytest.raises(ValueError, match=r"got spatial rank 2 with 3 summed branches\. "):
+        get_strategy("edge-of-chaos").second_moment(geometry=SpectralGeometry(4, 4, 3, modes=(3, 3)))
 
 
 def test_a_negative_loss_gets_a_threshold_between_its_ends_and_a_linear_axis() -> None:
