@@ -104,6 +104,7 @@ _CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("--torch-infer-batch-size",), ("infer_batch_size",)),
     (("--batch-size",), ("batch_size",)),
     (("--lr",), ("lr",)),
+    (("--lr-scaling",), ("lr_scaling",)),
     (("--loss",), ("loss",)),
     (("--loss-on",), ("loss_on",)),
     (("--spectral-init",), ("model", "spectral_init")),
@@ -388,7 +389,8 @@ def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: st
 
 
 # fields added since checkpoints of this format were first written, with the value a run had before them
-_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0, ("loss_on",): "patches"}
+_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0, ("loss_on",): "patches",
+                 ("lr_scaling",): "standard"}
 
 
 def _as_configured_then(saved: dict[str, Any]) -> dict[str, Any]:
@@ -419,7 +421,12 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
             f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
             f"{CHECKPOINT_FORMAT}); the file is left as it is"
         )
-    differences = _config_differences(_as_configured_then(checkpoint["config"]), config.model_dump(mode="json"))
+    then = _as_configured_then(checkpoint["config"])
+    if then["lr_scaling"] != config.lr_scaling:  # Adam's saved state holds the other's parameter groups
+        raise UsageError(f"cannot resume from {str(path)!r}: its run used lr_scaling {then['lr_scaling']!r}, this "
+                         f"one {config.lr_scaling!r}; the optimizer's "
+                         "parameter groups differ, so even --allow-config-change cannot resume it")
+    differences = _config_differences(then, config.model_dump(mode="json"))
     if differences and not allow_config_change:
         raise UsageError(
             f"cannot resume from {str(path)!r}: its run was configured differently: "

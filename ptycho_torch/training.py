@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spectral_init import calibrate_
+from spectral_init import calibrate_, mup_param_groups
 from spectral_init.settings import resolve_settings
 
 from .config import GeneratorConfig, build_generator
@@ -41,6 +41,7 @@ __all__ = [
     "make_datasets",
     "predict",
     "make_checkpoint",
+    "optimizer_groups",
     "pick_device",
     "resolved_spectral_init",
     "shard_indices",
@@ -64,6 +65,13 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(16, ge=1, le=1_000_000, description="Patches per Adam step (per rank under torchrun).")
     infer_batch_size: int = Field(8, ge=1, le=1_000_000, description="Patches per forward pass when testing.")
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate.")
+    lr_scaling: Literal["standard", "mup"] = Field(
+        "standard",
+        description="standard: lr for every parameter; mup: the spectral weights' lr × √(log N_b / log N) "
+        "(spectral_init.mup_param_groups), with the base N_b from the mup strategy's base_modes, so that a "
+        "learning rate tuned at the base carries over to more kept modes (needs model.spectral_init.strategy "
+        "= mup).",
+    )
     loss: LossName = Field("mae", description="Physics loss on the diffraction amplitudes.")
     loss_on: LossScope = Field(
         "stitched",
@@ -119,6 +127,10 @@ class TrainingConfig(BaseModel):
         for name in ("nimgs_train", "nimgs_test"):
             if getattr(self.data, name) > MAX_IMAGES:
                 raise ValueError(f"data.{name} must be <= {MAX_IMAGES}")
+        if self.lr_scaling == "mup" and resolve_settings(self.model.spectral_init).strategy != "mup":
+            raise ValueError("lr_scaling = 'mup' scales the learning rate from the mup strategy's base_modes: set "
+                             "model.spectral_init to {strategy = 'mup', params = {base_modes = …}}, or lr_scaling "
+                             "= 'standard'")
         if self.files is not None:
             if self.data.N != self.files.N:
                 raise ValueError(f"data.N ({self.data.N}) must equal the files' pattern size ({self.files.N})")
@@ -456,6 +468,14 @@ class _Run:
     total_steps: int
 
 
+def optimizer_groups(config: TrainingConfig, model: nn.Module) -> list[dict[str, Any]]:
+    """Adam's parameter groups: one at ``config.lr``, or μP's (``lr_scaling = 'mup'``)."""
+    if config.lr_scaling == "mup":
+        base = resolve_settings(config.model.spectral_init).params["base_modes"]
+        return mup_param_groups(model, config.lr, base)
+    return [{"params": list(model.parameters()), "lr": config.lr}]
+
+
 def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, Any] | None) -> _Run:
     """Seed, simulate the data, build the model and optimizer; then calibrate, or restore a checkpoint."""
     device = pick_device(config.device, ctx)
@@ -463,7 +483,7 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     train_set, test_set = make_datasets(config)
     model = build_generator(config.model, probe=train_set.probe).to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(optimizer_groups(config, model))
     calibration = None
     if resume is None:
         if resolve_settings(config.model.spectral_init).calibrate:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import spectral_init as si
 from ptycho_torch import GeneratorConfig, build_generator
 from ptycho_torch.evaluation import METRIC_NAMES
 from ptycho_torch.simulation import SimulationConfig
@@ -178,6 +179,10 @@ def test_config_file_with_flags_overriding(tmp_path) -> None:
         (["--spectral-init", "[1, 2]"], "did you mean"),
         (["--spectral-init", '{"strategy": "legacy", "gain": -1}'], "gain"),
         (["--allow-config-change"], "--allow-config-change has no effect without --resume"),
+        (["--lr-scaling", "mup"], "lr_scaling = 'mup' scales the learning rate from the mup strategy's base_modes"),
+        (["--lr-scaling", "fast"], "lr_scaling"),
+        (["--spectral-init", '{"strategy": "mup"}'], "base_modes"),
+        (["--spectral-init", '{"strategy": "mup", "params": {"base_modes": 0}}'], "base_modes must be an integer"),
     ],
 )
 def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, extra, message) -> None:
@@ -197,6 +202,31 @@ def test_cli_spectral_init_flag_refuses_with_a_hint(tmp_path, capsys, value, mes
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     assert not out.exists()
+
+
+MUP_FLAGS = ["--spectral-init", '{"strategy": "mup", "params": {"base_modes": 2}}', "--lr-scaling", "mup"]
+
+
+def test_mup_trains_with_the_spectral_weights_at_their_scaled_rate_and_resumes_only_as_mup(tmp_path, capsys) -> None:
+    import math
+
+    from spectral_init.mup import mup_learning_rate_factor
+
+    out = tmp_path / "run"
+    assert main([*TINY_FLAGS, "--nepochs", "1", "--lr", "0.002", "--output-dir", str(out), *MUP_FLAGS]) == 0
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    config = TrainingConfig.model_validate(checkpoint["config"])
+    model = build_generator(config.model)
+    rates = sorted({g["lr"] for g in checkpoint["optimizer_state"]["param_groups"]})
+    report = si.initialize_(model, config.model.spectral_init)  # the weights' geometries, as the run drew them
+    expected = {0.002 * mup_learning_rate_factor(w.geometry, 2) for w in report.weights}
+    assert rates == sorted({*expected, 0.002}) and all(r < 0.002 for r in expected)
+    assert all(math.isfinite(v) for v in json.loads((out / "metrics.json").read_text())["epoch_losses"])
+    capsys.readouterr()
+    again = [*TINY_FLAGS, "--nepochs", "2", "--output-dir", str(out), "--resume", "--allow-config-change"]
+    assert main([*again, "--spectral-init", '{"strategy": "mup", "params": {"base_modes": 2}}']) == 2
+    assert "used lr_scaling 'mup', this one 'standard'" in capsys.readouterr().err
+    assert main([*again, *MUP_FLAGS]) == 0
 
 
 def test_cli_takes_spectral_init_settings_as_json(tmp_path) -> None:
