@@ -17,7 +17,8 @@
 # operator-tasks/; it needs neuraloperator and scipy, which the GPU's Python lacks: put their cp312
 # wheels and their dependencies' in WHEEL_DIR, e.g. `pip download neuraloperator==2.0.0 scipy
 # --python-version 3.12 --only-binary=:all: -d WHEEL_DIR`, else the step is skipped with a note), the
-# spectral layers' speed at
+# learning-rate transfer across kept modes (standard vs μP; Darcy 64² with K = 8, 16, 32, Burgers 512 with
+# K = 8 … 128; 15 rates × 3 seeds, in lr-transfer/; the same wheels), the spectral layers' speed at
 # training-size shapes (training_shapes/), a whole generator's Adam step eager and compiled
 # (generator_step), the ffno and fno_vanilla training comparisons; then gradient ratios, speed at
 # the default shapes, signal propagation through depth, and the fno and plain_fno (depth 16)
@@ -47,6 +48,8 @@ if [ "$smoke" = "--smoke" ]; then
   reference_size=(--seeds 2 --N 16 --object-size 28 --offset 4 --width 4 --modes 2 --blocks 1 --nepochs 2
                   --anchor-iterations 3)
   operator_tasks=(--quick --models fno,ffno --inits default,sqrt_in@0.1 --seeds 1 --jobs 1)
+  lr_transfer=(--quick --jobs 1)
+  signal_3d=(--size-1d 16 --modes-1d 4 --size-3d 6 --modes-3d 3)
 else
   device=cuda
   grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
@@ -64,6 +67,10 @@ else
   # Four times the CPU run's resolution (Darcy) and twice (Burgers), 6× the data, twice the width, 20 epochs.
   operator_tasks=(--darcy-resolution 64 --burgers-resolution 256 --n-train 1000 --n-test 200 --width 32 --modes 16
                   --epochs 20 --batch-size 32 --seeds 5 --jobs 4)
+  # K up to 32 (Darcy) and 128 (Burgers), where μP's √(log N_b / log N) departs further from 1 than on a CPU
+  lr_transfer=(--darcy-resolution 64 --darcy-modes 8,16,32 --burgers-resolution 512 --burgers-modes 8,16,32,64,128
+               --n-train 500 --n-test 100 --width 32 --epochs 20 --batch-size 32 --seeds 3 --jobs 4)
+  signal_3d=()
 fi
 name=$(python3 -c "
 import sys, torch
@@ -105,8 +112,14 @@ if python3 -c "import neuralop, scipy" 2>/dev/null; then
   step "operator tasks" "$dir/operator-tasks/operator_tasks.json" \
     python3 -m benchmarks.operator_tasks --resume --device "$device" --output-dir "$dir/operator-tasks" --no-progress \
     "${operator_tasks[@]}"
+  step "learning-rate transfer" "$dir/lr-transfer/lr_transfer.json" \
+    python3 -m benchmarks.lr_transfer --resume --device "$device" --output-dir "$dir/lr-transfer" --no-progress \
+    "${lr_transfer[@]}"
+  signal_models=(--models plain-relu,plain-gelu,plain-relu-1d,plain-relu-3d,blocks "${signal_3d[@]}")
 else
-  echo "== operator tasks: skipped (neuraloperator or scipy does not import; see the header)" >&2
+  echo "== operator tasks and learning-rate transfer: skipped (neuraloperator or scipy does not import; see the" \
+    "header)" >&2
+  signal_models=(--models plain-relu,plain-gelu,blocks)  # the 1-D and 3-D stacks are neuraloperator's layers
 fi
 step "spectral_conv_speed at training shapes" "$dir/training_shapes/spectral_conv_speed.json" \
   python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir/training_shapes" --no-progress \
@@ -123,7 +136,8 @@ step gradient_ratios "$dir/gradient_ratios.json" \
 step spectral_conv_speed "$dir/spectral_conv_speed.json" \
   python3 -m benchmarks.spectral_conv_speed --device "$device" --output-dir "$dir" --no-progress "${speed[@]}"
 step signal_propagation "$dir/signal_propagation.json" \
-  python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}"
+  python3 -m benchmarks.signal_propagation --device "$device" --output-dir "$dir" --no-progress "${signal[@]}" \
+  "${signal_models[@]}"
 step "training fno" "$dir/training_comparison.json" \
   python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir" --no-progress --calibrated "${train[@]}"
 step "training plain_fno" "$dir/plain_fno/training_comparison.json" \

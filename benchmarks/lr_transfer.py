@@ -313,7 +313,10 @@ def figure(record: dict[str, Any]) -> Any:
     summary = record["summary"]
     if not summary:
         return None
+    from matplotlib.ticker import FormatStrFormatter
+
     tasks = list(dict.fromkeys(s["task"] for s in summary))
+    every_k = sorted({k for s in summary for k in s["modes"]})  # one colour per K across the panels
     fig, axes = plt.subplots(len(tasks), len(PARAMETRIZATIONS), figsize=(4.2 * len(PARAMETRIZATIONS), 3.3 * len(tasks)),
                              squeeze=False, layout="constrained", sharey="row")
     for row, task in zip(axes, tasks):
@@ -322,7 +325,8 @@ def figure(record: dict[str, Any]) -> Any:
             if s is None:
                 ax.set_visible(False)
                 continue
-            for index, k in enumerate(s["modes"]):
+            for k in s["modes"]:
+                index = every_k.index(k)
                 values = [math.nan if v is None else v for v in s["geometric_mean_error"][str(k)]]
                 ax.plot(s["lrs"], values, marker=".", label=f"K = {k}", linewidth=1.2, **style(index))
                 best = s["best_lr"][str(k)]
@@ -330,11 +334,14 @@ def figure(record: dict[str, Any]) -> Any:
                     ax.plot([best], [values[s["lrs"].index(best)]], "o", markersize=7, color=style(index)["color"])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
             ax.set_title(f"{task} · {parametrization}", fontsize=9)
             ax.set_xlabel("Adam learning rate")
             ax.set_ylabel("final test relative L2")
             ax.tick_params(labelsize=7)
-    one_legend(fig, axes.flat, "kept modes K (geometric mean over seeds; dot: best rate)", columns=6)
+    one_legend(fig, axes.flat, "kept modes K (geometric mean over seeds; dot: best rate)",
+               order=[f"K = {k}" for k in every_k], columns=6)
     return fig
 
 

@@ -583,13 +583,16 @@ def test_signal_propagation_tiny(tmp_path) -> None:
 
     argv = [
         "--strategies", "legacy,edge-of-chaos", "--depths", "1,3", "--seeds", "2", "--width", "4", "--modes",
-        "2", "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path),
+        "2", "--size", "8", "--batch", "1", "--size-1d", "16", "--modes-1d", "4", "--size-3d", "6", "--modes-3d", "3",
+        "--device", "cpu", "--no-progress", "--output-dir", str(tmp_path),
     ]
     assert signal_propagation.main(argv) == 0
     data = json.loads((tmp_path / "signal_propagation.json").read_text())
     assert data["schema"] == signal_propagation.SCHEMA
     assert data["config"]["variants"] == ["legacy", "edge-of-chaos", "calibrated"]
-    assert len(data["runs"]) == 3 * 2 * 2 * 3  # models × depths × seeds × variants
+    assert len(data["runs"]) == 5 * 2 * 2 * 3  # models × depths × seeds × variants
+    shapes = {r["model"]: data["spectral_layers"][f"{r['model']}, depth 3"] for r in data["runs"]}
+    assert any("1-D" in kind for kind in shapes["plain-relu-1d"]) and any("3-D" in k for k in shapes["plain-relu-3d"])
     assert all(math.isfinite(x) for x in all_numbers(data))
     for run in data["runs"]:
         assert len(run["forward_second_moment"]) == len(run["backward_norm"]) == run["depth"]
@@ -597,7 +600,8 @@ def test_signal_propagation_tiny(tmp_path) -> None:
             # calibrated on this very batch: every layer's output second moment is 1
             assert all(abs(q - 1) < 1e-4 for q in run["forward_second_moment"])
     markdown = (tmp_path / "signal_propagation.md").read_text()
-    assert "## plain-relu" in markdown and "| edge-of-chaos |" in markdown
+    assert "## plain-relu" in markdown and "| edge-of-chaos |" in markdown and "## plain-relu-3d" in markdown
+    assert "1-D: 16 points, n_modes 4; 3-D: 6³ points, n_modes 3" in markdown
     with pytest.raises(SystemExit, match="modes must be"):
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
 
