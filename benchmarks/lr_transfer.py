@@ -47,6 +47,7 @@ from .common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_separated,
     command_threads,
     environment,
     keep_finished_runs,
@@ -58,7 +59,7 @@ from .common import (
     run_cli,
 )
 from .figures import one_legend, pyplot, style
-from .operator_training import TASK_DIMS, finite, fit, task_data, task_split
+from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/lr-transfer/1"
@@ -364,8 +365,8 @@ def _numbers(kind: type, what: str, minimum: int = 2) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__, resumable=True)
-    p.add_argument("--tasks", default=",".join(TASK_DIMS),
-                   help=f"comma-separated, of {', '.join(TASK_DIMS)} (default: both)")
+    p.add_argument("--tasks", type=comma_separated(tuple(TASK_DIMS), "tasks"), default=list(TASK_DIMS),
+                   help=f"comma-separated, of {', '.join(TASK_DIMS)}")
     p.add_argument("--quick", action="store_true", help="small sizes for a smoke run; explicit size options still win")
     p.add_argument("--lrs", type=_numbers(float, "learning rates", 3), default=None,
                    help="Adam learning rates, comma-separated (default: 2^-10 … 2^-3 in factors of √2)")
@@ -386,10 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve(args: argparse.Namespace) -> tuple[list[str], Sizes]:
     """The tasks and sizes the options ask for; a UsageError naming what is wrong."""
-    tasks = list(dict.fromkeys(t.strip() for t in args.tasks.split(",") if t.strip()))
-    unknown = [t for t in tasks if t not in TASK_DIMS]
-    if unknown or not tasks:
-        raise UsageError(f"--tasks: {', '.join(unknown) or 'none given'}; allowed: {', '.join(TASK_DIMS)}")
+    tasks = args.tasks
     base = QUICK_SIZES if args.quick else DEFAULT_SIZES
     sizes = Sizes(**{f: getattr(args, f) if getattr(args, f, None) is not None else v for f, v in asdict(base).items()})
     for task in tasks:
@@ -406,11 +404,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[str], Sizes]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        import neuralop  # noqa: F401  (the PyPI package neuraloperator)
-        import scipy  # noqa: F401  (the Darcy solver)
-    except ImportError as exc:
-        raise UsageError(f"this benchmark needs {exc.name}: pip install -e '.[bench,neuralop]'") from None
+    require_packages()
     tasks, sizes = resolve(args)
     device = resolve_device(args.device)
     workers = args.jobs or default_workers(args.threads, device.type)

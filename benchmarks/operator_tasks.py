@@ -59,7 +59,7 @@ from .common import (
 )
 from .figures import bar_groups, merged_series, one_legend, pyplot, style
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
-from .operator_training import TASK_DIMS, finite, fit, task_data, task_split
+from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 from .stats import compare_strategies, mean_ci
 from .workers import JOBS_HELP, default_workers, results_of
 
@@ -490,11 +490,7 @@ def resolve_sizes(args: argparse.Namespace) -> Sizes:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        import neuralop  # noqa: F401  (the PyPI package neuraloperator)
-        import scipy  # noqa: F401  (the Darcy solver)
-    except ImportError as exc:
-        raise UsageError(f"this benchmark needs {exc.name}: pip install -e '.[bench,neuralop]'") from None
+    require_packages()
     sizes = resolve_sizes(args)
     inits = [init_label(name, gain) for name, gain in args.inits]
     if not any(TASK_DIMS[t] in MODELS[m].dims for t in args.tasks for m in args.models):

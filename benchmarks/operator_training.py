@@ -16,10 +16,22 @@ from typing import Any
 
 import torch
 
-__all__ = ["DATA_VERSION", "TASK_DIMS", "TaskData", "finite", "fit", "task_data", "task_split"]
+__all__ = ["DATA_VERSION", "TASK_DIMS", "TaskData", "finite", "fit", "require_packages", "task_data", "task_split"]
 
 TASK_DIMS = {"darcy": 2, "burgers": 1}
 DATA_VERSION = 1  # of benchmarks.pde_tasks' output: raise it when a generator changes, and old caches are ignored
+
+
+def require_packages() -> None:
+    """A UsageError naming the package to install when neuraloperator (the models, the Trainer) or scipy (the
+    Darcy solver) does not import."""
+    from .common import UsageError
+
+    try:
+        import neuralop  # noqa: F401  (the PyPI package neuraloperator)
+        import scipy  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"this benchmark needs {exc.name}: pip install -e '.[bench,neuralop]'") from None
 
 
 def task_data(task: str, resolution: int, n_samples: int, data_seed: int, cache_dir: Path) -> tuple[Path, bool]:

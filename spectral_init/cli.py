@@ -64,16 +64,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_object(text: str, flag: str, what: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; a ValueError naming ``flag`` otherwise."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{flag} is not JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object of {what}; got {text!r}")
+    return value
+
+
 def _example_params(strategy: Strategy, given: str | None) -> dict[str, Any]:
     """``--params`` as JSON, else each parameter without a default at its field's first example."""
     if given is not None:
-        try:
-            params = json.loads(given)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--params is not JSON ({exc.msg} at character {exc.pos}): {given!r}") from None
-        if not isinstance(params, dict):
-            raise ValueError(f"--params must be a JSON object of the strategy's parameters; got {given!r}")
-        return params
+        return _json_object(given, "--params", "the strategy's parameters")
     fields = strategy.params_model.model_fields if strategy.params_model else {}
     return {name: (fields[name].examples or [None])[0] for name in required_params(strategy)}
 
@@ -134,12 +139,7 @@ def _model_factory(target: str, kwargs_text: str) -> Callable[[], nn.Module]:
     module_name, sep, attribute = target.partition(":")
     if not (sep and module_name and attribute):
         raise ValueError(f"expected MODULE:FACTORY (e.g. neuralop.models:TFNO); got {target!r}")
-    try:
-        kwargs = json.loads(kwargs_text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--kwargs is not JSON ({exc.msg} at character {exc.pos}): {kwargs_text!r}") from None
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"--kwargs must be a JSON object of keyword arguments; got {kwargs_text!r}")
+    kwargs = _json_object(kwargs_text, "--kwargs", "keyword arguments")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

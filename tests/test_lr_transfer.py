@@ -84,7 +84,7 @@ def test_a_tiny_sweep_records_mups_rates_and_writes_its_report(tmp_path) -> None
     (["--burgers-modes", "1,4"], "μP needs K ≥ 2"),
     (["--burgers-modes", "4,32"], "raise --burgers-resolution"),
     (["--burgers-modes", "8"], "at least 2 different burgers modes"),
-    (["--tasks", "heat"], "allowed: darcy, burgers"),
+    (["--tasks", "heat"], "unknown tasks ['heat']; allowed: darcy, burgers"),
     (["--batch-size", "32"], "larger than --n-train 16"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, capsys, extra, message) -> None:
