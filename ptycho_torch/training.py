@@ -330,7 +330,12 @@ def _cuda_rng_state(model: nn.Module) -> list[torch.Tensor]:
 
 def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingProgress:
     model.load_state_dict(checkpoint["model_state"])
+    # Adam's load_state_dict brings back each group's saved rate: a rate changed on resume (allowed with
+    # --allow-config-change) would be silently ignored. The moments are restored; the rates are this config's.
+    rates = [group["lr"] for group in optimizer.param_groups]
     optimizer.load_state_dict(checkpoint["optimizer_state"])
+    for group, rate in zip(optimizer.param_groups, rates):
+        group["lr"] = rate
     torch.set_rng_state(checkpoint["rng_state"])
     device = _model_device(model)
     if checkpoint["cuda_rng_state"] and device.type == "cuda":  # the state of the device it was saved from

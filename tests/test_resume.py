@@ -209,6 +209,19 @@ def test_resume_refuses_another_config_and_names_the_fields(tmp_path, capsys) ->
     assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == 1
 
 
+def test_a_learning_rate_changed_on_resume_is_the_one_that_trains(tmp_path, capsys) -> None:
+    """--lr on a resume with --allow-config-change: Adam's saved state must not bring back the old rate
+    (its load_state_dict restores every group's hyperparameters)."""
+    out = tmp_path / "run"
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--lr", "0.001", "--output-dir", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*RUN_FLAGS, "--nepochs", "2", "--lr", "0.004", "--output-dir", str(out), "--resume",
+                 "--allow-config-change"]) == 0
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert [g["lr"] for g in checkpoint["optimizer_state"]["param_groups"]] == [0.004]
+    assert checkpoint["epoch"] == 2
+
+
 def test_a_fresh_run_never_overwrites_an_earlier_one(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0
