@@ -95,7 +95,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'spectral_init' has no attribute {name!r}")
     home = f"spectral_init.{_MOVED[name]}"
     warnings.warn(f"spectral_init.{name} moved to {home}: use 'from {home} import {name}' (the top-level name "
-                  "will be removed in 0.3)", DeprecationWarning, stacklevel=2)
+                  "will be removed in 0.4)", DeprecationWarning, stacklevel=2)
     return getattr(importlib.import_module(home), name)
 
 
