@@ -81,7 +81,7 @@ MODELS = ("blocks", "generator", "hybrid", "fno_vanilla", "ffno")
 DEFAULT_MODELS = ("blocks", "generator", "fno_vanilla", "ffno")
 INPUTS = ("white-noise", "diffraction")
 LOSSES = ("mean", "abs-mean", "random-projection")
-# --- the JSON's schema; the README documents it -------------------------------------------------
+# --- the JSON's schema; docs/benchmarks.md ("JSON") documents it ------------------------------------
 
 
 class _Strict(BaseModel):

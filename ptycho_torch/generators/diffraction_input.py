@@ -4,7 +4,7 @@ A diffraction pattern lives in reciprocal space: its pixel (i, j) says nothing a
 (i, j), and its DC peak (10³× the median amplitude) sits at the patch centre. Every generator here
 starts with 3×3 convolutions and carries skips and pointwise paths, all of which map an input pixel to
 the output pixel at the same place, so the DC peak prints a blob at the centre of every predicted patch
-and the stitching repeats it at every scan position (the scan-lattice artifact; README, "Reading the
+and the stitching repeats it at every scan position (the scan-lattice artifact; docs/benchmarks.md, "Reading the
 reconstruction comparison"). The layouts:
 
 - ``centred``: the amplitudes as measured, DC at the centre (the reference's input; earlier results).
