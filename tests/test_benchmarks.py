@@ -606,6 +606,15 @@ def test_signal_propagation_tiny(tmp_path) -> None:
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
 
 
+def test_strategies_that_need_parameters_are_left_out_of_all_and_refused_by_name() -> None:
+    from benchmarks.common import UsageError, select_strategies
+
+    everything, _ = select_strategies(None, "sqrt_in")
+    assert "mup" not in everything and {"edge-of-chaos", "legacy", "sqrt_in"} <= set(everything)
+    with pytest.raises(UsageError, match="mup needs base_modes, which this benchmark does not set"):
+        select_strategies("sqrt_in,mup", "sqrt_in")
+
+
 def test_every_benchmark_is_found_without_a_list() -> None:
     from benchmarks.replot import benchmark_modules
 

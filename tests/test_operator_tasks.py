@@ -40,6 +40,8 @@ def test_parse_init_reads_names_and_gains_and_says_what_is_allowed() -> None:
         parse_init("default@2")
     with pytest.raises(ValueError, match="did you mean 'xavier-complex'"):
         parse_init("xavier")
+    with pytest.raises(ValueError, match="mup needs base_modes, which this benchmark does not set"):
+        parse_init("mup")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
