@@ -2,7 +2,7 @@
 
 Tune a small FNO, then raise the number of kept modes K: under the standard parametrization the best
 learning rate moves; under μP it is meant to stay. For a kernel integral operator R ∈ ℂ^(K^d × m × m)
-trained with Adam, the paper derives (its Theorem 3.5)
+trained with Adam, the paper derives
 
     init variance  b(K)² ∝ 1 / (d·log K)        Adam learning rate  c(K) ∝ 1 / √(d·log K)
 
