@@ -294,7 +294,7 @@ def select_strategies(names: str | None, baseline: str, include_baseline: bool =
         base = get_strategy(baseline).name
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    needing = {n: required_params(get_strategy(n)) for n in strategies if required_params(get_strategy(n))}
+    needing = {n: params for n in strategies if (params := required_params(get_strategy(n)))}
     if needing:  # mup's base_modes: a choice of the experiment, which benchmarks.lr_transfer makes
         raise UsageError("; ".join(f"{n} needs {', '.join(p)}, which this benchmark does not set"
                                    for n, p in needing.items()) + " (benchmarks.lr_transfer compares mup)")

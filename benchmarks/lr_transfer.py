@@ -113,7 +113,7 @@ class RunJob:
     data_file: str
     n_test: int
     modes: int
-    base_modes: int
+    base_modes: tuple[int, ...]  # the kept modes the base model's weights hold (base_modes_of)
     parametrization: str
     lr: float
     seed: int
@@ -136,9 +136,8 @@ def train_run(job: RunJob) -> dict[str, Any]:
     torch.manual_seed(job.seed)
     model = _fno(data.dims, job.modes, job.width)
     if job.parametrization == "mup":
-        base = base_modes_of(_fno(data.dims, job.base_modes, job.width))  # the base model's weights' modes
-        initialize_(model, {"strategy": "mup", "params": {"base_modes": base}, "seed": job.seed})
-        groups = mup_param_groups(model, job.lr, base, weight_decay=WEIGHT_DECAY)
+        initialize_(model, {"strategy": "mup", "params": {"base_modes": job.base_modes}, "seed": job.seed})
+        groups = mup_param_groups(model, job.lr, job.base_modes, weight_decay=WEIGHT_DECAY)
     else:
         groups = [{"params": list(model.parameters()), "lr": job.lr, "weight_decay": WEIGHT_DECAY}]
     spectral_rates = sorted({g["lr"] for g in groups} - {job.lr}) or [job.lr]
@@ -430,12 +429,13 @@ def run(args: argparse.Namespace, tasks: list[str], sizes: Sizes, device: torch.
         path, _ = task_data(task, sizes.resolution(task), sizes.n_train + sizes.n_test, args.data_seed,
                             args.output_dir / "data")
         modes = sizes.modes(task)
+        base = base_modes_of(_fno(TASK_DIMS[task], modes[0], sizes.width))  # read once, not in every run
         # the largest K first: the slowest runs start while there is still work to balance them
         for k in reversed(modes):
             for parametrization in PARAMETRIZATIONS:
                 for lr in sizes.lrs:
                     for seed in range(sizes.seeds):
-                        jobs.append(RunJob(task, str(path), sizes.n_test, k, modes[0], parametrization, lr, seed,
+                        jobs.append(RunJob(task, str(path), sizes.n_test, k, base, parametrization, lr, seed,
                                            sizes.width, sizes.epochs, sizes.batch_size, str(device)))
     config = {**asdict(sizes), "tasks": tasks, "data_seed": args.data_seed, "workers": workers, "n_layers": N_LAYERS,
               "weight_decay": WEIGHT_DECAY}

@@ -123,11 +123,12 @@ def _clip(text: str, width: int) -> str:
 
 def _target(strategy: str, geometry: SpectralGeometry) -> tuple[float | None, str | None]:
     """The strategy's E|w|² at ``geometry`` with its default parameters, or None and why it has none there."""
-    required = required_params(get_strategy(strategy))
+    chosen = get_strategy(strategy)
+    required = required_params(chosen)
     if required:  # mup: its target depends on the base the user chose
         return None, f"its target needs its parameters ({', '.join(required)})"
     try:
-        return get_strategy(strategy).second_moment(geometry=geometry), None
+        return chosen.second_moment(geometry=geometry), None
     except (ValueError, TypeError) as exc:  # e.g. edge-of-chaos on a spatial rank it does not support
         return None, str(exc)
 

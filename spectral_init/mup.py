@@ -69,13 +69,13 @@ class MupParams(BaseModel):
         return tuple(value) if isinstance(value, list) else value
 
 
-def _log_modes(modes: tuple[int, ...], what: str) -> float:
+def _log_modes(modes: tuple[int, ...]) -> float:
     if not modes:
-        raise ValueError(f"mup needs the kept modes of {what}: fill it through initialize_ (its layer adapter knows "
-                         "them) or give geometry=SpectralGeometry(..., modes=...)")
+        raise ValueError("mup needs the kept modes of this weight: fill it through initialize_ (its layer adapter "
+                         "knows them) or give geometry=SpectralGeometry(..., modes=...)")
     count = math.prod(modes)
     if count < 2:
-        raise ValueError(f"mup: {what} keeps one mode (modes {modes}): log N = 0, there is nothing to scale")
+        raise ValueError(f"mup: this weight keeps one mode (modes {modes}): log N = 0, there is nothing to scale")
     return math.log(count)
 
 
@@ -90,7 +90,7 @@ def _base_log_modes(base_modes: BaseModes, rank: int) -> float:
 
 def mup_variance_factor(geometry: SpectralGeometry, base_modes: BaseModes) -> float:
     """log N_b / log N: μP's E|w|² relative to the variance-preserving target (1 at the base)."""
-    log_n = _log_modes(geometry.modes, "this weight")
+    log_n = _log_modes(geometry.modes)
     return _base_log_modes(base_modes, geometry.spatial_rank) / log_n
 
 
