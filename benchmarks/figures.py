@@ -15,7 +15,8 @@ from typing import Any
 
 from cli_common.output_files import write_atomically
 
-__all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "draw_all", "merged_series", "one_legend", "pyplot", "style"]
+__all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "draw_all", "merged_series", "one_legend", "plain_log_ticks",
+           "pyplot", "style"]
 
 _LINESTYLES = ("-", "--", "-.", ":")
 
@@ -85,6 +86,17 @@ def bar_groups(ax: Any, groups: Sequence[str], series: Sequence[tuple[str, Seque
         ax.grid(axis="y", which="major", alpha=0.3)
     else:
         ax.set_ylim(bottom=0)
+
+
+def plain_log_ticks(ax: Any) -> None:
+    """Plain numbers on a log y axis ("0.12", not "1.2 × 10⁻¹"); minor ticks labelled only within one decade,
+    where they are the only labels, not where they would crowd between powers of ten. Call it once the
+    axis has its final limits."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if high / low < 10 else NullFormatter())
 
 
 def one_legend(fig: Any, axes: Iterable[Any], title: str, order: Sequence[str] | None = None,

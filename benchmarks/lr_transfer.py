@@ -58,7 +58,7 @@ from .common import (
     run_arguments,
     run_cli,
 )
-from .figures import one_legend, pyplot, style
+from .figures import one_legend, plain_log_ticks, pyplot, style
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 from .workers import JOBS_HELP, default_workers, results_of
 
@@ -313,8 +313,6 @@ def figure(record: dict[str, Any]) -> Any:
     summary = record["summary"]
     if not summary:
         return None
-    from matplotlib.ticker import FormatStrFormatter
-
     tasks = list(dict.fromkeys(s["task"] for s in summary))
     every_k = sorted({k for s in summary for k in s["modes"]})  # one colour per K across the panels
     fig, axes = plt.subplots(len(tasks), len(PARAMETRIZATIONS), figsize=(4.2 * len(PARAMETRIZATIONS), 3.3 * len(tasks)),
@@ -334,12 +332,13 @@ def figure(record: dict[str, Any]) -> Any:
                     ax.plot([best], [values[s["lrs"].index(best)]], "o", markersize=7, color=style(index)["color"])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
             ax.set_title(f"{task} · {parametrization}", fontsize=9)
             ax.set_xlabel("Adam learning rate")
             ax.set_ylabel("final test relative L2")
             ax.tick_params(labelsize=7)
+    for ax in axes.flat:  # once every panel of a row has drawn: the rows share their y axis
+        if ax.get_visible():
+            plain_log_ticks(ax)
     one_legend(fig, axes.flat, "kept modes K (geometric mean over seeds; dot: best rate)",
                order=[f"K = {k}" for k in every_k], columns=6)
     return fig

@@ -57,7 +57,7 @@ from .common import (
     run_arguments,
     run_cli,
 )
-from .figures import bar_groups, merged_series, one_legend, pyplot, style
+from .figures import bar_groups, merged_series, one_legend, plain_log_ticks, pyplot, style
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 from .stats import compare_strategies, mean_ci
@@ -354,8 +354,6 @@ def figure(record: dict[str, Any]) -> Any:
     by_task = _groups_by_task(record)
     if not by_task:
         return None
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
-
     inits = record["config"]["inits"]
     columns = max(len(groups) for groups in by_task.values())
     fig, axes = plt.subplots(len(by_task), columns, figsize=(3.2 * columns, 2.9 * len(by_task)), squeeze=False,
@@ -382,11 +380,7 @@ def figure(record: dict[str, Any]) -> Any:
             low, high = ax.get_ylim()  # the curves' range: the threshold is drawn inside it, not widening it
             ax.axhline(group["threshold_rel_l2"], color="gray", linewidth=0.8, linestyle=":")
             ax.set_ylim(low, high)
-            # plain numbers ("0.12", not "1.2 × 10⁻¹"); minor ticks labelled only within one decade, where
-            # they are the only labels, not where they would crowd between powers of ten
-            low, high = ax.get_ylim()
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if high / low < 10 else NullFormatter())
+            plain_log_ticks(ax)
             ax.set_title(f"{task} · {group['model']}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylabel("test relative L2")
