@@ -225,8 +225,8 @@ def _kernel(activation: str, derivative: bool) -> Callable[[np.ndarray], np.ndar
 
 # --- the fixed point ------------------------------------------------------------------------------
 # Every spectrum here is real and even (P(k) = P(-k): T is, and a real field's power is), so it is held as
-# rfftn's half along the last axis and transformed with rfftn/irfftn: 9× faster than complex FFTs of the
-# full grid at 64³ (measured), which is what makes 3-D layers affordable.
+# rfftn's half along the last axis and transformed with rfftn/irfftn: a 3-D solve at 64³ took 2.8 s this way
+# against 8.3 s with complex FFTs of the full grid (1.6× at 32³; medians of 3, interleaved, nothing else running).
 
 class _HalfSpectrum:
     """The real transforms of one grid, and each half-spectrum entry's multiplicity in the full grid."""
