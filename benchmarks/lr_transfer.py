@@ -19,7 +19,7 @@ rate over its error at its own best rate. Both with 95% bootstrap intervals over
 together, so every cell keeps its pairing; with 3 seeds the bootstrap has only 10 distinct resamples, so
 read the intervals as coarse). A run whose error goes non-finite counts as infinitely bad.
 
-    python -m benchmarks.lr_transfer                  # the committed run (≈ 20 min on 2 CPU cores)
+    python -m benchmarks.lr_transfer                  # the committed run (20 min on 2 busy CPU cores)
     python -m benchmarks.lr_transfer --quick          # a smoke run
     python -m benchmarks.lr_transfer --tasks burgers --burgers-modes 8,16,32,64,128 --burgers-resolution 256
 """
