@@ -32,8 +32,10 @@ import torch.nn as nn
 
 from ptycho_torch.diagnostics import local_branch_target
 from ptycho_torch.generators import PlainFNOStack, PtychoBlock
-from spectral_init import calibrate_, initialize_, make_initializer
+from spectral_init import calibrate_, get_strategy, initialize_, make_initializer
+from spectral_init.adapters.discovery import find_spectral_weights
 from spectral_init.initialize_model import spectral_layer_kinds
+from spectral_init.stack_profile import relu_stack_profile
 
 from .common import (
     CALIBRATED,
@@ -61,6 +63,7 @@ MODELS = ("plain-relu", "plain-gelu", "plain-relu-1d", "plain-relu-3d", "blocks"
 ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "plain-relu-1d": "relu", "plain-relu-3d": "relu",
                  "blocks": "gelu"}
 DIMS_OF = {"plain-relu-1d": 1, "plain-relu-3d": 3}  # the others are 2-D
+RELU_STACKS = ("plain-relu", "plain-relu-1d", "plain-relu-3d")  # the stacks relu_stack_profile models
 
 
 class NeuralopPlainStack(nn.Module):
@@ -198,8 +201,31 @@ def summarize(runs: list[dict]) -> list[dict[str, Any]]:
             log10 = mean_ci([math.log10(max(v, 1e-300)) for v in values])
             entry[key] = {"median": statistics.median(values), "min": min(values), "max": max(values),
                           "log10_mean": log10["mean"], "log10_ci95": log10["ci95"]}
+        # what the mean field predicts: expectations of second moments (the backward ratio is one of norms)
+        entry["forward_mean"] = statistics.mean(r["forward_ratio"] for r in group)
+        entry["backward_rms"] = math.sqrt(statistics.mean(r["backward_ratio"] ** 2 for r in group))
         out.append(entry)
     return out
+
+
+def mean_field(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per ReLU stack, depth and strategy: ``relu_stack_profile``'s expected forward ratio and root-mean-square
+    backward ratio (a ratio of norms, as measured), at the strategy's E|w|² for the stack's layer."""
+    rows = []
+    for model in (m for m in cfg["models"] if m in RELU_STACKS):
+        size = input_shape(model, cfg)[-1]
+        net, _ = build(model, "sqrt_in", 1, 0, cfg)  # only the layer's geometry is read: one for every depth
+        geometry = find_spectral_weights(net)[0][0].geometry
+        for variant in (v for v in cfg["variants"] if v != CALIBRATED):  # calibrated scales each draw by data
+            spec = strategy_spec(variant, 0, size, ACTIVATION_OF[model])
+            moment = get_strategy(variant).second_moment(geometry=geometry, gain=spec["gain"],
+                                                          **spec.get("params", {}))
+            for depth in cfg["depths"]:
+                profile = relu_stack_profile(geometry, size, depth, moment)
+                rows.append({"model": model, "depth": depth, "variant": variant,
+                             "forward_ratio": profile.forward_ratio,
+                             "backward_ratio": math.sqrt(profile.backward_ratio)})
+    return rows
 
 
 def _fmt(stat: dict[str, float]) -> str:
@@ -228,7 +254,33 @@ def markdown_report(record: dict[str, Any]) -> str:
                          if (s["model"], s["depth"], s["variant"]) == (model, depth, variant))
                 cells.append(f"{_fmt(e['forward_ratio'])} / {_fmt(e['backward_ratio'])}")
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _mean_field_section(record)) + "\n"
+
+
+def _mean_field_section(record: dict[str, Any]) -> list[str]:
+    """The mean field's expectations beside the measured means (records from before it have none)."""
+    predicted = record.get("mean_field") or []
+    if not predicted:
+        return []
+    cfg = record["config"]
+    lines = ["", "## Mean field (ReLU stacks)", "",
+             "`spectral_init.stack_profile.relu_stack_profile` (white input and output gradient, infinite width) at "
+             "each strategy's E|w|², and in brackets the measured means over seeds it predicts: the forward "
+             "ratio's mean / the backward ratio's root mean square. A draw scatters roughly log-normally around "
+             "these, so the medians above lie lower."]
+    for model in dict.fromkeys(row["model"] for row in predicted):
+        lines += ["", f"### {model}", "", "| variant | " + " | ".join(f"depth {d}" for d in cfg["depths"]) + " |",
+                  "|---" * (1 + len(cfg["depths"])) + "|"]
+        for variant in dict.fromkeys(row["variant"] for row in predicted if row["model"] == model):
+            cells = []
+            for depth in cfg["depths"]:
+                mf = next(r for r in predicted if (r["model"], r["depth"], r["variant"]) == (model, depth, variant))
+                e = next(s for s in record["summary"]
+                         if (s["model"], s["depth"], s["variant"]) == (model, depth, variant))
+                cells.append(f"{mf['forward_ratio']:.3g} / {mf['backward_ratio']:.3g} "
+                             f"({e['forward_mean']:.3g} / {e['backward_rms']:.3g})")
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def figure(record: dict[str, Any]) -> Any:
@@ -359,7 +411,7 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}
 
     runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir)
-    record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs),
+    record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs), "mean_field": mean_field(cfg),
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
     publish(args.output_dir, STEM, record, markdown, figure)

@@ -602,6 +602,21 @@ def test_signal_propagation_tiny(tmp_path) -> None:
     markdown = (tmp_path / "signal_propagation.md").read_text()
     assert "## plain-relu" in markdown and "| edge-of-chaos |" in markdown and "## plain-relu-3d" in markdown
     assert "1-D: 16 points, n_modes 4; 3-D: 6³ points, n_modes 3" in markdown
+    # the mean field: every ReLU stack, depth and drawn strategy (not calibrated), and it is relu_stack_profile's
+    predicted = {(r["model"], r["depth"], r["variant"]): r for r in data["mean_field"]}
+    assert set(predicted) == {(m, d, v) for m in ("plain-relu", "plain-relu-1d", "plain-relu-3d") for d in (1, 3)
+                              for v in ("legacy", "edge-of-chaos")}
+    assert all(predicted[m, 1, v]["forward_ratio"] == predicted[m, 1, v]["backward_ratio"] == 1 for m, _, v in predicted)
+    import spectral_init as si
+    from spectral_init.stack_profile import relu_stack_profile
+
+    layer = si.SpectralGeometry(4, 4, 1, (3,))  # n_modes 4 on 16 points keeps 3 frequencies
+    moment = si.get_strategy("edge-of-chaos").second_moment(geometry=layer, resolution=16)
+    profile = relu_stack_profile(layer, 16, 3, moment)
+    assert predicted["plain-relu-1d", 3, "edge-of-chaos"]["forward_ratio"] == pytest.approx(profile.forward_ratio)
+    assert predicted["plain-relu-1d", 3, "edge-of-chaos"]["backward_ratio"] == pytest.approx(
+        math.sqrt(profile.backward_ratio))
+    assert "## Mean field (ReLU stacks)" in markdown and "### plain-relu-3d" in markdown
     with pytest.raises(SystemExit, match="modes must be"):
         signal_propagation.main([*argv[:-2], "--modes", "5", "--output-dir", str(tmp_path)])
 
