@@ -10,7 +10,9 @@ backward pass on white noise with a fixed random-projection loss record per laye
 the spectral layer's output (plain; block output for ``blocks``), the backpropagated signal ‖∂L/∂h_l‖
 at each layer's output, and the gradient norm of each spectral weight. ``edge-of-chaos`` gets the
 model's resolution and activation as its parameters. Summaries: the forward ratio E[z_L²]/E[z_2²] and
-the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖: median, range, and mean ± 95% CI of log10 over seeds.
+the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖: median, range, and mean ± 95% CI of log10 over seeds; the forward
+ratio's mean and the backward's root mean square, beside what the mean field expects of them on the ReLU
+stacks (``spectral_init.stack_profile.relu_stack_profile`` at each strategy's E|w|²).
 
     python -m benchmarks.signal_propagation
     python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3

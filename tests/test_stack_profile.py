@@ -94,7 +94,7 @@ def test_bad_input_is_named(kwargs, message) -> None:
 # The profile gives expectations over draws at infinite width. Measured at the benchmark's 1-D case (width 32),
 # the means sit a little below it: forward 1.011 ± 0.023 against 1.056, backward second moment 15.05 ± 0.29
 # against 16.96 (1920 seeds, ± one standard error); at width 16 12.8 ± 0.8, at width 128 16.40 ± 0.29 (480 seeds
-# each), so a finite-width effect that fades as the stack widens. The check allows that model error up to
+# each; all measured with deep_stacks.draws), so a finite-width effect that fades as the stack widens. The check allows that model error up to
 # MODEL_ERROR (twice what width 32 shows) on top of Z = 5.33 standard errors of the sampling (tests/stats.py:
 # false failure ≤ 1e-7 per check if the studentized error is normal; deep_stacks.py shows it near enough).
 MODEL_ERROR = math.log(1.25)
@@ -117,3 +117,22 @@ def test_a_depth_32_1d_stack_of_neuraloperators_layers_averages_to_the_mean_fiel
     for values, expected in ((forward, profile.forward_ratio), ([b * b for b in backward], profile.backward_ratio)):
         low, high = log_mean_interval(values, Z)
         assert low - MODEL_ERROR <= math.log(expected) <= high + MODEL_ERROR, (math.exp(low), math.exp(high), expected)
+
+
+def test_the_strategies_pages_table_is_what_the_profile_gives() -> None:
+    """docs/strategies.md tabulates edge-of-chaos's depth-32 backward ratio (norms) of 1-D stacks: each cell is
+    this function's, to the digits shown."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
+    lines = text[text.index("| 1-D points |"):].splitlines()
+    header = [int(cell.split()[-1]) for cell in lines[0].strip("|").split("|")[1:]]  # n_modes
+    rows = [line for line in lines[2:] if line.startswith("|")]
+    assert len(rows) == 3 and header == [4, 8, 12, 16, 32]
+    for row in rows:
+        points, *cells = (cell.strip() for cell in row.strip("|").split("|"))
+        for n_modes, cell in zip(header, cells):
+            layer = si.SpectralGeometry(32, 32, 1, (n_modes // 2 + 1,))  # neuraloperator keeps n_modes//2 + 1
+            profile = relu_stack_profile(layer, int(points), 32, _edge_of_chaos(layer, int(points)))
+            assert float(f"{math.sqrt(profile.backward_ratio):.3g}") == float(cell), (points, n_modes, cell)
+            assert f"{profile.forward_ratio:.3g}" == "1.06"
