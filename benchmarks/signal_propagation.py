@@ -37,6 +37,7 @@ from ptycho_torch.generators import PlainFNOStack, PtychoBlock
 from spectral_init import calibrate_, get_strategy, initialize_, make_initializer
 from spectral_init.adapters.discovery import find_spectral_weights
 from spectral_init.initialize_model import spectral_layer_kinds
+from spectral_init.scaling import DISTRIBUTION_LABELS
 from spectral_init.stack_profile import relu_stack_profile
 
 from .common import (
@@ -66,6 +67,7 @@ ACTIVATION_OF = {"plain-relu": "relu", "plain-gelu": "gelu", "plain-relu-1d": "r
                  "blocks": "gelu"}
 DIMS_OF = {"plain-relu-1d": 1, "plain-relu-3d": 3}  # the others are 2-D
 RELU_STACKS = ("plain-relu", "plain-relu-1d", "plain-relu-3d")  # the stacks relu_stack_profile models
+ZERO_MEAN_DRAW = DISTRIBUTION_LABELS["complex_normal"]  # the draws relu_stack_profile models
 
 
 class NeuralopPlainStack(nn.Module):
@@ -211,14 +213,19 @@ def summarize(runs: list[dict]) -> list[dict[str, Any]]:
 
 
 def mean_field(cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per ReLU stack, depth and strategy: ``relu_stack_profile``'s expected forward ratio and root-mean-square
-    backward ratio (a ratio of norms, as measured), at the strategy's E|w|² for the stack's layer."""
+    """Per ReLU stack, depth and strategy drawing circular (zero-mean) weights: ``relu_stack_profile``'s expected
+    forward ratio and root-mean-square backward ratio (a ratio of norms, as measured), at the strategy's E|w|²
+    for the stack's layer."""
     rows = []
     for model in (m for m in cfg["models"] if m in RELU_STACKS):
         size = input_shape(model, cfg)[-1]
         net, _ = build(model, "sqrt_in", 1, 0, cfg)  # only the layer's geometry is read: one for every depth
         geometry = find_spectral_weights(net)[0][0].geometry
-        for variant in (v for v in cfg["variants"] if v != CALIBRATED):  # calibrated scales each draw by data
+        for variant in cfg["variants"]:
+            # calibrated scales each draw by data; a draw with a mean (fno-uniform's) adds up coherently over
+            # the channels, which the mean field of zero-mean weights does not model
+            if variant == CALIBRATED or get_strategy(variant).distribution != ZERO_MEAN_DRAW:
+                continue
             spec = strategy_spec(variant, 0, size, ACTIVATION_OF[model])
             moment = get_strategy(variant).second_moment(geometry=geometry, gain=spec["gain"],
                                                           **spec.get("params", {}))
@@ -269,7 +276,8 @@ def _mean_field_section(record: dict[str, Any]) -> list[str]:
              "`spectral_init.stack_profile.relu_stack_profile` (white input and output gradient, infinite width) at "
              "each strategy's E|w|², and in brackets the measured means over seeds it predicts: the forward "
              "ratio's mean / the backward ratio's root mean square. A draw scatters roughly log-normally around "
-             "these, so the medians above lie lower."]
+             "these, so the medians above lie lower. It models zero-mean weights: strategies whose draw has a "
+             "mean (fno-uniform) are not shown."]
     for model in dict.fromkeys(row["model"] for row in predicted):
         lines += ["", f"### {model}", "", "| variant | " + " | ".join(f"depth {d}" for d in cfg["depths"]) + " |",
                   "|---" * (1 + len(cfg["depths"])) + "|"]

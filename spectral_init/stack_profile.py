@@ -1,13 +1,14 @@
 """The mean field of a deep plain ReLU stack, layer by layer: what depth does to the signal at any E|w|².
 
 A stack h_l = relu(z_l), z_l = S_l(h_{l-1}), of L square spectral layers (in = out = C channels, b summed
-branches) with i.i.d. circular weights of E|w|² = σ², no bias, no skip, fed white noise h_0 = x and
+branches) with i.i.d. circular (zero-mean) weights of E|w|² = σ², no bias, no skip, fed white noise h_0 = x and
 backpropagating a white gradient g_L = ∂L/∂h_L, as ``benchmarks.signal_propagation`` measures it. With the
 transmission T and the kernels of :mod:`spectral_init.edge_of_chaos`, and ρ(P) = Σ T·P / Σ P the share of a
 spectrum P that a layer passes:
 
 - forward: E[z_l²] = b·C·σ²·ρ(P_h)·E[h_{l-1}²], E[h²] = E[z²]/2 (ReLU of a centred Gaussian), P_h = DFT(K(c_z))
-  with K the arc-cosine kernel of z's correlation c_z; then P_z ← T·P_h. The white input has ρ = Σ T / N.
+  with K the arc-cosine kernel of z's correlation c_z; then P_z ← T·P_h. The white input x = h_0 has ρ = Σ T / N
+  (and no 1/2: it is not a ReLU's output).
 - backward: g_{l-1} = S_l*(u_l), u_l = relu'(z_l)⊙g_l: E[g_{l-1}²] = b·C·σ²·ρ(P_u)·E[g_l²]/2, P_u = DFT(K'(c_z)·c_g)
   (the gradient-independence assumption), then P_g ← T·P_u.
 
@@ -17,7 +18,8 @@ moment by χ_f = b·C·σ²·ρ_f/2 and the backward one by χ_b = b·C·σ²·�
 backward ratio over the forward one, ≈ (ρ_b/ρ_f)^L deep in a stack, is the architecture's and not the init's:
 an E|w|² only chooses where between the two that factor goes, and where ρ_b ≠ ρ_f none keeps both flat.
 
-These are expectations over draws of the weights. A finite-width draw scatters around them roughly
+A draw with a mean (``fno-uniform``'s Re, Im ~ U[0, a)) adds up coherently over the channels and is not
+modelled. These are expectations over draws of the weights. A finite-width draw scatters around them roughly
 log-normally, so its median lies below: compare them with means over seeds (``tests/test_stack_profile.py``).
 ReLU only: being positively homogeneous, its gains do not depend on the signal's scale, so one pass through
 the maps is exact in the mean field; for GELU or tanh they would depend on each layer's second moment.

@@ -93,10 +93,11 @@ def test_bad_input_is_named(kwargs, message) -> None:
 # --- against the real layers ----------------------------------------------------------------------
 # The profile gives expectations over draws at infinite width. Measured at the benchmark's 1-D case (width 32),
 # the means sit a little below it: forward 1.011 ± 0.023 against 1.056, backward second moment 15.05 ± 0.29
-# against 16.96 (1920 seeds, ± one standard error); at width 16 12.8 ± 0.8, at width 128 16.40 ± 0.29 (480 seeds
-# each; all measured with deep_stacks.draws), so a finite-width effect that fades as the stack widens. The check allows that model error up to
-# MODEL_ERROR (twice what width 32 shows) on top of Z = 5.33 standard errors of the sampling (tests/stats.py:
-# false failure ≤ 1e-7 per check if the studentized error is normal; deep_stacks.py shows it near enough).
+# against 16.96 (1920 seeds, ± one standard error); at width 16 12.8 ± 0.8, at width 128 16.40 ± 0.29 (480
+# seeds each; all measured with deep_stacks.draws), so a finite-width effect that fades as the stack widens.
+# The check allows that model error up to MODEL_ERROR (twice what width 32 shows) on top of Z = 5.33 standard
+# errors of the sampling (tests/stats.py: false failure ≤ 1e-7 per check if the studentized error is normal;
+# deep_stacks.py shows it near enough).
 MODEL_ERROR = math.log(1.25)
 SEEDS = 192
 
