@@ -224,11 +224,14 @@ def mean_field(cfg: dict[str, Any]) -> list[dict[str, Any]]:
         for variant in cfg["variants"]:
             # calibrated scales each draw by data; a draw with a mean (fno-uniform's) adds up coherently over
             # the channels, which the mean field of zero-mean weights does not model
-            if variant == CALIBRATED or get_strategy(variant).distribution != ZERO_MEAN_DRAW:
+            strategy = None if variant == CALIBRATED else get_strategy(variant)
+            if strategy is None or strategy.distribution != ZERO_MEAN_DRAW:
                 continue
             spec = strategy_spec(variant, 0, size, ACTIVATION_OF[model])
-            moment = get_strategy(variant).second_moment(geometry=geometry, gain=spec["gain"],
-                                                          **spec.get("params", {}))
+            try:
+                moment = strategy.second_moment(geometry=geometry, gain=spec["gain"], **spec.get("params", {}))
+            except (ValueError, TypeError):  # a strategy with no E|w|² for this layer: no row, as in audit
+                continue
             for depth in cfg["depths"]:
                 profile = relu_stack_profile(geometry, size, depth, moment)
                 rows.append({"model": model, "depth": depth, "variant": variant,
@@ -420,8 +423,9 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     def partial(runs: list[dict]) -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}
 
+    expected = mean_field(cfg)  # before the sweep: it needs only the configuration
     runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir)
-    record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs), "mean_field": mean_field(cfg),
+    record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs), "mean_field": expected,
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
     publish(args.output_dir, STEM, record, markdown, figure)
