@@ -205,20 +205,15 @@ def test_transfer_is_what_neuraloperators_1d_and_3d_layers_pass_on_average(dims,
 
 def _median_ratios(dims: int, n_modes: int, size: int, strategy: str) -> tuple[float, float]:
     """Median over seeds 0–2 of the forward and backward ratio of a depth-32 plain ReLU stack of neuraloperator's
-    d-D layers (width 32, no skip, no bias) on white noise, built and measured as benchmarks.signal_propagation
-    does (``plain-relu-1d``, ``plain-relu-3d``)."""
+    d-D layers (width 32, no skip, no bias, batch 4) on white noise, built and measured as
+    benchmarks.signal_propagation does (``plain-relu-1d``, ``plain-relu-3d``)."""
     import statistics
 
-    from benchmarks.signal_propagation import build, input_shape, measure, ratios
+    from deep_stacks import draws
 
-    model = f"plain-relu-{dims}d"
     cfg = {"width": 32, "modes": n_modes, "size": size, "batch": 4, f"size_{dims}d": size, f"modes_{dims}d": n_modes}
-    runs = []
-    for seed in range(3):
-        net, layers = build(model, strategy, 32, seed, cfg)
-        x = torch.randn(input_shape(model, cfg), generator=torch.Generator().manual_seed(10_007 + seed))
-        runs.append(ratios(measure(net, layers, x, seed)))
-    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    forward, backward = draws(f"plain-relu-{dims}d", strategy, 3, tuple(cfg.items()))
+    return statistics.median(forward), statistics.median(backward)
 
 
 def test_a_depth_32_3d_stack_keeps_its_signal() -> None:
