@@ -37,6 +37,7 @@ __all__ = [
     "lattice_floor",
     "lattice_share",
     "peak_signal_noise_ratio",
+    "phase_images",
     "reconstruction_metrics",
     "remove_phase_offset_and_plane",
     "scanned_box",
@@ -106,6 +107,31 @@ def remove_phase_offset_and_plane(pred: torch.Tensor, truth: torch.Tensor,
     plane = b * x + c * y
     a = torch.angle((z * torch.exp(-1j * plane)).sum()).item()
     return pred.to(torch.complex128) * torch.exp(-1j * (plane + a))
+
+
+def phase_images(truth: np.ndarray, pred: np.ndarray,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The phases (rad) of a complex ``truth`` and of a ``pred`` aligned to it, as real images to score
+    that a global phase offset leaves unchanged and that never jump by 2π between two close values.
+
+    The truth's phase is cut at the middle of the widest gap between its values on the circle (so an
+    object whose phase crosses ±π is not split in two) and measured from its lowest value (so it starts
+    at 0 whatever its global offset); the prediction's is the truth's plus the phase error wrapped to
+    [−π, π). With a boolean ``mask`` only its pixels set the cut and the origin; both images are 0
+    outside it."""
+    inside = np.ones(truth.shape, dtype=bool) if mask is None else mask
+    theta = np.angle(truth[inside])
+    if theta.size == 0:
+        raise ValueError("no pixel to take the phase of")
+    ordered = np.sort(theta)
+    gaps = np.append(np.diff(ordered), ordered[0] + 2 * math.pi - ordered[-1])  # the last: across ±π
+    widest = int(np.argmax(gaps))
+    lowest = ordered[(widest + 1) % ordered.size]  # the first value after the widest gap
+    truth_phase = np.mod(np.angle(truth) - lowest, 2 * math.pi)
+    # the error wrapped to [−π, π) from the two angles (not angle(pred·conj(truth))): equal phases give 0 exactly
+    error = np.mod(np.angle(pred) - np.angle(truth) + math.pi, 2 * math.pi) - math.pi
+    pred_phase = truth_phase + error
+    return np.where(inside, truth_phase, 0.0), np.where(inside, pred_phase, 0.0)
 
 
 def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
@@ -260,10 +286,12 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     if mask_np is not None:
         aligned_np = np.where(mask_np, aligned_np, 0)
     amp_truth, amp_pred = np.abs(truth_np), np.abs(aligned_np)
-    # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2
-    phase_error = np.angle(aligned_np * np.conj(truth_np))
+    # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2; the images scored
+    # without a cut inside the truth's values and from its lowest, so no global offset changes a score
+    phase_truth, phase_pred = phase_images(truth_np, aligned_np, mask_np)
+    phase_error = phase_pred - phase_truth
     metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp", mask_np),
-               **_image_scores(np.angle(truth_np), np.angle(aligned_np), phase_error, "phase", mask_np),
+               **_image_scores(phase_truth, phase_pred, phase_error, "phase", mask_np),
                "lattice_amp": lattice_share(amp_pred - amp_truth, step, mask_np),
                "lattice_phase": lattice_share(phase_error, step, mask_np)}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})

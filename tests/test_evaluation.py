@@ -3,6 +3,7 @@ directions (perfect scores perfectly, shifted and noisy objects score worse)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from ptycho_torch.evaluation import (
     lattice_floor,
     lattice_share,
     peak_signal_noise_ratio,
+    phase_images,
     reconstruction_metrics,
     remove_phase_offset_and_plane,
     scanned_box,
@@ -66,6 +68,35 @@ def test_a_phase_offset_and_ramp_are_removed(data) -> None:
     result = scores(torch.stack(ramps).to(torch.complex64), data)
     assert result["mae_phase"] < 1e-5 and result["mae_amp"] < 1e-6
     assert result["ssim_phase"] == pytest.approx(1, abs=1e-4)
+
+
+@pytest.mark.parametrize("offset", [2.0, 2.5, 3.0, -1.0])
+def test_no_phase_score_depends_on_the_objects_global_phase(data, offset: float) -> None:
+    # a global phase is unobservable: turning truth and reconstruction alike, by an angle that carries
+    # part of the object's phase (0 … π/2) across ±π, must change no score
+    generator = torch.Generator().manual_seed(1)
+    pred = data.objects + 0.05 * torch.randn(data.objects.shape, generator=generator, dtype=torch.cfloat)
+    before = scores(pred, data)
+    turn = torch.exp(torch.tensor(1j * offset))
+    turned = copy.copy(data)
+    turned.objects = (data.objects * turn).to(data.objects.dtype)
+    after = scores((pred * turn).to(pred.dtype), turned)
+    for name in METRIC_NAMES:
+        assert after[name] == pytest.approx(before[name], rel=1e-5, abs=1e-6), name
+
+
+def test_phase_images_do_not_cut_an_object_whose_phase_crosses_pi() -> None:
+    # phase 2.9 … 3.6 rad wraps to [2.9, π] ∪ (−π, −2.68]: scored as one range of 0.7 rad, starting at 0
+    y, x = np.indices((16, 16))
+    phase = 2.9 + 0.7 * x / 15
+    truth = np.exp(1j * phase)
+    error = 0.01 * np.sin(y)
+    truth_phase, pred_phase = phase_images(truth, truth * np.exp(1j * error))
+    np.testing.assert_allclose(truth_phase, 0.7 * x / 15, atol=1e-12)
+    np.testing.assert_allclose(pred_phase - truth_phase, error, atol=1e-12)
+    # an error across ±π is the short way round: −3.1 against 3.1 rad is 0.083 rad, not 6.2
+    truth_phase, pred_phase = phase_images(np.array([[np.exp(3.1j)]]), np.array([[np.exp(-3.1j)]]))
+    assert pred_phase[0, 0] - truth_phase[0, 0] == pytest.approx(2 * math.pi - 6.2)
 
 
 def test_shifted_and_noisy_objects_score_worse_in_order(data) -> None:
