@@ -75,6 +75,7 @@ class AuditReport:
             row = asdict(r)
             row["shape"], row["mean"] = list(r.shape), [r.mean.real, r.mean.imag]
             row["geometry"]["modes"] = list(r.geometry.modes)
+            del row["geometry"]["layer_modes"]  # a function: the weight's modes are in the row already
             rows.append(row)
         return {"strategies": self.strategies, "variance_preserving": list(VARIANCE_PRESERVING),
                 "flag_factor": FLAG_FACTOR, "rows": rows, "notes": self.notes, "identical": self.identical}

@@ -16,10 +16,12 @@ product of ``SpectralGeometry.modes`` (the weight's own mode axes; for neuralope
 weight (K_1, …, K_d) so reduces to log N = Σ log K_i, i.e. K = the geometric mean of the K_i: the
 maximum over the N modes is what the derivation bounds, and it depends on N alone.
 
-**The base.** ``base_modes`` names the small model the learning rate was tuned on, in the same
-convention: an int K_b (N_b = K_b^d, d the weight's spatial rank) or the per-axis tuple (N_b = Π). The
-simplest way to get it right is ``base_modes_of(small_model)``. Relative to the base, this strategy
-draws
+**The base.** ``base_modes`` names the small model the learning rate was tuned on: an int K_b counts
+modes as the layer's constructor does (this package's ``modes`` / ``--fno-modes``, neuraloperator's
+``n_modes``, Li et al.'s ``modes1…``), so N_b is what the same layer built with K_b per axis keeps
+(``SpectralGeometry.modes_for``: (2K_b, K_b) here, K_b·(K_b//2 + 1) in neuraloperator's 2-D layer); a
+tuple gives the weight's own kept modes per axis (N_b = Π), as ``base_modes_of(small_model)`` reads
+them. Relative to the base, this strategy draws
 
     E|w|² = gain² / (b·in) · log N_b / log N
 
@@ -54,8 +56,9 @@ class MupParams(BaseModel):
 
     base_modes: BaseModes = Field(
         examples=[8],
-        description="Kept modes of the base (tuned) model's weights: K per axis, or one K per axis as a tuple, "
-        "as SpectralGeometry.modes counts them (base_modes_of(small_model) reads them).",
+        description="Kept modes of the base (tuned) model: an int K as the layer's constructor counts them "
+        "(modes, n_modes, modes1…), or the weights' own kept modes per axis as a tuple, as SpectralGeometry.modes "
+        "counts them (base_modes_of(small_model) reads them).",
     )
 
     @field_validator("base_modes", mode="before")
@@ -79,19 +82,19 @@ def _log_modes(modes: tuple[int, ...]) -> float:
     return math.log(count)
 
 
-def _base_log_modes(base_modes: BaseModes, rank: int) -> float:
-    if isinstance(base_modes, int):
-        return rank * math.log(base_modes)
-    if len(base_modes) != rank:
-        raise ValueError(f"base_modes {base_modes} has {len(base_modes)} axes; the weight has {rank} "
-                         "(give one int, or a tuple per axis of this weight)")
+def _base_log_modes(base_modes: BaseModes, geometry: SpectralGeometry) -> float:
+    if isinstance(base_modes, int):  # K as the layer counts it: the same layer built with K modes per axis
+        return _log_modes(geometry.modes_for(base_modes))
+    if len(base_modes) != geometry.spatial_rank:
+        raise ValueError(f"base_modes {base_modes} has {len(base_modes)} axes; the weight has "
+                         f"{geometry.spatial_rank} (give one int, or a tuple per axis of this weight)")
     return math.log(math.prod(base_modes))
 
 
 def mup_variance_factor(geometry: SpectralGeometry, base_modes: BaseModes) -> float:
     """log N_b / log N: μP's E|w|² relative to the variance-preserving target (1 at the base)."""
     log_n = _log_modes(geometry.modes)
-    return _base_log_modes(base_modes, geometry.spatial_rank) / log_n
+    return _base_log_modes(base_modes, geometry) / log_n
 
 
 def mup_learning_rate_factor(geometry: SpectralGeometry, base_modes: BaseModes) -> float:

@@ -13,7 +13,6 @@ as in ``test_initialize.py``).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import statistics
@@ -22,6 +21,7 @@ import warnings
 import pytest
 import torch
 import torch.nn as nn
+from li_layers import li_layer_class
 from plugins import installed
 from stats import ComplexNormal, Z
 
@@ -39,38 +39,6 @@ from spectral_init.initialize_model import UnrecognizedSpectralWeightWarning, sp
 neuralop = pytest.importorskip("neuralop")
 from neuralop.layers import legacy_spectral_convolution as legacy  # noqa: E402
 from neuralop.layers.spectral_convolution import SpectralConv  # noqa: E402
-
-
-def li_layer_class(d: int, real_view: bool) -> type[nn.Module]:
-    """Li et al.'s ``SpectralConv<d>d`` (complex weights) or PhysicsNeMo's (real (…, 2) weights)."""
-
-    def __init__(self, in_channels: int, out_channels: int, *modes: int) -> None:
-        nn.Module.__init__(self)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        for axis, m in enumerate(modes, start=1):
-            setattr(self, f"modes{axis}", m)
-        self.scale = 1 / (in_channels * out_channels)
-        shape = (in_channels, out_channels, *modes)
-        for k in range(1, 2 ** (d - 1) + 1):
-            if real_view:
-                setattr(self, f"weights{k}", nn.Parameter(self.scale * torch.rand(*shape, 2)))
-            else:
-                setattr(self, f"weights{k}", nn.Parameter(self.scale * torch.rand(*shape, dtype=torch.cfloat)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        modes = [getattr(self, f"modes{axis}") for axis in range(1, d + 1)]
-        x_ft = torch.fft.rfftn(x, dim=list(range(-d, 0)))
-        out = torch.zeros(x.shape[0], self.out_channels, *x_ft.shape[2:], dtype=torch.cfloat)
-        for k, negative in enumerate(itertools.product((False, True), repeat=d - 1), start=1):
-            index = (slice(None), slice(None),
-                     *(slice(-m, None) if neg else slice(None, m) for m, neg in zip(modes, negative)),
-                     slice(None, modes[-1]))
-            weight = getattr(self, f"weights{k}")
-            weight = torch.view_as_complex(weight) if real_view else weight
-            out[index] = torch.einsum("bi...,io...->bo...", x_ft[index], weight)
-        return torch.fft.irfftn(out, s=x.shape[-d:], dim=list(range(-d, 0)))
-
-    return type(f"SpectralConv{d}d", (nn.Module,), {"__init__": __init__, "forward": forward})
 
 
 def layer_cases() -> dict[str, tuple]:

@@ -7,11 +7,12 @@ import math
 import pydantic
 import pytest
 import torch
+from li_layers import li_layer_class
 from stats import ComplexNormal
 
 import spectral_init as si
 from spectral_init.geometry import SpectralGeometry
-from spectral_init.mup import base_modes_of, mup_learning_rate_factor
+from spectral_init.mup import base_modes_of, mup_learning_rate_factor, mup_variance_factor
 
 neuralop = pytest.importorskip("neuralop")
 
@@ -66,6 +67,49 @@ def test_initialize_draws_the_log_ratio_below_sqrt_in_on_neuralop_fno(dims) -> N
         ComplexNormal.check_second_moment(weight.detach().reshape(-1), report.weights[0].second_moment)
 
 
+def layers_built_with(k: int) -> dict[str, torch.nn.Module]:
+    """Every adapter's layers in every rank it has, built with ``k`` modes per axis in their own convention."""
+    from neuralop.layers import legacy_spectral_convolution as legacy
+    from neuralop.layers.spectral_convolution import SpectralConv
+
+    from ptycho_torch.generators.spectral_conv import NeuralopSpectralConv2d, SpectralConv2d
+    from ptycho_torch.generators.spectral_layers import FactorizedSpectralConv2d
+
+    layers = {"SpectralConv2d": SpectralConv2d(4, 4, k), "NeuralopSpectralConv2d": NeuralopSpectralConv2d(4, 4, k),
+              "FactorizedSpectralConv2d": FactorizedSpectralConv2d(4, k)}
+    for d in (1, 2, 3):
+        layers[f"li-{d}d"] = li_layer_class(d, False)(4, 4, *(k,) * d)
+        layers[f"physicsnemo-{d}d"] = li_layer_class(d, True)(4, 4, *(k,) * d)
+        layers[f"neuralop-{d}d"] = SpectralConv(4, 4, n_modes=(k,) * d)
+        layers[f"neuralop-{d}d-tucker"] = SpectralConv(4, 4, n_modes=(k,) * d, factorization="tucker", rank=0.5)
+        layers[f"legacy-{d}d"] = getattr(legacy, f"SpectralConv{d}d")(4, 4, n_modes=(k,) * d)
+    return layers
+
+
+@pytest.mark.parametrize("k", [4, 6, 9])
+def test_an_integer_base_is_the_layers_own_mode_count_and_the_identity_there(k) -> None:
+    # the docs' recipe (`base_modes: 6` with `--fno-modes 6`) read 6 as 6² kept modes where the layer keeps
+    # 12 × 6: E|w|² ×0.838 of sqrt_in's at the base itself, neuraloperator's (8, 8) ×1.127
+    for name, layer in layers_built_with(k).items():
+        plans, _ = si.adapters.discovery.find_spectral_weights(layer)
+        assert plans, name
+        for plan in plans:
+            assert mup_variance_factor(plan.geometry, k) == pytest.approx(1, rel=1e-12), name
+            assert mup_learning_rate_factor(plan.geometry, k) == pytest.approx(1, rel=1e-12), name
+            # and the base's tuple (base_modes_of) says the same
+            assert mup_variance_factor(plan.geometry, plan.geometry.modes) == pytest.approx(1, rel=1e-12), name
+
+
+def test_the_generators_base_is_its_fno_modes() -> None:
+    from ptycho_torch import GeneratorConfig, build_generator
+
+    config = GeneratorConfig(N=32, fno_modes=6, spectral_init={"strategy": "mup", "params": {"base_modes": 6}})
+    reference = si.initialize_(build_generator(config), {"strategy": "sqrt_in", "seed": 0})
+    report = si.initialize_(build_generator(config), config.spectral_init)
+    assert [w.second_moment for w in report.weights] == pytest.approx([w.second_moment for w in reference.weights],
+                                                                      rel=1e-12)
+
+
 def test_base_modes_of_reads_the_weights_modes_and_refuses_a_mixed_model() -> None:
     assert base_modes_of(fno(8)) == (8, 5)  # n_modes (8, 8): the last axis is rfft's half spectrum
     mixed = torch.nn.Sequential(fno(4), fno(8))
@@ -97,7 +141,7 @@ def test_adams_first_step_moves_each_spectral_weight_by_its_rate() -> None:
     optimizer = torch.optim.Adam(si.mup_param_groups(model, 1e-2, base_modes=4), eps=1e-30)
     model(torch.randn(2, 1, 32, 32)).square().mean().backward()
     optimizer.step()
-    factor = math.sqrt(2 * math.log(4) / math.log(16 * 9))
+    factor = math.sqrt(math.log(4 * 3) / math.log(16 * 9))  # base: n_modes (4, 4) keeps 4 × 3
     for name, param in spectral_params(model).items():
         step = torch.view_as_real(param.detach() - before[name]).abs()
         moved = step[step > 0]

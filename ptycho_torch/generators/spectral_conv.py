@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from spectral_init import SpectralGeometry, SpectralInitSettings, make_initializer
 from spectral_init.checks import check_positive_int
+from spectral_init.geometry import both_signs_but_last
 from spectral_init.spectral_initializer import SpectralInitializer
 
 from .truncated_dft import complex_dtype_for, spectral_conv2d
@@ -113,7 +114,8 @@ class _SpectralConv2dBase(SpectralLayerBase):
 
     def spectral_weights(self) -> list[tuple[str, nn.Parameter, SpectralGeometry]]:
         geometry = SpectralGeometry(self.in_channels, self.out_channels, branches=1,
-                                    modes=(2 * self.modes, self.modes))
+                                    modes=both_signs_but_last((self.modes, self.modes)),
+                                    layer_modes=both_signs_but_last)
         return [(self._weights_name, self.weights, geometry)]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..geometry import SpectralGeometry
+from ..geometry import SpectralGeometry, both_signs_but_last
 from .plan import WeightPlan, dense_plan, real_view_plan
 from .registry import register_layer_adapter
 
@@ -60,7 +60,7 @@ def _plan(name: str, module: nn.Module) -> list[WeightPlan]:
                          "modes1…, weights1…)")
     modes = _mode_counts(module)
     geometry = SpectralGeometry(int(module.in_channels), int(module.out_channels), branches=1,
-                                modes=(*(2 * m for m in modes[:-1]), modes[-1]))
+                                modes=both_signs_but_last(tuple(modes)), layer_modes=both_signs_but_last)
     prefix = f"{name}." if name else ""
     layout = "complex" if weights[0][1].is_complex() else "real (…, 2) view"
     kind = f"Li et al. {type(module).__name__} ({layout})"

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-from ..geometry import SpectralGeometry
+from ..geometry import ModeRule, SpectralGeometry, both_signs_but_last
 from .plan import WeightPlan, factorization_of, factorized_plan
 from .registry import register_layer_adapter
 
@@ -55,12 +55,22 @@ def _qualified(name: str, attribute: str) -> str:
     return f"{name}.{attribute}" if name else attribute
 
 
-def _one_weight_plan(label: str) -> Callable[[str, nn.Module], list[WeightPlan]]:
+def _half_spectrum(n_modes: tuple[int, ...]) -> tuple[int, ...]:
+    """SpectralConv's kept modes for ``n_modes``: all on the full axes, n//2 + 1 on the last (rfft's)."""
+    return (*n_modes[:-1], n_modes[-1] // 2 + 1)
+
+
+def _legacy_corners(n_modes: tuple[int, ...]) -> tuple[int, ...]:
+    """The legacy SpectralConv's kept modes for ``n_modes``: corners of n//2 per axis, both signs but on the last."""
+    return both_signs_but_last(tuple(n // 2 for n in n_modes))
+
+
+def _one_weight_plan(label: str, layer_modes: ModeRule | None) -> Callable[[str, nn.Module], list[WeightPlan]]:
     """Plans for a layer with one weight (in, out, kept modes…) or, separable, (channels, kept modes…)."""
     def plan(name: str, conv: nn.Module) -> list[WeightPlan]:
         separable = bool(getattr(conv, "separable", False))
         modes = tuple(int(s) for s in conv.weight.shape[1 if separable else 2:])
-        geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes)
+        geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes, layer_modes=layer_modes)
         kind = label.format(d=len(modes)) + f" {factorization_of(conv.weight)}{' separable' if separable else ''}"
         return [factorized_plan(_qualified(name, "weight"), kind, conv.weight, geometry)]
     return plan
@@ -71,8 +81,8 @@ def _plan_legacy(name: str, conv: nn.Module) -> list[WeightPlan]:
     weights = [("weight", conv.weight)] if joint else [(f"weight.{i}", w) for i, w in enumerate(conv.weight)]
     order = int(conv.order)
     half = tuple(int(s) for s in weights[0][1].shape[-order:])
-    modes = tuple(2 * h for h in half[:-1]) + half[-1:]
-    geometry = SpectralGeometry(*_channels(conv), branches=1, modes=modes)
+    geometry = SpectralGeometry(*_channels(conv), branches=1, modes=both_signs_but_last(half),
+                                layer_modes=_legacy_corners)
     kind = f"neuralop legacy {type(conv).__name__} {order}-D {factorization_of(weights[0][1])}"
     return [factorized_plan(_qualified(name, attr), kind, w, geometry) for attr, w in weights]
 
@@ -93,7 +103,7 @@ def _register(name: str, module_path: str, class_name: str, plan: Callable[[str,
 
 _register(
     "neuralop-spectral-conv", "neuralop.layers.spectral_convolution", "SpectralConv",
-    _one_weight_plan("neuralop SpectralConv {d}-D"), package="neuraloperator",
+    _one_weight_plan("neuralop SpectralConv {d}-D", _half_spectrum), package="neuraloperator",
     layout="dense, tucker, cp or tt (complex)",
     description="neuralop.layers.spectral_convolution.SpectralConv in any dimension (FNO, TFNO): one weight "
     "(in, out, kept modes…), dense or factorized, separable too.",
@@ -106,7 +116,7 @@ _register(
 )
 _register(
     "neuralop-spherical-conv", "neuralop.layers.spherical_convolution", "SphericalConv",
-    _one_weight_plan("neuralop SphericalConv"), package="neuraloperator + torch_harmonics",
+    _one_weight_plan("neuralop SphericalConv", None), package="neuraloperator + torch_harmonics",
     layout="dense, tucker, cp or tt (real (…, 2) views)",
     description="neuraloperator's SphericalConv (SFNO): one weight (in, out, degrees) over spherical-harmonic "
     "degrees.",
