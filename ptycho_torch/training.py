@@ -469,8 +469,8 @@ class _Run:
     probe_batch: torch.Tensor  # the fixed batch on which spectral participation is measured
     progress: TrainingProgress
     calibration: list[dict[str, Any]] | None
-    per_rank: int  # samples per rank per epoch
-    total_steps: int
+    per_rank: list[int]  # this rank's samples in each epoch (the stitched loss's tiles move every epoch)
+    total_steps: int  # over every epoch of the run, each epoch counted with its own tiling
 
 
 def optimizer_groups(config: TrainingConfig, model: nn.Module) -> list[dict[str, Any]]:
@@ -499,9 +499,11 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     net: nn.Module = model
     if ctx.active:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    batches = _step_batches(train_set, config, 0, ctx)
+    # every epoch's own schedule: the stitched loss's tiles, and so the steps, change with each epoch's offset
+    schedules = [_step_batches(train_set, config, epoch, ctx) for epoch in range(config.nepochs)]
     return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
-                per_rank=sum(len(b.indices) for b in batches), total_steps=config.nepochs * len(batches))
+                per_rank=[sum(len(b.indices) for b in batches) for batches in schedules],
+                total_steps=sum(len(batches) for batches in schedules))
 
 
 def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | None,

@@ -365,6 +365,20 @@ def test_training_on_tiles_runs_and_its_loss_falls() -> None:
     assert result.epoch_losses[-1] < result.epoch_losses[0] and all(np.isfinite(result.step_losses))
 
 
+def test_the_step_total_counts_each_epochs_own_tiling() -> None:
+    """The tiles move every epoch, and with them the step count (here 4, 9, 4, 9, …): the total the progress
+    bar is given is the number of steps the run takes, not epoch 0's count times the epochs."""
+    config = tiny_config(nepochs=4, loss_on="stitched", batch_size=16, lr=3e-3,
+                         data=SimulationConfig(N=16, object_size=48, offset=4), model={"N": 16, "fno_modes": 4})
+    data = make_datasets(config)[0]
+    counts = [len(_step_batches(data, config, epoch, DistributedContext())) for epoch in range(config.nepochs)]
+    assert len(set(counts)) > 1  # else this test could not tell the two totals apart
+    seen: list[tuple[int, int]] = []
+    train(config, on_step=lambda epoch, step, total, loss: seen.append((step, total)))
+    assert [step for step, _ in seen] == list(range(1, sum(counts) + 1))
+    assert {total for _, total in seen} == {sum(counts)}
+
+
 def test_the_finite_check_names_the_gradient_or_says_the_norm_overflows() -> None:
     from ptycho_torch.training import DivergenceError, _check_finite
 
