@@ -76,6 +76,7 @@ METRICS = (
     "participation_end",
 )
 SMOOTHING = 3
+WITHIN_SCOPE = ("final_train_loss", "steps_to_threshold")  # measures of the training loss: Δ within a loss scope
 # the stitched test object's quality (ptycho_torch.evaluation); PSNR is left out: infinite for a
 # perfect object, it has no mean
 RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc_amp", "frc_phase",
@@ -229,51 +230,7 @@ def run_comparison(
                 progress.step(f"iterative seed {seed}")
     if not runs:
         raise EveryRunDiverged(diverged)
-    threshold = args.loss_threshold if args.loss_threshold is not None else default_threshold(runs)
-    total_steps = sorted({len(r["step_losses"]) for r in runs})  # one count per loss scope
-    per_seed: dict[str, dict[int, dict[str, float]]] = {}
-    for run in runs:
-        reached = steps_to_threshold(run["step_losses"], threshold)
-        run["steps_to_threshold"] = reached
-        values = per_seed.setdefault(run["variant"], {})[run["seed"]] = {
-            "final_train_loss": run["epoch_losses"][-1],
-            "test_physics_loss": run["test"]["physics_loss"],
-            "test_amplitude_mae": run["test"]["amplitude_mae"],
-            "test_phase_mae": run["test"]["phase_mae"],
-            # never reached: counted as the run's length, a lower bound (see reached_threshold)
-            "steps_to_threshold": float(reached if reached is not None else len(run["step_losses"])),
-        }
-        if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
-            values.update(participation_start=statistics.fmean(run["participation"]["start"]),
-                          participation_end=statistics.fmean(run["participation"]["end"]))
-        values.update({f"reconstruction_{name}": run["reconstruction"][name] for name in RECONSTRUCTION_METRICS
-                       if run["reconstruction"][name] is not None})
-    metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
-    reconstruction = tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
-                           if all(r["reconstruction"][name] is not None for r in runs))
-    summary = compare_strategies(per_seed, metrics + reconstruction,
-                                 variant_label(baseline, input_names[0], input_names))
-    for strategy in strategies:
-        # the input's own effect: each input variant against the first, the init held fixed
-        same_init = {label: per_seed[label] for label in (variant_label(strategy, t, input_names) for t in input_names)
-                     if label in per_seed}
-        by_transform = compare_strategies(same_init, ("test_physics_loss", *reconstruction),
-                                          variant_label(strategy, input_names[0], input_names))
-        for input_name in input_names:
-            label = variant_label(strategy, input_name, input_names)
-            if label not in summary:  # every seed of it diverged
-                continue
-            entry = summary[label]
-            layout, input_transform, loss_on = inputs[input_name]
-            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, loss_on=loss_on,
-                         input=input_name,
-                         vs_first_transform=by_transform[label]["vs_baseline"],
-                         diverged=sum(d["variant"] == label for d in diverged))
-            entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
-                                             if r["variant"] == label)
-            entry["mean_epoch_losses"] = [
-                statistics.fmean(v) for v in zip(*(r["epoch_losses"] for r in runs if r["variant"] == label))
-            ]
+    thresholds, total_steps, summary = summarize(runs, diverged, inputs, strategies, baseline, args.loss_threshold)
     return {
         "schema": SCHEMA,
         "environment": environment(device, MODULE, args.argv),
@@ -304,7 +261,7 @@ def run_comparison(
             "patterns": runs[0]["patterns"],
             "backend": args.backend,
             "test_each_epoch": args.test_each_epoch,
-            "loss_threshold": threshold,
+            "loss_threshold": thresholds,  # one per loss scope: a stitched and a per-patch loss differ in kind
             "total_steps": total_steps,
         },
         "spectral_layers": {args.architecture: kinds},
@@ -318,6 +275,77 @@ def run_comparison(
             "median_seconds_per_run": statistics.median(r["seconds"] for r in runs),
         },
     }
+
+
+def summarize(runs: list[dict[str, Any]], diverged: list[dict[str, Any]], inputs: dict[str, tuple[str, str, str]],
+              strategies: list[str], baseline: str, threshold: float | None,
+              ) -> tuple[dict[str, float], list[int], dict[str, Any]]:
+    """The thresholds (``threshold``, else ``default_threshold``, per loss scope), the step counts and the
+    summary of finished ``runs`` (each run's ``steps_to_threshold`` set).
+
+    A training loss and the steps it takes to a threshold mean something only within one loss scope (the
+    stitched loss of the same patches can be 700× below the per-patch one): their Δ pairs each variant with
+    the baseline strategy's first input of the same scope, and a variant of another scope has none. The
+    per-patch test loss and the object's scores are one measure for every scope: Δ against the baseline."""
+    input_names = list(inputs)
+    scopes = list(dict.fromkeys(loss_on for _, _, loss_on in inputs.values()))
+    thresholds = {scope: threshold if threshold is not None else
+                  default_threshold([r for r in runs if r["loss_on"] == scope]) for scope in scopes
+                  if any(r["loss_on"] == scope for r in runs)}
+    total_steps = sorted({len(r["step_losses"]) for r in runs})  # one count per loss scope
+    per_seed: dict[str, dict[int, dict[str, float]]] = {}
+    for run in runs:
+        reached = steps_to_threshold(run["step_losses"], thresholds[run["loss_on"]])
+        run["steps_to_threshold"] = reached
+        values = per_seed.setdefault(run["variant"], {})[run["seed"]] = {
+            "final_train_loss": run["epoch_losses"][-1],
+            "test_physics_loss": run["test"]["physics_loss"],
+            "test_amplitude_mae": run["test"]["amplitude_mae"],
+            "test_phase_mae": run["test"]["phase_mae"],
+            # never reached: counted as the run's length, a lower bound (see reached_threshold)
+            "steps_to_threshold": float(reached if reached is not None else len(run["step_losses"])),
+        }
+        if run["participation"]["start"]:  # a plain FNO has no local branch to compare with
+            values.update(participation_start=statistics.fmean(run["participation"]["start"]),
+                          participation_end=statistics.fmean(run["participation"]["end"]))
+        values.update({f"reconstruction_{name}": run["reconstruction"][name] for name in RECONSTRUCTION_METRICS
+                       if run["reconstruction"][name] is not None})
+    metrics = METRICS if all(r["participation"]["start"] for r in runs) else METRICS[:-2]
+    reconstruction = tuple(f"reconstruction_{name}" for name in RECONSTRUCTION_METRICS
+                           if all(r["reconstruction"][name] is not None for r in runs))
+    summary = compare_strategies(per_seed, metrics + reconstruction,
+                                 variant_label(baseline, input_names[0], input_names))
+    for scope in scopes:  # the training loss's own measures, Δ within their scope only
+        names = [n for n in input_names if inputs[n][2] == scope]
+        labels = {variant_label(strategy, n, input_names) for strategy in strategies for n in names}
+        within = compare_strategies({label: v for label, v in per_seed.items() if label in labels}, WITHIN_SCOPE,
+                                    variant_label(baseline, names[0], input_names))
+        for label, entry in within.items():
+            if summary[label]["vs_baseline"] is not None:
+                summary[label]["vs_baseline"].update(
+                    {m: None if entry["vs_baseline"] is None else entry["vs_baseline"][m] for m in WITHIN_SCOPE})
+    for strategy in strategies:
+        # the input's own effect: each input variant against the first, the init held fixed
+        same_init = {label: per_seed[label] for label in (variant_label(strategy, t, input_names) for t in input_names)
+                     if label in per_seed}
+        by_transform = compare_strategies(same_init, ("test_physics_loss", *reconstruction),
+                                          variant_label(strategy, input_names[0], input_names))
+        for input_name in input_names:
+            label = variant_label(strategy, input_name, input_names)
+            if label not in summary:  # every seed of it diverged
+                continue
+            entry = summary[label]
+            layout, input_transform, loss_on = inputs[input_name]
+            entry.update(strategy=strategy, input_transform=input_transform, input_layout=layout, loss_on=loss_on,
+                         input=input_name,
+                         vs_first_transform=by_transform[label]["vs_baseline"],
+                         diverged=sum(d["variant"] == label for d in diverged))
+            entry["reached_threshold"] = sum(r["steps_to_threshold"] is not None for r in runs
+                                             if r["variant"] == label)
+            entry["mean_epoch_losses"] = [
+                statistics.fmean(v) for v in zip(*(r["epoch_losses"] for r in runs if r["variant"] == label))
+            ]
+    return thresholds, total_steps, summary
 
 
 def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict[str, Any],
@@ -359,7 +387,7 @@ def markdown_report(record: dict[str, Any]) -> str:
         f"(lr {cfg['lr']}, batch {cfg['batch_size']}{_stitched_batch(cfg)}), loss `{cfg['loss']}`, "
         f"seeds {cfg['seeds']}. "
         f"Mean ± 95% CI half-width over seeds; Δ paired by seed against `{_baseline_variant(record)}`. "
-        f"Threshold for 'steps': {cfg['loss_threshold']:.4g}."
+        f"Threshold for 'steps': {_thresholds_text(cfg['loss_threshold'])}."
         + (f" Inputs (layout · transform): {', '.join(_transforms(record))}." if len(_transforms(record)) > 1 else "")
         + f" Input layout: {', '.join(cfg.get('input_layouts', ['centred']))}; physics loss on "
         + f"{', '.join(cfg.get('losses_on', ['patches']))}; scan {cfg.get('scan', 'grid')}.",
@@ -372,7 +400,8 @@ def markdown_report(record: dict[str, Any]) -> str:
     ]
     for strategy, entry in record["summary"].items():
         m, vs = entry["metrics"], entry["vs_baseline"]
-        delta = lambda name, vs=vs: "—" if vs is None else _cell(vs[name])  # noqa: E731
+        # no Δ for the baseline, nor for a training-loss measure of another loss scope than its baseline's
+        delta = lambda name, vs=vs: "—" if vs is None or vs[name] is None else _cell(vs[name])  # noqa: E731
         lines.append(
             f"| {strategy} | {_cell(m['final_train_loss'])} | {_cell(m['test_physics_loss'])} "
             f"| {_cell(m['test_amplitude_mae'])} | {_cell(m['test_phase_mae'])} "
@@ -384,6 +413,16 @@ def markdown_report(record: dict[str, Any]) -> str:
     lines += _reconstruction_table(record)
     lines += _transform_table(record)
     return "\n".join(lines) + "\n"
+
+
+def _thresholds_text(thresholds: float | dict[str, float]) -> str:
+    """One threshold (records before loss scopes), or one per loss scope."""
+    if not isinstance(thresholds, dict):
+        return f"{thresholds:.4g}"
+    if len(thresholds) == 1:
+        return f"{next(iter(thresholds.values())):.4g}"
+    return (", ".join(f"{value:.4g} ({scope} loss)" for scope, value in thresholds.items())
+            + "; a training loss's Δ (final loss, steps) is taken within its loss scope only")
 
 
 def _steps(cfg: dict[str, Any]) -> str:
@@ -532,9 +571,11 @@ def figure(record: dict[str, Any]) -> Any:
     tested = all(r.get("epoch_test_losses") and None not in r["epoch_test_losses"] for r in record["runs"])
     fig, axes = plt.subplots(1, 2 if tested else 1, figsize=(12 if tested else 7.5, 4.8), layout="constrained",
                              squeeze=False)
-    panels = [("step_losses", "Adam step", f"training loss ({record['config']['loss']}, per step)")]
+    scopes = record["config"].get("losses_on") or ["patches"]
+    panels = [("step_losses", "Adam step", f"training loss ({record['config']['loss']}, per step, on "
+               f"{' or '.join(scopes)})")]
     if tested:
-        panels.append(("epoch_test_losses", "epoch", f"test loss ({record['config']['loss']})"))
+        panels.append(("epoch_test_losses", "epoch", f"test loss ({record['config']['loss']}, per patch)"))
     for ax, (key, xlabel, ylabel) in zip(axes[0], panels):
         curves = {label: _mean_and_range([r[key] for r in record["runs"] if variant(r) == label])
                   for label in record["summary"]}
@@ -546,8 +587,11 @@ def figure(record: dict[str, Any]) -> Any:
             ax.plot(x, mean, label=label, **drawn)
             ax.fill_between(x, low, high, alpha=0.12, color=drawn["color"])
         if key == "step_losses":
-            ax.axhline(record["config"]["loss_threshold"], color="gray", linestyle=":", linewidth=1,
-                       label="threshold for 'steps'")
+            thresholds = record["config"]["loss_threshold"]
+            thresholds = thresholds if isinstance(thresholds, dict) else {"": thresholds}
+            for (scope, value), dots in zip(thresholds.items(), (":", "-.")):
+                ax.axhline(value, color="gray", linestyle=dots, linewidth=1,
+                           label="threshold for 'steps'" + (f" ({scope} loss)" if len(thresholds) > 1 else ""))
         if all(v > 0 for r in record["runs"] for v in r[key]):  # the Poisson loss runs negative: linear then
             ax.set_yscale("log")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -667,6 +711,10 @@ def _main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if args.anchor and not anchor_available():
         raise UsageError(f"--anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' (or the 'anchor' extra)")
+    if args.loss_threshold is not None and len(args.losses_on) > 1:
+        raise UsageError("--loss-threshold is one absolute training loss, and the loss scopes of --losses-on "
+                         f"({', '.join(args.losses_on)}) measure different things: leave it out (each scope gets "
+                         "its own default threshold), or compare one scope")
     try:  # the whole configuration, every input variant, once, before any training starts
         for variant in input_variants(args).values():
             training_config(args, baseline, *variant, 0, device.type)

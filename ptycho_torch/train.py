@@ -73,10 +73,12 @@ from .reconstruction_figure import draw_reconstruction
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,
+    TEST_LOSS_SCOPE,
     DistributedContext,
     DivergenceError,
     TrainingConfig,
     TrainResult,
+    loss_labels,
     make_checkpoint,
     pick_device,
     resolved_spectral_init,
@@ -570,6 +572,8 @@ def _run(
     show = ctx.is_main and not args.no_progress
     epoch_lines = show and not sys.stderr.isatty()  # a log gets one line per epoch; a terminal, the bar
 
+    train_label, test_label = loss_labels(config)
+
     def on_step(epoch: int, step: int, total_steps: int, loss: float) -> None:
         nonlocal progress
         position.update(epoch=epoch, step=step)
@@ -583,8 +587,8 @@ def _run(
             writer.submit(checkpoint)
         if epoch_lines:
             test = checkpoint["epoch_test_losses"][-1]
-            print(f"epoch {checkpoint['epoch']}/{config.nepochs}: train loss {checkpoint['epoch_losses'][-1]:.6g}"
-                  + (f", test loss {test:.6g}" if test is not None else "")
+            print(f"epoch {checkpoint['epoch']}/{config.nepochs}: {train_label} {checkpoint['epoch_losses'][-1]:.6g}"
+                  + (f", {test_label} {test:.6g}" if test is not None else "")
                   + f", {checkpoint['epoch_seconds'][-1]:.1f} s", file=sys.stderr, flush=True)
 
     writer = CheckpointWriter(checkpoint_path, resume['epoch'] if resume else None) if ctx.is_main else None
@@ -612,11 +616,11 @@ def _run(
     if ctx.is_main:
         if not epoch_lines:  # a log has had its line per epoch already, on stderr
             for epoch, loss in enumerate(result.epoch_losses, 1):
-                print(f"epoch {epoch}/{config.nepochs}: train loss {loss:.6g}")
+                print(f"epoch {epoch}/{config.nepochs}: {train_label} {loss:.6g}")
         test = result.test
         patch_errors = ("" if test["amplitude_mae"] is None else
                         f", amplitude MAE {test['amplitude_mae']:.4f}, phase MAE {test['phase_mae']:.4f} rad")
-        print(f"test: physics loss {test['physics_loss']:.6g}{patch_errors}")
+        print(f"test: physics loss{test_label.removeprefix('test loss')} {test['physics_loss']:.6g}{patch_errors}")
         print("stitched test object: " + ", ".join(
             f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
         figure = write_outputs(args.output_dir, config, result, device, argv, threads, draw=not args.no_figure)
@@ -655,6 +659,8 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "epoch_losses": result.epoch_losses,
         "epoch_test_losses": result.epoch_test_losses,
         "step_losses": result.step_losses,
+        # what each loss sums over: the stitched training loss and the per-patch test loss are not comparable
+        "loss_scopes": {"train": config.loss_on, "test": TEST_LOSS_SCOPE},
         "test": result.test,
         "reconstruction": result.reconstruction,
         "spectral_participation": result.participation,

@@ -233,6 +233,17 @@ def _replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
     return (high - low).max().item()
 
 
+TEST_LOSS_SCOPE = "patches"  # predict's loss: each patch alone, comparable between runs of either loss_on
+
+
+def loss_labels(config: TrainingConfig) -> tuple[str, str]:
+    """How to name the train and test losses beside each other: with their scopes where they differ
+    (``loss_on`` 'stitched' trains on the overlap-held patches, the test loss is each patch's own)."""
+    if config.loss_on == TEST_LOSS_SCOPE:
+        return "train loss", "test loss"
+    return f"train loss ({config.loss_on})", "test loss (per patch)"
+
+
 @torch.no_grad()
 def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
             device: torch.device) -> tuple[torch.Tensor, float]:

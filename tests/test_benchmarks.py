@@ -457,10 +457,48 @@ def test_training_comparison_refuses_a_bad_input_before_any_run(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:
         training_comparison.main([*TINY_COMPARISON, "--input-layouts", "diagonal", *out])
     assert exit_info.value.code == 2 and "unknown input layouts ['diagonal']" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--loss-threshold is one absolute training loss.*patches, stitched"):
+        training_comparison.main([*TINY_COMPARISON, "--losses-on", "patches,stitched", "--loss-threshold", "0.01",
+                                  *out])
     monkeypatch.setattr(training_comparison, "anchor_available", lambda: False)
     with pytest.raises(UsageError, match="--anchor needs CDTools: pip install 'cdtools-py'"):
         training_comparison.main([*TINY_COMPARISON, "--anchor", *out])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_training_loss_is_compared_within_its_loss_scope_only() -> None:
+    """A stitched loss runs far below the per-patch loss of the same patches: its final value and its steps
+    to a threshold get a threshold of their own and a Δ against the baseline of their scope only; the
+    per-patch test loss, one measure for every scope, is compared across."""
+    from benchmarks import training_comparison
+
+    inputs = {"patches": ("real_space", "none", "patches"), "stitched": ("real_space", "none", "stitched")}
+    runs = []
+    for strategy, shift in (("legacy", 1.0), ("sqrt_in", 0.5)):
+        for name, (_, _, loss_on) in inputs.items():
+            scale = 1.0 if loss_on == "patches" else 1e-3  # the stitched loss: 1000× lower
+            for seed in (0, 1, 2):
+                steps = [scale * shift * (1 + seed / 10) * 0.9**k for k in range(30)]
+                runs.append({"strategy": strategy, "loss_on": loss_on, "input": name, "seed": seed,
+                             "variant": f"{strategy} · {name}", "step_losses": steps, "epoch_losses": steps[9::10],
+                             "test": {"physics_loss": 0.05 * shift + seed / 1000, "amplitude_mae": 0.1,
+                                      "phase_mae": 0.1},
+                             "participation": {"start": [], "end": []},
+                             "reconstruction": dict.fromkeys(training_comparison.RECONSTRUCTION_METRICS)})
+    thresholds, total_steps, summary = training_comparison.summarize(runs, [], inputs, ["legacy", "sqrt_in"],
+                                                                     "legacy", None)
+    assert thresholds["stitched"] == pytest.approx(thresholds["patches"] * 1e-3)
+    assert total_steps == [30]
+    # each run reaches its own scope's threshold at the same step: the curves have one shape
+    assert len({r["steps_to_threshold"] for r in runs if r["strategy"] == "legacy" and r["seed"] == 0}) == 1
+    stitched_base = summary["legacy · stitched"]["vs_baseline"]
+    assert stitched_base["final_train_loss"] is None and stitched_base["steps_to_threshold"] is None
+    assert stitched_base["test_physics_loss"]["mean"] == pytest.approx(0.0)  # same test loss: compared across
+    own_scope = summary["sqrt_in · stitched"]["vs_baseline"]["final_train_loss"]["mean"]
+    legacy_final = statistics.fmean(r["epoch_losses"][-1] for r in runs if r["variant"] == "legacy · stitched")
+    assert own_scope == pytest.approx(-legacy_final / 2)  # against legacy's stitched runs, not its per-patch ones
+    markdown_row = training_comparison._thresholds_text(thresholds)
+    assert "(patches loss)" in markdown_row and "(stitched loss)" in markdown_row
 
 
 TINY_COMPARISON = ["--strategies", "sqrt_in", "--seeds", "2", "--N", "16", "--width", "4", "--modes", "2",

@@ -118,18 +118,31 @@ def test_cli_writes_metrics_and_a_loadable_checkpoint(tmp_path, architecture) ->
     assert not (out / "metrics.json.tmp").exists()
 
 
-def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losses(tmp_path, capsys) -> None:
-    """With --test-each-epoch the epoch's line (stderr is no terminal under pytest) has the test loss too."""
+@pytest.mark.parametrize(("loss_on", "train_label", "test_label"), [
+    ("patches", "train loss", "test loss"),
+    # the stitched training loss and the per-patch test loss differ by scope (0.00007 against 0.047 for
+    # the same patches): never printed side by side as if comparable
+    ("stitched", r"train loss \(stitched\)", r"test loss \(per patch\)"),
+])
+def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losses(tmp_path, capsys, loss_on,
+                                                                                   train_label, test_label) -> None:
+    """With --test-each-epoch the epoch's line (stderr is no terminal under pytest) has the test loss too,
+    each loss named with its scope where the two differ."""
     out = tmp_path / "run"
     flags = [f for f in TINY_FLAGS if f != "--no-progress"]
-    assert main([*flags, "--nepochs", "2", "--test-each-epoch", "--threads", "1", "--output-dir", str(out)]) == 0
-    err = capsys.readouterr().err
+    assert main([*flags, "--nepochs", "2", "--test-each-epoch", "--threads", "1", "--loss-on", loss_on,
+                 "--output-dir", str(out)]) == 0
+    captured = capsys.readouterr()
+    err = captured.err
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["loss_scopes"] == {"train": loss_on, "test": "patches"}
     tests = metrics["epoch_test_losses"]
     assert len(tests) == 2 and tests[-1] == pytest.approx(metrics["test"]["physics_loss"], rel=1e-6)
     for epoch, (train_loss, test_loss) in enumerate(zip(metrics["epoch_losses"], tests), 1):
-        assert re.search(rf"^epoch {epoch}/2: train loss {train_loss:.6g}, test loss {test_loss:.6g}, [0-9.]+ s$",
-                         err, re.MULTILINE), err
+        assert re.search(rf"^epoch {epoch}/2: {train_label} {train_loss:.6g}, {test_label} {test_loss:.6g}, "
+                         r"[0-9.]+ s$", err, re.MULTILINE), err
+    scope = "" if loss_on == "patches" else " (per patch)"
+    assert f"test: physics loss{scope} " in captured.out
     threads = metrics["threads"]
     assert threads["torch_threads"] == threads["requested"] == 1
     assert not (out / "reconstruction.png").exists()  # --no-figure
