@@ -42,6 +42,7 @@ def test_the_script_hands_the_defect_to_the_test_processes(monkeypatch) -> None:
 
 
 @pytest.mark.heavy
+@pytest.mark.stress  # a whole property suite in subprocesses; the hand-over itself is tested above
 def test_the_suite_catches_a_planted_defect_under_the_default_options() -> None:
     """The script as a user runs it, with pyproject's options (``-n auto``): sqrt_in drawing 15% too much
     variance fails sqrt_in's property tests — pytest's exit 1, failures, not 0 (caught nothing) nor a
