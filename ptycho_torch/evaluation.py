@@ -35,7 +35,9 @@ __all__ = [
     "evaluate_objects",
     "frc_resolution",
     "lattice_floor",
+    "lattice_note",
     "lattice_share",
+    "on_lattice",
     "peak_signal_noise_ratio",
     "phase_images",
     "reconstruction_metrics",
@@ -180,6 +182,26 @@ def lattice_share(error: np.ndarray, step: int, mask: np.ndarray | None = None) 
     return float(np.sum(means**2 * counts)) / total
 
 
+def on_lattice(positions: Sequence[tuple[float, float]], step: int) -> bool:
+    """Whether every scan position lies on one lattice of period ``step`` px (a grid scan's do; random,
+    spiral and measured positions do not): the condition under which a defect every patch carries at the
+    same place repeats with period ``step`` in the stitched object, as ``lattice_share`` assumes. A
+    step of 1 px is no lattice (every image repeats with it)."""
+    if step < 2:  # every image repeats with period 1: there is no lattice to tell apart
+        return False
+    first_row, first_col = positions[0]
+    return all(abs(v / step - round(v / step)) < 1e-6
+               for row, col in positions for v in (row - first_row, col - first_col))
+
+
+def lattice_note(data: PtychoDataset) -> str | None:
+    """Why the lattice shares are null for ``data`` (its scan is not on a lattice), or None."""
+    if all(on_lattice(data.positions_of(index), data.step) for index in data.object_patterns()):
+        return None
+    return (f"lattice_amp and lattice_phase are null: the scan positions are not on a lattice of step {data.step} px "
+            "(a random, spiral or measured scan), so a defect every patch carries does not repeat with a period")
+
+
 def lattice_floor(shape: tuple[int, int], step: int) -> float:
     """``lattice_share``'s expectation for an error of independent, identically distributed Gaussian
     pixels: (k − 1)/(n − 1), k = the lattice classes present, n = the pixels. The centred error is
@@ -255,7 +277,7 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
                     canvas: int | tuple[int, int], probe: torch.Tensor, step: int) -> StitchedObject:
     """Stitch one object's predicted and true patches alike (weights: |probe|², where the data
     constrain the object), crop to the scanned box, align the phase, and score; ``step`` is the scan
-    lattice's period, for ``lattice_share``.
+    lattice's period, for ``lattice_share`` (null where the positions are not on such a lattice).
 
     A sparse scan whose patches leave gaps (no fully covered box, or one holding under half of the
     covered pixels) is scored over its covered pixels inside their bounding box instead
@@ -290,10 +312,11 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     # without a cut inside the truth's values and from its lowest, so no global offset changes a score
     phase_truth, phase_pred = phase_images(truth_np, aligned_np, mask_np)
     phase_error = phase_pred - phase_truth
+    lattice = on_lattice(positions, step)  # else no period to look for: null (lattice_note says why)
     metrics = {**_image_scores(amp_truth, amp_pred, amp_pred - amp_truth, "amp", mask_np),
                **_image_scores(phase_truth, phase_pred, phase_error, "phase", mask_np),
-               "lattice_amp": lattice_share(amp_pred - amp_truth, step, mask_np),
-               "lattice_phase": lattice_share(phase_error, step, mask_np)}
+               "lattice_amp": lattice_share(amp_pred - amp_truth, step, mask_np) if lattice else None,
+               "lattice_phase": lattice_share(phase_error, step, mask_np) if lattice else None}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
 
 

@@ -66,7 +66,7 @@ from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
 from .data_files import write_object_file
-from .evaluation import stitch_objects
+from .evaluation import lattice_note, stitch_objects
 from .generators.spectral_conv import resolve_backend
 from .measured import describe as describe_files
 from .reconstruction_figure import draw_reconstruction
@@ -623,6 +623,8 @@ def _run(
         print(f"test: physics loss{test_label.removeprefix('test loss')} {test['physics_loss']:.6g}{patch_errors}")
         print("stitched test object: " + ", ".join(
             f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
+        if (note := lattice_note(result.test_set)) is not None:
+            print(f"note: {note}")
         figure = write_outputs(args.output_dir, config, result, device, argv, threads, draw=not args.no_figure)
         if figure is None and not args.no_figure:
             reason = "no reconstruction.png (matplotlib is not installed)"
@@ -663,6 +665,7 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
         "loss_scopes": {"train": config.loss_on, "test": TEST_LOSS_SCOPE},
         "test": result.test,
         "reconstruction": result.reconstruction,
+        "reconstruction_notes": [note for note in (lattice_note(result.test_set),) if note is not None],
         "spectral_participation": result.participation,
         "timings": result.timings,
         "intensity_scale": result.intensity_scale,

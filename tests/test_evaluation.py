@@ -15,7 +15,9 @@ from ptycho_torch.evaluation import (
     evaluate_objects,
     frc_resolution,
     lattice_floor,
+    lattice_note,
     lattice_share,
+    on_lattice,
     peak_signal_noise_ratio,
     phase_images,
     reconstruction_metrics,
@@ -261,3 +263,26 @@ def test_masked_ssim_over_every_pixel_is_the_plain_ssim() -> None:
     mask[:, 12:] = False  # the left half: only its windows count
     left = structural_similarity(a[:, :12], b[:, :12], 1.0)
     assert structural_similarity(a, b, 1.0, mask=mask) == pytest.approx(left)
+
+
+@pytest.mark.parametrize("scan", ["random", "spiral"])
+def test_a_scan_off_any_lattice_has_no_lattice_share_and_says_why(scan) -> None:
+    # the share of an error that repeats with period `step` measures a defect printed at every patch only
+    # where the patches sit on that lattice; off it, it printed ~1e-31 (step 1) or a number of no meaning
+    config = SimulationConfig(N=32, nimgs_train=1, nimgs_test=1, scan=scan)
+    data = simulate_dataset(config, 1, seed=100)
+    generator = torch.Generator().manual_seed(0)
+    result = scores(data.objects + 0.05 * torch.randn(data.objects.shape, generator=generator,
+                                                      dtype=torch.cfloat), data)
+    assert result["lattice_amp"] is None and result["lattice_phase"] is None
+    assert result["ssim_amp"] is not None
+    assert "not on a lattice of step 8 px" in lattice_note(data)
+    grid = simulate_dataset(SimulationConfig(N=32, nimgs_train=1, nimgs_test=1), 1, seed=100)
+    assert lattice_note(grid) is None
+
+
+def test_on_lattice_needs_every_position_a_whole_number_of_steps_from_the_first() -> None:
+    assert on_lattice([(3, 5), (3, 13), (11, 5), (19, 21)], 8)
+    assert not on_lattice([(3, 5), (3, 13.5)], 8)  # sub-pixel
+    assert not on_lattice([(3, 5), (3, 9)], 8)  # half a step
+    assert not on_lattice([(0, 0), (0, 1), (1, 1)], 1)  # a 1-px step is no lattice: every image repeats with it
