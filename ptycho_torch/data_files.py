@@ -6,7 +6,10 @@ The keys, after the reference project's ``docs/data_contracts.md``:
   accepted for it (both present: they must be equal). An integer dtype (uint16 detector counts) is
   read as intensities and converted to amplitudes, with a note; float whole numbers ≥ 2 throughout
   are refused as counts stored where amplitudes belong. (H, W, n) with n matching the coordinates,
-  and a trailing singleton axis, are accepted.
+  and a trailing singleton axis, are accepted; an (n, n, n) cube is read in the layout whose mean
+  pattern matches the probe's far field. Checked against the probe: DC at the centre (a stack with DC
+  at the corner is refused), and Parseval's mean Σ amplitude² / Σ|probe|² ≈ mean |object|² — float
+  intensities fit it as Σ I only, and are converted to amplitudes with a note.
 - ``probeGuess`` (H, W) complex64: the probe, in the units that make |FFT(probe · object)| (orthonormal,
   DC-centred) the amplitudes.
 - ``xcoords``, ``ycoords`` (n,) float64: each pattern's scan position in pixels, the *centre* of its
@@ -95,9 +98,23 @@ def _numeric(path: Path, key: str, array: np.ndarray, *, complex_ok: bool) -> No
         raise DataFileError(path, key, f"dtype {array.dtype} where {what} are expected")
 
 
+# what a file is, by its first bytes: an .npz is a zip archive; the others are said by name
+_SIGNATURES = ((b"PK", None), (b"\x89HDF\r\n\x1a\n", "an HDF5 file (CXI, HDF5 or .h5)"),
+               (b"\x93NUMPY", "a single .npy array"))
+
+
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
+    if not path.exists():
         raise DataFileError(path, None, "no such file")
+    if not path.is_file():
+        raise DataFileError(path, None, "a directory, not a file")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(b"PK"):
+        kind = next((name for magic, name in _SIGNATURES if name and head.startswith(magic)),
+                    f"not an .npz (zip) archive: it starts with {head!r}")
+        raise DataFileError(path, None, f"{kind}; this reader takes PtychoPINN's .npz dataset format (a zip of "
+                            "arrays: diff3d, probeGuess, xcoords, ycoords)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {}
@@ -115,7 +132,8 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise DataFileError(path, None, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
 
 
-def _amplitudes(path: Path, arrays: dict[str, np.ndarray], n_coords: int, notes: list[str]) -> np.ndarray:
+def _amplitudes(path: Path, arrays: dict[str, np.ndarray], n_coords: int, probe: np.ndarray,
+                notes: list[str]) -> np.ndarray:
     present = [k for k in DIFFRACTION_KEYS if k in arrays]
     if not present:
         raise DataFileError(path, "diff3d", "missing (the diffraction amplitudes; 'diffraction' is accepted too)")
@@ -128,7 +146,9 @@ def _amplitudes(path: Path, arrays: dict[str, np.ndarray], n_coords: int, notes:
         data = data[..., 0]
     if data.ndim != 3:
         raise DataFileError(path, key, f"shape {data.shape}: expected (n, H, W)")
-    if data.shape[0] != n_coords and data.shape[2] == n_coords:
+    if data.shape[0] == data.shape[2] == n_coords:  # a cube: (n, H, W) or (H, W, n), told apart by content
+        data = _cube_layout(path, key, data, probe, notes)
+    elif data.shape[2] == n_coords:
         data = np.moveaxis(data, 2, 0)
         notes.append(f"{key}: read as (H, W, n) and moved to (n, H, W)")
     n, height, width = data.shape
@@ -152,6 +172,78 @@ def _amplitudes(path: Path, arrays: dict[str, np.ndarray], n_coords: int, notes:
     return data.astype(np.float32)
 
 
+# mean |object|² (Parseval: mean Σ amplitude² / Σ |probe|²) of a transmission object (|O| ≤ 1), with room
+# for noise and weak objects; a truth in the file narrows it to a factor of 4 around its own
+PARSEVAL_RANGE = (1e-2, 2.0)
+CLEAR_CALL = 4.0  # how much better one DC placement must explain the patterns to be called
+
+
+def _probe_far_field_power(probe: np.ndarray) -> np.ndarray:
+    """|FFT(probe)|² (orthonormal, DC at the centre): where a scan's diffracted power mostly lands."""
+    return np.abs(np.fft.fftshift(np.fft.fft2(probe.astype(np.complex128), norm="ortho"))) ** 2
+
+
+def _dc_at_corner(mean_pattern: np.ndarray, probe: np.ndarray) -> bool:
+    """Whether the patterns' mean power sits where the probe's far field would put it with DC at the
+    corner (``ifftshift``ed) rather than the centre, by a clear margin."""
+    expected = _probe_far_field_power(probe)
+    centre = float(np.sum(mean_pattern * expected))
+    corner = float(np.sum(mean_pattern * np.fft.ifftshift(expected)))
+    return corner > CLEAR_CALL * centre
+
+
+def _checked_scale(path: Path, key: str, amplitudes: np.ndarray, probe: np.ndarray,
+                   truth: np.ndarray | None, notes: list[str]) -> np.ndarray:
+    """The amplitudes, checked against the probe: DC where the model puts it (the centre), and a power
+    that Parseval ties to the probe's, mean Σ amplitude² ≈ mean |object|² · Σ |probe|². Float intensities
+    stored as amplitudes fit that only as Σ I, and are converted to √I with a note; a file whose probe
+    and patterns fit neither gets a note (the reference's normalized amplitude files do not fit)."""
+    intensities = amplitudes.astype(np.float64) ** 2
+    if _dc_at_corner(intensities.mean(axis=0), probe):
+        raise DataFileError(path, key, "the patterns have their DC (zero frequency) at the corner, where the probe's "
+                            "far field puts it at the centre: store them DC-centred (np.fft.fftshift over the last "
+                            "two axes)")
+    probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
+    as_amplitudes = float(intensities.sum(axis=(1, 2)).mean()) / probe_power
+    as_intensities = float(amplitudes.astype(np.float64).sum(axis=(1, 2)).mean()) / probe_power
+    if truth is not None:  # the probe-weighted power of the true patches: what the ratio must be
+        expected = float((np.abs(truth.astype(np.complex128) * probe) ** 2).sum(axis=(1, 2)).mean()) / probe_power
+        low, high = expected / CLEAR_CALL, expected * CLEAR_CALL
+    else:
+        low, high = PARSEVAL_RANGE
+    if low <= as_amplitudes <= high:
+        return amplitudes
+    if low <= as_intensities <= high:
+        notes.append(f"{key}: float intensities (mean Σ d² / Σ|probe|² = {as_amplitudes:.3g}, Σ d / Σ|probe|² = "
+                     f"{as_intensities:.3g}, where about mean |object|² is expected) converted to amplitudes √I")
+        return np.sqrt(amplitudes.astype(np.float64)).astype(np.float32)
+    notes.append(f"{key}: mean Σ amplitude² / Σ|probe|² = {as_amplitudes:.3g}, where Parseval expects about mean "
+                 f"|object|² ({low:.3g} … {high:.3g}): probe and patterns may be in different units")
+    return amplitudes
+
+
+def _cube_layout(path: Path, key: str, data: np.ndarray, probe: np.ndarray, notes: list[str]) -> np.ndarray:
+    """An (n, n, n) stack with n scan positions is (n, H, W) or (H, W, n): the layout whose mean pattern
+    looks like the probe's far field (Pearson correlation of the powers), where one clearly does."""
+    if probe.shape != data.shape[1:]:
+        return data  # _probe names the mismatch
+    expected = _probe_far_field_power(probe).ravel()
+    power = data.astype(np.float64) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):  # a flat mean pattern correlates with nothing: nan
+        scores = [float(np.corrcoef(power.mean(axis=axis).ravel(), expected)[0, 1]) for axis in (0, 2)]
+    scores = [score if np.isfinite(score) else 0.0 for score in scores]
+    if max(scores) < 0.5 or abs(scores[0] - scores[1]) < 0.2:
+        raise DataFileError(path, key, f"shape {data.shape} with {data.shape[0]} scan positions is (n, H, W) or "
+                            "(H, W, n), and neither layout's mean pattern clearly matches the probe's far field "
+                            f"(correlations {scores[0]:.2f} and {scores[1]:.2f}): store it as (n, H, W) with a "
+                            "different number of positions, or check the probe")
+    if scores[1] > scores[0]:
+        notes.append(f"{key}: an (n, n, n) stack read as (H, W, n), whose mean pattern matches the probe's far field "
+                     f"(correlation {scores[1]:.2f} against {scores[0]:.2f}), and moved to (n, H, W)")
+        return np.moveaxis(data, 2, 0)
+    return data
+
+
 def _coordinates(path: Path, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     coords = []
     for key in ("xcoords", "ycoords"):
@@ -169,17 +261,23 @@ def _coordinates(path: Path, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray,
     return coords[0], coords[1]
 
 
-def _probe(path: Path, arrays: dict[str, np.ndarray], side: int) -> np.ndarray:
+def _probe(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The probe, checked alone; ``_probe_fits`` checks it against the patterns."""
     if "probeGuess" not in arrays:
         raise DataFileError(path, "probeGuess", "missing (the probe, H × W complex)")
     probe = arrays["probeGuess"]
     _numeric(path, "probeGuess", probe, complex_ok=True)
-    if probe.shape != (side, side):
-        raise DataFileError(path, "probeGuess", f"shape {probe.shape}, but the patterns are {side} × {side}")
+    if probe.ndim != 2:
+        raise DataFileError(path, "probeGuess", f"shape {probe.shape}: expected (H, W)")
     _finite(path, "probeGuess", probe)
     if not np.any(probe):
         raise DataFileError(path, "probeGuess", "all zero")
     return probe.astype(np.complex64)
+
+
+def _probe_fits(path: Path, probe: np.ndarray, side: int) -> None:
+    if probe.shape != (side, side):
+        raise DataFileError(path, "probeGuess", f"shape {probe.shape}, but the patterns are {side} × {side}")
 
 
 def _object_index(path: Path, arrays: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -239,9 +337,10 @@ def read_scan_file(path: Path | str) -> ScanFile:
     arrays = _read_arrays(path)
     notes: list[str] = []
     xs, ys = _coordinates(path, arrays)
-    amplitudes = _amplitudes(path, arrays, xs.size, notes)
+    probe = _probe(path, arrays)
+    amplitudes = _amplitudes(path, arrays, xs.size, probe, notes)
     n, side = amplitudes.shape[0], amplitudes.shape[-1]
-    probe = _probe(path, arrays, side)
+    _probe_fits(path, probe, side)
     object_index = _object_index(path, arrays, n)
     objects = int(object_index.max()) + 1
     obj, patches = _truth(path, arrays, n, side, objects)
@@ -263,6 +362,9 @@ def read_scan_file(path: Path | str) -> ScanFile:
     truth_patches = torch.from_numpy(patches) if patches is not None else None
     if truth_patches is None and obj is not None:
         truth_patches = placement.extract(torch.from_numpy(obj))
+    key = next(k for k in DIFFRACTION_KEYS if k in arrays)
+    amplitudes = _checked_scale(path, key, amplitudes, probe,
+                                None if truth_patches is None else truth_patches.numpy(), notes)
     return ScanFile(path=path, amplitudes=torch.from_numpy(amplitudes), probe=torch.from_numpy(probe),
                     positions=positions, object_index=torch.from_numpy(object_index), canvas=tuple(canvas),
                     object_truth=None if obj is None else torch.from_numpy(obj), patch_truth=truth_patches,

@@ -119,13 +119,74 @@ def test_a_malformed_file_is_refused_naming_the_file_key_and_problem(tmp_path, c
     assert info.value.key == key and str(info.value).startswith(f"{path}: {key}: ")
 
 
-def test_files_that_are_not_npz(tmp_path) -> None:
+def test_files_that_are_not_npz_are_said_for_what_they_are(tmp_path) -> None:
+    # numpy's own message for these advised allow_pickle=True: loading unsafely, and still not the data
     with pytest.raises(DataFileError, match="no such file"):
         read_scan_file(tmp_path / "absent.npz")
+    with pytest.raises(DataFileError, match="a directory, not a file"):
+        read_scan_file(tmp_path)
+    hdf5 = tmp_path / "scan.cxi"
+    hdf5.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    npy = tmp_path / "patterns.npz"
+    np.save(tmp_path / "patterns.npy", np.ones(3))
+    (tmp_path / "patterns.npy").rename(npy)
+    text = tmp_path / "notes.npz"
+    text.write_text("diff3d, probeGuess\n")
+    for path, said in ((hdf5, "an HDF5 file (CXI, HDF5 or .h5)"), (npy, "a single .npy array"),
+                       (text, "not an .npz (zip) archive: it starts with b'diff3d, '")):
+        with pytest.raises(DataFileError, match=re.escape(said)) as info:
+            read_scan_file(path)
+        assert "pickle" not in str(info.value) and "PtychoPINN's .npz dataset format" in str(info.value)
     garbage = tmp_path / "garbage.npz"
-    garbage.write_bytes(b"not a zip")
+    garbage.write_bytes(b"PK not a zip")
     with pytest.raises(DataFileError, match="not a readable .npz"):
         read_scan_file(garbage)
+
+
+def simulated_arrays(n_side: int = 3, **override) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A simulated scan's file arrays (amplitudes from the forward model, the probe, the object) and its
+    amplitudes: n_side × n_side positions of N px patches."""
+    config = SimulationConfig(N=N, object_size=N + 8 * (n_side - 1), offset=8)
+    data = simulate_dataset(config, 1, seed=3)
+    amplitudes = data.amplitudes[:, 0].numpy()
+    rows, cols = np.array(config.scan_positions, dtype=np.float64).T
+    arrays = {"diff3d": amplitudes, "probeGuess": data.probe.numpy(), "xcoords": cols + N / 2,
+              "ycoords": rows + N / 2, "Y": data.objects.numpy()}
+    arrays.update(override)
+    return {k: v for k, v in arrays.items() if v is not None}, amplitudes
+
+
+@pytest.mark.parametrize("truth", [True, False])
+def test_float_intensities_are_told_from_amplitudes_by_the_probes_power(tmp_path, truth) -> None:
+    # Parseval: mean Σ amplitude² / Σ|probe|² is about mean |object|²; intensities fit it only as Σ I
+    arrays, amplitudes = simulated_arrays(**({} if truth else {"Y": None}))
+    scan = read_scan_file(save(tmp_path, arrays))
+    assert scan.notes == [] and np.array_equal(scan.amplitudes.numpy(), amplitudes)
+    arrays["diff3d"] = (amplitudes.astype(np.float64) ** 2).astype(np.float32)
+    scan = read_scan_file(save(tmp_path, arrays))
+    assert np.allclose(scan.amplitudes.numpy(), amplitudes, rtol=1e-5, atol=1e-6)
+    assert any("float intensities" in note and "converted to amplitudes" in note for note in scan.notes)
+
+
+def test_patterns_with_dc_at_the_corner_are_refused_saying_so(tmp_path) -> None:
+    arrays, amplitudes = simulated_arrays()
+    arrays["diff3d"] = np.fft.ifftshift(amplitudes, axes=(-2, -1))
+    with pytest.raises(DataFileError, match="DC .* at the corner.*np.fft.fftshift") as info:
+        read_scan_file(save(tmp_path, arrays))
+    assert info.value.key == "diff3d"
+
+
+def test_a_cube_stack_is_read_in_the_layout_its_patterns_show(tmp_path) -> None:
+    # 4 × 4 = 16 positions of 16 px patterns: (16, 16, 16) is (n, H, W) or (H, W, n)
+    arrays, amplitudes = simulated_arrays(n_side=4)
+    assert amplitudes.shape == (N, N, N)
+    assert np.array_equal(read_scan_file(save(tmp_path, arrays)).amplitudes.numpy(), amplitudes)
+    arrays["diff3d"] = np.moveaxis(amplitudes, 0, 2).copy()
+    scan = read_scan_file(save(tmp_path, arrays))
+    assert np.array_equal(scan.amplitudes.numpy(), amplitudes) and any("read as (H, W, n)" in n for n in scan.notes)
+    arrays["diff3d"] = np.full((N, N, N), 0.2, np.float32)  # no structure to tell the layouts apart
+    with pytest.raises(DataFileError, match=r"is \(n, H, W\) or \(H, W, n\), and neither"):
+        read_scan_file(save(tmp_path, arrays))
 
 
 def test_metadata_that_is_not_json_is_ignored_with_a_note(tmp_path) -> None:
