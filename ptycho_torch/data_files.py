@@ -74,6 +74,9 @@ class ScanFile:
     patch_truth: torch.Tensor | None  # (n, N, N) complex64 (Y, or extracted from objectGuess)
     metadata: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # conversions made while reading, to be said
+    # the object canvas's (0, 0) in the file's pixel frame (row, column): without objectGuess the scan
+    # is moved to start at pixel 0, and this brings what is written back to the file's coordinates
+    origin: tuple[float, float] = (0.0, 0.0)
 
     @property
     def N(self) -> int:
@@ -345,8 +348,10 @@ def read_scan_file(path: Path | str) -> ScanFile:
     objects = int(object_index.max()) + 1
     obj, patches = _truth(path, arrays, n, side, objects)
     rows, cols = ys - side / 2, xs - side / 2
+    origin = (0.0, 0.0)
     if obj is None:
-        rows, cols = rows - math.floor(rows.min()), cols - math.floor(cols.min())
+        origin = (float(math.floor(rows.min())), float(math.floor(cols.min())))
+        rows, cols = rows - origin[0], cols - origin[1]
     positions = list(zip(rows.tolist(), cols.tolist()))
     canvas = obj.shape if obj is not None else canvas_for(positions, side)
     key = "ycoords" if rows.min() < 0 or rows.max() + side > canvas[0] else "xcoords"
@@ -368,7 +373,7 @@ def read_scan_file(path: Path | str) -> ScanFile:
     return ScanFile(path=path, amplitudes=torch.from_numpy(amplitudes), probe=torch.from_numpy(probe),
                     positions=positions, object_index=torch.from_numpy(object_index), canvas=tuple(canvas),
                     object_truth=None if obj is None else torch.from_numpy(obj), patch_truth=truth_patches,
-                    metadata=_metadata(arrays, notes, path), notes=notes)
+                    metadata=_metadata(arrays, notes, path), notes=notes, origin=origin)
 
 
 def write_scan_file(path: Path | str, amplitudes: torch.Tensor, probe: torch.Tensor,
@@ -402,15 +407,18 @@ def write_scan_file(path: Path | str, amplitudes: torch.Tensor, probe: torch.Ten
 
 
 def write_object_file(path: Path | str, objects: torch.Tensor, coverage: torch.Tensor,
-                      positions: list[tuple[float, float]], object_ids: torch.Tensor, patch: int) -> None:
+                      positions: list[tuple[float, float]], object_ids: torch.Tensor, patch: int,
+                      origin: tuple[float, float] = (0.0, 0.0)) -> None:
     """A reconstruction: ``object`` (K, H, W) complex64, the stitched objects (0 where no patch reached);
     ``coverage`` (K, H, W), the summed |probe|² weight behind each pixel; and the scan it came from, as in
-    the input format (``xcoords``/``ycoords`` patch centres on the object's pixels, ``object_index``)."""
-    rows = np.array([r for r, _ in positions], dtype=np.float64)
-    cols = np.array([c for _, c in positions], dtype=np.float64)
+    the input format (``xcoords``/``ycoords`` patch centres, ``object_index``) in the scan file's own
+    frame: ``origin`` (row, column) is where the object's pixel (0, 0) lies in it, and is written too."""
+    rows = np.array([r for r, _ in positions], dtype=np.float64) + origin[0]
+    cols = np.array([c for _, c in positions], dtype=np.float64) + origin[1]
     arrays = {"object": objects.detach().cpu().numpy().astype(np.complex64),
               "coverage": coverage.detach().cpu().numpy().astype(np.float32),
               "xcoords": cols + patch / 2, "ycoords": rows + patch / 2,
+              "origin": np.array(origin, dtype=np.float64),
               "object_index": object_ids.cpu().numpy().astype(np.int64)}
     _save_atomically(Path(path), arrays)
 

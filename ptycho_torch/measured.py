@@ -113,7 +113,7 @@ def dataset_from_scan(scan: ScanFile, scale: float) -> PtychoDataset:
     return PtychoDataset(amplitudes=amplitudes, counts=(scale * amplitudes.double()).square().float(),
                          objects=scan.patch_truth, probe=scan.probe, intensity_scale=scale,
                          positions=list(scan.positions), object_ids=scan.object_index.clone(), canvas=scan.canvas,
-                         step=lattice_step(scan.positions))
+                         step=lattice_step(scan.positions), origin=scan.origin)
 
 
 def datasets_from_files(files: DataFiles) -> tuple[PtychoDataset, PtychoDataset]:

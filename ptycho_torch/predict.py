@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> 
         raise UsageError(str(exc)) from None
     if scan.N != config.model.N:
         raise UsageError(f"{args.data}: patterns of {scan.N} px, but the model was trained on {config.model.N} px")
+    notes = _checkpoint_notes(args.checkpoint, checkpoint, config) + _probe_matches(args.data, scan, checkpoint)
     try:
         device = pick_device(args.device, DistributedContext())
     except ValueError as exc:
@@ -122,16 +123,48 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> 
                              f"({', '.join(earlier)}); pass --overwrite to move it aside")
         if earlier:
             move_aside(args.output_dir, OUTPUT_FILES)
-        for note in scan.notes:
-            print(f"note: {args.data}: {note}", file=sys.stderr)
-        _predict_and_write(args, argv, config, checkpoint, scan, device, threads)
+        notes = [f"{args.data}: {note}" for note in scan.notes] + notes
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        _predict_and_write(args, argv, config, checkpoint, scan, device, threads, notes)
     finally:
         release_output_directory(args.output_dir)
     return 0
 
 
+PROBE_TOLERANCE = 1e-4  # relative L2 difference: float32 round-off of a copied probe is ~1e-7
+
+
+def _checkpoint_notes(path: Path, checkpoint: dict[str, Any], config: TrainingConfig) -> list[str]:
+    """What the user should know of the checkpoint: a run that had not finished."""
+    if checkpoint.get("complete", True):
+        return []
+    return [f"{path}: a checkpoint of an unfinished run (epoch {checkpoint['epoch']} of {config.nepochs}); "
+            "`ptycho_torch.train --resume` finishes it"]
+
+
+def _probe_matches(data_path: Path, scan: Any, checkpoint: dict[str, Any]) -> list[str]:
+    """Refuse a scan whose probe is not the training probe (the generator's input and the physics loss
+    assume it); a note where the checkpoint predates keeping it."""
+    trained = checkpoint.get("probe")
+    if trained is None:
+        return [f"{data_path}: the checkpoint predates keeping the training probe, so the scan's probe is "
+                "assumed to be it"]
+    trained = trained.to(torch.complex128)
+    given = scan.probe.to(torch.complex128)
+    difference = float(torch.linalg.vector_norm(given - trained) / torch.linalg.vector_norm(trained))
+    if difference > PROBE_TOLERANCE:
+        raise UsageError(
+            f"{data_path}: probeGuess is not the probe the model was trained with (relative difference "
+            f"{difference:.3g}; Σ|probe|² {float(given.abs().square().sum()):.6g} in the scan, "
+            f"{float(trained.abs().square().sum()):.6g} in training): the generator's input and its physics "
+            "assume the training probe; train on scans of this probe")
+    return []
+
+
 def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingConfig,
-                       checkpoint: dict[str, Any], scan: Any, device: torch.device, threads: Any) -> None:
+                       checkpoint: dict[str, Any], scan: Any, device: torch.device, threads: Any,
+                       notes: list[str]) -> None:
     data = dataset_from_scan(scan, intensity_scale(scan, None))
     model = build_generator(config.model, probe=data.probe).to(device)
     model.load_state_dict(checkpoint["model_state"])
@@ -145,7 +178,9 @@ def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, con
         "checkpoint": str(args.checkpoint), "data": str(args.data), "patterns": len(data), "N": scan.N,
         "objects": objects.shape[0], "physics_loss": loss, "loss": config.loss,
         "reconstruction": reconstruction_metrics(scored) if scored else None,
-        "notes": scan.notes + ([] if scored else ["no objectGuess or Y in the data: no reconstruction metrics"]),
+        "notes": notes + ([] if scored else ["no objectGuess or Y in the data: no reconstruction metrics"]),
+        "intensity_scale": {"scan": data.intensity_scale, "training": checkpoint.get("intensity_scale")},
+        "complete_run": checkpoint.get("complete", True),
         "inference_seconds": seconds, "inference_seconds_per_pattern": seconds / len(data),
         "batch_size": args.batch_size, "device": str(device), "threads": thread_record(threads),
         "architecture": config.model.architecture, "trained_epochs": checkpoint["epoch"],
@@ -155,7 +190,7 @@ def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, con
     out = args.output_dir
     with stop_signals_ignored():  # the three files are written together or, interrupted before, not at all
         write_atomically(out / "object.npz", lambda p: write_object_file(p, objects, coverage, data.positions,
-                                                                          data.object_ids, scan.N))
+                                                                          data.object_ids, scan.N, scan.origin))
         figure = None
         if not args.no_figure:
             title = f"{config.model.architecture} ({checkpoint['epoch']} epochs) on {args.data.name}"

@@ -686,8 +686,8 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     test_set = result.test_set
     objects, coverage = stitch_objects(result.test_predictions, test_set)
     write_atomically(output_dir / "object.npz", lambda p: write_object_file(
-        p, objects, coverage, test_set.positions, test_set.object_ids, test_set.probe.shape[-1]))
-    checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress)
+        p, objects, coverage, test_set.positions, test_set.object_ids, test_set.probe.shape[-1], test_set.origin))
+    checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress, result.train_set)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
     if not draw or not result.stitched:
         return None

@@ -176,6 +176,7 @@ class TrainResult:
     participation: dict[str, list[float]]
     timings: dict[str, float]
     intensity_scale: float
+    train_set: PtychoDataset = field(repr=False)  # its probe, the model's, goes into the checkpoint
     pattern_dynamic_range: dict[str, float]  # of the training patterns (PtychoDataset.dynamic_range)
     n_train: int
     n_test: int
@@ -304,8 +305,10 @@ class TrainingProgress:
 
 
 def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    progress: TrainingProgress) -> dict[str, Any]:
-    """Everything needed to continue exactly: weights, optimizer, RNG states, progress, config.
+                    progress: TrainingProgress, train_set: PtychoDataset) -> dict[str, Any]:
+    """Everything needed to continue exactly: weights, optimizer, RNG states, progress, config; and
+    what a prediction must match: the training probe (the model's input and loss assume it) and the
+    intensity scale.
 
     The data order needs no entry: each epoch's order is a function of (seed, epoch)
     (``shard_indices``), and the data are simulated from the seed again.
@@ -325,6 +328,8 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
         "epoch_test_losses": list(progress.epoch_test_losses),
         "participation_start": list(progress.participation_start),
         "complete": progress.epoch >= config.nepochs,
+        "probe": train_set.probe.detach().cpu().clone(),
+        "intensity_scale": train_set.intensity_scale,
     }
 
 
@@ -535,7 +540,7 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
         )
         if on_epoch is not None and run.ctx.is_main:  # the checkpoint is rank 0's to write
             t_checkpoint = time.perf_counter()
-            on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress))
+            on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress, run.train_set))
             checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
     timings = {"train_seconds": time.perf_counter() - t_train}
     if progress.epoch_seconds:
@@ -580,6 +585,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         participation={"start": progress.participation_start, "end": participation_end},
         timings={"total_seconds": time.perf_counter() - t_start, **timings},
         intensity_scale=run.train_set.intensity_scale,
+        train_set=run.train_set,
         pattern_dynamic_range=run.train_set.dynamic_range(),
         n_train=len(run.train_set),
         n_test=len(run.test_set),

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from test_data_files import hand_built, save
 from test_measured import MODEL_FLAGS, simulated_files
 
@@ -41,15 +42,45 @@ def test_predict_gives_the_training_runs_test_object_and_writes_three_files(trai
         assert (out / "object.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_predict_on_a_scan_without_truth(trained, tmp_path) -> None:
-    run, _, _ = trained
+def test_predict_on_a_scan_without_truth_writes_the_files_own_coordinates(trained, tmp_path) -> None:
+    # without objectGuess the scan is moved to start at pixel 0; object.npz gives the file's coordinates back
+    run, test_file, _ = trained
+    with np.load(test_file) as arrays:
+        untruthful = {k: arrays[k] for k in ("diff3d", "probeGuess")}
+        untruthful.update(xcoords=arrays["xcoords"] + 37.25, ycoords=arrays["ycoords"] + 101.5)
     out = tmp_path / "pred"
-    assert predict([str(run / "checkpoint.pt"), str(save(tmp_path, hand_built(objectGuess=None))),
-                    "--output-dir", str(out)]) == 0
+    assert predict([str(run / "checkpoint.pt"), str(save(tmp_path, untruthful)), "--output-dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reconstruction"] is None and "no objectGuess or Y" in metrics["notes"][-1]
     with np.load(out / "object.npz") as written:
-        assert written["object"].shape == (1, 24, 24)
+        assert written["object"].shape[0] == 1
+        assert np.allclose(written["xcoords"], untruthful["xcoords"]) and np.allclose(written["ycoords"],
+                                                                                       untruthful["ycoords"])
+        # the object's pixel (0, 0) in the file's frame: a patch centre minus the origin is on the canvas
+        row0, col0 = written["origin"]
+        assert (row0, col0) == (np.floor(untruthful["ycoords"].min() - 8), np.floor(untruthful["xcoords"].min() - 8))
+
+
+def test_predict_refuses_a_scan_of_another_probe_and_says_what_the_checkpoint_is(trained, tmp_path, capsys) -> None:
+    run, test_file, _ = trained
+    with np.load(test_file) as arrays:
+        other = {k: arrays[k] for k in arrays.files}
+    other["probeGuess"] = other["probeGuess"] * np.exp(0.3j * np.arange(16) / 16)[None, :].astype(np.complex64)
+    out = tmp_path / "pred"
+    assert predict([str(run / "checkpoint.pt"), str(save(tmp_path, other, "other.npz")), "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "other.npz: probeGuess is not the probe the model was trained with (relative difference" in err
+    assert "Traceback" not in err and not out.exists()
+    # an unfinished run's checkpoint, and one from before the probe was kept: said, not refused
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    checkpoint.update(complete=False, epoch=1)
+    del checkpoint["probe"]
+    torch.save(checkpoint, tmp_path / "old.pt")
+    assert predict([str(tmp_path / "old.pt"), str(test_file), "--output-dir", str(out), "--no-figure"]) == 0
+    err = capsys.readouterr().err
+    assert "a checkpoint of an unfinished run (epoch 1 of" in err and "predates keeping the training probe" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["complete_run"] is False and any("unfinished run" in note for note in metrics["notes"])
 
 
 def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) -> None:

@@ -125,6 +125,7 @@ class PtychoDataset:
     object_ids: torch.Tensor  # (n,) int64: 0 … K−1
     canvas: tuple[int, int]  # every object's (height, width)
     step: int  # the scan lattice's period in px (for evaluation.lattice_share)
+    origin: tuple[float, float] = (0.0, 0.0)  # the canvas's (0, 0) in its scan file's frame (data_files.ScanFile)
 
     def __len__(self) -> int:
         return self.amplitudes.shape[0]
