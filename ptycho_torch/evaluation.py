@@ -68,7 +68,7 @@ def stitch(patches: torch.Tensor, positions: Sequence[tuple[float, float]], canv
     n = patches.shape[-1]
     placement = PatchPlacement(positions, canvas, n)
     w = weight.to(torch.float64)
-    total = placement.place(patches.to(torch.complex128) * w)
+    total = placement.place(patches, weight=w)  # in float64, a chunk at a time
     coverage = placement.place(w.expand(len(positions), n, n))
     return torch.where(coverage > 0, total / coverage.clamp_min(1e-300), 0), coverage
 

@@ -76,3 +76,27 @@ def test_positions_off_the_canvas_are_refused() -> None:
     with pytest.raises(ValueError, match="finite"):
         PatchPlacement([(float("nan"), 0.0)], 8, 4)
     assert canvas_for([(4.5, 0.0), (1.0, 3.0)], 4) == (9, 7)
+
+
+def test_placing_and_reading_a_chunk_of_patches_at_a_time_changes_no_bit(monkeypatch) -> None:
+    # the (P, K, N²) index is built a chunk at a time (a 10,000-pattern 64² scan's whole index is 1.3 GB):
+    # chunks of 7 patches give the very numbers of one chunk, weighted, expanded and complex patches alike
+    from ptycho_torch import placement as placement_module
+
+    generator = torch.Generator().manual_seed(0)
+    positions = [(float(r), float(c)) for r, c in (torch.rand(50, 2, generator=generator) * 30).tolist()]
+    patches = torch.randn(50, 8, 8, dtype=torch.complex64, generator=generator)
+    weight = torch.rand(8, 8, generator=generator, dtype=torch.float64)
+    canvas = torch.randn(2, 39, 39, generator=generator)
+
+    def outputs() -> tuple[torch.Tensor, ...]:
+        placement = PatchPlacement(positions, (39, 39), 8)
+        return (placement.place(patches, weight=weight), placement.place(weight.expand(50, 8, 8)),
+                placement.extract(canvas), *stitch(patches, positions, (39, 39), weight))
+
+    whole = outputs()
+    monkeypatch.setattr(placement_module, "INDEX_CHUNK", 7 * 4 * 64)  # 7 patches of 4 neighbours × 8²
+    assert len(PatchPlacement(positions, (39, 39), 8)._chunks()) == 8
+    assert all(torch.equal(a, b) for a, b in zip(whole, outputs()))
+    # and a weighted place is the place of the weighted patches, in the weight's precision
+    assert torch.equal(whole[0], PatchPlacement(positions, (39, 39), 8).place(patches.to(torch.complex128) * weight))
