@@ -86,9 +86,16 @@ class ScanFile:
         return self.amplitudes.shape[0]
 
 
+CHUNK = 256  # patterns a check or conversion takes at a time: no float64 or boolean copy of a whole stack
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(start, start + CHUNK) for start in range(0, n, CHUNK)]
+
+
 def _finite(path: Path, key: str, array: np.ndarray) -> None:
     values = array.view(array.real.dtype) if np.iscomplexobj(array) else array
-    bad = int(np.count_nonzero(~np.isfinite(values)))
+    bad = sum(int(np.count_nonzero(~np.isfinite(values[part]))) for part in _chunks(len(values)))
     if bad:
         raise DataFileError(path, key, f"{bad} non-finite value{'s' if bad != 1 else ''} (NaN or inf)")
 
@@ -163,16 +170,24 @@ def _amplitudes(path: Path, arrays: dict[str, np.ndarray], n_coords: int, probe:
         if int(data.min(initial=0)) < 0:
             raise DataFileError(path, key, "negative counts")
         notes.append(f"{key}: {data.dtype} intensities (detector counts) converted to amplitudes √I")
-        return np.sqrt(data.astype(np.float64)).astype(np.float32)
+        return _square_root(data)
     _finite(path, key, data)
     if float(data.min(initial=0.0)) < 0:
         raise DataFileError(path, key, f"negative values (down to {float(data.min()):.3g}): amplitudes are >= 0")
     peak = float(data.max(initial=0.0))
-    if peak >= 2 and np.array_equal(data, np.round(data)):
+    if peak >= 2 and all(np.array_equal(data[part], np.round(data[part])) for part in _chunks(len(data))):
         raise DataFileError(path, key, f"whole numbers up to {peak:.0f} throughout: these look like intensities "
                             "(photon counts), not amplitudes; store √I, or the counts as integers to have them "
                             "converted")
-    return data.astype(np.float32)
+    return data.astype(np.float32, copy=False)
+
+
+def _square_root(intensities: np.ndarray) -> np.ndarray:
+    """√I as float32 (computed in float64), a chunk of patterns at a time."""
+    out = np.empty(intensities.shape, dtype=np.float32)
+    for part in _chunks(len(intensities)):
+        out[part] = np.sqrt(intensities[part].astype(np.float64))
+    return out
 
 
 # mean |object|² (Parseval: mean Σ amplitude² / Σ |probe|²) of a transmission object (|O| ≤ 1), with room
@@ -201,16 +216,23 @@ def _checked_scale(path: Path, key: str, amplitudes: np.ndarray, probe: np.ndarr
     that Parseval ties to the probe's, mean Σ amplitude² ≈ mean |object|² · Σ |probe|². Float intensities
     stored as amplitudes fit that only as Σ I, and are converted to √I with a note; a file whose probe
     and patterns fit neither gets a note (the reference's normalized amplitude files do not fit)."""
-    intensities = amplitudes.astype(np.float64) ** 2
-    if _dc_at_corner(intensities.mean(axis=0), probe):
+    mean_pattern = np.zeros(amplitudes.shape[1:])
+    per_pattern = np.empty((2, len(amplitudes)))  # Σ d² and Σ d of each pattern
+    truth_power = 0.0
+    for part in _chunks(len(amplitudes)):
+        chunk = amplitudes[part].astype(np.float64)
+        mean_pattern += np.square(chunk).sum(axis=0) / len(amplitudes)
+        per_pattern[:, part] = np.square(chunk).sum(axis=(1, 2)), chunk.sum(axis=(1, 2))
+        if truth is not None:
+            truth_power += float(np.square(np.abs(truth[part].astype(np.complex128) * probe)).sum())
+    if _dc_at_corner(mean_pattern, probe):
         raise DataFileError(path, key, "the patterns have their DC (zero frequency) at the corner, where the probe's "
                             "far field puts it at the centre: store them DC-centred (np.fft.fftshift over the last "
                             "two axes)")
     probe_power = float(np.sum(np.abs(probe.astype(np.complex128)) ** 2))
-    as_amplitudes = float(intensities.sum(axis=(1, 2)).mean()) / probe_power
-    as_intensities = float(amplitudes.astype(np.float64).sum(axis=(1, 2)).mean()) / probe_power
+    as_amplitudes, as_intensities = (float(v) / probe_power for v in per_pattern.mean(axis=1))
     if truth is not None:  # the probe-weighted power of the true patches: what the ratio must be
-        expected = float((np.abs(truth.astype(np.complex128) * probe) ** 2).sum(axis=(1, 2)).mean()) / probe_power
+        expected = truth_power / len(amplitudes) / probe_power
         low, high = expected / CLEAR_CALL, expected * CLEAR_CALL
     else:
         low, high = PARSEVAL_RANGE
@@ -219,7 +241,7 @@ def _checked_scale(path: Path, key: str, amplitudes: np.ndarray, probe: np.ndarr
     if low <= as_intensities <= high:
         notes.append(f"{key}: float intensities (mean Σ d² / Σ|probe|² = {as_amplitudes:.3g}, Σ d / Σ|probe|² = "
                      f"{as_intensities:.3g}, where about mean |object|² is expected) converted to amplitudes √I")
-        return np.sqrt(amplitudes.astype(np.float64)).astype(np.float32)
+        return _square_root(amplitudes)
     notes.append(f"{key}: mean Σ amplitude² / Σ|probe|² = {as_amplitudes:.3g}, where Parseval expects about mean "
                  f"|object|² ({low:.3g} … {high:.3g}): probe and patterns may be in different units")
     return amplitudes

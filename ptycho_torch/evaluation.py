@@ -327,9 +327,17 @@ def stitch_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> tuple[tor
     if pred_patches.shape[0] != len(data):
         raise ValueError(f"{pred_patches.shape[0]} predicted patches for {len(data)} patterns")
     weight = stitch_weight(data.probe)
-    stitched = [stitch(pred_patches[index], data.positions_of(index), data.canvas, weight)
+    stitched = [stitch(_rows(pred_patches, index), data.positions_of(index), data.canvas, weight)
                 for index in data.object_patterns()]
     return torch.stack([o for o, _ in stitched]), torch.stack([c for _, c in stitched])
+
+
+def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``tensor[index]``, as a view where the index is a run of consecutive rows (one object's patterns
+    stored together): no copy of a large scan's patches."""
+    if index.numel() and bool((index == torch.arange(int(index[0]), int(index[0]) + index.numel())).all()):
+        return tensor[int(index[0]) : int(index[0]) + index.numel()]
+    return tensor[index]
 
 
 def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> list[StitchedObject]:

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 DEFAULT_NPHOTONS = 1e9
+COUNTS_CHUNK = 256  # patterns whose counts are computed at a time
 
 
 class DataFiles(BaseModel):
@@ -110,7 +111,11 @@ def lattice_step(positions: list[tuple[float, float]]) -> int:
 def dataset_from_scan(scan: ScanFile, scale: float) -> PtychoDataset:
     """The scan as a dataset in model units (counts = (scale · amplitude)²)."""
     amplitudes = scan.amplitudes.unsqueeze(1).float()
-    return PtychoDataset(amplitudes=amplitudes, counts=(scale * amplitudes.double()).square().float(),
+    counts = torch.empty_like(amplitudes)
+    for start in range(0, len(amplitudes), COUNTS_CHUNK):  # in float64, without a float64 copy of the stack
+        part = slice(start, start + COUNTS_CHUNK)
+        counts[part] = (scale * amplitudes[part].double()).square()
+    return PtychoDataset(amplitudes=amplitudes, counts=counts,
                          objects=scan.patch_truth, probe=scan.probe, intensity_scale=scale,
                          positions=list(scan.positions), object_ids=scan.object_index.clone(), canvas=scan.canvas,
                          step=lattice_step(scan.positions), origin=scan.origin)

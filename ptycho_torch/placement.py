@@ -131,10 +131,15 @@ class PatchPlacement:
         """(…, H, W) objects → (…, P, N, N) patches, each pixel bilinearly interpolated at its place."""
         if tuple(canvas.shape[-2:]) != self.canvas:
             raise ValueError(f"expected objects (…, {self.canvas[0]}, {self.canvas[1]}); got {tuple(canvas.shape)}")
-        if canvas.is_complex():
-            return torch.complex(self.extract(canvas.real), self.extract(canvas.imag))
         lead = canvas.shape[:-2]
         flat = canvas.reshape(-1, self.canvas[0] * self.canvas[1])
-        parts = [(flat[:, self._index(chunk)] * self.weights[chunk].to(flat.dtype)[None, :, :, None]).sum(dim=2)
-                 for chunk in self._chunks()]  # each (B, p, N²)
-        return torch.cat(parts, dim=1).reshape(*lead, self.positions, self.patch, self.patch)
+        weights = self.weights.to(flat.real.dtype)  # real weights: a complex canvas is read as it is
+        chunks = self._chunks()
+        out = None if len(chunks) == 1 else flat.new_empty(flat.shape[0], self.positions, self.patch * self.patch)
+        for chunk in chunks:
+            part = (flat[:, self._index(chunk)] * weights[chunk][None, :, :, None]).sum(dim=2)  # (B, p, N²)
+            if out is None:
+                out = part
+            else:  # written into the whole: no list of parts beside their concatenation
+                out[:, chunk] = part
+        return out.reshape(*lead, self.positions, self.patch, self.patch)
