@@ -33,6 +33,7 @@ from cli_common.threads import (
 )
 from cli_common.usage import (
     EXIT_INTERRUPTED,
+    ArgumentParser,
     UsageError,
     check_spectral_init_environment,
     interrupts_raise_keyboard_interrupt,
@@ -75,9 +76,15 @@ __all__ = [
 class BenchmarkInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a benchmark, after the runs finished so far were written (``paths``)."""
 
-    def __init__(self, finished: int, paths: dict[str, Path]) -> None:
-        super().__init__(finished, paths)
-        self.finished, self.paths = finished, paths
+    def __init__(self, finished: int, paths: dict[str, Path], resumable: bool) -> None:
+        super().__init__(finished, paths, resumable)
+        self.finished, self.paths, self.resumable = finished, paths, resumable
+
+    def how_to_go_on(self) -> str:
+        """What to rerun: a plain rerun is refused, since the partial record holds the output directory."""
+        if self.resumable:
+            return "rerun with --resume to finish it (or --overwrite to start again)"
+        return "rerun with --overwrite for the whole report (this benchmark starts again)"
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
@@ -97,7 +104,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
         return exc.code
     except BenchmarkInterrupted as exc:
         print(f"interrupted: the {exc.finished} finished run{'s' if exc.finished != 1 else ''} written to "
-              f"{exc.paths['json']} (marked incomplete); rerun for the whole report", file=sys.stderr)
+              f"{exc.paths['json']} (marked incomplete); {exc.how_to_go_on()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted before any run finished; nothing was written", file=sys.stderr)
@@ -199,7 +206,8 @@ def keep_finished_runs(output_dir: Path, stem: str, partial_record: Callable[[],
         markdown = (f"# {stem}: interrupted\n\n{count} finished run{'s' if count != 1 else ''} kept in "
                     f"`{stem}.json` (marked incomplete); no table or figure was made. Command: "
                     f"`{record['environment']['command']}`\n")
-        raise BenchmarkInterrupted(count, write_outputs(output_dir, stem, record, markdown)) from None
+        raise BenchmarkInterrupted(count, write_outputs(output_dir, stem, record, markdown),
+                                   resumable=arguments is not None) from None
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -246,7 +254,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def benchmark_parser(module: str, doc: str | None, resumable: bool = False) -> argparse.ArgumentParser:
     """A parser with the options every benchmark has: --device, --output-dir, --overwrite, --threads,
     --no-progress; and --resume for a ``resumable`` sweep."""
-    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
+    p = ArgumentParser(prog=f"python -m {module}", description=doc, formatter_class=HelpFormatter)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--output-dir", type=output_directory_argument, default=Path("results"),
                    help="where JSON, Markdown and PNG go (locked while the run lasts)")

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from cli_common.output_files import write_atomically
+from cli_common.usage import ArgumentParser
 
 from .common import HelpFormatter, UsageError, run_cli
 from .figures import draw_all, pyplot
@@ -62,7 +63,7 @@ def _read_record(path: Path, views: dict[str, _Views]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.replot", description=__doc__, formatter_class=HelpFormatter)
+    p = ArgumentParser(prog="python -m benchmarks.replot", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("records", nargs="+", type=Path, metavar="RECORD.json",
                    help="benchmark JSON records whose report and figure to write again")
     return p

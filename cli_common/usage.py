@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 import threading
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -19,6 +20,7 @@ from spectral_init.settings import environment_settings, unreported_misspellings
 from .output_files import check_path_text
 
 __all__ = [
+    "ArgumentParser",
     "EXIT_DIVERGED",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
@@ -33,6 +35,14 @@ __all__ = [
 EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
 EXIT_DIVERGED = 3  # a non-finite loss or gradient ended the training (train: the last good checkpoint is kept)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose error is one line — the problem and where to read the flags — instead of
+    the whole usage (40 lines for the training command) before it."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
 def format_validation_error(exc: pydantic.ValidationError, what: str) -> str:

@@ -28,6 +28,7 @@ from cli_common.output_files import claim_output_directory, move_aside, release_
 from cli_common.threads import THREADS_HELP, command_threads, positive_thread_count, thread_record
 from cli_common.usage import (
     EXIT_INTERRUPTED,
+    ArgumentParser,
     UsageError,
     format_validation_error,
     interrupts_raise_keyboard_interrupt,
@@ -48,7 +49,7 @@ OUTPUT_FILES = ("object.npz", "object.png", "metrics.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ptycho_torch.predict", description=__doc__,
+    p = ArgumentParser(prog="python -m ptycho_torch.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by ptycho_torch.train")
     p.add_argument("data", type=Path, help="the scan to reconstruct (.npz, the reference's format)")

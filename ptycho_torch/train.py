@@ -54,6 +54,7 @@ from cli_common.usage import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    ArgumentParser,
     UsageError,
     check_spectral_init_environment,
     format_validation_error,
@@ -65,7 +66,7 @@ from spectral_init.config_files import read_config_file
 from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
-from .data_files import write_object_file
+from .data_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
 from .generators.spectral_conv import resolve_backend
 from .measured import describe as describe_files
@@ -184,7 +185,7 @@ def _flag_options(field: FieldInfo) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ptycho_torch.train", description=__doc__,
+    p = ArgumentParser(prog="python -m ptycho_torch.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="TOML or JSON file of TrainingConfig fields (top-level training "
                    "fields, a [model] and a [data] table); the flags given override it")
@@ -338,6 +339,11 @@ def load_config(args: argparse.Namespace) -> TrainingConfig:
     try:
         config = assemble_config(args)
     except pydantic.ValidationError as exc:
+        # a scan file's problem is the file's, not the configuration's: said as the reader says it
+        file_errors = [e["ctx"]["error"] for e in exc.errors() if isinstance(e.get("ctx", {}).get("error"),
+                                                                             DataFileError)]
+        if file_errors:
+            raise UsageError(f"data file {file_errors[0]}") from None
         raise UsageError(format_validation_error(exc, "training configuration")) from None
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None

@@ -15,6 +15,7 @@ import pydantic
 import torch.nn as nn
 
 from cli_common.threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
+from cli_common.usage import ArgumentParser
 
 from . import __version__
 from .adapters import ADAPTERS
@@ -193,7 +194,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spectral-init", description=__doc__)
+    parser = ArgumentParser(prog="spectral-init", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to print")
     p_list = sub.add_parser("list", help="table of every registered strategy")

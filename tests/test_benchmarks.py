@@ -727,6 +727,13 @@ def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
     assert [(r["variant"], r["seed"]) for r in data["runs"]] == [("legacy", 0), ("sqrt_in", 0), ("legacy", 1)]
     assert f"3 finished runs written to {tmp_path / 'signal_propagation.json'}" in err
     assert "interrupted" in (tmp_path / "signal_propagation.md").read_text()
+    # the advice is what works: a plain rerun is refused (the partial record holds the directory), and
+    # this sweep has no --resume; a resumable one is told to resume
+    assert "rerun with --overwrite for the whole report" in err
+    assert run_cli(lambda _: signal_propagation.main([*SIGNAL_TINY, "--output-dir", str(tmp_path)])) == 2
+    from benchmarks.common import BenchmarkInterrupted
+
+    assert "--resume" in BenchmarkInterrupted(1, {}, resumable=True).how_to_go_on()
     from benchmarks import replot
 
     with pytest.raises(SystemExit, match="interrupted benchmark"):  # a partial record is no report to redraw

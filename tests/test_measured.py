@@ -79,6 +79,8 @@ def test_a_malformed_file_exits_2_naming_file_and_key_before_any_work(tmp_path, 
     assert main(["--train-data", str(path), *MODEL_FLAGS, "--output-dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{path}: {key}: " in err and problem in err and "Traceback" not in err
+    # the file's problem, said as the file's: not as a field of the configuration
+    assert err.startswith(f"error: data file {path}: {key}: ") and "config:" not in err
     assert not out.exists()
 
 

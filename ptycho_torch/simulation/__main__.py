@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pydantic
 
-from cli_common.usage import EXIT_INTERRUPTED, UsageError, format_validation_error, interrupts_raise_keyboard_interrupt
+from cli_common.usage import (
+    EXIT_INTERRUPTED,
+    ArgumentParser,
+    UsageError,
+    format_validation_error,
+    interrupts_raise_keyboard_interrupt,
+)
 
 from ..data_files import write_scan_file
 from .dataset import SimulationConfig, simulate_dataset, simulated_objects
@@ -32,7 +38,7 @@ TYPES = {"N": int, "object_size": int, "offset": int, "n_lines": int, "nphotons"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ptycho_torch.simulation", description=__doc__,
+    p = ArgumentParser(prog="python -m ptycho_torch.simulation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", type=Path, required=True, help="the .npz to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output (default: refuse)")
