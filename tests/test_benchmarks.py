@@ -924,3 +924,30 @@ def test_busy_build_times_each_condition_in_fresh_processes(tmp_path) -> None:
     assert all(r["seconds"] > 0 for r in record["runs"])
     with pytest.raises(SystemExit, match="--threads has no effect here"):
         busy_build.main([*argv, "--threads", "2"])
+
+
+def test_scan_memory_tiny(tmp_path) -> None:
+    from benchmarks import scan_memory
+
+    assert scan_memory.main(["--patterns", "16", "--N", "16", "--step", "4", "--repeats", "1", "--no-progress",
+                             "--output-dir", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "scan_memory.json").read_text())
+    assert record["schema"] == scan_memory.SCHEMA and record["config"]["canvas"] == 3 * 4 + 16
+    for stage in scan_memory.STAGES:
+        measured = record["runs"][0][stage]
+        assert measured["seconds"] > 0 and measured["peak_growth_bytes"] >= 0
+        assert record["summary"][stage]["held_bytes"] > 0
+    assert "| read |" in (tmp_path / "scan_memory.md").read_text()
+    with pytest.raises(SystemExit, match="square number"):
+        scan_memory.main(["--patterns", "15", "--output-dir", str(tmp_path / "bad")])
+
+
+@pytest.mark.stress  # a 162 MiB scan, three fresh processes
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the peak resident set is Linux's /proc")
+def test_a_10000_pattern_scan_is_read_and_stitched_within_a_gib_beyond_its_data(tmp_path) -> None:
+    # before the chunked index and checks: 801 MiB beyond the data to read, 1,871 MiB to stitch
+    from benchmarks import scan_memory
+
+    assert scan_memory.main(["--repeats", "1", "--no-progress", "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "scan_memory.json").read_text())["summary"]
+    assert all(summary[stage]["beyond_data_bytes_max"] <= scan_memory.GIB for stage in scan_memory.STAGES), summary
