@@ -515,6 +515,15 @@ def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: Dist
                                      claim=ctx.is_main)
         checkpoint_path = args.output_dir / "checkpoint.pt"
         resume = load_checkpoint(checkpoint_path, config, args.allow_config_change) if args.resume else None
+        if resume is not None and resume["epoch"] == config.nepochs and (args.output_dir / "metrics.json").exists():
+            # a finished run: nothing to train, and its results (their timings too) are not to be rewritten
+            if ctx.is_main:
+                print(f"--resume: the run in {str(args.output_dir)!r} is complete ({resume['epoch']} of "
+                      f"{config.nepochs} epochs); its metrics.json and checkpoint are kept as they are (a larger "
+                      "--nepochs trains on)")
+            if claimed:
+                release_output_directory(args.output_dir)
+            return 0
     except (UsageError, ValueError) as exc:  # ValueError: pick_device
         if claimed:
             release_output_directory(args.output_dir)

@@ -244,6 +244,18 @@ def test_a_fresh_run_never_overwrites_an_earlier_one(tmp_path, capsys) -> None:
     assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1
 
 
+def test_resuming_a_finished_run_keeps_its_results_and_says_it_was_complete(tmp_path, capsys) -> None:
+    # before: a second pass of the test evaluation rewrote metrics.json with train_seconds 1.6e-6
+    out = tmp_path / "run"
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "checkpoint.pt")}
+    capsys.readouterr()
+    assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out), "--resume"]) == 0
+    assert "is complete (1 of 1 epochs); its metrics.json and checkpoint are kept" in capsys.readouterr().out
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert not list(out.glob("replaced-*"))
+
+
 def test_resume_without_a_checkpoint_refuses_to_mix_with_earlier_run_files(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     out.mkdir()
