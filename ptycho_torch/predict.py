@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -69,12 +70,24 @@ def load_model_config(path: Path) -> tuple[TrainingConfig, dict[str, Any]]:
     """The run's config and its checkpoint; a usage error for anything else."""
     from .train import _as_configured_then  # the resume path's reading of older checkpoints
 
+    if path.is_dir():
+        inside = path / "checkpoint.pt"
+        hint = f": give {str(inside)!r}" if inside.is_file() else " (a training run's checkpoint.pt is a file in it)"
+        raise UsageError(f"checkpoint {str(path)!r} is a directory{hint}")
     if not path.is_file():
         raise UsageError(f"checkpoint {str(path)!r}: no such file")
+    if _is_numpy_archive(path):
+        raise UsageError(f"checkpoint {str(path)!r} is a NumPy .npz archive (a scan?), not a checkpoint: the "
+                         "checkpoint comes first, then the scan (python -m ptycho_torch.predict CHECKPOINT SCAN)")
+    if not zipfile.is_zipfile(path):  # torch's own message would advise loading it unsafely
+        with path.open("rb") as handle:
+            head = handle.read(12)
+        raise UsageError(f"checkpoint {str(path)!r} is not a torch checkpoint (a zip archive); it starts with {head!r}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
-        raise UsageError(f"checkpoint {str(path)!r} is not readable ({type(exc).__name__})") from None
+        raise UsageError(f"checkpoint {str(path)!r} is not a readable torch checkpoint ({type(exc).__name__})"
+                         ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise UsageError(f"checkpoint {str(path)!r} is not a ptycho_torch.train checkpoint ({CHECKPOINT_FORMAT})")
     saved = _as_configured_then(checkpoint["config"])
@@ -83,6 +96,17 @@ def load_model_config(path: Path) -> tuple[TrainingConfig, dict[str, Any]]:
         return TrainingConfig.model_validate(saved), checkpoint
     except pydantic.ValidationError as exc:
         raise UsageError(format_validation_error(exc, f"configuration in {path}")) from None
+
+
+def _is_numpy_archive(path: Path) -> bool:
+    """Whether ``path`` is a zip of .npy arrays (what np.savez writes; a torch checkpoint is a zip too,
+    of other members)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(name.endswith(".npy") for name in names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

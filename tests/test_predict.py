@@ -87,8 +87,11 @@ def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) ->
     run, test_file, _ = trained
     checkpoint = str(run / "checkpoint.pt")
     cases = [
-        ([str(run / "metrics.json"), str(test_file)], "is not readable"),
+        ([str(run / "metrics.json"), str(test_file)], "is not a torch checkpoint (a zip archive); it starts with"),
         ([str(tmp_path / "none.pt"), str(test_file)], "no such file"),
+        ([str(run), str(test_file)], f"is a directory: give {str(run / 'checkpoint.pt')!r}"),
+        ([str(test_file), checkpoint], "is a NumPy .npz archive (a scan?), not a checkpoint: the checkpoint comes "
+                                       "first"),
         ([checkpoint, str(save(tmp_path, hand_built(probeGuess=None), "bad.npz"))], "bad.npz: probeGuess: missing"),
         ([checkpoint, str(save(tmp_path, hand_built(diff3d=np.ones((9, 32, 32), np.float32),
                                                     probeGuess=np.ones((32, 32), np.complex64), objectGuess=None),
