@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import signal
 import sys
 import threading
@@ -45,12 +46,32 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
 
 
-def format_validation_error(exc: pydantic.ValidationError, what: str) -> str:
+def format_validation_error(exc: pydantic.ValidationError, what: str,
+                            model: type[pydantic.BaseModel] | None = None) -> str:
     """pydantic's errors as ``invalid WHAT:`` and one line per field (``model.fno_modes: …``), without
-    its type codes and documentation links."""
-    lines = [f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
-             for err in exc.errors()]
+    its type codes and documentation links. With the ``model`` validated, an unknown key also gets the
+    closest known one (``did you mean 'fno_modes'?``) or the keys allowed there."""
+    lines = []
+    for err in exc.errors():
+        line = f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
+        if err["type"] == "extra_forbidden" and model is not None:
+            line += _known_keys_hint(model, err["loc"])
+        lines.append(line)
     return f"invalid {what}:\n" + "\n".join(lines)
+
+
+def _known_keys_hint(model: type[pydantic.BaseModel], loc: tuple[int | str, ...]) -> str:
+    """'; did you mean …?' for an unknown key at ``loc`` of ``model``, or the keys allowed there."""
+    for part in loc[:-1]:  # down through the nested models to the one that holds the key
+        field = model.model_fields.get(str(part))
+        nested = [a for a in (field.annotation, *typing.get_args(field.annotation)) if field is not None
+                  and isinstance(a, type) and issubclass(a, pydantic.BaseModel)]
+        if not nested:
+            return ""
+        model = nested[0]
+    known = list(model.model_fields)
+    closest = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"; did you mean {closest[0]!r}?" if closest else f"; allowed here: {', '.join(known)}"
 
 
 class UsageError(SystemExit):

@@ -344,7 +344,7 @@ def load_config(args: argparse.Namespace) -> TrainingConfig:
                                                                              DataFileError)]
         if file_errors:
             raise UsageError(f"data file {file_errors[0]}") from None
-        raise UsageError(format_validation_error(exc, "training configuration")) from None
+        raise UsageError(format_validation_error(exc, "training configuration", TrainingConfig)) from None
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     try:  # what would otherwise fail only after the data are simulated

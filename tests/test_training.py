@@ -282,9 +282,13 @@ def test_cli_bad_config_file(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert f"{str(latin1)!r} is not UTF-8 text" in err and "Traceback" not in err
     typo = tmp_path / "typo.json"
-    typo.write_text('{"nepoch": 3}')
+    typo.write_text('{"nepoch": 3, "model": {"fno_mode": 4}, "training": {}}')
     assert main(["--config", str(typo), "--output-dir", str(tmp_path / "o")]) == 2
-    assert "nepoch" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the closest known key at each level, or the keys allowed there
+    assert "nepoch: Extra inputs are not permitted; did you mean 'nepochs'?" in err
+    assert "model.fno_mode: Extra inputs are not permitted; did you mean 'fno_modes'?" in err
+    assert "training: Extra inputs are not permitted; allowed here: model, data, files, nepochs," in err
 
 
 @pytest.mark.parametrize(("architecture", "layers"), [("fno", {"SpectralConv2d": 2}),
