@@ -219,8 +219,11 @@ def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, con
         figure = None
         if not args.no_figure:
             title = f"{config.model.architecture} ({checkpoint['epoch']} epochs) on {args.data.name}"
-            figure = (draw_reconstruction(scored[0], title, out / "object.png") if scored
-                      else draw_object(_covered(objects[0].numpy(), coverage[0].numpy()), title, out / "object.png"))
+            if scored:
+                figure = draw_reconstruction(scored[0], title, out / "object.png")
+            else:
+                obj, covered = _covered(objects[0].numpy(), coverage[0].numpy())
+                figure = draw_object(obj, title, out / "object.png", covered)
         write_atomically(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     shown = "" if metrics["reconstruction"] is None else ", " + ", ".join(
         f"{k} {'n/a' if v is None else f'{v:.4g}'}" for k, v in metrics["reconstruction"].items())
@@ -228,10 +231,11 @@ def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, con
     print(f"wrote {out / 'object.npz'}, {out / 'metrics.json'}" + (f", {figure}" if figure else ""))
 
 
-def _covered(obj: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """The object inside the bounding box of its covered pixels (uncovered ones stay 0)."""
+def _covered(obj: np.ndarray, coverage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The object inside the bounding box of its covered pixels, and which of them are covered."""
     rows, cols = np.nonzero(coverage > 0)
-    return obj[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+    return obj[box], coverage[box] > 0
 
 
 if __name__ == "__main__":

@@ -75,15 +75,24 @@ def draw_reconstruction(stitched: StitchedObject, title: str, path: Path) -> Pat
     return _save(plt, fig, path)
 
 
-def draw_object(obj: np.ndarray, title: str, path: Path) -> Path | None:
-    """One complex object with no truth beside it: amplitude and phase (rad), each with its colour bar.
-    None (and no file) when matplotlib is not installed."""
+def object_panels(obj: np.ndarray, covered: np.ndarray | None = None) -> list[tuple[str, np.ma.MaskedArray]]:
+    """The amplitude and phase (rad) images of ``obj`` as drawn: pixels no patch reached (``covered``
+    False) masked, so that they show as no value rather than as amplitude 0 and phase 0."""
+    hidden = np.zeros(obj.shape, dtype=bool) if covered is None else ~covered
+    return [("amplitude", np.ma.masked_where(hidden, np.abs(obj))),
+            ("phase (rad)", np.ma.masked_where(hidden, np.angle(obj)))]
+
+
+def draw_object(obj: np.ndarray, title: str, path: Path, covered: np.ndarray | None = None) -> Path | None:
+    """One complex object with no truth beside it: amplitude and phase (rad), each with its colour bar;
+    the pixels ``covered`` marks False (no patch reached them) left blank, off the colour scale. None
+    (and no file) when matplotlib is not installed."""
     plt = _pyplot()
     if plt is None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     fig.subplots_adjust(left=0.07, right=0.96, bottom=0.12, top=0.84, wspace=0.35)
-    for ax, (name, image) in zip(axes, (("amplitude", np.abs(obj)), ("phase (rad)", np.angle(obj)))):
+    for ax, (name, image) in zip(axes, object_panels(obj, covered)):
         shown = ax.imshow(image, cmap="viridis")
         ax.set_title(f"reconstruction: {name}", fontsize=9)
         ax.set_xlabel("x (px)")

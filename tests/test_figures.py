@@ -175,3 +175,17 @@ def test_a_sparse_scans_gaps_are_masked_and_left_out_of_the_colour_scale() -> No
         assert truth_amplitude.get_array().mask.any()
     finally:
         plt.close(fig)
+
+
+def test_an_object_picture_leaves_unreached_pixels_blank() -> None:
+    # before: pixels no patch reached were drawn as amplitude 0 and phase 0, as if measured so
+    import numpy as np
+
+    from ptycho_torch.reconstruction_figure import object_panels
+
+    obj = np.full((4, 5), 2 * np.exp(0.5j))
+    covered = np.ones((4, 5), dtype=bool)
+    covered[1:3, 2] = False
+    for name, image in object_panels(obj, covered):
+        assert np.array_equal(image.mask, ~covered), name
+        assert image.min() > 0.4  # no 0 among the values drawn
