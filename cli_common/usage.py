@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import re
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ __all__ = [
     "interrupts_raise_keyboard_interrupt",
     "stop_signals_ignored",
     "output_directory_argument",
+    "plain_text",
 ]
 
 EXIT_USAGE = 2  # the status argparse gives a bad flag; every CLI here uses it for bad input
@@ -42,8 +44,21 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose error is one line — the problem and where to read the flags — instead of
     the whole usage (40 lines for the training command) before it."""
 
+    def format_help(self) -> str:
+        """The help with the docstrings' reST inline markup (``literal``, :role:`name`) as plain text."""
+        return plain_text(super().format_help())
+
     def error(self, message: str) -> typing.NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+
+
+_REST_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+_REST_ROLE = re.compile(r":[a-z]+:`~?(.+?)`")
+
+
+def plain_text(text: str) -> str:
+    """reST inline markup as a terminal shows it best: ``x`` and :role:`x` as x."""
+    return _REST_ROLE.sub(r"\1", _REST_LITERAL.sub(r"\1", text))
 
 
 def format_validation_error(exc: pydantic.ValidationError, what: str,

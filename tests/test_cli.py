@@ -123,3 +123,17 @@ def test_every_option_of_every_command_has_help() -> None:
     for parser in parsers:
         for action in parser._actions:
             assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help"
+
+
+def test_no_commands_help_shows_raw_rest_markup() -> None:
+    # the module docstrings that describe the commands are reST (``literal``, :func:`name`); --help and
+    # the CLI page built from it show plain text
+    import importlib
+
+    from benchmarks.replot import benchmark_modules
+
+    modules = ["spectral_init.cli", "ptycho_torch.train", "ptycho_torch.predict", "ptycho_torch.simulation.__main__",
+               "benchmarks.replot", *(m.__name__ for m in benchmark_modules())]
+    for name in modules:
+        text = importlib.import_module(name).build_parser().format_help()
+        assert "``" not in text and ":func:`" not in text and ":class:`" not in text, name
