@@ -165,6 +165,9 @@ def _model_factory(target: str, kwargs_text: str) -> Callable[[], nn.Module]:
     return build
 
 
+EXIT_FLAGGED = 1  # audit --strict: what a linter exits with when it found something
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from .audit import audit
 
@@ -183,7 +186,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
               "(`spectral-init adapters` lists what is recognized)")
     else:
         print(report)
-    return 0
+    # --strict, for a script or CI: a flagged weight fails, and so does a model with none to check
+    return EXIT_FLAGGED if args.strict and (report.flagged or not report.rows) else 0
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -227,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sqrt_in, xavier-complex and kaiming-complex always)",
     )
     p_audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_audit.add_argument("--strict", action="store_true",
+                         help=f"exit {EXIT_FLAGGED} when a weight is flagged, or none is recognized (default: the "
+                         "report, exit 0)")
     p_audit.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
     p_audit.set_defaults(func=_cmd_audit)
     p_schema = sub.add_parser("schema", help="JSON schema of SpectralInitSettings (for config tooling)")

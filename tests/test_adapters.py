@@ -301,6 +301,11 @@ def test_audit_cli(capsys) -> None:
     record = json.loads(capsys.readouterr().out)
     assert record["strategies"] == ["legacy", "sqrt_in", "xavier-complex", "kaiming-complex"]
     assert all(row["flagged"] for row in record["rows"])
+    # --strict: a flagged weight fails (exit 1), a model at its target passes, and one with nothing to check fails
+    assert cli.main(["audit", "neuralop.models:TFNO", "--kwargs", kwargs, "--strict"]) == 1
+    dense = json.dumps({"n_modes": [8, 8], "hidden_channels": 8, "in_channels": 1, "out_channels": 1})
+    assert cli.main(["audit", "neuralop.models:FNO", "--kwargs", dense, "--strict"]) == 0
+    assert cli.main(["audit", "torch.nn:Linear", "--kwargs", '{"in_features": 2, "out_features": 2}', "--strict"]) == 1
 
 
 def test_audit_cli_shows_an_asked_for_strategy_and_says_where_it_has_no_target(capsys) -> None:
