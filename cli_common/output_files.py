@@ -1,19 +1,20 @@
 """Output directories and files: checked and claimed before any work, files written whole or not at all.
 
-A run claims its output directory with an exclusive ``fcntl`` lock on ``OUTPUT_DIR/.lock``
-(the lock file holds the claimant's pid), so a second run into the same directory is
+A run claims its output directory with an exclusive lock on ``OUTPUT_DIR/.lock`` (``file_lock``:
+flock on POSIX, msvcrt on Windows; the lock file holds the claimant's pid), so a second run into the same directory is
 refused at once instead of racing the first for ``metrics.json``. The kernel drops the
 lock when the process ends, however it ends: a killed run never leaves a stale claim.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+
+from .file_lock import read_holder, try_lock, write_holder
 
 __all__ = [
     "LOCK_FILE",
@@ -79,15 +80,12 @@ def claim_output_directory(path: Path, flag: str = "--output-dir") -> bool:
     if key in _CLAIMED:
         return False
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    if not try_lock(fd):
+        holder = read_holder(fd)
         os.close(fd)
         raise ValueError(f"{flag} {_shown(path)} is in use by another run (pid {holder}); wait for it to end, "
-                         "or choose another directory") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                         "or choose another directory")
+    write_holder(fd)
     _CLAIMED[key] = fd
     return True
 
@@ -96,7 +94,7 @@ def release_output_directory(path: Path) -> None:
     """Give up this process's claim on ``path`` (nothing when it holds none)."""
     fd = _CLAIMED.pop(path.resolve(), None)
     if fd is not None:
-        os.close(fd)  # closing the descriptor drops the flock
+        os.close(fd)  # closing the descriptor drops the lock
 
 
 def move_aside(directory: Path, names: Sequence[str]) -> Path | None:

@@ -293,6 +293,45 @@ def test_a_second_run_into_a_directory_in_use_is_refused_with_the_holders_pid(tm
     assert main([*RUN_FLAGS, "--nepochs", "1", "--output-dir", str(out)]) == 0  # the kernel dropped the lock
 
 
+WITHOUT_FCNTL = """
+import os, sys, types
+import torch  # noqa: F401  (what imports the real platform's modules first)
+sys.modules["fcntl"] = None  # as on Windows
+held = []
+msvcrt = types.ModuleType("msvcrt")
+msvcrt.LK_NBLCK = 2
+def locking(fd, mode, size):
+    where = os.lseek(fd, 0, os.SEEK_CUR)
+    if held:
+        raise OSError(36, "locked")
+    held.append(where)
+msvcrt.locking = locking
+sys.modules["msvcrt"] = msvcrt
+real, os.name = os.name, "nt"
+import cli_common.file_lock  # the Windows branch
+os.name = real
+import ptycho_torch.predict, ptycho_torch.train  # noqa: F401  importable without fcntl
+from pathlib import Path
+from cli_common import output_files
+out = Path(sys.argv[1])
+assert output_files.claim_output_directory(out)
+assert held == [1 << 20] and (out / ".lock").read_text() == f"{os.getpid()}\\n"  # the pid stays readable
+output_files._CLAIMED.clear()  # as another process would find it
+try:
+    output_files.claim_output_directory(out)
+except ValueError as exc:
+    print(exc)
+"""
+
+
+def test_the_output_lock_needs_no_fcntl_and_still_names_the_holder(tmp_path) -> None:
+    # before: fcntl imported at module level made ptycho_torch.train and predict unimportable on Windows
+    done = subprocess.run([sys.executable, "-c", WITHOUT_FCNTL, str(tmp_path / "run")], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "is in use by another run (pid " in done.stdout
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("", "argument --output-dir: is empty"),
     ("x" * 300, "has a name of 300 bytes"),
