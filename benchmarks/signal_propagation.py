@@ -21,6 +21,7 @@ stacks (``spectral_init.stack_profile.relu_stack_profile`` at each strategy's E|
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import statistics
 import sys
@@ -379,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = benchmark_parser(MODULE, __doc__)
     p.add_argument("--strategies", default=None, help="comma-separated (default: every registered one)")
     p.add_argument("--no-calibrated", action="store_true", help="leave out the calibrated variant")
-    p.add_argument("--models", type=_models, default=",".join(MODELS), help=f"comma-separated from {', '.join(MODELS)}")
+    p.add_argument("--models", type=_models, default=None,
+                   help=f"comma-separated from {', '.join(MODELS)} (default: all; without neuraloperator installed, "
+                   "all but its 1-D and 3-D stacks, with a note)")
     p.add_argument("--depths", type=_int_list, default="4,8,16,32", help="comma-separated depths")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeds 0…n-1")
     p.add_argument("--width", type=bounded_int(1, 512), default=32, help="channels")
@@ -400,18 +403,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(args, argv)
 
 
+def _neuraloperator_installed() -> bool:
+    return importlib.util.find_spec("neuralop") is not None
+
+
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    if args.models is None:  # every model this installation can build: the 1-D and 3-D stacks are neuraloperator's
+        args.models = [m for m in MODELS if m not in DIMS_OF or _neuraloperator_installed()]
+        if len(args.models) < len(MODELS):
+            print("note: neuraloperator is not installed, so the 1-D and 3-D stacks (plain-relu-1d, plain-relu-3d) "
+                  "are left out; pip install -e '.[neuralop]' adds them", file=sys.stderr)
     if args.modes > args.size // 2:
         raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     for dims in (1, 3):
         modes, size = getattr(args, f"modes_{dims}d"), getattr(args, f"size_{dims}d")
         if f"plain-relu-{dims}d" in args.models and modes > size:
             raise UsageError(f"--modes-{dims}d must be <= --size-{dims}d = {size}; got {modes}")
-    if any(m in DIMS_OF for m in args.models):
-        try:
-            import neuralop  # noqa: F401  (the 1-D and 3-D stacks are neuraloperator's layers)
-        except ImportError:
-            raise UsageError("the 1-D and 3-D stacks need neuraloperator: pip install -e '.[neuralop]'") from None
+    if any(m in DIMS_OF for m in args.models) and not _neuraloperator_installed():
+        raise UsageError("the 1-D and 3-D stacks need neuraloperator: pip install -e '.[neuralop]'")
     strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
     variants = strategies + ([] if args.no_calibrated else [CALIBRATED])
     device = resolve_device(args.device)

@@ -698,6 +698,22 @@ SIGNAL_TINY = ["--strategies", "legacy,sqrt_in", "--no-calibrated", "--depths", 
                "--modes", "2", "--size", "8", "--batch", "1", "--device", "cpu", "--no-progress", "--threads", "1"]
 
 
+def test_signal_propagation_without_neuraloperator_runs_the_stacks_it_can_and_says_so(tmp_path, capsys,
+                                                                                       monkeypatch) -> None:
+    # the README's main-job install has no neuraloperator: the default run left it exit 2
+    from benchmarks import signal_propagation
+    from benchmarks.common import UsageError
+
+    monkeypatch.setattr(signal_propagation, "_neuraloperator_installed", lambda: False)
+    tiny = [*SIGNAL_TINY, "--seeds", "1", "--strategies", "sqrt_in"]
+    assert signal_propagation.main([*tiny, "--output-dir", str(tmp_path / "default")]) == 0
+    assert "the 1-D and 3-D stacks (plain-relu-1d, plain-relu-3d) are left out" in capsys.readouterr().err
+    record = json.loads((tmp_path / "default" / "signal_propagation.json").read_text())
+    assert record["config"]["models"] == ["plain-relu", "plain-gelu", "blocks"]
+    with pytest.raises(UsageError, match="need neuraloperator"):  # asked for by name: refused
+        signal_propagation.main([*tiny, "--models", "plain-relu-1d", "--output-dir", str(tmp_path / "named")])
+
+
 @pytest.mark.parametrize("finished_before_interrupt", [0, 3])
 def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
     tmp_path, capsys, monkeypatch, finished_before_interrupt
