@@ -68,7 +68,8 @@ def format_validation_error(exc: pydantic.ValidationError, what: str,
     closest known one (``did you mean 'fno_modes'?``) or the keys allowed there."""
     lines = []
     for err in exc.errors():
-        line = f"  {'.'.join(str(part) for part in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
+        where = ".".join(str(part) for part in err["loc"])  # none for a check across fields: its message names them
+        line = f"  {where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}"
         if err["type"] == "extra_forbidden" and model is not None:
             line += _known_keys_hint(model, err["loc"])
         lines.append(line)

@@ -137,3 +137,15 @@ def test_no_commands_help_shows_raw_rest_markup() -> None:
     for name in modules:
         text = importlib.import_module(name).build_parser().format_help()
         assert "``" not in text and ":func:`" not in text and ":class:`" not in text, name
+
+
+def test_a_check_across_fields_is_said_without_a_made_up_field_name() -> None:
+    # before: "config: N must be …", as though a field named config were wrong
+    import pydantic
+
+    from cli_common.usage import format_validation_error
+    from ptycho_torch.simulation import SimulationConfig
+
+    with pytest.raises(pydantic.ValidationError) as info:
+        SimulationConfig(N=7)
+    assert format_validation_error(info.value, "simulation settings").splitlines()[1].startswith("  N must be")
