@@ -51,8 +51,9 @@ def check_path_text(text: str, flag: str = "--output-dir") -> None:
         raise ValueError(f"{flag} {_shown(text)} is {len(encoded)} bytes long; paths may have at most {PATH_MAX}")
     for part in Path(text).parts:
         if len(os.fsencode(part)) > NAME_MAX:
-            raise ValueError(f"{flag} {_shown(text)} has a name of {len(os.fsencode(part))} bytes "
-                             f"({_shown(part)}); names may have at most {NAME_MAX}")
+            which = "" if part == text else f" ({_shown(part)})"  # a one-name path is not shown twice
+            raise ValueError(f"{flag} {_shown(text)} has a name of {len(os.fsencode(part))} bytes{which}; names may "
+                             f"have at most {NAME_MAX}")
 
 
 def ensure_writable_directory(path: Path, flag: str = "--output-dir") -> None:

@@ -49,7 +49,7 @@ class ArgumentParser(argparse.ArgumentParser):
         return plain_text(super().format_help())
 
     def error(self, message: str) -> typing.NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 _REST_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
