@@ -20,14 +20,12 @@ Summary per condition: median, min and max seconds, and the median over the idle
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +37,7 @@ from .common import (
     bounded_int,
     command_threads,
     environment,
+    fresh_process_json,
     keep_finished_runs,
     markdown_header,
     prepare_output_dir,
@@ -50,7 +49,6 @@ from .figures import pyplot
 
 SCHEMA = "spectral-init/busy-build/1"
 MODULE, STEM = "benchmarks.busy_build", "busy_build"
-REPO = Path(__file__).resolve().parents[1]
 SPIN = "while True: pass"
 # condition: (spinners running?, torch threads in the measured process; None = torch's default)
 CONDITIONS: dict[str, tuple[bool, int | None]] = {
@@ -77,11 +75,8 @@ print(json.dumps({"seconds": time.perf_counter() - start, "torch_threads": torch
 
 def measure_once(threads: int | None, args: argparse.Namespace) -> dict[str, Any]:
     """One fresh process's build time (and its torch thread count)."""
-    command = [sys.executable, "-c", CHILD, "default" if threads is None else str(threads),
-               str(args.width), str(args.depth), str(args.modes), str(args.size)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return fresh_process_json(CHILD, "default" if threads is None else str(threads), str(args.width),
+                              str(args.depth), str(args.modes), str(args.size), timeout=600)
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from spectral_init.registry import required_params
 from .figures import draw_all
 
 __all__ = [
+    "fresh_process_json",
     "CALIBRATED",
     "BenchmarkInterrupted",
     "HelpFormatter",
@@ -119,6 +120,16 @@ _CLAIMED_HERE: list[Path] = []  # output directories claimed by prepare_output_d
 
 # Options that change where or how fast a benchmark runs, not what it measures: a resumed sweep may differ in them.
 RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "resume", "overwrite", "argv"})
+
+
+def fresh_process_json(code: str, *args: str, timeout: float = 3600) -> Any:
+    """Run ``code`` with ``args`` in a fresh Python process (this repository first on its path): the JSON
+    its last line of output holds. Fresh: nothing imported or cached before, and its memory peak its own."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_arguments(args: argparse.Namespace) -> dict[str, Any]:

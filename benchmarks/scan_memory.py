@@ -17,11 +17,8 @@ object and its coverage.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,7 @@ from .common import (
     bounded_int,
     command_threads,
     environment,
+    fresh_process_json,
     markdown_header,
     prepare_output_dir,
     publish,
@@ -47,7 +45,6 @@ from .figures import pyplot
 
 SCHEMA = "spectral-init/scan-memory/1"
 MODULE, STEM = "benchmarks.scan_memory", "scan_memory"
-REPO = Path(__file__).resolve().parents[1]
 STAGES = ("read", "dataset", "stitch")
 GIB = 2**30
 
@@ -109,20 +106,13 @@ def held_bytes(patterns: int, n: int, canvas: int) -> dict[str, int]:
             "stitch": 8 * canvas * canvas + 4 * canvas * canvas}  # the object (complex64), its coverage (float32)
 
 
-def measure_once(path: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, env=env,
-                          timeout=3600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     device = torch.device("cpu")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "scan.npz"
         sizes = write_scan(path, args.patterns, args.N, args.step)
-        runs = [measure_once(path) for _ in range(args.repeats)]
+        runs = [fresh_process_json(CHILD, str(path)) for _ in range(args.repeats)]
     held = held_bytes(args.patterns, args.N, sizes["canvas"])
     summary = {}
     for name in STAGES:
