@@ -191,8 +191,9 @@ def _square_root(intensities: np.ndarray) -> np.ndarray:
 
 
 # mean |object|² (Parseval: mean Σ amplitude² / Σ |probe|²) of a transmission object (|O| ≤ 1), with room
-# for noise and weak objects; a truth in the file narrows it to a factor of 4 around its own
+# for noise and weak objects; a truth in the file narrows it to a factor TRUTH_BAND around its own
 PARSEVAL_RANGE = (1e-2, 2.0)
+TRUTH_BAND = 4.0
 CLEAR_CALL = 4.0  # how much better one DC placement must explain the patterns to be called
 
 
@@ -233,7 +234,7 @@ def _checked_scale(path: Path, key: str, amplitudes: np.ndarray, probe: np.ndarr
     as_amplitudes, as_intensities = (float(v) / probe_power for v in per_pattern.mean(axis=1))
     if truth is not None:  # the probe-weighted power of the true patches: what the ratio must be
         expected = truth_power / len(amplitudes) / probe_power
-        low, high = expected / CLEAR_CALL, expected * CLEAR_CALL
+        low, high = expected / TRUTH_BAND, expected * TRUTH_BAND
     else:
         low, high = PARSEVAL_RANGE
     if low <= as_amplitudes <= high:

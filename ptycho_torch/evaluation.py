@@ -308,7 +308,7 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
     if mask_np is not None:
         aligned_np = np.where(mask_np, aligned_np, 0)
     amp_truth, amp_pred = np.abs(truth_np), np.abs(aligned_np)
-    # the phase error wrapped to (-π, π]: 3.1 and -3.1 rad differ by 0.08, not 6.2; the images scored
+    # the phase error wrapped to [-π, π): 3.1 and -3.1 rad differ by 0.08, not 6.2; the images scored
     # without a cut inside the truth's values and from its lowest, so no global offset changes a score
     phase_truth, phase_pred = phase_images(truth_np, aligned_np, mask_np)
     phase_error = phase_pred - phase_truth
