@@ -7,7 +7,8 @@ Writes ``object.npz`` (the stitched complex objects, their coverage and the scan
 ``object.png`` (amplitude and phase with colour bars; beside them the truth and the error when the file
 carries ``objectGuess`` or ``Y``) and ``metrics.json`` (the physics loss, the reconstruction metrics
 where there is truth, the inference time per pattern). Exit status: 0 written, 2 bad input (checked
-before any work; nothing written), 130 interrupted (nothing written).
+before any work; nothing written), 130 interrupted (nothing written). In Python it is
+``ptycho_torch.load_model``, ``read_scan`` and ``reconstruct``, which this command writes out.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,12 @@ from cli_common.usage import (
     stop_signals_ignored,
 )
 
-from .config import build_generator
-from .data_files import DataFileError, read_scan_file, write_object_file
-from .evaluation import evaluate_objects, reconstruction_metrics, stitch_objects
-from .measured import dataset_from_scan, intensity_scale
+from .checkpoints import read_checkpoint
+from .data_files import ScanFile, write_object_file
+from .evaluation import reconstruction_metrics
+from .reconstruction import TrainedModel, check_scan_fits, model_from_checkpoint, read_scan, reconstruct
 from .reconstruction_figure import draw_object, draw_reconstruction
-from .training import CHECKPOINT_FORMAT, DistributedContext, TrainingConfig, pick_device, predict
+from .training import DistributedContext, pick_device
 
 __all__ = ["main"]
 
@@ -66,49 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_model_config(path: Path) -> tuple[TrainingConfig, dict[str, Any]]:
-    """The run's config and its checkpoint; a usage error for anything else."""
-    from .train import _as_configured_then  # the resume path's reading of older checkpoints
-
-    if path.is_dir():
-        inside = path / "checkpoint.pt"
-        hint = f": give {str(inside)!r}" if inside.is_file() else " (a training run's checkpoint.pt is a file in it)"
-        raise UsageError(f"checkpoint {str(path)!r} is a directory{hint}")
-    if not path.is_file():
-        raise UsageError(f"checkpoint {str(path)!r}: no such file")
-    if _is_numpy_archive(path):
-        raise UsageError(f"checkpoint {str(path)!r} is a NumPy .npz archive (a scan?), not a checkpoint: the "
-                         "checkpoint comes first, then the scan (python -m ptycho_torch.predict CHECKPOINT SCAN)")
-    if not zipfile.is_zipfile(path):  # torch's own message would advise loading it unsafely
-        with path.open("rb") as handle:
-            head = handle.read(12)
-        raise UsageError(f"checkpoint {str(path)!r} is not a torch checkpoint (a zip archive); it starts with {head!r}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
-        raise UsageError(f"checkpoint {str(path)!r} is not a readable torch checkpoint ({type(exc).__name__})"
-                         ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise UsageError(f"checkpoint {str(path)!r} is not a ptycho_torch.train checkpoint ({CHECKPOINT_FORMAT})")
-    saved = _as_configured_then(checkpoint["config"])
-    saved["files"] = None  # the training files are not needed (nor perhaps still there) to predict
-    try:
-        return TrainingConfig.model_validate(saved), checkpoint
-    except pydantic.ValidationError as exc:
-        raise UsageError(format_validation_error(exc, f"configuration in {path}")) from None
-
-
-def _is_numpy_archive(path: Path) -> bool:
-    """Whether ``path`` is a zip of .npy arrays (what np.savez writes; a torch checkpoint is a zip too,
-    of other members)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return bool(names) and all(name.endswith(".npy") for name in names)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
@@ -125,18 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> int:
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1; got {args.batch_size}")
-    config, checkpoint = load_model_config(args.checkpoint)
     try:
-        scan = read_scan_file(args.data)
-    except DataFileError as exc:
-        raise UsageError(str(exc)) from None
-    if scan.N != config.model.N:
-        raise UsageError(f"{args.data}: patterns of {scan.N} px, but the model was trained on {config.model.N} px")
-    notes = _checkpoint_notes(args.checkpoint, checkpoint, config) + _probe_matches(args.data, scan, checkpoint)
-    try:
+        saved = read_checkpoint(args.checkpoint)
+        scan = read_scan(args.data)
         device = pick_device(args.device, DistributedContext())
-    except ValueError as exc:
+        # the scan's probe builds a model only whose checkpoint predates keeping the training probe
+        trained = model_from_checkpoint(saved, args.checkpoint, device, probe=scan.probe)
+        check_scan_fits(trained, scan)
+    except pydantic.ValidationError as exc:
+        raise UsageError(format_validation_error(exc, f"configuration in {args.checkpoint}")) from None
+    except ValueError as exc:  # CheckpointError, DataFileError, a scan the model does not take, no CUDA
         raise UsageError(str(exc)) from None
+    notes = [f"{args.data}: {note}" for note in scan.notes] + _model_notes(trained, scan)
     try:
         claim_output_directory(args.output_dir)
     except ValueError as exc:
@@ -148,86 +104,61 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> 
                              f"({', '.join(earlier)}); pass --overwrite to move it aside")
         if earlier:
             move_aside(args.output_dir, OUTPUT_FILES)
-        notes = [f"{args.data}: {note}" for note in scan.notes] + notes
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        _predict_and_write(args, argv, config, checkpoint, scan, device, threads, notes)
+        _predict_and_write(args, argv, trained, scan, notes, threads)
     finally:
         release_output_directory(args.output_dir)
     return 0
 
 
-PROBE_TOLERANCE = 1e-4  # relative L2 difference: float32 round-off of a copied probe is ~1e-7
+def _model_notes(trained: TrainedModel, scan: ScanFile) -> list[str]:
+    """What the user should know of the model: a run that had not finished, a probe not kept."""
+    notes = []
+    if not trained.complete:
+        notes.append(f"{trained.path}: a checkpoint of an unfinished run (epoch {trained.epochs} of "
+                     f"{trained.config.nepochs}); `ptycho_torch.train --resume` finishes it")
+    if not trained.probe_is_the_training_probe:
+        notes.append(f"{scan.path}: the checkpoint predates keeping the training probe, so the scan's probe is "
+                     "assumed to be it")
+    return notes
 
 
-def _checkpoint_notes(path: Path, checkpoint: dict[str, Any], config: TrainingConfig) -> list[str]:
-    """What the user should know of the checkpoint: a run that had not finished."""
-    if checkpoint.get("complete", True):
-        return []
-    return [f"{path}: a checkpoint of an unfinished run (epoch {checkpoint['epoch']} of {config.nepochs}); "
-            "`ptycho_torch.train --resume` finishes it"]
-
-
-def _probe_matches(data_path: Path, scan: Any, checkpoint: dict[str, Any]) -> list[str]:
-    """Refuse a scan whose probe is not the training probe (the generator's input and the physics loss
-    assume it); a note where the checkpoint predates keeping it."""
-    trained = checkpoint.get("probe")
-    if trained is None:
-        return [f"{data_path}: the checkpoint predates keeping the training probe, so the scan's probe is "
-                "assumed to be it"]
-    trained = trained.to(torch.complex128)
-    given = scan.probe.to(torch.complex128)
-    difference = float(torch.linalg.vector_norm(given - trained) / torch.linalg.vector_norm(trained))
-    if difference > PROBE_TOLERANCE:
-        raise UsageError(
-            f"{data_path}: probeGuess is not the probe the model was trained with (relative difference "
-            f"{difference:.3g}; Σ|probe|² {float(given.abs().square().sum()):.6g} in the scan, "
-            f"{float(trained.abs().square().sum()):.6g} in training): the generator's input and its physics "
-            "assume the training probe; train on scans of this probe")
-    return []
-
-
-def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, config: TrainingConfig,
-                       checkpoint: dict[str, Any], scan: Any, device: torch.device, threads: Any,
-                       notes: list[str]) -> None:
-    data = dataset_from_scan(scan, intensity_scale(scan, None))
-    model = build_generator(config.model, probe=data.probe).to(device)
-    model.load_state_dict(checkpoint["model_state"])
-    run_config = config.model_copy(update={"infer_batch_size": args.batch_size})
-    start = time.perf_counter()
-    patches, loss = predict(model, data, run_config, device)
-    seconds = time.perf_counter() - start
-    objects, coverage = stitch_objects(patches, data)
-    scored = evaluate_objects(patches, data)
+def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, trained: TrainedModel, scan: ScanFile,
+                       notes: list[str], threads: Any) -> None:
+    result = reconstruct(trained, scan, args.batch_size)
+    scored = result.scored()
+    patterns, config = len(result.patches), trained.config
     metrics = {
-        "checkpoint": str(args.checkpoint), "data": str(args.data), "patterns": len(data), "N": scan.N,
-        "objects": objects.shape[0], "physics_loss": loss, "loss": config.loss,
+        "checkpoint": str(args.checkpoint), "data": str(args.data), "patterns": patterns, "N": scan.N,
+        "objects": result.object.shape[0], "physics_loss": result.physics_loss, "loss": config.loss,
         "reconstruction": reconstruction_metrics(scored) if scored else None,
         "notes": notes + ([] if scored else ["no objectGuess or Y in the data: no reconstruction metrics"]),
-        "intensity_scale": {"scan": data.intensity_scale, "training": checkpoint.get("intensity_scale")},
-        "complete_run": checkpoint.get("complete", True),
-        "inference_seconds": seconds, "inference_seconds_per_pattern": seconds / len(data),
-        "batch_size": args.batch_size, "device": str(device), "threads": thread_record(threads),
-        "architecture": config.model.architecture, "trained_epochs": checkpoint["epoch"],
+        "intensity_scale": {"scan": result.data.intensity_scale, "training": trained.intensity_scale},
+        "complete_run": trained.complete,
+        "inference_seconds": result.seconds, "inference_seconds_per_pattern": result.seconds / patterns,
+        "batch_size": args.batch_size, "device": str(trained.device), "threads": thread_record(threads),
+        "architecture": config.model.architecture, "trained_epochs": trained.epochs,
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.predict", *(sys.argv[1:] if argv is None else argv)]),
     }
     out = args.output_dir
     with stop_signals_ignored():  # the three files are written together or, interrupted before, not at all
-        write_atomically(out / "object.npz", lambda p: write_object_file(p, objects, coverage, data.positions,
-                                                                          data.object_ids, scan.N, scan.origin))
+        write_atomically(out / "object.npz", lambda p: write_object_file(
+            p, result.object, result.coverage, result.positions, result.object_index, scan.N, result.origin))
         figure = None
         if not args.no_figure:
-            title = f"{config.model.architecture} ({checkpoint['epoch']} epochs) on {args.data.name}"
+            title = f"{config.model.architecture} ({trained.epochs} epochs) on {args.data.name}"
             if scored:
                 figure = draw_reconstruction(scored[0], title, out / "object.png")
             else:
-                obj, covered = _covered(objects[0].numpy(), coverage[0].numpy())
+                obj, covered = _covered(result.object[0].numpy(), result.coverage[0].numpy())
                 figure = draw_object(obj, title, out / "object.png", covered)
         write_atomically(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     shown = "" if metrics["reconstruction"] is None else ", " + ", ".join(
         f"{k} {'n/a' if v is None else f'{v:.4g}'}" for k, v in metrics["reconstruction"].items())
-    print(f"{len(data)} patterns, {1e3 * seconds / len(data):.2f} ms each; physics loss {loss:.6g}{shown}")
+    print(f"{patterns} patterns, {1e3 * result.seconds / patterns:.2f} ms each; physics loss "
+          f"{result.physics_loss:.6g}{shown}")
     print(f"wrote {out / 'object.npz'}, {out / 'metrics.json'}" + (f", {figure}" if figure else ""))
 
 

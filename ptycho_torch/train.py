@@ -66,6 +66,7 @@ from spectral_init.config_files import read_config_file
 from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
+from .checkpoints import as_configured_then
 from .data_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
 from .generators.spectral_conv import resolve_backend
@@ -397,23 +398,6 @@ def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: st
 
 
 # fields added since checkpoints of this format were first written, with the value a run had before them
-_FIELDS_ADDED = {("model", "input_layout"): "centred", ("data", "probe_defocus"): 0.0, ("loss_on",): "patches",
-                 ("lr_scaling",): "standard"}
-
-
-def _as_configured_then(saved: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's config with the fields it predates filled in as its run had them (an older run fed
-    the generator the measured, centred patterns), so that a resume compares like with like."""
-    filled = {key: dict(value) if isinstance(value, dict) else value for key, value in saved.items()}
-    for (*sections, name), value in _FIELDS_ADDED.items():
-        target: Any = filled
-        for section in sections:
-            target = target.get(section) if isinstance(target, dict) else None
-        if isinstance(target, dict):
-            target.setdefault(name, value)
-    return filled
-
-
 def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: bool) -> dict[str, Any] | None:
     """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
     if not path.exists():
@@ -429,7 +413,7 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
             f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
             f"{CHECKPOINT_FORMAT}); the file is left as it is"
         )
-    then = _as_configured_then(checkpoint["config"])
+    then = as_configured_then(checkpoint["config"])
     if then["lr_scaling"] != config.lr_scaling:  # Adam's saved state holds the other's parameter groups
         raise UsageError(f"cannot resume from {str(path)!r}: its run used lr_scaling {then['lr_scaling']!r}, this "
                          f"one {config.lr_scaling!r}; the optimizer's "

@@ -113,13 +113,33 @@ def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) ->
     assert len(list(out.glob("replaced-*/object.npz"))) == 1  # the earlier one kept, aside
 
 
+def test_the_python_api_reconstructs_in_three_calls_what_predict_writes(trained, tmp_path) -> None:
+    from ptycho_torch import load_model, read_scan, reconstruct
+    from ptycho_torch.checkpoints import CheckpointError
+
+    run, test_file, _ = trained
+    result = reconstruct(load_model(run / "checkpoint.pt"), read_scan(test_file))
+    with np.load(run / "object.npz") as written:  # the training run's own reconstruction of its test scan
+        assert np.allclose(result.object.numpy(), written["object"], atol=1e-6)
+        assert np.allclose(result.coverage.numpy(), written["coverage"])
+    assert len(result.positions) == len(result.patches) and result.scored()[0].metrics["ssim_amp"] is not None
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_model(run)
+    other = read_scan(test_file)
+    other.probe = other.probe * 1.1
+    with pytest.raises(ValueError, match="probeGuess is not the probe the model was trained with"):
+        reconstruct(load_model(run / "checkpoint.pt"), other)
+    with pytest.raises(ValueError, match="batch_size"):
+        reconstruct(load_model(run / "checkpoint.pt"), read_scan(test_file), batch_size=0)
+
+
 def test_an_interrupted_prediction_writes_nothing(trained, tmp_path, monkeypatch, capsys) -> None:
     run, test_file, _ = trained
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(predict_module, "predict", interrupted)
+    monkeypatch.setattr(predict_module, "reconstruct", interrupted)
     out = tmp_path / "pred"
     assert predict([str(run / "checkpoint.pt"), str(test_file), "--output-dir", str(out)]) == 130
     assert "nothing was written" in capsys.readouterr().err and not list(out.glob("*.npz"))
