@@ -17,21 +17,23 @@ from typing import Any
 
 import torch
 
-from cli_common.output_files import (
+from ptycho_torch.training import DistributedContext, pick_device
+from spectral_init import available_strategies, get_strategy
+from spectral_init.cli.output_files import (
     claim_output_directory,
     move_aside,
     release_output_directory,
     write_atomically,
 )
-from cli_common.progress import Progress
-from cli_common.threads import (
+from spectral_init.cli.progress import Progress
+from spectral_init.cli.threads import (
     THREADS_HELP,
     active_thread_record,
     announce_threads,
     command_threads,
     positive_thread_count,
 )
-from cli_common.usage import (
+from spectral_init.cli.usage import (
     EXIT_INTERRUPTED,
     ArgumentParser,
     UsageError,
@@ -39,8 +41,6 @@ from cli_common.usage import (
     interrupts_raise_keyboard_interrupt,
     output_directory_argument,
 )
-from ptycho_torch.training import DistributedContext, pick_device
-from spectral_init import available_strategies, get_strategy
 from spectral_init.registry import required_params
 
 from .figures import draw_all

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cli_common.output_files import write_atomically
+from spectral_init.cli.output_files import write_atomically
 
 __all__ = ["DECADES_FOR_LOG", "bar_groups", "draw", "draw_all", "merged_series", "one_legend", "plain_log_ticks",
            "pyplot", "style"]

@@ -38,7 +38,6 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from cli_common.threads import announce_threads
 from ptycho_torch.diagnostics import BranchCapture, SpectralBlock, local_weight, spectral_blocks, spectral_weights_of
 from ptycho_torch.generators import (
     CascadedFNOGenerator,
@@ -49,6 +48,7 @@ from ptycho_torch.generators import (
 )
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from spectral_init import make_initializer
+from spectral_init.cli.threads import announce_threads
 from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (

@@ -33,7 +33,6 @@ import pydantic
 import torch
 import torch.nn as nn
 
-from cli_common.usage import EXIT_DIVERGED, UsageError, format_validation_error
 from ptycho_torch.config import ARCHITECTURES, GeneratorConfig, build_generator
 from ptycho_torch.diagnostics import centre_disc, dc_centre_concentration, dc_response
 from ptycho_torch.generators import PtychoBlock
@@ -42,6 +41,7 @@ from ptycho_torch.generators.ffno_bottleneck import FactorizedFfnoBlock
 from ptycho_torch.physics import probe_support
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, predict, train
+from spectral_init.cli.usage import EXIT_DIVERGED, UsageError, format_validation_error
 
 from .common import (
     Progress,

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from cli_common.output_files import write_atomically
-from cli_common.usage import ArgumentParser
+from spectral_init.cli.output_files import write_atomically
+from spectral_init.cli.usage import ArgumentParser
 
 from .common import HelpFormatter, UsageError, run_cli
 from .figures import draw_all, pyplot

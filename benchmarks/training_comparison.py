@@ -27,8 +27,6 @@ from typing import Any, get_args
 import pydantic
 import torch
 
-from cli_common.progress import Progress
-from cli_common.usage import EXIT_DIVERGED, format_validation_error
 from ptycho_torch.anchor import ANCHOR_PACKAGE, anchor_available, iterative_reconstruction
 from ptycho_torch.anchor import DEFAULT_ITERATIONS as ANCHOR_ITERATIONS
 from ptycho_torch.config import ARCHITECTURES
@@ -38,6 +36,8 @@ from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.overlap import tile_side
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
+from spectral_init.cli.progress import Progress
+from spectral_init.cli.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init.initialize_model import spectral_layer_kinds
 
 from .common import (

@@ -24,9 +24,14 @@ import numpy as np
 import pydantic
 import torch
 
-from cli_common.output_files import claim_output_directory, move_aside, release_output_directory, write_atomically
-from cli_common.threads import THREADS_HELP, command_threads, positive_thread_count, thread_record
-from cli_common.usage import (
+from spectral_init.cli.output_files import (
+    claim_output_directory,
+    move_aside,
+    release_output_directory,
+    write_atomically,
+)
+from spectral_init.cli.threads import THREADS_HELP, command_threads, positive_thread_count, thread_record
+from spectral_init.cli.usage import (
     EXIT_INTERRUPTED,
     ArgumentParser,
     UsageError,

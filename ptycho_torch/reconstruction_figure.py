@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cli_common.output_files import write_atomically
+from spectral_init.cli.output_files import write_atomically
 
 from .evaluation import StitchedObject, phase_images
 

@@ -34,15 +34,15 @@ import torch.distributed as dist
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from cli_common.output_files import (
+from spectral_init.cli.output_files import (
     claim_output_directory,
     ensure_writable_directory,
     move_aside,
     release_output_directory,
     write_atomically,
 )
-from cli_common.progress import Progress
-from cli_common.threads import (
+from spectral_init.cli.progress import Progress
+from spectral_init.cli.threads import (
     THREADS_HELP,
     ThreadChoice,
     announce_threads,
@@ -50,7 +50,7 @@ from cli_common.threads import (
     positive_thread_count,
     thread_record,
 )
-from cli_common.usage import (
+from spectral_init.cli.usage import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,

@@ -761,7 +761,7 @@ def test_sigterm_is_handled_as_an_interrupt_inside_the_block_only() -> None:
     import signal
     import time
 
-    from cli_common.usage import interrupts_raise_keyboard_interrupt
+    from spectral_init.cli.usage import interrupts_raise_keyboard_interrupt
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), interrupts_raise_keyboard_interrupt():

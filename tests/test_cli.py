@@ -143,8 +143,8 @@ def test_a_check_across_fields_is_said_without_a_made_up_field_name() -> None:
     # before: "config: N must be …", as though a field named config were wrong
     import pydantic
 
-    from cli_common.usage import format_validation_error
     from ptycho_torch.simulation import SimulationConfig
+    from spectral_init.cli.usage import format_validation_error
 
     with pytest.raises(pydantic.ValidationError) as info:
         SimulationConfig(N=7)

@@ -7,8 +7,8 @@ import re
 
 from test_training import TINY_FLAGS
 
-from cli_common.progress import Progress
 from ptycho_torch.train import main
+from spectral_init.cli.progress import Progress
 
 
 class FakeTerminal(io.StringIO):

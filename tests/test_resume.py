@@ -295,7 +295,7 @@ def test_a_second_run_into_a_directory_in_use_is_refused_with_the_holders_pid(tm
 
 WITHOUT_FCNTL = """
 import os, sys, types
-import torch  # noqa: F401  (what imports the real platform's modules first)
+import torch, spectral_init.cli  # noqa: F401  (what imports the real platform's modules first)
 sys.modules["fcntl"] = None  # as on Windows
 held = []
 msvcrt = types.ModuleType("msvcrt")
@@ -308,11 +308,11 @@ def locking(fd, mode, size):
 msvcrt.locking = locking
 sys.modules["msvcrt"] = msvcrt
 real, os.name = os.name, "nt"
-import cli_common.file_lock  # the Windows branch
+import spectral_init.cli.file_lock  # the Windows branch
 os.name = real
 import ptycho_torch.predict, ptycho_torch.train  # noqa: F401  importable without fcntl
 from pathlib import Path
-from cli_common import output_files
+from spectral_init.cli import output_files
 out = Path(sys.argv[1])
 assert output_files.claim_output_directory(out)
 assert held == [1 << 20] and (out / ".lock").read_text() == f"{os.getpid()}\\n"  # the pid stays readable

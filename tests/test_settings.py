@@ -255,7 +255,7 @@ def test_a_misspelled_variable_is_named_once_wherever_settings_read_the_environm
 def test_the_clis_print_a_misspelled_variable_once(monkeypatch, capsys) -> None:
     import warnings
 
-    from cli_common.usage import check_spectral_init_environment
+    from spectral_init.cli.usage import check_spectral_init_environment
 
     monkeypatch.setenv("SPECTRAL_INIT_STRATEGI", "legacy")
     with warnings.catch_warnings():

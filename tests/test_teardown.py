@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 import ptycho_torch.train as train_module
-from cli_common.usage import EXIT_INTERRUPTED, stop_signals_ignored
 from ptycho_torch.train import CheckpointWriter, _copy_tensors, main
+from spectral_init.cli.usage import EXIT_INTERRUPTED, stop_signals_ignored
 
 FLAGS = ["--threads", "1", "--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2",
          "--fno-cnn-blocks", "1", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu", "--no-progress",

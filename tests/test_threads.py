@@ -59,7 +59,7 @@ def test_the_edge_of_chaos_fixed_point_uses_no_torch_fft(monkeypatch) -> None:
 ])
 def test_choose_threads_caps_the_default_at_the_free_cores(two_threads, requested, cores, load, threads,
                                                           noted, monkeypatch) -> None:
-    import cli_common.threads as threads_module
+    import spectral_init.cli.threads as threads_module
 
     monkeypatch.setattr(threads_module, "load_average", lambda: load)
     choice = threads_module.choose_threads(requested, cores=cores)
@@ -72,7 +72,7 @@ def test_choose_threads_caps_the_default_at_the_free_cores(two_threads, requeste
 def test_command_threads_sets_notes_records_and_restores(two_threads, monkeypatch) -> None:
     import io
 
-    import cli_common.threads as threads_module
+    import spectral_init.cli.threads as threads_module
 
     monkeypatch.setattr(threads_module, "load_average", lambda: 1.3)
     log = io.StringIO()
@@ -112,7 +112,7 @@ def test_worker_processes_default_to_the_cores_or_the_threads_asked_for(requeste
 def test_training_says_the_thread_note_once_and_only_when_it_trains(two_threads, tmp_path, monkeypatch, capsys, extra,
                                                                     noted) -> None:
     """On a busy machine: refused input says nothing of threads; a run says it once, before it trains."""
-    import cli_common.threads as threads_module
+    import spectral_init.cli.threads as threads_module
     from ptycho_torch.train import main
 
     monkeypatch.setattr(threads_module, "load_average", lambda: 64.0)
@@ -125,7 +125,7 @@ def test_training_says_the_thread_note_once_and_only_when_it_trains(two_threads,
 
 
 def test_a_refused_benchmark_says_nothing_of_threads(two_threads, tmp_path, monkeypatch, capsys) -> None:
-    import cli_common.threads as threads_module
+    import spectral_init.cli.threads as threads_module
     from benchmarks import signal_propagation
     from benchmarks.common import run_cli
 

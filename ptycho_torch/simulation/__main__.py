@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pydantic
 
-from cli_common.usage import (
+from spectral_init.cli.usage import (
     EXIT_INTERRUPTED,
     ArgumentParser,
     UsageError,

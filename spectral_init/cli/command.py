@@ -14,13 +14,12 @@ from typing import Any
 import pydantic
 import torch.nn as nn
 
-from cli_common.threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
-from cli_common.usage import ArgumentParser
-
-from . import __version__
-from .adapters import ADAPTERS
-from .geometry import SpectralGeometry
-from .registry import Strategy, UnknownStrategyError, available_strategies, get_strategy, required_params
+from .. import __version__
+from ..adapters import ADAPTERS
+from ..geometry import SpectralGeometry
+from ..registry import Strategy, UnknownStrategyError, available_strategies, get_strategy, required_params
+from .threads import THREADS_HELP, announce_threads, command_threads, positive_thread_count
+from .usage import ArgumentParser
 
 __all__ = [
     "build_parser",
@@ -169,7 +168,7 @@ EXIT_FLAGGED = 1  # audit --strict: what a linter exits with when it found somet
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import audit
+    from ..audit import audit
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()] if args.strategies else None
     if strategies is not None:
@@ -191,7 +190,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from .settings import SpectralInitSettings
+    from ..settings import SpectralInitSettings
 
     print(json.dumps(SpectralInitSettings.model_json_schema(), indent=2))
     return 0
