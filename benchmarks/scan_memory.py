@@ -79,7 +79,7 @@ print(json.dumps(out))
 def write_scan(path: Path, patterns: int, n: int, step: int) -> dict[str, int]:
     """A grid scan of ``patterns`` (a square number) positions written to ``path``; its sizes."""
     from ptycho_torch.data_files import write_scan_file
-    from ptycho_torch.placement import PatchPlacement
+    from ptycho_torch.scan.placement import PatchPlacement
     from ptycho_torch.simulation import disk_probe
 
     side = math.isqrt(patterns)

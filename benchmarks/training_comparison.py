@@ -33,7 +33,7 @@ from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruction_metrics
 from ptycho_torch.generators.blocks import InputTransformMode
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
-from ptycho_torch.overlap import tile_side
+from ptycho_torch.scan import tile_side
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
 from spectral_init.cli.progress import Progress

@@ -27,7 +27,7 @@ from importlib import metadata
 
 import torch
 
-from .placement import PatchPlacement
+from .scan.placement import PatchPlacement
 from .simulation import PtychoDataset
 
 __all__ = ["ANCHOR_PACKAGE", "DEFAULT_ITERATIONS", "AnchorResult", "anchor_available", "iterative_reconstruction"]

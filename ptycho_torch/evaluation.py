@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from spectral_init.checks import check_positive_int
 
-from .placement import PatchPlacement, stitch_weight
+from .scan.placement import PatchPlacement, stitch_weight
 from .simulation import PtychoDataset
 
 __all__ = [

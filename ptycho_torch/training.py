@@ -23,9 +23,8 @@ from .config import GeneratorConfig, build_generator
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
 from .measured import DataFiles, datasets_from_files
-from .overlap import ScanOverlap, scan_tiles, tile_side
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
-from .placement import canvas_for
+from .scan import ScanOverlap, canvas_for, scan_tiles, tile_side
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset
 
 __all__ = [

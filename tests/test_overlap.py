@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ptycho_torch.evaluation import stitch, stitch_weight
-from ptycho_torch.overlap import ScanOverlap, grid_tiles, tile_side
+from ptycho_torch.scan import ScanOverlap, grid_tiles, tile_side
 from ptycho_torch.simulation import SimulationConfig, disk_probe, lines_object
 
 CONFIG = SimulationConfig(N=16, object_size=32, offset=4)
@@ -111,7 +111,7 @@ def test_a_scan_is_tiled_only_where_its_grid_holds_two_tiles(batch, side, expect
 
 
 def test_scan_tiles_group_any_scans_positions_into_blocks_of_neighbours() -> None:
-    from ptycho_torch.overlap import scan_tiles
+    from ptycho_torch.scan import scan_tiles
     from ptycho_torch.simulation import SimulationConfig
 
     config = SimulationConfig(N=16, object_size=112, offset=4, scan="random")

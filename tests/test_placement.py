@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ptycho_torch.evaluation import stitch
-from ptycho_torch.placement import PatchPlacement, canvas_for, stitch_weight
+from ptycho_torch.scan.placement import PatchPlacement, canvas_for, stitch_weight
 from ptycho_torch.simulation import disk_probe
 
 
@@ -81,7 +81,7 @@ def test_positions_off_the_canvas_are_refused() -> None:
 def test_placing_and_reading_a_chunk_of_patches_at_a_time_changes_no_bit(monkeypatch) -> None:
     # the (P, K, N²) index is built a chunk at a time (a 10,000-pattern 64² scan's whole index is 1.3 GB):
     # chunks of 7 patches give the very numbers of one chunk, weighted, expanded and complex patches alike
-    from ptycho_torch import placement as placement_module
+    from ptycho_torch.scan import placement as placement_module
 
     generator = torch.Generator().manual_seed(0)
     positions = [(float(r), float(c)) for r, c in (torch.rand(50, 2, generator=generator) * 30).tolist()]

@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..placement import PatchPlacement
+from ..scan.placement import PatchPlacement
 from .forward import diffraction_amplitude, poisson_counts
 from .objects import lines_object
 from .probe import disk_probe, load_probe, max_defocus
