@@ -69,9 +69,9 @@ from spectral_init.plugins import normalize_name
 from .checkpoints import as_configured_then
 from .data_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
+from .evaluation.figures import draw_reconstruction
 from .generators.spectral_conv import resolve_backend
 from .measured import describe as describe_files
-from .reconstruction_figure import draw_reconstruction
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,

@@ -181,7 +181,7 @@ def test_an_object_picture_leaves_unreached_pixels_blank() -> None:
     # before: pixels no patch reached were drawn as amplitude 0 and phase 0, as if measured so
     import numpy as np
 
-    from ptycho_torch.reconstruction_figure import object_panels
+    from ptycho_torch.evaluation.figures import object_panels
 
     obj = np.full((4, 5), 2 * np.exp(0.5j))
     covered = np.ones((4, 5), dtype=bool)

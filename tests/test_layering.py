@@ -12,7 +12,7 @@ import spectral_init
 
 # the command-line entry points, and what only they use; PLUMBING and everything below it is command-line too
 PLUMBING = "spectral_init.cli"
-COMMANDS = {"ptycho_torch.train", "ptycho_torch.reconstruction_figure", "ptycho_torch.simulation.__main__",
+COMMANDS = {"ptycho_torch.train", "ptycho_torch.evaluation.figures", "ptycho_torch.simulation.__main__",
             "ptycho_torch.predict"}
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from spectral_init.cli.output_files import write_atomically
 
-from .evaluation import StitchedObject, phase_images
+from .alignment import phase_images
+from .metrics import StitchedObject
 
 __all__ = ["draw_object", "draw_reconstruction"]
 
