@@ -53,9 +53,9 @@ CHILD = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from ptycho_torch.data_files import read_scan_file
+from ptycho_torch.data.scan_files import read_scan_file
 from ptycho_torch.evaluation import stitch_objects
-from ptycho_torch.measured import dataset_from_scan
+from ptycho_torch.data.measured import dataset_from_scan
 
 def kib(field):
     with open("/proc/self/status") as status:
@@ -78,7 +78,7 @@ print(json.dumps(out))
 
 def write_scan(path: Path, patterns: int, n: int, step: int) -> dict[str, int]:
     """A grid scan of ``patterns`` (a square number) positions written to ``path``; its sizes."""
-    from ptycho_torch.data_files import write_scan_file
+    from ptycho_torch.data.scan_files import write_scan_file
     from ptycho_torch.scan.placement import PatchPlacement
     from ptycho_torch.simulation import disk_probe
 

@@ -42,7 +42,7 @@ from spectral_init.cli.usage import (
 )
 
 from .checkpoints import read_checkpoint
-from .data_files import ScanFile, write_object_file
+from .data.scan_files import ScanFile, write_object_file
 from .evaluation import reconstruction_metrics
 from .evaluation.figures import draw_object, draw_reconstruction
 from .reconstruction import TrainedModel, check_scan_fits, model_from_checkpoint, read_scan, reconstruct

@@ -22,9 +22,9 @@ from spectral_init.checks import check_positive_int
 
 from .checkpoints import as_configured_then, read_checkpoint
 from .config import build_generator
-from .data_files import ScanFile, read_scan_file
+from .data.measured import dataset_from_scan, intensity_scale
+from .data.scan_files import ScanFile, read_scan_file
 from .evaluation import StitchedObject, evaluate_objects, stitch_objects
-from .measured import dataset_from_scan, intensity_scale
 from .simulation import PtychoDataset
 from .training import TrainingConfig, predict
 

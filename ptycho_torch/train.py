@@ -67,11 +67,11 @@ from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
 from .checkpoints import as_configured_then
-from .data_files import DataFileError, write_object_file
+from .data.measured import describe as describe_files
+from .data.scan_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
 from .evaluation.figures import draw_reconstruction
 from .generators.spectral_conv import resolve_backend
-from .measured import describe as describe_files
 from .simulation import load_probe
 from .training import (
     CHECKPOINT_FORMAT,

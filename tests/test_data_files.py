@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptycho_torch.data_files import DataFileError, read_scan_file, write_scan_file
+from ptycho_torch.data.scan_files import DataFileError, read_scan_file, write_scan_file
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 
 N = 16

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_data_files import BAD, MUTATIONS, hand_built, save
 
-from ptycho_torch.data_files import write_scan_file
-from ptycho_torch.measured import DataFiles, datasets_from_files, lattice_step
+from ptycho_torch.data.measured import DataFiles, datasets_from_files, lattice_step
+from ptycho_torch.data.scan_files import write_scan_file
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from ptycho_torch.train import main
 
@@ -112,7 +112,7 @@ def test_the_simulation_command_writes_the_reference_format(tmp_path, capsys) ->
         assert np.array_equal(arrays["objectGuess"], lines_object(48, 100, seed=7).numpy())
     config = SimulationConfig(N=16, object_size=48, scan="spiral")
     data = simulate_dataset(config, 1, seed=7)
-    from ptycho_torch.data_files import read_scan_file
+    from ptycho_torch.data.scan_files import read_scan_file
 
     scan = read_scan_file(path)
     assert torch.equal(scan.amplitudes, data.amplitudes[:, 0]) and np.allclose(scan.positions, config.scan_positions)

@@ -26,7 +26,7 @@ from spectral_init.cli.usage import (
     interrupts_raise_keyboard_interrupt,
 )
 
-from ..data_files import write_scan_file
+from ..data.scan_files import write_scan_file
 from .dataset import SimulationConfig, simulate_dataset, simulated_objects
 from .probe import load_probe
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .scan.placement import PatchPlacement, canvas_for
+from ..scan.placement import PatchPlacement, canvas_for
 
 __all__ = [
     "DataFileError",

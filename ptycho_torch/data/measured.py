@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from .data_files import ScanFile, read_scan_file
-from .simulation import PtychoDataset
+from .dataset import PtychoDataset
+from .scan_files import ScanFile, read_scan_file
 
 __all__ = [
     "DEFAULT_NPHOTONS",
