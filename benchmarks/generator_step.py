@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ptycho_torch.config import ARCHITECTURES, GeneratorConfig, build_generator
+from ptycho_torch.generators.config import ARCHITECTURES, GeneratorConfig, build_generator
 from ptycho_torch.physics import physics_loss, to_complex_object
 from ptycho_torch.simulation.probe import disk_probe
 from spectral_init.initialize_model import spectral_layer_kinds

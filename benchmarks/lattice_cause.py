@@ -33,9 +33,9 @@ import pydantic
 import torch
 import torch.nn as nn
 
-from ptycho_torch.config import ARCHITECTURES, GeneratorConfig, build_generator
 from ptycho_torch.diagnostics import centre_disc, dc_centre_concentration, dc_response
 from ptycho_torch.generators import PtychoBlock
+from ptycho_torch.generators.config import ARCHITECTURES, GeneratorConfig, build_generator
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.generators.ffno_bottleneck import FactorizedFfnoBlock
 from ptycho_torch.physics import probe_support
@@ -121,6 +121,8 @@ def after_training(args: argparse.Namespace, layout: str, device: torch.device) 
     result = train(config)
     _, test_set = make_datasets(config)
     preds, _ = predict(result.model, test_set, config, device)
+    if not bool(torch.isfinite(torch.view_as_real(preds)).all()):  # finite weights whose outputs overflow
+        raise DivergenceError(config.nepochs, len(result.step_losses), "non-finite predictions on the test patterns")
     amplitude, phase = patch_frame_error(preds, test_set.objects)
     response = dc_response(result.model, test_set.amplitudes[:8].to(device)).cpu()
     return {"layout": layout, "reconstruction": result.reconstruction,

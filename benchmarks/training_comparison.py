@@ -29,9 +29,9 @@ import torch
 
 from ptycho_torch.anchor import ANCHOR_PACKAGE, anchor_available, iterative_reconstruction
 from ptycho_torch.anchor import DEFAULT_ITERATIONS as ANCHOR_ITERATIONS
-from ptycho_torch.config import ARCHITECTURES
 from ptycho_torch.evaluation import evaluate_objects, lattice_floor, reconstruction_metrics
 from ptycho_torch.generators.blocks import InputTransformMode
+from ptycho_torch.generators.config import ARCHITECTURES
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.scan import tile_side
 from ptycho_torch.simulation import SimulationConfig

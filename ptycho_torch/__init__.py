@@ -6,7 +6,7 @@ reconstructs a scan in three calls:
     result = reconstruct(load_model("runs/spiral/checkpoint.pt"), read_scan("data/test.npz"))
 """
 
-from .config import GeneratorConfig, build_generator
+from .generators.config import GeneratorConfig, build_generator
 from .reconstruction import Reconstruction, TrainedModel, load_model, read_scan, reconstruct
 
 __all__ = ["GeneratorConfig", "Reconstruction", "TrainedModel", "build_generator", "load_model", "read_scan",

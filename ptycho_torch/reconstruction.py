@@ -21,10 +21,10 @@ import torch.nn as nn
 from spectral_init.checks import check_positive_int
 
 from .checkpoints import as_configured_then, read_checkpoint
-from .config import build_generator
 from .data.measured import dataset_from_scan, intensity_scale
 from .data.scan_files import ScanFile, read_scan_file
 from .evaluation import StitchedObject, evaluate_objects, stitch_objects
+from .generators.config import build_generator
 from .simulation import PtychoDataset
 from .training import TrainingConfig, predict
 

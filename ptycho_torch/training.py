@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spectral_init import calibrate_, mup_param_groups
 from spectral_init.settings import resolve_settings
 
-from .config import GeneratorConfig, build_generator
 from .data.measured import DataFiles, datasets_from_files
 from .diagnostics import spectral_participation
 from .evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
+from .generators.config import GeneratorConfig, build_generator
 from .physics import LossName, physics_loss, reconstruction_errors, to_complex_object
 from .scan import ScanOverlap, canvas_for, scan_tiles, tile_side
 from .simulation import PtychoDataset, SimulationConfig, simulate_dataset

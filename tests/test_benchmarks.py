@@ -254,7 +254,7 @@ def test_generator_step_trains_and_records_a_failed_compile(tmp_path, monkeypatc
     """The timed step really is an Adam step (the weights move), and a backend that cannot compile
     the model is recorded as a result while the eager time is still measured."""
     from benchmarks import generator_step
-    from ptycho_torch.config import GeneratorConfig, build_generator
+    from ptycho_torch.generators.config import GeneratorConfig, build_generator
 
     model = build_generator(GeneratorConfig(architecture="fno", N=16, fno_width=4, fno_modes=2, fno_blocks=1))
     before = [p.detach().clone() for p in model.parameters()]
@@ -792,6 +792,19 @@ def test_a_benchmark_refuses_an_output_dir_in_use_and_records_its_threads(tmp_pa
     assert torch.get_num_threads() == threads_before  # the command's count does not outlive it
     threads = json.loads((tmp_path / "signal_propagation.json").read_text())["environment"]["threads"]
     assert threads["torch_threads"] == threads["requested"] == 1 and "load_average_end" in threads
+
+
+def test_lattice_cause_with_a_rate_that_overflows_the_outputs_exits_3_not_with_a_traceback(tmp_path, capsys) -> None:
+    # lr 1e9: every loss finite, the weights too, the outputs inf; the record's NaN made json raise
+    from benchmarks import lattice_cause
+    from benchmarks.common import run_cli
+
+    argv = ["--architectures", "ffno", "--seeds", "1", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1",
+            "--nepochs", "1", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu", "--no-progress",
+            "--threads", "1", "--lr", "1e9", "--output-dir", str(tmp_path)]
+    assert run_cli(lambda _: lattice_cause.main(argv)) == 3
+    err = capsys.readouterr().err
+    assert "non-finite predictions on the test patterns): lower --lr" in err and "Traceback" not in err
 
 
 def test_lattice_cause_finds_the_dc_print_in_the_centred_layout_only(tmp_path) -> None:

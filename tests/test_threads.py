@@ -22,7 +22,7 @@ def test_no_library_call_changes_torchs_thread_count(two_threads, monkeypatch) -
     """torch.set_num_threads is process-wide: building every generator (edge-of-chaos draws included),
     initialize_, calibrate_ and audit never call it — thread policy belongs to the commands."""
     from ptycho_torch import GeneratorConfig, build_generator
-    from ptycho_torch.config import ARCHITECTURES
+    from ptycho_torch.generators.config import ARCHITECTURES
 
     calls = []
     monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))

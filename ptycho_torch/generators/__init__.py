@@ -1,4 +1,5 @@
-"""FNO, hybrid, vanilla-FNO and FFNO generators whose spectral layers take a ``spectral_init`` strategy."""
+"""FNO, hybrid, vanilla-FNO and FFNO generators whose spectral layers take a ``spectral_init`` strategy; ``config``
+builds one from a ``GeneratorConfig`` (both importable from ``ptycho_torch``)."""
 
 from .blocks import InputTransform, OutputHead, PtychoBlock, SpatialLifter, StablePtychoBlock
 from .factorized_dft import factorized_spectral_conv2d, factorized_spectral_conv2d_fft

@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral_init.settings import SpectralInitSpec
 
-from .generators.blocks import InputTransformMode, OutputMode
-from .generators.diffraction_input import DiffractionInput, InputLayout, LaidOutGenerator, layout_channels
-from .generators.spectral_conv import SpectralBackend
-from .simulation.probe import disk_probe
+from ..simulation.probe import disk_probe
+from .blocks import InputTransformMode, OutputMode
+from .diffraction_input import DiffractionInput, InputLayout, LaidOutGenerator, layout_channels
+from .spectral_conv import SpectralBackend
 
 __all__ = [
     "ARCHITECTURES",
@@ -100,7 +100,7 @@ def build_generator(config: GeneratorConfig, probe: torch.Tensor | None = None) 
 
 
 def _build_bare_generator(config: GeneratorConfig, in_channels: int) -> nn.Module:
-    from .generators import (
+    from . import (
         CascadedFNOGenerator,
         FfnoGeneratorModule,
         FnoVanillaGeneratorModule,
