@@ -41,12 +41,12 @@ from spectral_init.cli.usage import (
     stop_signals_ignored,
 )
 
-from .checkpoints import read_checkpoint
 from .data.scan_files import ScanFile, write_object_file
 from .evaluation import reconstruction_metrics
 from .evaluation.figures import draw_object, draw_reconstruction
 from .reconstruction import TrainedModel, check_scan_fits, model_from_checkpoint, read_scan, reconstruct
 from .training import DistributedContext, pick_device
+from .training.checkpoint import read_checkpoint
 
 __all__ = ["main"]
 

@@ -20,13 +20,13 @@ import torch.nn as nn
 
 from spectral_init.checks import check_positive_int
 
-from .checkpoints import as_configured_then, read_checkpoint
 from .data.measured import dataset_from_scan, intensity_scale
 from .data.scan_files import ScanFile, read_scan_file
 from .evaluation import StitchedObject, evaluate_objects, stitch_objects
 from .generators.config import build_generator
 from .simulation import PtychoDataset
 from .training import TrainingConfig, predict
+from .training.checkpoint import as_configured_then, read_checkpoint
 
 __all__ = ["PROBE_TOLERANCE", "Reconstruction", "TrainedModel", "check_scan_fits", "load_model",
            "model_from_checkpoint", "read_scan", "reconstruct"]

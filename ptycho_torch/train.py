@@ -66,7 +66,6 @@ from spectral_init.config_files import read_config_file
 from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
-from .checkpoints import as_configured_then
 from .data.measured import describe as describe_files
 from .data.scan_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
@@ -86,6 +85,7 @@ from .training import (
     resolved_spectral_init,
     train,
 )
+from .training.checkpoint import as_configured_then
 
 __all__ = [
     "EXIT_DIVERGED",

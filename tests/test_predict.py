@@ -115,7 +115,7 @@ def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) ->
 
 def test_the_python_api_reconstructs_in_three_calls_what_predict_writes(trained, tmp_path) -> None:
     from ptycho_torch import load_model, read_scan, reconstruct
-    from ptycho_torch.checkpoints import CheckpointError
+    from ptycho_torch.training import CheckpointError
 
     run, test_file, _ = trained
     result = reconstruct(load_model(run / "checkpoint.pt"), read_scan(test_file))

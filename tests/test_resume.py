@@ -147,11 +147,11 @@ def test_torchrun_two_cpu_processes_keep_identical_replicas(torchrun_whole) -> N
     ddp = metrics["ddp"]
     assert ddp["world_size"] == 2 and ddp["backend"] == "gloo"
     # rank 0's share of each epoch's steps: with the stitched loss its tiles, and so its patterns, change by epoch
-    from ptycho_torch.training import DistributedContext, TrainingConfig, _step_batches, make_datasets
+    from ptycho_torch.training import DistributedContext, TrainingConfig, make_datasets, step_batches
 
     config = TrainingConfig.model_validate(metrics["config"])
     train_set = make_datasets(config)[0]
-    expected = [sum(len(b.indices) for b in _step_batches(train_set, config, epoch, DistributedContext(0, 2)))
+    expected = [sum(len(b.indices) for b in step_batches(train_set, config, epoch, DistributedContext(0, 2)))
                 for epoch in range(config.nepochs)]
     assert ddp["samples_per_rank_per_epoch"] == expected and len(set(expected)) > 1
     assert ddp["replica_max_abs_diff"] == 0.0

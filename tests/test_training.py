@@ -18,9 +18,9 @@ from ptycho_torch.train import main
 from ptycho_torch.training import (
     DistributedContext,
     TrainingConfig,
-    _step_batches,
     make_datasets,
     shard_indices,
+    step_batches,
     train,
 )
 
@@ -65,7 +65,7 @@ def test_stitched_loss_steps_take_whole_objects_and_cover_each_epoch_once() -> N
     epoch every object once, in an order that changes with the epoch; two ranks get as many steps."""
     config = tiny_config(loss_on="stitched", batch_size=40, data=SimulationConfig(N=32, nimgs_train=5))
     data = make_datasets(config)[0]
-    epochs = [[s.indices for s in _step_batches(data, config, epoch, DistributedContext())] for epoch in (0, 1)]
+    epochs = [[s.indices for s in step_batches(data, config, epoch, DistributedContext())] for epoch in (0, 1)]
     for batches in epochs:
         assert [len(b) for b in batches] == [50, 50, 25]  # round(40 / 25) = 2 objects a step
         for batch in batches:
@@ -74,7 +74,7 @@ def test_stitched_loss_steps_take_whole_objects_and_cover_each_epoch_once() -> N
             assert torch.equal(batch, (starts[:, None] + torch.arange(25)).flatten())
         assert sorted(torch.cat(batches).tolist()) == list(range(125))
     assert not torch.equal(torch.cat(epochs[0]), torch.cat(epochs[1]))
-    ranks = [_step_batches(data, config, 0, DistributedContext(rank, 2, rank)) for rank in (0, 1)]
+    ranks = [step_batches(data, config, 0, DistributedContext(rank, 2, rank)) for rank in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 2  # 3 objects a rank (one repeated to even the shards)
 
 
@@ -83,7 +83,7 @@ def test_patch_loss_keeps_the_batches_it_had() -> None:
     config = tiny_config()
     data = make_datasets(config)[0]
     order = shard_indices(25, 0, config.seed, DistributedContext())
-    assert [s.indices.tolist() for s in _step_batches(data, config, 0, DistributedContext())] == \
+    assert [s.indices.tolist() for s in step_batches(data, config, 0, DistributedContext())] == \
         [order[i : i + 8].tolist() for i in range(0, 25, 8)]
 
 
@@ -150,7 +150,7 @@ def test_a_log_gets_one_line_per_epoch_and_metrics_record_threads_and_test_losse
 
 
 def test_an_object_that_cannot_be_scored_leaves_the_run_and_its_other_results(tmp_path, monkeypatch) -> None:
-    import ptycho_torch.training as training_module
+    import ptycho_torch.training.loop as training_module
 
     def unscorable(*args, **kwargs):
         raise ValueError("the covered pixels hold no fully covered box")
@@ -366,7 +366,7 @@ def test_a_scan_larger_than_a_batch_is_stitched_in_tiles_that_move() -> None:
     per_object, positions = config.data.patches_per_object, config.data.scan_positions
     tilings = set()
     for epoch in range(8):
-        steps = _step_batches(data, config, epoch, DistributedContext())
+        steps = step_batches(data, config, epoch, DistributedContext())
         assert sorted(torch.cat([s.indices for s in steps]).tolist()) == list(range(2 * per_object))
         for s in steps:
             assert len(s.indices) <= 25 and len({int(i) // per_object for i in s.indices}) == 1  # one object
@@ -388,7 +388,7 @@ def test_the_step_total_counts_each_epochs_own_tiling() -> None:
     config = tiny_config(nepochs=4, loss_on="stitched", batch_size=16, lr=3e-3,
                          data=SimulationConfig(N=16, object_size=48, offset=4), model={"N": 16, "fno_modes": 4})
     data = make_datasets(config)[0]
-    counts = [len(_step_batches(data, config, epoch, DistributedContext())) for epoch in range(config.nepochs)]
+    counts = [len(step_batches(data, config, epoch, DistributedContext())) for epoch in range(config.nepochs)]
     assert len(set(counts)) > 1  # else this test could not tell the two totals apart
     seen: list[tuple[int, int]] = []
     train(config, on_step=lambda epoch, step, total, loss: seen.append((step, total)))
@@ -397,18 +397,18 @@ def test_the_step_total_counts_each_epochs_own_tiling() -> None:
 
 
 def test_the_finite_check_names_the_gradient_or_says_the_norm_overflows() -> None:
-    from ptycho_torch.training import DivergenceError, _check_finite
+    from ptycho_torch.training import DivergenceError, check_finite
 
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
     for p in model.parameters():
         p.grad = torch.ones_like(p)
-    _check_finite(0.5, model, 1, 1)  # finite: nothing
+    check_finite(0.5, model, 1, 1)  # finite: nothing
     model[1].bias.grad[0] = float("nan")
     with pytest.raises(DivergenceError, match="the gradient of 1.bias has non-finite values"):
-        _check_finite(0.5, model, 1, 1)
+        check_finite(0.5, model, 1, 1)
     for p in model.parameters():
         p.grad = torch.full_like(p, 3e38)  # each finite in float32, their norm is not
     with pytest.raises(DivergenceError, match="total norm overflows"):
-        _check_finite(0.5, model, 2, 7)
+        check_finite(0.5, model, 2, 7)
     with pytest.raises(DivergenceError, match="the loss is inf"):
-        _check_finite(float("inf"), model, 2, 7)
+        check_finite(float("inf"), model, 2, 7)

@@ -1,0 +1,53 @@
+"""Training: ``config`` (``TrainingConfig``, the datasets it names), ``batching`` (how a batch is formed),
+``loop`` (``train``), ``checkpoint`` (writing and reading a run between its steps), ``distributed`` (a rank's
+place in a torchrun job) and ``inference`` (the model on data without training). Every name below is
+importable from ``ptycho_torch.training``; ``python -m ptycho_torch.train`` is the command over them."""
+
+from .batching import StepBatch, scan_overlap, step_batches
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    TrainingProgress,
+    as_configured_then,
+    make_checkpoint,
+    read_checkpoint,
+    restore,
+)
+from .config import MAX_IMAGES, LossScope, TrainingConfig, make_datasets, optimizer_groups, resolved_spectral_init
+from .distributed import DistributedContext, global_mean, pick_device, replica_max_abs_diff, shard_indices
+from .inference import TEST_LOSS_SCOPE, evaluate, loss_labels, predict, test_scores
+from .loop import DivergenceError, TrainResult, calibrate_on_first_batch, check_finite, train
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "DistributedContext",
+    "DivergenceError",
+    "LossScope",
+    "MAX_IMAGES",
+    "StepBatch",
+    "TEST_LOSS_SCOPE",
+    "TrainResult",
+    "TrainingConfig",
+    "TrainingProgress",
+    "as_configured_then",
+    "calibrate_on_first_batch",
+    "check_finite",
+    "evaluate",
+    "global_mean",
+    "loss_labels",
+    "make_checkpoint",
+    "make_datasets",
+    "optimizer_groups",
+    "pick_device",
+    "predict",
+    "read_checkpoint",
+    "replica_max_abs_diff",
+    "resolved_spectral_init",
+    "restore",
+    "scan_overlap",
+    "shard_indices",
+    "step_batches",
+    "test_scores",
+    "train",
+]
