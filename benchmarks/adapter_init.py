@@ -3,7 +3,7 @@
 For each spectral layer one can pip install (this package's, neuraloperator's ``SpectralConv``,
 legacy ``SpectralConv1d/2d/3d`` with dense, tucker, cp and tt weights, ``SphericalConv`` where
 torch_harmonics imports) and each seed: build the layer (its own init), read every spectral
-weight's E|W|² over the ``xavier-complex`` target at its geometry through ``spectral_init.audit``
+weight's E|W|² over the ``xavier-complex`` target at its geometry through ``spectral_init.analysis.audit``
 (reconstructed tensors for factorized weights), re-draw with ``initialize_(layer,
 {"strategy": "xavier-complex", "seed": SEED_OFFSET + s})`` and read it again. (The layer is built
 after ``torch.manual_seed(s)``; the offset keeps the two draws apart, since a layer whose own

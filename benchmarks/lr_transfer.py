@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from spectral_init import initialize_, mup_param_groups
-from spectral_init.mup import base_modes_of
+from spectral_init.strategies.mup import base_modes_of
 
 from .common import (
     Progress,

@@ -12,7 +12,7 @@ at each layer's output, and the gradient norm of each spectral weight. ``edge-of
 model's resolution and activation as its parameters. Summaries: the forward ratio E[z_L²]/E[z_2²] and
 the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖: median, range, and mean ± 95% CI of log10 over seeds; the forward
 ratio's mean and the backward's root mean square, beside what the mean field expects of them on the ReLU
-stacks (``spectral_init.stack_profile.relu_stack_profile`` at each strategy's E|w|²).
+stacks (``spectral_init.analysis.stack_profile.relu_stack_profile`` at each strategy's E|w|²).
 
     python -m benchmarks.signal_propagation
     python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3
@@ -37,9 +37,9 @@ from ptycho_torch.diagnostics import local_branch_target
 from ptycho_torch.generators import PlainFNOStack, PtychoBlock
 from spectral_init import calibrate_, get_strategy, initialize_, make_initializer
 from spectral_init.adapters.discovery import find_spectral_weights
+from spectral_init.analysis.stack_profile import relu_stack_profile
 from spectral_init.initialize_model import spectral_layer_kinds
-from spectral_init.scaling import DISTRIBUTION_LABELS
-from spectral_init.stack_profile import relu_stack_profile
+from spectral_init.strategies.scaling import DISTRIBUTION_LABELS
 
 from .common import (
     CALIBRATED,
@@ -277,7 +277,8 @@ def _mean_field_section(record: dict[str, Any]) -> list[str]:
         return []
     cfg = record["config"]
     lines = ["", "## Mean field (ReLU stacks)", "",
-             "`spectral_init.stack_profile.relu_stack_profile` (white input and output gradient, infinite width) at "
+             "`spectral_init.analysis.stack_profile.relu_stack_profile` (white input and output gradient, infinite "
+             "width) at "
              "each strategy's E|w|², and in brackets the measured means over seeds it predicts: the forward "
              "ratio's mean / the backward ratio's root mean square. A draw scatters roughly log-normally around "
              "these, so the medians above lie lower. It models zero-mean weights: strategies whose draw has a "

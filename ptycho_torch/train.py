@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument(*flags, dest=".".join(path), metavar=path[-1].upper(), **options)
     p.add_argument("--calibrate", action="store_true",
                    help="rescale each spectral layer to unit output second moment on the first batch "
-                   "(sets model.spectral_init.calibrate; default off)")
+                   "(sets model.spectral_init.analysis.calibrate; default off)")
     p.add_argument("--test-each-epoch", action="store_true",
                    help="also the test physics loss after every epoch (sets test_each_epoch; default off)")
     p.add_argument("--no-figure", action="store_true",

@@ -15,6 +15,10 @@ The top level holds one way per job (the rest lives in the submodules named in
 """
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -25,17 +29,17 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
     __version__ = "unknown"
 
 from .adapters import available_layer_adapters, register_layer_adapter
-from .audit import audit
-from .calibrate import calibrate_
-from .edge_of_chaos import EdgeOfChaosParams as _EdgeOfChaosParams  # noqa: F401  (registers edge-of-chaos)
+from .analysis.audit import audit
+from .analysis.calibrate import calibrate_
 from .geometry import SpectralGeometry
 from .initialize_model import initialize_
-from .mup import mup_param_groups  # registers mup
-from .presets import register_variance_scaling  # importing presets registers the built-ins
 from .registry import available_strategies, get_strategy, register_strategy
-from .scaling import complex_normal_
 from .settings import SpectralInitSettings
 from .spectral_initializer import make_initializer
+from .strategies.edge_of_chaos import EdgeOfChaosParams as _EdgeOfChaosParams  # noqa: F401  (registers edge-of-chaos)
+from .strategies.mup import mup_param_groups  # registers mup
+from .strategies.presets import register_variance_scaling  # importing presets registers the built-ins
+from .strategies.scaling import complex_normal_
 
 __all__ = [
     "__version__",
@@ -58,11 +62,11 @@ __all__ = [
 # Names the top level exported before 0.2, each with the submodule that holds it now. Reading one
 # here still works, with a DeprecationWarning naming the new import.
 _MOVED = {
-    "AuditReport": "audit",
-    "AuditRow": "audit",
-    "CalibratedLayer": "calibrate",
-    "CalibrationReport": "calibrate",
-    "EdgeOfChaosParams": "edge_of_chaos",
+    "AuditReport": "analysis.audit",
+    "AuditRow": "analysis.audit",
+    "CalibratedLayer": "analysis.calibrate",
+    "CalibrationReport": "analysis.calibrate",
+    "EdgeOfChaosParams": "strategies.edge_of_chaos",
     "ENTRY_POINT_GROUP": "registry",
     "Strategy": "registry",
     "UnknownStrategyError": "registry",
@@ -85,9 +89,37 @@ _MOVED = {
     "normalize_name": "plugins",
     "SpectralInitializer": "spectral_initializer",
     "init_spectral_weight_": "spectral_initializer",
-    "VarianceScaling": "scaling",
-    "uniform_parts_": "scaling",
+    "VarianceScaling": "strategies.scaling",
+    "uniform_parts_": "strategies.scaling",
 }
+# Submodules moved in 0.4 into ``strategies`` and ``analysis``: an old path still imports, with a
+# DeprecationWarning naming the new one. (``spectral_init.audit`` is the function; its module is
+# ``spectral_init.analysis.audit``.)
+_MOVED_MODULES = {"scaling": "strategies.scaling", "presets": "strategies.presets",
+                  "edge_of_chaos": "strategies.edge_of_chaos", "mup": "strategies.mup",
+                  "calibrate": "analysis.calibrate", "stack_profile": "analysis.stack_profile"}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``spectral_init.<old>`` as the module that moved, the same object under both names."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        parent, _, name = fullname.rpartition(".")
+        if parent != __name__ or name not in _MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        home = f"{__name__}.{_MOVED_MODULES[spec.name.rpartition('.')[2]]}"
+        warnings.warn(f"{spec.name} moved to {home} (the old path will be removed in 0.5)", DeprecationWarning,
+                      stacklevel=2)
+        return importlib.import_module(home)
+
+    def exec_module(self, module: Any) -> None:
+        """The moved module ran when it was imported under its own name: nothing more to do."""
+
+
+sys.meta_path.append(_MovedModuleFinder())
 
 
 def __getattr__(name: str) -> Any:

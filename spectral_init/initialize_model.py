@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from .adapters.discovery import find_spectral_weights
-from .calibrate import CalibrationReport, calibrate_
+from .analysis.calibrate import CalibrationReport, calibrate_
 from .geometry import SpectralGeometry
 from .settings import SpectralInitSettings
 from .spectral_initializer import SpectralInitializer, all_finite, make_initializer

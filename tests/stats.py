@@ -40,7 +40,7 @@ import math
 
 import torch
 
-from spectral_init.scaling import DISTRIBUTION_LABELS
+from spectral_init.strategies.scaling import DISTRIBUTION_LABELS
 
 ALPHA = 1e-7
 Z = -torch.special.ndtri(torch.tensor(ALPHA / 2, dtype=torch.float64)).item()

@@ -33,7 +33,7 @@ from spectral_init.adapters import (
     UnknownLayerAdapterError,
     get_layer_adapter,
 )
-from spectral_init.audit import IdenticalSpectralWeightsWarning
+from spectral_init.analysis.audit import IdenticalSpectralWeightsWarning
 from spectral_init.initialize_model import UnrecognizedSpectralWeightWarning, spectral_layer_kinds
 
 neuralop = pytest.importorskip("neuralop")

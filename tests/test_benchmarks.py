@@ -647,7 +647,7 @@ def test_signal_propagation_tiny(tmp_path) -> None:
     assert all(row["forward_ratio"] == row["backward_ratio"] == 1 for (_, depth, _), row in predicted.items()
                if depth == 1)
     import spectral_init as si
-    from spectral_init.stack_profile import relu_stack_profile
+    from spectral_init.analysis.stack_profile import relu_stack_profile
 
     layer = si.SpectralGeometry(4, 4, 1, (3,))  # n_modes 4 on 16 points keeps 3 frequencies
     moment = si.get_strategy("edge-of-chaos").second_moment(geometry=layer, resolution=16)

@@ -18,7 +18,7 @@ from stats import Z
 
 import spectral_init as si
 from ptycho_torch.generators import FactorizedSpectralConv2d, _FallbackSpectralConv2d
-from spectral_init.edge_of_chaos import _kernel, fixed_point_spectrum, kept_energy_fractions, transfer
+from spectral_init.strategies.edge_of_chaos import _kernel, fixed_point_spectrum, kept_energy_fractions, transfer
 
 ACTIVATIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu, "tanh": torch.tanh}
 GEOMETRIES = [  # (branches, modes, resolution, activation)
@@ -232,7 +232,7 @@ def test_a_depth_32_1d_stack_keeps_its_signal_on_the_median_draw() -> None:
     over 192 seeds. The backward ratio is the tight one: its median over 1920 seeds (deep_stacks.draws) is 3.41
     and the standard deviation of its log 0.38, so a median of 192 lies within 1.2533·0.38/√192 = 0.034 (one
     standard error, in log) of 3.41: 4 is 4.7 of them away (false failure ~1e-6); the forward median, 0.70 over
-    1920 seeds, is far above 0.25. The mean field (spectral_init.stack_profile) puts the backward's root mean
+    1920 seeds, is far above 0.25. The mean field (spectral_init.analysis.stack_profile) puts the backward's root mean
     square at 4.12, at the bound: ρ_b > ρ_f (φ'(z)⊙g has less of its energy in the half-weighted DC than φ(z)),
     and the strategy holds the forward pass critical. He loses both."""
     pytest.importorskip("neuralop")

@@ -12,7 +12,7 @@ from stats import ComplexNormal
 
 import spectral_init as si
 from spectral_init.geometry import SpectralGeometry
-from spectral_init.mup import base_modes_of, mup_learning_rate_factor, mup_variance_factor
+from spectral_init.strategies.mup import base_modes_of, mup_learning_rate_factor, mup_variance_factor
 
 neuralop = pytest.importorskip("neuralop")
 

@@ -9,9 +9,9 @@ import pytest
 from stats import Z
 
 import spectral_init as si
-import spectral_init.stack_profile as stack_profile
-from spectral_init.edge_of_chaos import kept_energy_fractions, transfer
-from spectral_init.stack_profile import relu_stack_profile
+import spectral_init.analysis.stack_profile as stack_profile
+from spectral_init.analysis.stack_profile import relu_stack_profile
+from spectral_init.strategies.edge_of_chaos import kept_energy_fractions, transfer
 
 # (geometry, resolution): 1-D, 2-D FNO, 2-D factorized (two summed branches), 3-D
 GEOMETRIES = [

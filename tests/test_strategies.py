@@ -8,7 +8,7 @@ from reference_table import FORMULAS, TABLE
 from stats import ComplexNormal, UniformParts, assert_second_moment
 
 import spectral_init as si
-from spectral_init.scaling import VarianceScaling, uniform_parts_
+from spectral_init.strategies.scaling import VarianceScaling, uniform_parts_
 
 
 def test_builtins_are_registered() -> None:
@@ -119,3 +119,28 @@ def test_the_top_level_holds_one_name_per_job_and_moved_names_still_work_with_a_
             assert getattr(si, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         si.no_such_name  # noqa: B018
+
+
+def test_moved_submodules_still_import_from_their_old_paths_with_a_warning() -> None:
+    # in a fresh process: this one has imported the old paths already (tests and benchmarks)
+    import subprocess
+    import sys
+
+    script = """
+import importlib, sys, warnings
+import spectral_init
+for old, new in spectral_init._MOVED_MODULES.items():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(f"spectral_init.{old}")
+    said = [str(w.message) for w in caught if w.category is DeprecationWarning]
+    print(old, module is sys.modules[f"spectral_init.{new}"], said)
+print("audit", callable(spectral_init.audit))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert len(lines) == len(si._MOVED_MODULES) + 1 == 7
+    for line, (old, new) in zip(lines, si._MOVED_MODULES.items()):
+        warning = f"spectral_init.{old} moved to spectral_init.{new} (the old path will be removed in 0.5)"
+        assert line == f"{old} True [{warning!r}]"
+    assert lines[-1] == "audit True"  # the function, not a module, whatever was imported

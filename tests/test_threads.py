@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import spectral_init as si
-from spectral_init.edge_of_chaos import _fractions
+from spectral_init.strategies.edge_of_chaos import _fractions
 
 
 @pytest.fixture

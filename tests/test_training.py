@@ -223,7 +223,7 @@ MUP_FLAGS = ["--spectral-init", '{"strategy": "mup", "params": {"base_modes": 2}
 def test_mup_trains_with_the_spectral_weights_at_their_scaled_rate_and_resumes_only_as_mup(tmp_path, capsys) -> None:
     import math
 
-    from spectral_init.mup import mup_learning_rate_factor
+    from spectral_init.strategies.mup import mup_learning_rate_factor
 
     out = tmp_path / "run"
     assert main([*TINY_FLAGS, "--nepochs", "1", "--lr", "0.002", "--output-dir", str(out), *MUP_FLAGS]) == 0

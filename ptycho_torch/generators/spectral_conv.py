@@ -64,7 +64,7 @@ class SpectralLayerBase(nn.Module):
     both read that one list.
 
     A seed in settings, a name or a dict seeds this layer's own stream: two layers
-    given the same seeded settings get the same weights (``spectral_init.audit``
+    given the same seeded settings get the same weights (``spectral_init.analysis.audit``
     warns of it). To seed a model of several layers, pass them one
     ``make_initializer(...)`` (one stream: they differ), as the generators here do,
     or call ``spectral_init.initialize_(model, {"seed": …})`` once it is built.

@@ -45,8 +45,8 @@ import torch
 import torch.nn as nn
 
 from ..geometry import SpectralGeometry
-from ..scaling import complex_normal_
 from ..spectral_initializer import SpectralInitializer
+from ..strategies.scaling import complex_normal_
 
 __all__ = ["WeightPlan", "dense_plan", "factorized_plan", "real_view_plan"]
 

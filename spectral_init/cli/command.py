@@ -168,7 +168,7 @@ EXIT_FLAGGED = 1  # audit --strict: what a linter exits with when it found somet
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from ..audit import audit
+    from ..analysis.audit import audit
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()] if args.strategies else None
     if strategies is not None:

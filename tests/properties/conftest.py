@@ -21,7 +21,7 @@ from plugins import installed
 
 import spectral_init as si
 from spectral_init.registry import REGISTRY
-from spectral_init.scaling import DISTRIBUTION_LABELS
+from spectral_init.strategies.scaling import DISTRIBUTION_LABELS
 
 TEST_PLUGIN = ("fan-out", "plugins.good_plugin")
 TEST_PLUGIN_STRATEGY = "plugin-fan-out"

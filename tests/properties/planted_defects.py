@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import spectral_init as si
-from spectral_init.scaling import DISTRIBUTION_LABELS, complex_normal_
+from spectral_init.strategies.scaling import DISTRIBUTION_LABELS, complex_normal_
 
 NORMAL = DISTRIBUTION_LABELS["complex_normal"]
 ENV_VAR = "PLANTED_DEFECT"

@@ -14,7 +14,7 @@ from stats import ComplexNormal
 
 import spectral_init as si
 from spectral_init.geometry import SpectralGeometry
-from spectral_init.mup import mup_learning_rate_factor, mup_variance_factor
+from spectral_init.strategies.mup import mup_learning_rate_factor, mup_variance_factor
 
 MUP = si.get_strategy("mup")
 channels = st.integers(1, 4096)

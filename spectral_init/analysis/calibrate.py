@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from .adapters.discovery import find_spectral_weights
+from ..adapters.discovery import find_spectral_weights
 
 __all__ = ["CalibratedLayer", "CalibrationReport", "calibrate_"]
 

@@ -39,9 +39,9 @@ from typing import Any
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .adapters.discovery import find_spectral_weights
-from .geometry import SpectralGeometry
-from .registry import Strategy, register_strategy
+from ..adapters.discovery import find_spectral_weights
+from ..geometry import SpectralGeometry
+from ..registry import Strategy, register_strategy
 from .scaling import complex_normal_
 
 __all__ = ["MupParams", "base_modes_of", "mup_learning_rate_factor", "mup_param_groups", "mup_variance_factor"]

@@ -62,8 +62,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .geometry import SpectralGeometry
-from .registry import Strategy, register_strategy
+from ..geometry import SpectralGeometry
+from ..registry import Strategy, register_strategy
 from .scaling import complex_normal_
 
 __all__ = ["MAX_GRID_POINTS", "EdgeOfChaosParams", "MeanFieldGains", "fixed_point_spectrum", "grid_of",

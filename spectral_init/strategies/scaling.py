@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from .geometry import SpectralGeometry
+from ..geometry import SpectralGeometry
 
 __all__ = [
     "DISTRIBUTION_LABELS",

@@ -15,7 +15,7 @@ layer, 2 for the factorized one).
 
 from __future__ import annotations
 
-from .registry import Strategy, register_strategy
+from ..registry import Strategy, register_strategy
 from .scaling import Distribution, FanMode, VarianceScaling
 
 __all__ = [

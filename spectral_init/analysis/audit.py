@@ -27,9 +27,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .adapters.discovery import find_spectral_weights
-from .geometry import SpectralGeometry
-from .registry import available_strategies, get_strategy, required_params
+from ..adapters.discovery import find_spectral_weights
+from ..geometry import SpectralGeometry
+from ..registry import available_strategies, get_strategy, required_params
 
 __all__ = ["AuditReport", "AuditRow", "FLAG_FACTOR", "IdenticalSpectralWeightsWarning", "VARIANCE_PRESERVING", "audit"]
 

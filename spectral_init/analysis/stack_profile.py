@@ -3,7 +3,7 @@
 A stack h_l = relu(z_l), z_l = S_l(h_{l-1}), of L square spectral layers (in = out = C channels, b summed
 branches) with i.i.d. circular (zero-mean) weights of E|w|² = σ², no bias, no skip, fed white noise h_0 = x and
 backpropagating a white gradient g_L = ∂L/∂h_L, as ``benchmarks.signal_propagation`` measures it. With the
-transmission T and the kernels of :mod:`spectral_init.edge_of_chaos`, and ρ(P) = Σ T·P / Σ P the share of a
+transmission T and the kernels of :mod:`spectral_init.strategies.edge_of_chaos`, and ρ(P) = Σ T·P / Σ P the share of a
 spectrum P that a layer passes:
 
 - forward: E[z_l²] = b·C·σ²·ρ(P_h)·E[h_{l-1}²], E[h²] = E[z²]/2 (ReLU of a centred Gaussian), P_h = DFT(K(c_z))
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_positive_int, check_positive_number
-from .edge_of_chaos import _HalfSpectrum, _kernel, grid_of, transfer
-from .geometry import SpectralGeometry
+from ..checks import check_positive_int, check_positive_number
+from ..geometry import SpectralGeometry
+from ..strategies.edge_of_chaos import _HalfSpectrum, _kernel, grid_of, transfer
 
 __all__ = ["StackProfile", "relu_stack_profile"]
 
