@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from spectral_init import audit, initialize_
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -46,8 +46,8 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, one_legend, pyplot
-from .stats import mean_ci
+from .machinery.figures import bar_groups, one_legend, pyplot
+from .machinery.stats import mean_ci
 
 SCHEMA = "spectral-init/adapter-init/1"
 MODULE, STEM = "benchmarks.adapter_init", "adapter_init"

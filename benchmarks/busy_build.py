@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -45,7 +45,7 @@ from .common import (
     refuse_unused,
     run_cli,
 )
-from .figures import pyplot
+from .machinery.figures import pyplot
 
 SCHEMA = "spectral-init/busy-build/1"
 MODULE, STEM = "benchmarks.busy_build", "busy_build"

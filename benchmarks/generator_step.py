@@ -35,7 +35,7 @@ from ptycho_torch.physics import physics_loss, to_complex_object
 from ptycho_torch.simulation.probe import disk_probe
 from spectral_init.initialize_model import spectral_layer_kinds
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -50,7 +50,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, pyplot
+from .machinery.figures import bar_groups, pyplot
 
 SCHEMA = "spectral-init/generator-step/1"
 MODULE, STEM = "benchmarks.generator_step", "generator_step"

@@ -51,7 +51,7 @@ from spectral_init import make_initializer
 from spectral_init.cli.threads import announce_threads
 from spectral_init.initialize_model import spectral_layer_kinds
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -71,9 +71,9 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import bar_groups, one_legend, pyplot
-from .stats import compare_strategies
-from .workers import JOBS_HELP, default_workers, results_of
+from .machinery.figures import bar_groups, one_legend, pyplot
+from .machinery.stats import compare_strategies
+from .machinery.workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/gradient-ratios/1"
 MODULE, STEM = "benchmarks.gradient_ratios", "gradient_ratios"
@@ -334,8 +334,8 @@ def measure_unit(unit: Unit) -> tuple[Unit, list[Run], dict[str, int]]:
     return unit, runs, layers
 
 
-# Imported once by the fork server that CPU workers start from (benchmarks.workers), not by each worker.
-_WORKER_PRELOAD = ("benchmarks.common", "ptycho_torch.diagnostics", "ptycho_torch.generators",
+# Imported once by the fork server that CPU workers start from (benchmarks.machinery.workers), not by each worker.
+_WORKER_PRELOAD = ("benchmarks.machinery.common", "ptycho_torch.diagnostics", "ptycho_torch.generators",
                    "ptycho_torch.simulation")
 
 

@@ -43,7 +43,7 @@ from ptycho_torch.simulation import SimulationConfig, simulate_dataset
 from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, predict, train
 from spectral_init.cli.usage import EXIT_DIVERGED, UsageError, format_validation_error
 
-from .common import (
+from .machinery.common import (
     Progress,
     benchmark_parser,
     bounded_int,
@@ -58,9 +58,9 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, one_legend, pyplot
-from .object_grid import decode_image, encode_image
-from .stats import mean_ci
+from .machinery.figures import bar_groups, one_legend, pyplot
+from .machinery.object_grid import decode_image, encode_image
+from .machinery.stats import mean_ci
 
 SCHEMA = "spectral-init/lattice-cause/1"
 MODULE, STEM = "benchmarks.lattice_cause", "lattice_cause"

@@ -42,7 +42,7 @@ import torch
 from spectral_init import initialize_, mup_param_groups
 from spectral_init.strategies.mup import base_modes_of
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -58,9 +58,9 @@ from .common import (
     run_arguments,
     run_cli,
 )
-from .figures import one_legend, plain_log_ticks, pyplot, style
+from .machinery.figures import one_legend, plain_log_ticks, pyplot, style
+from .machinery.workers import JOBS_HELP, default_workers, results_of
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
-from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/lr-transfer/1"
 MODULE, STEM = "benchmarks.lr_transfer", "lr_transfer"
@@ -415,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-_WORKER_PRELOAD = ("benchmarks.common", "benchmarks.operator_training", "neuralop.models", "torch._dynamo")
+_WORKER_PRELOAD = ("benchmarks.machinery.common", "benchmarks.operator_training", "neuralop.models", "torch._dynamo")
 
 
 def run(args: argparse.Namespace, tasks: list[str], sizes: Sizes, device: torch.device, workers: int,

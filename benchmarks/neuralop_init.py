@@ -26,7 +26,7 @@ import torch
 from spectral_init import initialize_
 from spectral_init.initialize_model import spectral_layer_kinds
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -41,8 +41,8 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, one_legend, pyplot
-from .stats import mean_ci
+from .machinery.figures import bar_groups, one_legend, pyplot
+from .machinery.stats import mean_ci
 
 SCHEMA = "spectral-init/neuralop-init/1"
 MODULE, STEM = "benchmarks.neuralop_init", "neuralop_init"

@@ -19,7 +19,7 @@ import torch.nn as nn
 from spectral_init import get_strategy, initialize_
 from spectral_init.registry import check_gain, required_params
 
-from .common import CALIBRATED, strategy_spec
+from .machinery.common import CALIBRATED, strategy_spec
 
 __all__ = [
     "DEFAULT_INIT",

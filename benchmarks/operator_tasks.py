@@ -40,7 +40,7 @@ import torch
 
 from spectral_init import audit
 
-from .common import (
+from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
@@ -57,11 +57,11 @@ from .common import (
     run_arguments,
     run_cli,
 )
-from .figures import bar_groups, merged_series, one_legend, plain_log_ticks, pyplot, style
+from .machinery.figures import bar_groups, merged_series, one_legend, plain_log_ticks, pyplot, style
+from .machinery.stats import compare_strategies, mean_ci
+from .machinery.workers import JOBS_HELP, default_workers, results_of
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
-from .stats import compare_strategies, mean_ci
-from .workers import JOBS_HELP, default_workers, results_of
 
 SCHEMA = "spectral-init/operator-tasks/1"
 MODULE, STEM = "benchmarks.operator_tasks", "operator_tasks"
@@ -217,9 +217,9 @@ def plan_jobs(args: argparse.Namespace, sizes: Sizes, data_files: dict[str, Path
     return jobs, skipped
 
 
-# Imported once by the fork server that CPU workers start from (benchmarks.workers): torch, neuraloperator and
+# Imported once by the fork server that CPU workers start from (benchmarks.machinery.workers): torch, neuraloperator and
 # torch._dynamo, which every worker's first Adam step imports.
-_WORKER_PRELOAD = ("benchmarks.common", "benchmarks.operator_models", "torch._dynamo")
+_WORKER_PRELOAD = ("benchmarks.machinery.common", "benchmarks.operator_models", "torch._dynamo")
 
 
 def steps_to_reach(curve: Sequence[float], steps_per_epoch: int, threshold: float) -> int | None:

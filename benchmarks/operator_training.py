@@ -25,7 +25,7 @@ DATA_VERSION = 1  # of benchmarks.pde_tasks' output: raise it when a generator c
 def require_packages() -> None:
     """A UsageError naming the package to install when neuraloperator (the models, the Trainer) or scipy (the
     Darcy solver) does not import."""
-    from .common import UsageError
+    from .machinery.common import UsageError
 
     try:
         import neuralop  # noqa: F401  (the PyPI package neuraloperator)

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 from spectral_init.cli.output_files import write_atomically
 from spectral_init.cli.usage import ArgumentParser
 
-from .common import HelpFormatter, UsageError, run_cli
-from .figures import draw_all, pyplot
+from .machinery.common import HelpFormatter, UsageError, run_cli
+from .machinery.figures import draw_all, pyplot
 
 
 class _Views(NamedTuple):

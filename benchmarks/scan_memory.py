@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .common import (
+from .machinery.common import (
     UsageError,
     benchmark_parser,
     bounded_int,
@@ -41,7 +41,7 @@ from .common import (
     refuse_unused,
     run_cli,
 )
-from .figures import pyplot
+from .machinery.figures import pyplot
 
 SCHEMA = "spectral-init/scan-memory/1"
 MODULE, STEM = "benchmarks.scan_memory", "scan_memory"

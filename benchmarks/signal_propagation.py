@@ -41,7 +41,7 @@ from spectral_init.analysis.stack_profile import relu_stack_profile
 from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.strategies.scaling import DISTRIBUTION_LABELS
 
-from .common import (
+from .machinery.common import (
     CALIBRATED,
     Progress,
     UsageError,
@@ -58,8 +58,8 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import merged_series, one_legend, pyplot, style
-from .stats import mean_ci
+from .machinery.figures import merged_series, one_legend, pyplot, style
+from .machinery.stats import mean_ci
 
 SCHEMA = "spectral-init/signal-propagation/1"
 MODULE, STEM = "benchmarks.signal_propagation", "signal_propagation"

@@ -46,7 +46,7 @@ from ptycho_torch.generators import (
 )
 from ptycho_torch.generators.truncated_dft import complex_dtype_for
 
-from .common import (
+from .machinery.common import (
     Progress,
     benchmark_parser,
     bounded_int,
@@ -60,7 +60,7 @@ from .common import (
     resolve_device,
     run_cli,
 )
-from .figures import bar_groups, one_legend, pyplot
+from .machinery.figures import bar_groups, one_legend, pyplot
 
 SCHEMA = "spectral-init/spectral-conv-speed/3"
 MODULE, STEM = "benchmarks.spectral_conv_speed", "spectral_conv_speed"

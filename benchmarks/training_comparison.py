@@ -40,7 +40,7 @@ from spectral_init.cli.progress import Progress
 from spectral_init.cli.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init.initialize_model import spectral_layer_kinds
 
-from .common import (
+from .machinery.common import (
     CALIBRATED,
     UsageError,
     benchmark_parser,
@@ -60,9 +60,9 @@ from .common import (
     select_strategies,
     strategy_spec,
 )
-from .figures import merged_series, one_legend, pyplot, style
-from .object_grid import object_grid, object_images
-from .stats import compare_strategies, mean_ci, paired_difference
+from .machinery.figures import merged_series, one_legend, pyplot, style
+from .machinery.object_grid import object_grid, object_images
+from .machinery.stats import compare_strategies, mean_ci, paired_difference
 
 SCHEMA = "spectral-init/training-comparison/1"
 MODULE, STEM = "benchmarks.training_comparison", "training_comparison"

@@ -14,8 +14,8 @@ import torch
 from resumable import recording, without_timings
 
 from benchmarks import gradient_ratios, spectral_conv_speed
+from benchmarks.machinery.stats import mean_ci, paired_difference, t_quantile_975
 from benchmarks.replot import benchmark_modules
-from benchmarks.stats import mean_ci, paired_difference, t_quantile_975
 
 TINY = [
     "--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress",
@@ -446,7 +446,7 @@ def test_training_comparison_crosses_input_layouts_and_adds_the_iterative_anchor
 
 def test_training_comparison_refuses_a_bad_input_before_any_run(tmp_path, capsys, monkeypatch) -> None:
     from benchmarks import training_comparison
-    from benchmarks.common import UsageError
+    from benchmarks.machinery.common import UsageError
 
     out = ["--output-dir", str(tmp_path / "out")]
     for extra, message in ((["--input-layouts", "real_space", "--input-transforms", "none,sqrt"],
@@ -664,7 +664,7 @@ def test_signal_propagation_tiny(tmp_path) -> None:
 
 
 def test_strategies_that_need_parameters_are_left_out_of_all_and_refused_by_name() -> None:
-    from benchmarks.common import UsageError, select_strategies
+    from benchmarks.machinery.common import UsageError, select_strategies
 
     everything, _ = select_strategies(None, "sqrt_in")
     assert "mup" not in everything and {"edge-of-chaos", "legacy", "sqrt_in"} <= set(everything)
@@ -702,7 +702,7 @@ def test_signal_propagation_without_neuraloperator_runs_the_stacks_it_can_and_sa
                                                                                        monkeypatch) -> None:
     # the README's main-job install has no neuraloperator: the default run left it exit 2
     from benchmarks import signal_propagation
-    from benchmarks.common import UsageError
+    from benchmarks.machinery.common import UsageError
 
     monkeypatch.setattr(signal_propagation, "_neuraloperator_installed", lambda: False)
     tiny = [*SIGNAL_TINY, "--seeds", "1", "--strategies", "sqrt_in"]
@@ -721,7 +721,7 @@ def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
     """Ctrl-C (KeyboardInterrupt) in the middle of the sweep: the finished runs are written, marked
     incomplete, one line says so, exit 130; interrupted before the first run ends, nothing is written."""
     from benchmarks import signal_propagation
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     real_measure, calls = signal_propagation.measure, []
 
@@ -747,7 +747,7 @@ def test_an_interrupted_benchmark_keeps_its_finished_runs_and_exits_130(
     # this sweep has no --resume; a resumable one is told to resume
     assert "rerun with --overwrite for the whole report" in err
     assert run_cli(lambda _: signal_propagation.main([*SIGNAL_TINY, "--output-dir", str(tmp_path)])) == 2
-    from benchmarks.common import BenchmarkInterrupted
+    from benchmarks.machinery.common import BenchmarkInterrupted
 
     assert "--resume" in BenchmarkInterrupted(1, {}, resumable=True).how_to_go_on()
     from benchmarks import replot
@@ -776,7 +776,7 @@ def test_a_benchmark_refuses_an_output_dir_in_use_and_records_its_threads(tmp_pa
     from test_resume import HOLD_LOCK
 
     from benchmarks import signal_propagation
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".lock")], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -797,7 +797,7 @@ def test_a_benchmark_refuses_an_output_dir_in_use_and_records_its_threads(tmp_pa
 def test_lattice_cause_with_a_rate_that_overflows_the_outputs_exits_3_not_with_a_traceback(tmp_path, capsys) -> None:
     # lr 1e9: every loss finite, the weights too, the outputs inf; the record's NaN made json raise
     from benchmarks import lattice_cause
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     argv = ["--architectures", "ffno", "--seeds", "1", "--N", "16", "--width", "4", "--modes", "2", "--blocks", "1",
             "--nepochs", "1", "--nimgs-train", "1", "--nimgs-test", "1", "--device", "cpu", "--no-progress",
@@ -832,7 +832,7 @@ def test_lattice_cause_finds_the_dc_print_in_the_centred_layout_only(tmp_path) -
 
 
 def test_reports_count_in_words_that_agree() -> None:
-    from benchmarks.common import markdown_header
+    from benchmarks.machinery.common import markdown_header
     from spectral_init import SpectralGeometry, get_strategy
 
     env = {"device_name": "CPU", "versions": {"torch": "2"}, "command": "python -m x"}
@@ -857,7 +857,7 @@ def test_a_resumed_comparison_equals_an_uninterrupted_one_run_for_run(tmp_path, 
     """Interrupted after two of its four runs, then --resume: the two are kept (not trained again), the
     other two run, and every run, the summary and the pictured objects equal an uninterrupted run's."""
     from benchmarks import training_comparison
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     argv = [*TINY_COMPARISON, "--strategies", "legacy,sqrt_in"]
     whole = tmp_path / "whole"
@@ -886,7 +886,7 @@ def test_a_resumed_comparison_equals_an_uninterrupted_one_run_for_run(tmp_path, 
 ])
 def test_a_finished_result_is_never_replaced_without_overwrite(tmp_path, capsys, extra, message) -> None:
     from benchmarks import training_comparison
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     argv = [*TINY_COMPARISON, "--seeds", "1", "--output-dir", str(tmp_path)]
     assert training_comparison.main(argv) == 0
@@ -902,7 +902,7 @@ def test_a_finished_result_is_never_replaced_without_overwrite(tmp_path, capsys,
 
 
 def test_resume_refuses_an_interrupted_run_of_other_options(tmp_path, capsys) -> None:
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     (tmp_path / "training_comparison.json").write_text(json.dumps(
         {"incomplete": True, "arguments": {"seeds": 5}, "runs": []}))
@@ -915,7 +915,7 @@ def test_resume_refuses_an_interrupted_run_of_other_options(tmp_path, capsys) ->
 
 
 def test_a_resumed_gradient_sweep_equals_an_uninterrupted_one(tmp_path, monkeypatch) -> None:
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     argv = ["--strategies", "sqrt_in,legacy", "--seeds", "2", "--jobs", "1", *TINY]
     whole = tmp_path / "whole"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import replot
-from benchmarks.figures import merged_series
+from benchmarks.machinery.figures import merged_series
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 RECORDS = sorted(RESULTS.rglob("*.json"))
@@ -49,7 +49,7 @@ def test_every_committed_record_draws_a_labelled_figure_with_a_legend(path: Path
 def test_an_encoded_object_image_keeps_its_range_within_half_a_level() -> None:
     import numpy as np
 
-    from benchmarks.object_grid import decode_image, encode_image
+    from benchmarks.machinery.object_grid import decode_image, encode_image
 
     image = np.random.default_rng(0).normal(size=(9, 13)) * 3 - 1
     encoded = json.loads(json.dumps(encode_image(image)))  # it travels in a JSON record
@@ -109,7 +109,7 @@ def test_bar_groups_draws_bars_from_zero_or_dots_on_a_log_axis(values, scale, ba
     plt = pytest.importorskip("matplotlib.pyplot")
     from matplotlib.patches import Rectangle
 
-    from benchmarks.figures import bar_groups
+    from benchmarks.machinery.figures import bar_groups
 
     fig, ax = plt.subplots()
     try:

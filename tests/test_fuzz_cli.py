@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from benchmarks import (
     adapter_init,
-    figures,
     gradient_ratios,
     lattice_cause,
     neuralop_init,
@@ -30,7 +29,8 @@ from benchmarks import (
     spectral_conv_speed,
     training_comparison,
 )
-from benchmarks.common import run_cli
+from benchmarks.machinery import figures
+from benchmarks.machinery.common import run_cli
 from ptycho_torch import train as train_cli
 
 EXAMPLES = 40

@@ -12,8 +12,8 @@ pytest.importorskip("neuralop")
 pytest.importorskip("scipy")
 
 from benchmarks import lr_transfer  # noqa: E402
-from benchmarks.common import run_cli  # noqa: E402
 from benchmarks.lr_transfer import Sizes, summarize  # noqa: E402
+from benchmarks.machinery.common import run_cli  # noqa: E402
 
 TINY = ["--tasks", "burgers", "--burgers-resolution", "16", "--burgers-modes", "4,8", "--lrs", "0.001,0.01,0.1",
         "--n-train", "16", "--n-test", "8", "--epochs", "1", "--batch-size", "8", "--width", "4", "--seeds", "2",

@@ -216,7 +216,7 @@ def test_a_run_that_raises_is_reported_and_the_others_are_kept(tmp_path, monkeyp
 
 
 def test_bad_input_is_refused_before_any_work(tmp_path, capsys) -> None:
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     out = tmp_path / "out"
     cases = [
@@ -239,7 +239,7 @@ def test_bad_input_is_refused_before_any_work(tmp_path, capsys) -> None:
 def test_a_resumed_sweep_equals_an_uninterrupted_one_run_for_run(tmp_path, monkeypatch) -> None:
     """Interrupted after two of its four runs, then --resume: each run trains once, and the runs and
     the summary equal an uninterrupted sweep's (the seconds aside)."""
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     argv = [*TINY, "--models", "fno", "--inits", "default,sqrt_in", "--jobs", "1"]
     whole = tmp_path / "whole"

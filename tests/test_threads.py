@@ -102,7 +102,7 @@ def test_worker_processes_default_to_the_cores_or_the_threads_asked_for(requeste
                                                                         monkeypatch) -> None:
     import os
 
-    from benchmarks.workers import default_workers
+    from benchmarks.machinery.workers import default_workers
 
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     assert default_workers(requested, device) == workers
@@ -127,7 +127,7 @@ def test_training_says_the_thread_note_once_and_only_when_it_trains(two_threads,
 def test_a_refused_benchmark_says_nothing_of_threads(two_threads, tmp_path, monkeypatch, capsys) -> None:
     import spectral_init.cli.threads as threads_module
     from benchmarks import signal_propagation
-    from benchmarks.common import run_cli
+    from benchmarks.machinery.common import run_cli
 
     monkeypatch.setattr(threads_module, "load_average", lambda: 64.0)
     (tmp_path / "signal_propagation.json").write_text("{}")  # an earlier result: refused before any work

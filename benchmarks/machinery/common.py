@@ -125,7 +125,7 @@ RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "re
 def fresh_process_json(code: str, *args: str, timeout: float = 3600) -> Any:
     """Run ``code`` with ``args`` in a fresh Python process (this repository first on its path): the JSON
     its last line of output holds. Fresh: nothing imported or cached before, and its memory peak its own."""
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                           timeout=timeout, check=True)
