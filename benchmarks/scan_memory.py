@@ -160,7 +160,9 @@ def figure(record: dict[str, Any]) -> Any:
     ax.set_ylabel("peak resident growth (MiB)")
     ax.legend(fontsize=8)
     cfg = record["config"]
-    ax.set_title(f"{cfg['patterns']:,} patterns of {cfg['N']}²: read, dataset, stitch", fontsize=9)
+    commit = record["environment"].get("git_commit") or "unknown"
+    ax.set_title(f"{cfg['patterns']:,} patterns of {cfg['N']}²: read, dataset, stitch (code {commit[:7]})",
+                 fontsize=9)
     return fig
 
 
