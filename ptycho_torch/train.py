@@ -73,7 +73,6 @@ from .evaluation.figures import draw_reconstruction
 from .generators.spectral_conv import resolve_backend
 from .simulation import load_probe
 from .training import (
-    CHECKPOINT_FORMAT,
     TEST_LOSS_SCOPE,
     DistributedContext,
     DivergenceError,
@@ -85,7 +84,7 @@ from .training import (
     resolved_spectral_init,
     train,
 )
-from .training.checkpoint import as_configured_then
+from .training.checkpoint import CheckpointError, as_configured_then, read_checkpoint
 
 __all__ = [
     "EXIT_DIVERGED",
@@ -402,17 +401,10 @@ def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: boo
     """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
     if not path.exists():
         return None
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a truncated or foreign file
-        raise UsageError(f"cannot resume from {str(path)!r}: it is not a readable checkpoint ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); the file is left as it is"
-                         ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise UsageError(
-            f"cannot resume from {str(path)!r}: not a resumable training checkpoint (format "
-            f"{CHECKPOINT_FORMAT}); the file is left as it is"
-        )
+    try:  # the library's reader: what the path is instead, never torch's advice to load it unsafely
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as exc:
+        raise UsageError(f"cannot resume from {str(path)!r}: {exc}; the file is left as it is") from None
     then = as_configured_then(checkpoint["config"])
     if then["lr_scaling"] != config.lr_scaling:  # Adam's saved state holds the other's parameter groups
         raise UsageError(f"cannot resume from {str(path)!r}: its run used lr_scaling {then['lr_scaling']!r}, this "
