@@ -40,7 +40,14 @@ from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.generators.ffno_bottleneck import FactorizedFfnoBlock
 from ptycho_torch.physics import probe_support
 from ptycho_torch.simulation import SimulationConfig, simulate_dataset
-from ptycho_torch.training import DivergenceError, TrainingConfig, make_datasets, predict, train
+from ptycho_torch.training import (
+    DivergenceError,
+    TrainingConfig,
+    check_finite_predictions,
+    make_datasets,
+    predict,
+    train,
+)
 from spectral_init.cli.usage import EXIT_DIVERGED, UsageError, format_validation_error
 
 from .machinery.common import (
@@ -121,8 +128,7 @@ def after_training(args: argparse.Namespace, layout: str, device: torch.device) 
     result = train(config)
     _, test_set = make_datasets(config)
     preds, _ = predict(result.model, test_set, config, device)
-    if not bool(torch.isfinite(torch.view_as_real(preds)).all()):  # finite weights whose outputs overflow
-        raise DivergenceError(config.nepochs, len(result.step_losses), "non-finite predictions on the test patterns")
+    check_finite_predictions(preds, config.nepochs, len(result.step_losses))
     amplitude, phase = patch_frame_error(preds, test_set.objects)
     response = dc_response(result.model, test_set.amplitudes[:8].to(device)).cpu()
     return {"layout": layout, "reconstruction": result.reconstruction,

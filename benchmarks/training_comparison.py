@@ -35,7 +35,14 @@ from ptycho_torch.generators.config import ARCHITECTURES
 from ptycho_torch.generators.diffraction_input import INPUT_LAYOUTS
 from ptycho_torch.scan import tile_side
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.training import DivergenceError, LossScope, TrainingConfig, make_datasets, train
+from ptycho_torch.training import (
+    DivergenceError,
+    LossScope,
+    TrainingConfig,
+    check_finite_predictions,
+    make_datasets,
+    train,
+)
 from spectral_init.cli.progress import Progress
 from spectral_init.cli.usage import EXIT_DIVERGED, format_validation_error
 from spectral_init.initialize_model import spectral_layer_kinds
@@ -187,8 +194,10 @@ def run_comparison(
                         progress.step(f"{label} seed {seed} (kept)")
                         continue
                     try:
-                        result = train(training_config(args, strategy, layout, input_transform, loss_on, seed,
-                                                       device.type))
+                        config = training_config(args, strategy, layout, input_transform, loss_on, seed,
+                                                 device.type)
+                        result = train(config)
+                        check_finite_predictions(result.test_predictions, config.nepochs, len(result.step_losses))
                     except DivergenceError as exc:  # a finding about this variant, not the end of the others
                         diverged.append({"strategy": strategy, "input_transform": input_transform,
                                          "input_layout": layout, "loss_on": loss_on, "input": input_name,

@@ -531,6 +531,16 @@ def test_a_diverged_run_is_counted_and_the_others_still_compared(tmp_path, monke
     assert "sqrt_in seed 1 at epoch 1, step 3: non-finite loss (nan)" in report
 
 
+def test_a_rate_that_overflows_the_outputs_counts_as_diverged_not_as_a_nan_score(tmp_path, capsys) -> None:
+    # lr 1e9: losses and weights finite, the test predictions inf; their NaN scores made json raise
+    from benchmarks import training_comparison
+
+    assert training_comparison.main([*TINY_COMPARISON, "--seeds", "1", "--lr", "1e9", "--output-dir",
+                                     str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "every run diverged" in err and "non-finite predictions on the test patterns" in err
+
+
 def test_when_every_run_diverges_the_comparison_says_so_and_exits_3(tmp_path, monkeypatch, capsys) -> None:
     from benchmarks import training_comparison
     from ptycho_torch.training import DivergenceError

@@ -29,6 +29,7 @@ def remove_phase_offset_and_plane(pred: torch.Tensor, truth: torch.Tensor,
     a = torch.angle((z * torch.exp(-1j * plane)).sum()).item()
     return pred.to(torch.complex128) * torch.exp(-1j * (plane + a))
 
+
 def phase_images(truth: np.ndarray, pred: np.ndarray,
                  mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The phases (rad) of a complex ``truth`` and of a ``pred`` aligned to it, as real images to score

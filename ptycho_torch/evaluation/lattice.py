@@ -14,6 +14,7 @@ from ..simulation import PtychoDataset
 
 __all__ = ["lattice_floor", "lattice_note", "lattice_share", "on_lattice"]
 
+
 ROUND_OFF = 1e-6  # rms error below which lattice_share sees no error at all (float32 round-off near 1)
 
 
@@ -39,6 +40,7 @@ def lattice_share(error: np.ndarray, step: int, mask: np.ndarray | None = None) 
     means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     return float(np.sum(means**2 * counts)) / total
 
+
 def on_lattice(positions: Sequence[tuple[float, float]], step: int) -> bool:
     """Whether every scan position lies on one lattice of period ``step`` px (a grid scan's do; random,
     spiral and measured positions do not): the condition under which a defect every patch carries at the
@@ -50,12 +52,14 @@ def on_lattice(positions: Sequence[tuple[float, float]], step: int) -> bool:
     return all(abs(v / step - round(v / step)) < 1e-6
                for row, col in positions for v in (row - first_row, col - first_col))
 
+
 def lattice_note(data: PtychoDataset) -> str | None:
     """Why the lattice shares are null for ``data`` (its scan is not on a lattice), or None."""
     if all(on_lattice(data.positions_of(index), data.step) for index in data.object_patterns()):
         return None
     return (f"lattice_amp and lattice_phase are null: the scan positions are not on a lattice of step {data.step} px "
             "(a random, spiral or measured scan), so a defect every patch carries does not repeat with a period")
+
 
 def lattice_floor(shape: tuple[int, int], step: int) -> float:
     """``lattice_share``'s expectation for an error of independent, identically distributed Gaussian

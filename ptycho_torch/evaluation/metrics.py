@@ -20,6 +20,7 @@ from .stitching import scanned_box, stitch, stitch_weight
 __all__ = ["METRIC_NAMES", "StitchedObject", "evaluate_object", "evaluate_objects", "frc_resolution",
            "peak_signal_noise_ratio", "reconstruction_metrics", "structural_similarity"]
 
+
 SSIM_WINDOW = 7  # scikit-image's default win_size
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # Wang et al. 2004, scikit-image's defaults
 MIN_BOX_SHARE = 0.5  # a fully covered box smaller than this share of the covered pixels: score those pixels
@@ -34,6 +35,7 @@ class StitchedObject:
     truth: np.ndarray  # complex
     reconstruction: np.ndarray  # complex, phase offset and plane removed
     metrics: dict[str, float | None]
+
 
 def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
     """The spatial frequency (cycles per pixel, at most the Nyquist 0.5) where the Fourier ring
@@ -57,10 +59,12 @@ def frc_resolution(a: np.ndarray, b: np.ndarray) -> float:
             return (ring - 1) * step if ring > 1 else 0.0
     return 0.5
 
+
 def peak_signal_noise_ratio(truth: np.ndarray, pred: np.ndarray, data_range: float) -> float:
     """PSNR = 10·log10(data_range² / MSE), MSE = mean((truth − pred)²) in float64; +inf when equal."""
     mse = float(np.mean(np.square(truth.astype(np.float64) - pred.astype(np.float64))))
     return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+
 
 def structural_similarity(truth: np.ndarray, pred: np.ndarray, data_range: float,
                           window: int = SSIM_WINDOW, mask: np.ndarray | None = None) -> float:
@@ -86,6 +90,7 @@ def structural_similarity(truth: np.ndarray, pred: np.ndarray, data_range: float
         ssim = ssim[sliding_window_view(mask, (window, window)).all(axis=(-2, -1))]
     return float(ssim.mean())
 
+
 def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix: str,
                   mask: np.ndarray | None = None) -> dict[str, float | None]:
     """MAE of ``error``; FRC, PSNR and SSIM of ``pred`` against ``truth``. With a boolean ``mask`` (a
@@ -102,6 +107,7 @@ def _image_scores(truth: np.ndarray, pred: np.ndarray, error: np.ndarray, prefix
             f"frc_{prefix}": frc_resolution(pred, truth) if mask is None else None,
             f"psnr_{prefix}": None if math.isinf(psnr) else psnr,  # JSON has no inf
             f"ssim_{prefix}": structural_similarity(truth, pred, data_range, mask=mask) if fits else None}
+
 
 def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, positions: Sequence[tuple[float, float]],
                     canvas: int | tuple[int, int], probe: torch.Tensor, step: int) -> StitchedObject:
@@ -149,6 +155,7 @@ def evaluate_object(pred_patches: torch.Tensor, true_patches: torch.Tensor, posi
                "lattice_phase": lattice_share(phase_error, step, mask_np) if lattice else None}
     return StitchedObject(truth_np, aligned_np, {name: metrics[name] for name in METRIC_NAMES})
 
+
 def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> list[StitchedObject]:
     """Every object of ``data`` stitched from the predicted patches (in the data's order) at its scan
     positions, and scored against its truth; [] when the data carry no truth."""
@@ -158,6 +165,7 @@ def evaluate_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> list[St
         return []
     return [evaluate_object(pred_patches[index], data.objects[index], data.positions_of(index), data.canvas,
                             data.probe, data.step) for index in data.object_patterns()]
+
 
 def reconstruction_metrics(objects: Sequence[StitchedObject]) -> dict[str, float | None]:
     """Each metric's mean over the test objects (None where any object, or every one, lacks it)."""

@@ -28,6 +28,7 @@ def stitch(patches: torch.Tensor, positions: Sequence[tuple[float, float]], canv
     coverage = placement.place(w.expand(len(positions), n, n))
     return torch.where(coverage > 0, total / coverage.clamp_min(1e-300), 0), coverage
 
+
 def scanned_box(coverage: torch.Tensor) -> tuple[slice, slice]:
     """The largest axis-aligned box (found by shrinking the covered pixels' bounding box, one side at a
     time, the side with the most uncovered pixels first) in which every pixel is covered."""
@@ -47,6 +48,7 @@ def scanned_box(coverage: torch.Tensor) -> tuple[slice, slice]:
         left, right = left + (side == "left"), right - (side == "right")
     raise ValueError("the covered pixels hold no fully covered box")
 
+
 def stitch_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Every object of ``data`` stitched from its predicted patches (in the data's order), as measured —
     no truth needed, nothing aligned: (K, H, W) complex objects and their (K, H, W) coverage (summed
@@ -57,6 +59,7 @@ def stitch_objects(pred_patches: torch.Tensor, data: PtychoDataset) -> tuple[tor
     stitched = [stitch(_rows(pred_patches, index), data.positions_of(index), data.canvas, weight)
                 for index in data.object_patterns()]
     return torch.stack([o for o, _ in stitched]), torch.stack([c for _, c in stitched])
+
 
 def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``tensor[index]``, as a view where the index is a run of consecutive rows (one object's patterns

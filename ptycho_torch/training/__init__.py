@@ -16,7 +16,14 @@ from .checkpoint import (
 from .config import MAX_IMAGES, LossScope, TrainingConfig, make_datasets, optimizer_groups, resolved_spectral_init
 from .distributed import DistributedContext, global_mean, pick_device, replica_max_abs_diff, shard_indices
 from .inference import TEST_LOSS_SCOPE, evaluate, loss_labels, predict, test_scores
-from .loop import DivergenceError, TrainResult, calibrate_on_first_batch, check_finite, train
+from .loop import (
+    DivergenceError,
+    TrainResult,
+    calibrate_on_first_batch,
+    check_finite,
+    check_finite_predictions,
+    train,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -33,6 +40,7 @@ __all__ = [
     "as_configured_then",
     "calibrate_on_first_batch",
     "check_finite",
+    "check_finite_predictions",
     "evaluate",
     "global_mean",
     "loss_labels",

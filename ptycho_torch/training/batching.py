@@ -24,6 +24,7 @@ class StepBatch:
     indices: torch.Tensor
     positions: tuple[tuple[float, float], ...] | None = None
 
+
 def step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
                   ctx: DistributedContext) -> list[StepBatch]:
     """This rank's batches for each step of one epoch, in (seed, epoch) order. ``loss_on`` 'patches':
@@ -54,6 +55,7 @@ def step_batches(train_set: PtychoDataset, config: TrainingConfig, epoch: int,
                                    else scan_tiles(scan, train_set.step, tile, offset[tile]))
         units += [(index[torch.tensor(group)], tuple(scan[p] for p in group)) for group in tilings[scan, tile]]
     return [StepBatch(*units[int(i)]) for i in shard_indices(len(units), epoch, config.seed, ctx)]
+
 
 def scan_overlap(positions: tuple[tuple[float, float], ...], probe: torch.Tensor) -> ScanOverlap:
     """The overlap map of a group of scan positions, moved by whole pixels to a canvas just large enough

@@ -28,6 +28,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "ptycho_torch/training-checkpoint/2"
 
+
 @dataclass
 class TrainingProgress:
     """What a run has done so far; with the model and optimizer states, all a checkpoint needs."""
@@ -40,6 +41,7 @@ class TrainingProgress:
     epoch_test_losses: list[float | None] = field(default_factory=list)  # None: not evaluated that epoch
     participation_start: list[float] = field(default_factory=list)
     resumed_from_epoch: int | None = None
+
 
 def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
                     progress: TrainingProgress, train_set: PtychoDataset) -> dict[str, Any]:
@@ -69,14 +71,17 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
         "intensity_scale": train_set.intensity_scale,
     }
 
+
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
 
 def _cuda_rng_state(model: nn.Module) -> list[torch.Tensor]:
     """The RNG state of the CUDA device the model is on, as a one-entry list ([] on the CPU): only that
     device's, so that a CPU run on a GPU host touches no GPU, and a rank none but its own."""
     device = _model_device(model)
     return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
+
 
 def restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingProgress:
     model.load_state_dict(checkpoint["model_state"])

@@ -21,6 +21,7 @@ __all__ = ["LossScope", "MAX_IMAGES", "TrainingConfig", "make_datasets", "optimi
 
 LossScope = Literal["stitched", "patches"]
 
+
 MAX_IMAGES = 5000  # train and test images come from disjoint seed ranges of this width
 
 class TrainingConfig(BaseModel):
@@ -111,6 +112,7 @@ class TrainingConfig(BaseModel):
                                  "(the scan comes from them): drop them")
         return self
 
+
 def make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]:
     """Training and test sets: read from ``config.files``, or simulated from different images; the test set
     uses the training scale."""
@@ -122,12 +124,14 @@ def make_datasets(config: TrainingConfig) -> tuple[PtychoDataset, PtychoDataset]
                             intensity_scale=train.intensity_scale)
     return train, test
 
+
 def optimizer_groups(config: TrainingConfig, model: nn.Module) -> list[dict[str, Any]]:
     """Adam's parameter groups: one at ``config.lr``, or μP's (``lr_scaling = 'mup'``)."""
     if config.lr_scaling == "mup":
         base = resolve_settings(config.model.spectral_init).params["base_modes"]
         return mup_param_groups(model, config.lr, base)
     return [{"params": list(model.parameters()), "lr": config.lr}]
+
 
 def resolved_spectral_init(config: TrainingConfig) -> dict[str, Any]:
     """The init the run used, with defaults and environment applied."""

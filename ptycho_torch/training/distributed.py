@@ -35,12 +35,14 @@ class DistributedContext:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
 
+
 def pick_device(choice: str, ctx: DistributedContext) -> torch.device:
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but no CUDA device is available")
     return torch.device("cuda", ctx.local_rank if ctx.active else 0)
+
 
 def shard_indices(n: int, epoch: int, seed: int, ctx: DistributedContext) -> torch.Tensor:
     """This rank's share of one epoch's shuffled order; every rank gets the same count."""
@@ -49,12 +51,14 @@ def shard_indices(n: int, epoch: int, seed: int, ctx: DistributedContext) -> tor
     padded = order.repeat(math.ceil(per_rank * ctx.world_size / n))[: per_rank * ctx.world_size]
     return padded[ctx.rank :: ctx.world_size]
 
+
 def global_mean(value: float, ctx: DistributedContext, device: torch.device) -> float:
     if not ctx.active:
         return value
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.item() / ctx.world_size
+
 
 def replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
     """Largest difference of any parameter element between ranks (0 when replicas agree)."""

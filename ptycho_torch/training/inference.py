@@ -15,12 +15,14 @@ __all__ = ["TEST_LOSS_SCOPE", "evaluate", "loss_labels", "predict", "test_scores
 
 TEST_LOSS_SCOPE = "patches"  # predict's loss: each patch alone, comparable between runs of either loss_on
 
+
 def loss_labels(config: TrainingConfig) -> tuple[str, str]:
     """How to name the train and test losses beside each other: with their scopes where they differ
     (``loss_on`` 'stitched' trains on the overlap-held patches, the test loss is each patch's own)."""
     if config.loss_on == TEST_LOSS_SCOPE:
         return "train loss", "test loss"
     return f"train loss ({config.loss_on})", "test loss (per patch)"
+
 
 @torch.no_grad()
 def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
@@ -42,10 +44,12 @@ def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
         model.train(was_training)
     return torch.cat(preds), sum(losses) / len(data)
 
+
 def evaluate(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
              device: torch.device) -> dict[str, float | None]:
     """Physics loss and per-patch reconstruction errors on ``data`` (``predict``)."""
     return test_scores(*predict(model, data, config, device), data)
+
 
 def test_scores(preds: torch.Tensor, loss: float, data: PtychoDataset) -> dict[str, float | None]:
     """The physics loss, and the per-patch errors where the data carry the truth (else None)."""

@@ -57,12 +57,14 @@ class TrainResult:
     calibration: list[dict[str, Any]] | None
     progress: TrainingProgress = field(repr=False)
 
+
 class DivergenceError(RuntimeError):
     """A non-finite loss or gradient: training stops before the step that would spread it."""
 
     def __init__(self, epoch: int, step: int, what: str) -> None:
         super().__init__(f"training diverged at epoch {epoch}, step {step}: {what}")
         self.epoch, self.step, self.what = epoch, step, what
+
 
 def calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config: TrainingConfig,
                               device: torch.device) -> list[dict[str, Any]]:
@@ -71,6 +73,7 @@ def calibrate_on_first_batch(model: nn.Module, train_set: PtychoDataset, config:
     first = step_batches(train_set, config, 0, DistributedContext())[0].indices
     report = calibrate_(model, train_set.amplitudes[first].to(device))
     return [asdict(layer) for layer in report.layers]
+
 
 def check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None:
     """Stop on a non-finite loss or gradient (the same on every rank: loss and gradients are all-reduced).
@@ -86,6 +89,14 @@ def check_finite(value: float, model: nn.Module, epoch: int, step: int) -> None:
         if not bool(torch.isfinite(grad).all()):
             raise DivergenceError(epoch, step, f"the gradient of {name} has non-finite values")
     raise DivergenceError(epoch, step, "the gradients' total norm overflows")
+
+
+def check_finite_predictions(predictions: torch.Tensor, epoch: int, step: int) -> None:
+    """Stop where every loss and weight stayed finite but the outputs did not (a huge learning rate:
+    finite weights that overflow the generator's output), so that no non-finite score is reported."""
+    if not bool(torch.isfinite(torch.view_as_real(predictions) if predictions.is_complex() else predictions).all()):
+        raise DivergenceError(epoch, step, "non-finite predictions on the test patterns")
+
 
 def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
                  config: TrainingConfig, ctx: DistributedContext, device: torch.device, progress: TrainingProgress,
@@ -118,6 +129,7 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
             on_step(epoch, progress.step, total_steps, value)
     progress.epoch_losses.append(total / count)
 
+
 @dataclass
 class _Run:
     """One run between its steps: data, model, optimizer and progress, on this rank."""
@@ -135,6 +147,7 @@ class _Run:
     calibration: list[dict[str, Any]] | None
     per_rank: list[int]  # this rank's samples in each epoch (the stitched loss's tiles move every epoch)
     total_steps: int  # over every epoch of the run, each epoch counted with its own tiling
+
 
 def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, Any] | None) -> _Run:
     """Seed, simulate the data, build the model and optimizer; then calibrate, or restore a checkpoint."""
@@ -159,6 +172,7 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
                 per_rank=[sum(len(b.indices) for b in batches) for batches in schedules],
                 total_steps=sum(len(batches) for batches in schedules))
+
 
 def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | None,
                   on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, float]:
@@ -186,6 +200,7 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
     if checkpoint_seconds:
         timings["checkpoint_seconds_median"] = statistics.median(checkpoint_seconds)
     return timings
+
 
 def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult:
     """Participation at the end, the test evaluation, (under torchrun) the replicas' agreement; the
@@ -233,6 +248,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         calibration=run.calibration,
         progress=progress,
     )
+
 
 def train(
     config: TrainingConfig,
