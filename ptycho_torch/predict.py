@@ -18,12 +18,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pydantic
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
+from spectral_init.cli.model_flags import ModelFlags
 from spectral_init.cli.output_files import (
     claim_output_directory,
     move_aside,
@@ -53,28 +55,48 @@ __all__ = ["main"]
 OUTPUT_FILES = ("object.npz", "object.png", "metrics.json")
 
 
+class PredictionSettings(BaseModel):
+    """How ``predict`` runs the model; its flags are these fields'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(64, ge=1, le=1_000_000, description="Patterns per forward pass.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    return _parser_and_fields()[0]
+
+
+def _parser_and_fields() -> tuple[argparse.ArgumentParser, ModelFlags]:
     p = ArgumentParser(prog="python -m ptycho_torch.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by ptycho_torch.train")
     p.add_argument("data", type=Path, help="the scan to reconstruct (.npz, the reference's format)")
     p.add_argument("--output-dir", type=output_directory_argument, required=True,
                    help="where object.npz, object.png and metrics.json go (locked while it runs)")
-    p.add_argument("--batch-size", type=int, default=64, help="patterns per forward pass (default: 64)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     p.add_argument("--overwrite", action="store_true",
                    help="move an earlier prediction in --output-dir into OUTPUT_DIR/replaced-<time>/ first "
                    "(without it, such a prediction is refused)")
     p.add_argument("--no-figure", action="store_true", help="write no object.png")
     p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
-    return p
+    fields = ModelFlags(p, PredictionSettings, title="settings", description="the fields of PredictionSettings")
+    return p, fields
+
+
+def _settings(args: argparse.Namespace, fields: ModelFlags) -> PredictionSettings:
+    try:
+        return PredictionSettings.model_validate(fields.given(args))
+    except pydantic.ValidationError as exc:
+        raise UsageError(format_validation_error(exc, "prediction settings", PredictionSettings)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, fields = _parser_and_fields()
+    args = parser.parse_args(argv)
     with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
         try:
-            return _run(args, argv, threads)
+            return _run(args, _settings(args, fields), argv, threads)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -83,13 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> int:
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1; got {args.batch_size}")
+def _run(args: argparse.Namespace, settings: PredictionSettings, argv: Sequence[str] | None, threads: Any) -> int:
     try:
         saved = read_checkpoint(args.checkpoint)
         scan = read_scan(args.data)
-        device = pick_device(args.device, DistributedContext())
+        device = pick_device(settings.device, DistributedContext())
         # the scan's probe builds a model only whose checkpoint predates keeping the training probe
         trained = model_from_checkpoint(saved, args.checkpoint, device, probe=scan.probe)
         check_scan_fits(trained, scan)
@@ -111,7 +131,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None, threads: Any) -> 
             move_aside(args.output_dir, OUTPUT_FILES)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        _predict_and_write(args, argv, trained, scan, notes, threads)
+        _predict_and_write(args, settings, argv, trained, scan, notes, threads)
     finally:
         release_output_directory(args.output_dir)
     return 0
@@ -129,9 +149,9 @@ def _model_notes(trained: TrainedModel, scan: ScanFile) -> list[str]:
     return notes
 
 
-def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, trained: TrainedModel, scan: ScanFile,
-                       notes: list[str], threads: Any) -> None:
-    result = reconstruct(trained, scan, args.batch_size)
+def _predict_and_write(args: argparse.Namespace, settings: PredictionSettings, argv: Sequence[str] | None,
+                       trained: TrainedModel, scan: ScanFile, notes: list[str], threads: Any) -> None:
+    result = reconstruct(trained, scan, settings.batch_size)
     scored = result.scored()
     patterns, config = len(result.patches), trained.config
     metrics = {
@@ -142,7 +162,7 @@ def _predict_and_write(args: argparse.Namespace, argv: Sequence[str] | None, tra
         "intensity_scale": {"scan": result.data.intensity_scale, "training": trained.intensity_scale},
         "complete_run": trained.complete,
         "inference_seconds": result.seconds, "inference_seconds_per_pattern": result.seconds / patterns,
-        "batch_size": args.batch_size, "device": str(trained.device), "threads": thread_record(threads),
+        "batch_size": settings.batch_size, "device": str(trained.device), "threads": thread_record(threads),
         "architecture": config.model.architecture, "trained_epochs": trained.epochs,
         "torch": torch.__version__,
         "command": " ".join(["python -m ptycho_torch.predict", *(sys.argv[1:] if argv is None else argv)]),

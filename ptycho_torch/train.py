@@ -25,15 +25,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import pydantic
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
+from spectral_init.cli.model_flags import ModelFlags
 from spectral_init.cli.output_files import (
     claim_output_directory,
     ensure_writable_directory,
@@ -93,119 +91,72 @@ __all__ = [
     "main",
 ]
 
-# The flags that set config fields, one row each: (flags, the field's path in TrainingConfig). Type,
-# allowed values, help text and default are read from the field itself, so a new field needs one row.
-_CONFIG_FLAGS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("--train-data",), ("files", "train_path")),
-    (("--test-data",), ("files", "test_path")),
-    (("--N",), ("data", "N")),
-    (("--gridsize",), ("data", "gridsize")),
-    (("--architecture",), ("model", "architecture")),
-    (("--nepochs", "--torch-epochs"), ("nepochs",)),
-    (("--nimgs-train",), ("data", "nimgs_train")),
-    (("--nimgs-test",), ("data", "nimgs_test")),
-    (("--torch-infer-batch-size",), ("infer_batch_size",)),
-    (("--batch-size",), ("batch_size",)),
-    (("--lr",), ("lr",)),
-    (("--lr-scaling",), ("lr_scaling",)),
-    (("--loss",), ("loss",)),
-    (("--loss-on",), ("loss_on",)),
-    (("--spectral-init",), ("model", "spectral_init")),
-    (("--spectral-backend",), ("model", "spectral_backend")),
-    (("--seed",), ("seed",)),
-    (("--device",), ("device",)),
-    (("--fno-width",), ("model", "fno_width")),
-    (("--fno-modes",), ("model", "fno_modes")),
-    (("--fno-blocks",), ("model", "fno_blocks")),
-    (("--fno-cnn-blocks",), ("model", "fno_cnn_blocks")),
-    (("--input-layout",), ("model", "input_layout")),
-    (("--input-transform",), ("model", "input_transform")),
-    (("--output-mode",), ("model", "output_mode")),
-    (("--object-size",), ("data", "object_size")),
-    (("--offset",), ("data", "offset")),
-    (("--scan",), ("data", "scan")),
-    (("--nphotons",), ("data", "nphotons")),
-    (("--probe",), ("data", "probe_path")),
-    (("--probe-defocus",), ("data", "probe_defocus")),
-)
-
-
-def _spectral_init_argument(text: str) -> str | dict[str, Any]:
-    """--spectral-init: a strategy name, or a JSON object of SpectralInitSettings fields."""
-    if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            message = f"not a JSON object ({exc.msg} at character {exc.pos}): {text!r}"
-            raise argparse.ArgumentTypeError(message) from None
-        if not isinstance(value, dict):
-            raise argparse.ArgumentTypeError(f"expected a JSON object of settings fields; got {text!r}")
-        return value
-    if normalize_name(text) == "calibrated":
-        raise argparse.ArgumentTypeError("'calibrated' is not a strategy but sqrt_in followed by calibration on "
-                                         "the first batch: add --calibrate (with --spectral-init NAME for another "
-                                         "strategy)")
-    return text
-
-
-# Flags whose command-line form differs from the field's: (type, what to add to the help).
-_FLAG_FORMS: dict[tuple[str, ...], tuple[Any, str]] = {
-    ("model", "spectral_init"): (_spectral_init_argument, "On the command line a table is a JSON object, e.g. "
-                                 '\'{"strategy": "legacy", "gain": 2}\'; calibration is --calibrate.'),
+# The names the config fields' flags have always had (the reference's among them), beside the
+# ``--path.to.field`` every field gets from the model: field's flag → its other names.
+_SHORT_NAMES: dict[str, str | tuple[str, ...]] = {
+    "files.train-path": "train-data",
+    "files.test-path": "test-data",
+    "data.N": "N",
+    "data.gridsize": "gridsize",
+    "nepochs": "torch-epochs",
+    "data.nimgs-train": "nimgs-train",
+    "data.nimgs-test": "nimgs-test",
+    "infer-batch-size": "torch-infer-batch-size",
+    "model.architecture": "architecture",
+    "model.spectral-init": "spectral-init",
+    "model.spectral-backend": "spectral-backend",
+    "model.fno-width": "fno-width",
+    "model.fno-modes": "fno-modes",
+    "model.fno-blocks": "fno-blocks",
+    "model.fno-cnn-blocks": "fno-cnn-blocks",
+    "model.input-layout": "input-layout",
+    "model.input-transform": "input-transform",
+    "model.output-mode": "output-mode",
+    "data.object-size": "object-size",
+    "data.offset": "offset",
+    "data.scan": "scan",
+    "data.nphotons": "nphotons",
+    "data.probe-path": "probe",
+    "data.probe-defocus": "probe-defocus",
 }
 
 
-def _config_field(path: tuple[str, ...]) -> FieldInfo:
-    model: Any = TrainingConfig
-    for name in path[:-1]:
-        model = _members(model.model_fields[name].annotation)[0]  # files: DataFiles | None → DataFiles
-    return model.model_fields[path[-1]]
-
-
-def _members(annotation: Any) -> list[Any]:
-    """The members of a union other than None (``int | None`` → [int]); the annotation itself otherwise."""
-    if get_origin(annotation) in (Union, UnionType):
-        return [a for a in get_args(annotation) if a is not type(None)]
-    return [annotation]
-
-
-def _flag_options(field: FieldInfo) -> dict[str, Any]:
-    """argparse options for one config field: its scalar type, and help ending in its allowed values and
-    default. Allowed values are not argparse choices: pydantic checks them, with a message naming the field."""
-    members = _members(field.annotation)
-    choices = [str(c) for a in members if get_origin(a) is Literal for c in get_args(a)]
-    scalar = next((a for a in members if a in (int, float, Path)), None)
-    text = field.description or ""
-    if choices:
-        text += f" One of: {' | '.join(choices)}."
-    default = field.get_default(call_default_factory=True)
-    if default is not None and not isinstance(default, (dict, BaseModel)):
-        text += f" (default: {default})"
-    return {"type": scalar, "help": text.strip()} if scalar else {"help": text.strip()}
+def _check_spectral_init_text(value: Any) -> None:
+    """--spectral-init's value that is neither a strategy name nor a JSON object (which pydantic-settings
+    has read into a dict)."""
+    if value is None or isinstance(value, dict):
+        return
+    if not isinstance(value, str):  # other JSON: a list, a number
+        raise UsageError(f"--spectral-init: expected a strategy name or a JSON object of settings fields; got "
+                         f"{json.dumps(value)}")
+    if value.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--spectral-init: not a JSON object ({exc.msg} at character {exc.pos}): "
+                             f"{value!r}") from None
+        raise UsageError(f"--spectral-init: expected a JSON object of settings fields; got {json.dumps(parsed)}")
+    if normalize_name(value) == "calibrated":
+        raise UsageError("--spectral-init: 'calibrated' is not a strategy but sqrt_in followed by calibration on "
+                         "the first batch: add --calibrate (with --spectral-init NAME for another strategy)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _parser_and_fields()[0]
+
+
+def _parser_and_fields() -> tuple[argparse.ArgumentParser, ModelFlags]:
     p = ArgumentParser(prog="python -m ptycho_torch.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                       usage="%(prog)s --output-dir DIR [--config FILE] [config field flags] [options]",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="TOML or JSON file of TrainingConfig fields (top-level training "
                    "fields, a [model] and a [data] table); the flags given override it")
     p.add_argument("--output-dir", type=output_directory_argument, required=True,
                    help="where checkpoint.pt and metrics.json go (created, and locked while the run lasts; an "
                    "earlier run there is kept unless --resume or --overwrite)")
-    group = p.add_argument_group("config fields", "each sets one TrainingConfig field; defaults are the fields' "
-                                 "(or --config's)")
-    for flags, path in _CONFIG_FLAGS:
-        # the parser's default is None: only flags actually given override the config file
-        options = _flag_options(_config_field(path))
-        if path in _FLAG_FORMS:
-            flag_type, note = _FLAG_FORMS[path]
-            options = {**options, "type": flag_type, "help": f"{options['help']} {note}"}
-        group.add_argument(*flags, dest=".".join(path), metavar=path[-1].upper(), **options)
     p.add_argument("--calibrate", action="store_true",
                    help="rescale each spectral layer to unit output second moment on the first batch "
-                   "(sets model.spectral_init.analysis.calibrate; default off)")
-    p.add_argument("--test-each-epoch", action="store_true",
-                   help="also the test physics loss after every epoch (sets test_each_epoch; default off)")
+                   "(sets model.spectral_init.calibrate, with --spectral-init's strategy; default off)")
     p.add_argument("--no-figure", action="store_true",
                    help="write no reconstruction.png (drawing it takes about a second)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or final progress line on stderr")
@@ -218,28 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
                    "OUTPUT_DIR/replaced-<time>/")
     p.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: continue although the checkpoint's config differs from the flags")
-    return p
+    fields = ModelFlags(p, TrainingConfig, title="config fields", shortcuts=_SHORT_NAMES, description=(
+        "every field of TrainingConfig, --path.to.field (a table also whole as a JSON object); each flag given "
+        "overrides --config's value; --spectral-init takes a strategy name or a JSON object such as "
+        '\'{"strategy": "legacy", "gain": 2}\''))
+    return p, fields
 
 
-def assemble_config(args: argparse.Namespace) -> TrainingConfig:
+def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``given`` laid over it table by table (a value that is not a table replaces); a
+    spectral_init named by a strategy and completed by a table (--calibrate, --model.spectral-init.gain)
+    becomes that table's strategy."""
+    out = dict(base)
+    for key, value in given.items():
+        old = out.get(key)
+        if key == "spectral_init" and isinstance(old, str) and isinstance(value, dict):
+            old = {"strategy": old}
+        out[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def assemble_config(args: argparse.Namespace, fields: ModelFlags) -> TrainingConfig:
     """File values, then the flags given; the config fills model.N and model.C from the data."""
     raw = read_config_file(args.config, "--config") if args.config else {}
-    merged: dict[str, Any] = {**raw, "model": dict(raw.get("model", {})), "data": dict(raw.get("data", {}))}
-    if raw.get("files") is not None:
-        merged["files"] = dict(raw["files"])
-    for _, path in _CONFIG_FLAGS:
-        value = getattr(args, ".".join(path))
-        if value is not None:
-            target = merged
-            for key in path[:-1]:
-                target = target.setdefault(key, {})
-            target[path[-1]] = value
-    if args.test_each_epoch:
-        merged["test_each_epoch"] = True
+    given = fields.given(args)
+    _check_spectral_init_text(given.get("model", {}).get("spectral_init"))
+    merged = _merged(raw, given)
     if args.calibrate:
-        spec = merged["model"].get("spectral_init")
-        spec = {} if spec is None else {"strategy": spec} if isinstance(spec, str) else dict(spec)
-        merged["model"]["spectral_init"] = {**spec, "calibrate": True}
+        merged = _merged(merged, {"model": {"spectral_init": {"calibrate": True}}})
     return TrainingConfig.model_validate(merged)
 
 
@@ -335,9 +292,9 @@ def warn_small_scan(config: TrainingConfig) -> None:
               file=sys.stderr)
 
 
-def load_config(args: argparse.Namespace) -> TrainingConfig:
+def load_config(args: argparse.Namespace, fields: ModelFlags) -> TrainingConfig:
     try:
-        config = assemble_config(args)
+        config = assemble_config(args, fields)
     except pydantic.ValidationError as exc:
         # a scan file's problem is the file's, not the configuration's: said as the reader says it
         file_errors = [e["ctx"]["error"] for e in exc.errors() if isinstance(e.get("ctx", {}).get("error"),
@@ -459,12 +416,13 @@ def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit status: 0 done, 2 bad input (nothing trained, nothing overwritten), 3 diverged, 130 interrupted."""
-    args = build_parser().parse_args(argv)
+    parser, fields = _parser_and_fields()
+    args = parser.parse_args(argv)
     ctx = DistributedContext.from_env()
     started = threading.Event()  # set once the run may have written something
     with interrupts_raise_keyboard_interrupt(), command_threads(args.threads) as threads:
         try:
-            return _checked_run(args, argv, ctx, threads, started)
+            return _checked_run(args, fields, argv, ctx, threads, started)
         except KeyboardInterrupt:
             if started.is_set():  # a second signal while the run was ending
                 print(f"interrupted while the run was ending; what it wrote is in {str(args.output_dir)!r} "
@@ -474,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
 
 
-def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: DistributedContext,
+def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[str] | None, ctx: DistributedContext,
                  threads: ThreadChoice, started: threading.Event) -> int:
     """Every check before any work, then the run, holding the output directory (rank 0) throughout."""
     claimed = False
@@ -483,7 +441,7 @@ def _checked_run(args: argparse.Namespace, argv: Sequence[str] | None, ctx: Dist
             raise UsageError("--allow-config-change has no effect without --resume (a fresh run has no checkpoint "
                              "to compare): drop it")
         check_environment()
-        config = load_config(args)
+        config = load_config(args, fields)
         warn_small_scan(config)
         device = pick_device(config.device, ctx)
         # every rank checks alike, so that no rank waits for a group that one of them has left

@@ -97,7 +97,7 @@ def test_predict_refuses_bad_input_before_any_work(trained, tmp_path, capsys) ->
                                                     probeGuess=np.ones((32, 32), np.complex64), objectGuess=None),
                                  "big.npz"))],
          "patterns of 32 px, but the model was trained on 16 px"),
-        ([checkpoint, str(test_file), "--batch-size", "0"], "--batch-size must be >= 1"),
+        ([checkpoint, str(test_file), "--batch-size", "0"], "batch_size: Input should be greater than or equal to 1"),
     ]
     for argv, message in cases:
         out = tmp_path / "refused"

@@ -189,7 +189,7 @@ def test_config_file_with_flags_overriding(tmp_path) -> None:
         (["--fno-modes", "20"], "fno_modes must be <= N // 2 = 16"),
         (["--gridsize", "2"], "gridsize must be 1"),
         (["--loss", "mse"], "loss"),
-        (["--spectral-init", "[1, 2]"], "did you mean"),
+        (["--spectral-init", "[1, 2]"], "expected a strategy name or a JSON object of settings fields; got [1, 2]"),
         (["--spectral-init", '{"strategy": "legacy", "gain": -1}'], "gain"),
         (["--allow-config-change"], "--allow-config-change has no effect without --resume"),
         (["--lr-scaling", "mup"], "lr_scaling = 'mup' scales the learning rate from the mup strategy's base_modes"),
@@ -210,10 +210,9 @@ def test_cli_bad_input_names_the_problem_and_writes_nothing(tmp_path, capsys, ex
                                             ('{"strategy": "legacy"} x', "not a JSON object")])
 def test_cli_spectral_init_flag_refuses_with_a_hint(tmp_path, capsys, value, message) -> None:
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_info:
-        main([*TINY_FLAGS, "--output-dir", str(out), "--spectral-init", value])
+    assert main([*TINY_FLAGS, "--output-dir", str(out), "--spectral-init", value]) == 2
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err
     assert not out.exists()
 
 
@@ -329,14 +328,76 @@ def test_evaluate_leaves_the_models_mode_as_it_was() -> None:
         assert all(m.training == training for m in model.modules())
 
 
-def test_every_flag_says_what_it_does() -> None:
+def _config_leaves(model: type, prefix: str = ""):
+    """(flag, field) for every field of ``model`` that is not itself a table, nested tables walked."""
+    from typing import Annotated, Union, get_args, get_origin
+
+    from pydantic import BaseModel
+
+    for name, field in model.model_fields.items():
+        flag = prefix + name.replace("_", "-")
+        annotation = field.annotation
+        members = get_args(annotation) if get_origin(annotation) in (Union, type(int | None)) else (annotation,)
+        members = [get_args(m)[0] if get_origin(m) is Annotated else m for m in members]
+        tables = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if tables:
+            yield from _config_leaves(tables[0], flag + ".")
+        else:
+            yield flag, field
+
+
+def test_every_config_field_is_a_flag_with_its_description_allowed_values_and_default() -> None:
+    """The flags come from TrainingConfig: a field added there is a flag, with the field's own words."""
+    from typing import Literal, get_args, get_origin
+
     from ptycho_torch.train import build_parser
 
-    for action in build_parser()._actions:
+    parser = build_parser()
+    for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help"
-    helps = {a.dest: a.help for a in build_parser()._actions}
-    assert helps["nepochs"].endswith("(default: 5)")
-    assert "One of: mae | poisson" in helps["loss"]
+    by_flag = {name: action for action in parser._actions for name in action.option_strings}
+    leaves = dict(_config_leaves(TrainingConfig))
+    assert {"data.N", "model.fno-width", "files.train-path", "model.spectral-init.gain", "nepochs"} <= set(leaves)
+    for flag, field in leaves.items():
+        action = by_flag[f"--{flag}"]
+        assert field.description and field.description.split()[0] in action.help, flag
+        literal = next((a for a in get_args(field.annotation) or (field.annotation,) if get_origin(a) is Literal),
+                       None)
+        if literal is not None:
+            assert action.metavar == "{" + ",".join(get_args(literal)) + "}", flag
+    assert by_flag["--nepochs"].help.endswith("(default: 5)")
+    assert by_flag["--loss"].metavar == "{mae,poisson}"
+
+
+def test_the_older_flag_names_set_the_same_fields_as_the_field_paths(tmp_path) -> None:
+    from ptycho_torch.train import _parser_and_fields, assemble_config
+    from ptycho_torch.training import resolved_spectral_init
+
+    parser, fields = _parser_and_fields()
+    out = ["--output-dir", str(tmp_path / "o")]
+    short = ["--N", "32", "--fno-modes", "4", "--torch-epochs", "2", "--torch-infer-batch-size", "3",
+             "--probe-defocus", "1.5", "--spectral-init", "legacy", "--calibrate"]
+    dotted = ["--data.N", "32", "--model.fno-modes", "4", "--nepochs", "2", "--infer-batch-size", "3",
+              "--data.probe-defocus", "1.5", "--model.spectral-init.strategy", "legacy",
+              "--model.spectral-init.calibrate"]
+    a, b = (assemble_config(parser.parse_args([*out, *argv]), fields) for argv in (short, dotted))
+    assert a == b
+    assert (a.data.N, a.model.fno_modes, a.nepochs, a.infer_batch_size, a.data.probe_defocus) == (32, 4, 2, 3, 1.5)
+    assert resolved_spectral_init(a)["strategy"] == "legacy" and resolved_spectral_init(a)["calibrate"] is True
+
+
+def test_flags_complete_a_config_files_tables_field_by_field(tmp_path) -> None:
+    from ptycho_torch.train import _parser_and_fields, assemble_config
+    from ptycho_torch.training import resolved_spectral_init
+
+    config = tmp_path / "train.toml"
+    config.write_text('nepochs = 3\n[model]\nspectral_init = "legacy"\nfno_modes = 4\n[data]\nN = 32\n')
+    parser, fields = _parser_and_fields()
+    args = parser.parse_args(["--output-dir", str(tmp_path / "o"), "--config", str(config),
+                              "--model.spectral-init.gain", "2", "--fno-width", "8"])
+    merged = assemble_config(args, fields)
+    assert (merged.nepochs, merged.model.fno_modes, merged.model.fno_width, merged.data.N) == (3, 4, 8, 32)
+    assert (resolved_spectral_init(merged)["strategy"], resolved_spectral_init(merged)["gain"]) == ("legacy", 2.0)
 
 
 @pytest.mark.parametrize("N, object_size, offset", [(16, None, None), (16, 40, 3), (32, 64, 1000), (8, 8, 1)])
