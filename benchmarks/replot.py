@@ -36,8 +36,8 @@ class _Views(NamedTuple):
 def benchmark_modules() -> list[ModuleType]:
     """Every benchmark of this package, found by what its module defines (``SCHEMA``, ``markdown_report``,
     ``figure``, ``build_parser``): a new benchmark is replotted and checked without being listed anywhere."""
-    modules = (importlib.import_module(f"{__package__}.{info.name}")
-               for info in pkgutil.iter_modules([str(Path(__file__).parent)]))
+    package = importlib.import_module(__package__)
+    modules = (importlib.import_module(f"{__package__}.{info.name}") for info in pkgutil.iter_modules(package.__path__))
     return [m for m in modules if all(hasattr(m, name) for name in BENCHMARK_API)]
 
 

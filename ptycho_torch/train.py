@@ -13,17 +13,17 @@ epoch (atomically) and ``metrics.json`` at the end, to the output directory
 SIGTERM: the last epoch's checkpoint is kept for ``--resume``).
 """
 
+# One module of about 480 lines because it is one flow: the checks before any work (flags, config, files,
+# output directory, resume), the run with its progress, interrupts and divergence, and the files at the
+# end, each step needing the previous one's results. The work itself is the library's (``training``).
+
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +61,14 @@ from spectral_init.cli.usage import (
     stop_signals_ignored,
 )
 from spectral_init.config_files import read_config_file
-from spectral_init.initialize_model import spectral_layer_kinds
 from spectral_init.plugins import normalize_name
 
-from .data.measured import describe as describe_files
 from .data.scan_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
 from .evaluation.figures import draw_reconstruction
 from .generators.spectral_conv import resolve_backend
 from .simulation import load_probe
 from .training import (
-    TEST_LOSS_SCOPE,
     DistributedContext,
     DivergenceError,
     TrainingConfig,
@@ -79,10 +76,12 @@ from .training import (
     loss_labels,
     make_checkpoint,
     pick_device,
+    process_group,
     resolved_spectral_init,
     train,
 )
-from .training.checkpoint import CheckpointError, as_configured_then, read_checkpoint
+from .training.checkpoint import CheckpointError, CheckpointWriter, check_resumable, read_checkpoint
+from .training.record import run_record
 
 __all__ = [
     "EXIT_DIVERGED",
@@ -201,69 +200,6 @@ def assemble_config(args: argparse.Namespace, fields: ModelFlags) -> TrainingCon
 
 
 RUN_FILES = ("metrics.json", "checkpoint.pt", "reconstruction.png", "object.npz")
-# Fields a resumed run may change: more epochs continue the same run; testing does not change training.
-RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
-
-
-def _copy_tensors(obj: Any) -> Any:
-    """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change. A
-    dict keeps its attributes too: ``state_dict()._metadata`` holds each module's version, which
-    ``load_state_dict`` passes to modules that convert older layouts."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        copy = type(obj)((k, _copy_tensors(v)) for k, v in obj.items())
-        if hasattr(obj, "__dict__"):
-            copy.__dict__.update(obj.__dict__)
-        return copy
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_copy_tensors(v) for v in obj)
-    return obj
-
-
-class CheckpointWriter:
-    """Writes each epoch's checkpoint atomically in a background thread while the next epoch trains.
-
-    ``submit`` snapshots the tensors (a memory copy) and waits only for the previous write; a
-    process killed mid-write leaves the previous checkpoint in place, and a resume then repeats
-    at most one epoch. ``written_epoch`` is the epoch of the checkpoint on disk (``resumed_epoch``
-    until this run writes one). The thread is not a daemon: ``close`` (or ``close_after_interrupt``)
-    joins it on every exit path, so no write is still inside torch when the interpreter shuts down.
-    """
-
-    def __init__(self, path: Path, resumed_epoch: int | None = None) -> None:
-        self.path = path
-        self.written_epoch = resumed_epoch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
-        self._pending: Future[None] | None = None
-
-    def _write(self, checkpoint: dict[str, Any]) -> None:
-        write_atomically(self.path, lambda p: torch.save(checkpoint, p))
-        self.written_epoch = checkpoint["epoch"]
-
-    def _wait(self) -> None:
-        """The pending write's end; its error, if any, raised here."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def submit(self, checkpoint: dict[str, Any]) -> None:
-        self._wait()
-        self._pending = self._executor.submit(self._write, _copy_tensors(checkpoint))
-
-    def close(self) -> None:
-        try:
-            self._wait()
-        finally:
-            self._executor.shutdown(wait=True)
-
-    def close_after_interrupt(self) -> int | None:
-        """Finish the pending write; the epoch now on disk. A failed write is reported, not raised."""
-        try:
-            self.close()
-        except Exception as exc:  # noqa: BLE001 - the run is ending; the message says what was kept
-            print(f"warning: the last checkpoint write failed ({exc}); the one before it is kept", file=sys.stderr)
-        return self.written_epoch
 
 
 def check_environment() -> None:
@@ -290,6 +226,21 @@ def warn_small_scan(config: TrainingConfig) -> None:
               f"{patterns} training pattern{'s' if patterns != 1 else ''} in all: fewer than --batch-size "
               f"{config.batch_size}, so every step sees the same ones (a smaller --offset gives more)",
               file=sys.stderr)
+
+
+def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
+    if not path.exists():
+        return None
+    try:  # the library's reader: what the path is instead, never torch's advice to load it unsafely
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as exc:
+        raise UsageError(f"cannot resume from {str(path)!r}: {exc}; the file is left as it is") from None
+    try:
+        check_resumable(checkpoint, config, allow_config_change)
+    except CheckpointError as exc:
+        raise UsageError(f"cannot resume from {str(path)!r}: {exc}") from None
+    return checkpoint
 
 
 def load_config(args: argparse.Namespace, fields: ModelFlags) -> TrainingConfig:
@@ -340,78 +291,6 @@ def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool, claim: bool
     if claimed:
         release_output_directory(path)
     raise UsageError(message)
-
-
-def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(saved) | set(given)):
-        a, b, name = saved.get(key), given.get(key), f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _config_differences(a, b, name + ".")
-        elif a != b and name not in RESUMABLE_CHANGES:
-            out.append(f"{name} (checkpoint {a!r}, now {b!r})")
-    return out
-
-
-# fields added since checkpoints of this format were first written, with the value a run had before them
-def load_checkpoint(path: Path, config: TrainingConfig, allow_config_change: bool) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None when there is none; a bad one is refused and left in place."""
-    if not path.exists():
-        return None
-    try:  # the library's reader: what the path is instead, never torch's advice to load it unsafely
-        checkpoint = read_checkpoint(path)
-    except CheckpointError as exc:
-        raise UsageError(f"cannot resume from {str(path)!r}: {exc}; the file is left as it is") from None
-    then = as_configured_then(checkpoint["config"])
-    if then["lr_scaling"] != config.lr_scaling:  # Adam's saved state holds the other's parameter groups
-        raise UsageError(f"cannot resume from {str(path)!r}: its run used lr_scaling {then['lr_scaling']!r}, this "
-                         f"one {config.lr_scaling!r}; the optimizer's "
-                         "parameter groups differ, so even --allow-config-change cannot resume it")
-    differences = _config_differences(then, config.model_dump(mode="json"))
-    if differences and not allow_config_change:
-        raise UsageError(
-            f"cannot resume from {str(path)!r}: its run was configured differently: "
-            + "; ".join(differences)
-            + ". Pass --allow-config-change to resume anyway"
-        )
-    if checkpoint["epoch"] > config.nepochs:
-        raise UsageError(
-            f"cannot resume from {str(path)!r}: it has {checkpoint['epoch']} epochs done, more than "
-            f"--nepochs {config.nepochs}"
-        )
-    return checkpoint
-
-
-def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
-    """The process group, on the rendezvous store under a prefix unique to this restart; a CUDA rank
-    bound to its own device (LOCAL_RANK) first, so that its collectives and RNG state are that
-    device's, not cuda:0's.
-
-    torchrun's agent keeps one store across elastic restarts. Without a prefix, workers of a
-    restarted group find the keys the previous attempt wrote (its peers' addresses) and connect to
-    processes that are gone: with torch 2.13's plain ``env://`` rendezvous the restart of
-    ``test_torchrun_survives_a_killed_worker`` failed in 2 of 2 tries ("Gloo connectFullMesh failed …
-    Connection refused"). Keyed by TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a
-    namespace of its own.
-    """
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
-    store = dist.TCPStore(
-        os.environ["MASTER_ADDR"],
-        int(os.environ["MASTER_PORT"]),
-        ctx.world_size,
-        is_master=ctx.rank == 0 and not agent_store,
-        timeout=timedelta(minutes=5),
-    )
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    dist.init_process_group(
-        "nccl" if device.type == "cuda" else "gloo",
-        store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-        device_id=device if device.type == "cuda" else None,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -471,7 +350,7 @@ def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[st
             moved = move_aside(args.output_dir, RUN_FILES)
             if moved is not None:
                 print(f"moved the earlier run's files to {moved}")
-        with _process_group(ctx, device):
+        with process_group(ctx, device):
             code = _run(args, argv, config, ctx, device, checkpoint_path, resume, threads)
             if ctx.active and code == 0:
                 dist.barrier()  # rank 0 has written the run's files before any rank leaves the group
@@ -479,30 +358,6 @@ def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[st
     finally:
         if claimed:
             release_output_directory(args.output_dir)
-
-
-@contextmanager
-def _process_group(ctx: DistributedContext, device: torch.device) -> Iterator[None]:
-    """Under torchrun, the process group for the block, destroyed on every way out of it (a rank that
-    raised, diverged or was interrupted included), so that no group is left to the destructors at
-    interpreter exit.
-
-    ``torch._dynamo`` is imported before the group forms. The first optimizer (or DDP wrapper) imports
-    it lazily, and with it ``torch.distributed`` modules that, imported while a default group exists,
-    keep a reference to it: ``destroy_process_group`` then leaves the gloo group and its worker threads
-    alive, the interpreter destroys it while shutting down, and now and then that aborts the rank
-    (SIGABRT, "terminate called without an active exception": 1 of 20 torchrun runs beside two busy
-    processes; ``tests/test_teardown.py`` checks that no gloo thread outlives the group)."""
-    if not ctx.active:
-        yield
-        return
-    import torch._dynamo  # noqa: F401 - before the group, see above
-
-    init_process_group(ctx, device)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
 
 
 def _run(
@@ -540,7 +395,8 @@ def _run(
                   + (f", {test_label} {test:.6g}" if test is not None else "")
                   + f", {checkpoint['epoch_seconds'][-1]:.1f} s", file=sys.stderr, flush=True)
 
-    writer = CheckpointWriter(checkpoint_path, resume['epoch'] if resume else None) if ctx.is_main else None
+    writer = (CheckpointWriter(lambda c: write_atomically(checkpoint_path, lambda p: torch.save(c, p)),
+                               resume["epoch"] if resume else None) if ctx.is_main else None)
     if resume is not None and ctx.is_main:
         print(f"resuming from {checkpoint_path} after epoch {resume['epoch']}/{config.nepochs}")
     try:
@@ -603,34 +459,8 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
                   argv: Sequence[str] | None, threads: ThreadChoice, draw: bool = True) -> Path | None:
     """``metrics.json``, the final ``checkpoint.pt`` and (``draw``, where matplotlib is installed)
     ``reconstruction.png``, whose path is returned; each written whole or not at all."""
-    metrics = {
-        "config": config.model_dump(mode="json"),
-        "spectral_init": resolved_spectral_init(config),
-        "spectral_layers": spectral_layer_kinds(result.model),  # what ran: the backend resolved, per layer kind
-        "epoch_losses": result.epoch_losses,
-        "epoch_test_losses": result.epoch_test_losses,
-        "step_losses": result.step_losses,
-        # what each loss sums over: the stitched training loss and the per-patch test loss are not comparable
-        "loss_scopes": {"train": config.loss_on, "test": TEST_LOSS_SCOPE},
-        "test": result.test,
-        "reconstruction": result.reconstruction,
-        "reconstruction_notes": [note for note in (lattice_note(result.test_set),) if note is not None],
-        "spectral_participation": result.participation,
-        "timings": result.timings,
-        "intensity_scale": result.intensity_scale,
-        "pattern_dynamic_range": result.pattern_dynamic_range,
-        "n_train": result.n_train,
-        "n_test": result.n_test,
-        "ddp": result.ddp,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "calibration": result.calibration,
-        "device": str(device),
-        "threads": thread_record(threads),
-        "torch": torch.__version__,
-        "command": " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)]),
-    }
-    if config.files is not None:
-        metrics["data_files"] = describe_files(config.files)
+    command = " ".join(["python -m ptycho_torch.train", *(sys.argv[1:] if argv is None else argv)])
+    metrics = run_record(config, result, device, thread_record(threads), command)
     write_atomically(output_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     test_set = result.test_set
     objects, coverage = stitch_objects(result.test_predictions, test_set)

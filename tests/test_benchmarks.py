@@ -687,8 +687,19 @@ def test_every_benchmark_is_found_without_a_list() -> None:
 
     found = {m.__name__.rsplit(".", 1)[1] for m in benchmark_modules()}
     # the modules whose source declares a record schema, read independently of the discovery
-    declared = {p.stem for p in (REPO / "benchmarks").glob("*.py") if "\nSCHEMA = " in p.read_text()}
+    declared = {p.stem for p in (REPO / "benchmarks").glob("**/*.py") if "\nSCHEMA = " in p.read_text()}
     assert found == declared and {"lattice_cause", "training_comparison", "operator_tasks"} <= found
+
+
+def test_each_study_sits_in_the_folder_of_its_question_and_keeps_its_module_name() -> None:
+    import benchmarks
+    from benchmarks.replot import benchmark_modules
+
+    for module in benchmark_modules():
+        assert Path(module.__file__).parent.name in benchmarks.QUESTIONS, module.__file__
+        assert module.__name__.count(".") == 1  # benchmarks.NAME, wherever the file is
+    top = {p.name for p in (REPO / "benchmarks").glob("*.py")}
+    assert top == {"__init__.py", "replot.py"}
 
 
 @pytest.mark.parametrize("name", sorted(m.__name__.rsplit(".", 1)[1] for m in benchmark_modules()) + ["replot"])

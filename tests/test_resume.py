@@ -348,12 +348,12 @@ def test_empty_and_over_long_output_paths_are_refused(value, message, capsys) ->
 def test_every_rank_refuses_bad_input_before_the_group_forms(rank, monkeypatch, capsys) -> None:
     """Each rank of a torchrun job runs the checks before it joins the process group, so no rank waits
     there for one that has left: with the group's formation made to fail, bad input still exits 2."""
-    import ptycho_torch.train as train_module
+    import ptycho_torch.training.distributed as distributed
 
     def must_not_form(*_args) -> None:
         raise AssertionError("the process group formed before the input was checked")
 
-    monkeypatch.setattr(train_module, "init_process_group", must_not_form)
+    monkeypatch.setattr(distributed, "init_process_group", must_not_form)
     for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2, "MASTER_ADDR": "127.0.0.1",
                         "MASTER_PORT": 1}.items():
         monkeypatch.setenv(name, str(value))

@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 
 import ptycho_torch.train as train_module
-from ptycho_torch.train import CheckpointWriter, _copy_tensors, main
+from ptycho_torch.train import main
+from ptycho_torch.training.checkpoint import CheckpointWriter, _copy_tensors
 from spectral_init.cli.usage import EXIT_INTERRUPTED, stop_signals_ignored
 
 FLAGS = ["--threads", "1", "--N", "32", "--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2",
@@ -47,7 +48,7 @@ def test_the_writer_thread_is_joined_and_not_a_daemon(tmp_path, monkeypatch) -> 
         real_write(self, checkpoint)
 
     monkeypatch.setattr(CheckpointWriter, "_write", slow_write)
-    writer = CheckpointWriter(tmp_path / "checkpoint.pt")
+    writer = CheckpointWriter(lambda c: torch.save(c, tmp_path / "checkpoint.pt"))
     writer.submit({"epoch": 1, "weights": torch.ones(3)})
     busy = writer_threads()
     assert busy and not any(t.daemon for t in busy)  # the interpreter waits for it at exit, never kills it
@@ -58,7 +59,7 @@ def test_the_writer_thread_is_joined_and_not_a_daemon(tmp_path, monkeypatch) -> 
 
 
 def test_a_failed_write_is_raised_by_the_next_submit_or_close(tmp_path) -> None:
-    writer = CheckpointWriter(tmp_path / "missing-dir" / "checkpoint.pt")
+    writer = CheckpointWriter(lambda c: torch.save(c, tmp_path / "missing-dir" / "checkpoint.pt"))
     writer.submit({"epoch": 1})
     with pytest.raises(RuntimeError, match="missing-dir does not exist"):  # torch.save's error, re-raised
         writer.close()

@@ -1,10 +1,14 @@
 """A run between its steps, as a checkpoint: everything needed to continue exactly (weights, optimizer,
 RNG states, progress, config) and what a prediction must match (the training probe and intensity scale);
-and reading one back (``read_checkpoint``, older configs completed with the fields they predate)."""
+written while the next epoch trains (``CheckpointWriter``); and reading one back (``read_checkpoint``, older
+configs completed with the fields they predate) to continue the same run (``check_resumable``)."""
 
 from __future__ import annotations
 
+import sys
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +22,11 @@ from .config import TrainingConfig
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
+    "CheckpointWriter",
+    "RESUMABLE_CHANGES",
     "TrainingProgress",
     "as_configured_then",
+    "check_resumable",
     "make_checkpoint",
     "read_checkpoint",
     "restore",
@@ -163,3 +170,97 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a ptycho_torch.train checkpoint ({CHECKPOINT_FORMAT})")
     return checkpoint
+
+
+# Fields a resumed run may change: more epochs continue the same run; testing does not change training.
+RESUMABLE_CHANGES = frozenset({"nepochs", "test_each_epoch"})
+
+
+def _config_differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(given)):
+        a, b, name = saved.get(key), given.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_differences(a, b, name + ".")
+        elif a != b and name not in RESUMABLE_CHANGES:
+            out.append(f"{name} (checkpoint {a!r}, now {b!r})")
+    return out
+
+
+def check_resumable(checkpoint: dict[str, Any], config: TrainingConfig, allow_config_change: bool = False) -> None:
+    """Raise ``CheckpointError`` unless ``checkpoint`` can continue the run ``config`` describes: the same
+    config but for ``RESUMABLE_CHANGES`` (any other difference too with ``allow_config_change``, except the
+    learning-rate scaling, whose optimizer state has other parameter groups), and no more epochs done than
+    ``config.nepochs``."""
+    then = as_configured_then(checkpoint["config"])
+    if then["lr_scaling"] != config.lr_scaling:  # Adam's saved state holds the other's parameter groups
+        raise CheckpointError(f"its run used lr_scaling {then['lr_scaling']!r}, this one {config.lr_scaling!r}; the "
+                              "optimizer's parameter groups differ, so even --allow-config-change cannot resume it")
+    differences = _config_differences(then, config.model_dump(mode="json"))
+    if differences and not allow_config_change:
+        raise CheckpointError("its run was configured differently: " + "; ".join(differences)
+                              + ". Pass --allow-config-change to resume anyway")
+    if checkpoint["epoch"] > config.nepochs:
+        raise CheckpointError(f"it has {checkpoint['epoch']} epochs done, more than --nepochs {config.nepochs}")
+
+
+def _copy_tensors(obj: Any) -> Any:
+    """``obj`` with every tensor cloned to the CPU: a snapshot the next optimizer step cannot change. A
+    dict keeps its attributes too: ``state_dict()._metadata`` holds each module's version, which
+    ``load_state_dict`` passes to modules that convert older layouts."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        copy = type(obj)((k, _copy_tensors(v)) for k, v in obj.items())
+        if hasattr(obj, "__dict__"):
+            copy.__dict__.update(obj.__dict__)
+        return copy
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_copy_tensors(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes each epoch's checkpoint atomically in a background thread while the next epoch trains.
+
+    ``save`` writes one checkpoint whole or not at all (the command's atomic write). ``submit`` snapshots
+    the tensors (a memory copy) and waits only for the previous write; a process killed mid-write leaves
+    the previous checkpoint in place, and a resume then repeats at most one epoch. ``written_epoch`` is
+    the epoch of the checkpoint on disk (``resumed_epoch`` until this run writes one). The thread is not a
+    daemon: ``close`` (or ``close_after_interrupt``) joins it on every exit path, so no write is still
+    inside torch when the interpreter shuts down.
+    """
+
+    def __init__(self, save: Callable[[dict[str, Any]], None], resumed_epoch: int | None = None) -> None:
+        self._save = save
+        self.written_epoch = resumed_epoch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending: Future[None] | None = None
+
+    def _write(self, checkpoint: dict[str, Any]) -> None:
+        self._save(checkpoint)
+        self.written_epoch = checkpoint["epoch"]
+
+    def _wait(self) -> None:
+        """The pending write's end; its error, if any, raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def submit(self, checkpoint: dict[str, Any]) -> None:
+        self._wait()
+        self._pending = self._executor.submit(self._write, _copy_tensors(checkpoint))
+
+    def close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def close_after_interrupt(self) -> int | None:
+        """Finish the pending write; the epoch now on disk. A failed write is reported, not raised."""
+        try:
+            self.close()
+        except Exception as exc:  # noqa: BLE001 - the run is ending; the message says what was kept
+            print(f"warning: the last checkpoint write failed ({exc}); the one before it is kept", file=sys.stderr)
+        return self.written_epoch

@@ -1,17 +1,21 @@
-"""One process's place in a torchrun job: its rank, its device, its shard of each epoch, and what the
-ranks agree on (a global mean, the replicas' largest difference)."""
+"""One process's place in a torchrun job: its rank, its device, its shard of each epoch, what the
+ranks agree on (a global mean, the replicas' largest difference), and the process group they form."""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-__all__ = ["DistributedContext", "global_mean", "pick_device", "replica_max_abs_diff", "shard_indices"]
+__all__ = ["DistributedContext", "global_mean", "init_process_group", "pick_device", "process_group",
+           "replica_max_abs_diff", "shard_indices"]
 
 
 @dataclass
@@ -68,3 +72,59 @@ def replica_max_abs_diff(model: nn.Module, device: torch.device) -> float:
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     return (high - low).max().item()
+
+
+def init_process_group(ctx: DistributedContext, device: torch.device) -> None:
+    """The process group, on the rendezvous store under a prefix unique to this restart; a CUDA rank
+    bound to its own device (LOCAL_RANK) first, so that its collectives and RNG state are that
+    device's, not cuda:0's.
+
+    torchrun's agent keeps one store across elastic restarts. Without a prefix, workers of a
+    restarted group find the keys the previous attempt wrote (its peers' addresses) and connect to
+    processes that are gone: with torch 2.13's plain ``env://`` rendezvous the restart of
+    ``test_torchrun_survives_a_killed_worker`` failed in 2 of 2 tries ("Gloo connectFullMesh failed …
+    Connection refused"). Keyed by TORCHELASTIC_RESTART_COUNT, every attempt rendezvouses in a
+    namespace of its own.
+    """
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        ctx.world_size,
+        is_master=ctx.rank == 0 and not agent_store,
+        timeout=timedelta(minutes=5),
+    )
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        store=dist.PrefixStore(f"ptycho_torch/attempt-{attempt}", store),
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        device_id=device if device.type == "cuda" else None,
+    )
+
+
+@contextmanager
+def process_group(ctx: DistributedContext, device: torch.device) -> Iterator[None]:
+    """Under torchrun, the process group for the block, destroyed on every way out of it (a rank that
+    raised, diverged or was interrupted included), so that no group is left to the destructors at
+    interpreter exit.
+
+    ``torch._dynamo`` is imported before the group forms. The first optimizer (or DDP wrapper) imports
+    it lazily, and with it ``torch.distributed`` modules that, imported while a default group exists,
+    keep a reference to it: ``destroy_process_group`` then leaves the gloo group and its worker threads
+    alive, the interpreter destroys it while shutting down, and now and then that aborts the rank
+    (SIGABRT, "terminate called without an active exception": 1 of 20 torchrun runs beside two busy
+    processes; ``tests/test_teardown.py`` checks that no gloo thread outlives the group)."""
+    if not ctx.active:
+        yield
+        return
+    import torch._dynamo  # noqa: F401 - before the group, see above
+
+    init_process_group(ctx, device)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
