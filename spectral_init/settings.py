@@ -58,8 +58,8 @@ def _callers_stacklevel() -> int:
     ``warnings.warn`` in the function that calls this one (``warn``'s convention: 1 = that function)."""
     frame, level = sys._getframe(1), 1  # the function that calls warnings.warn
     while frame is not None:
-        parts = Path(frame.f_code.co_filename).parts
-        if not any(package in parts for package in _INTERNAL_PACKAGES):
+        # by the frame's module, not its file's path: a user's folder may be named like one of these
+        if frame.f_globals.get("__name__", "").partition(".")[0] not in _INTERNAL_PACKAGES:
             return level
         frame, level = frame.f_back, level + 1
     return 2

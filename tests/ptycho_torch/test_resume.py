@@ -22,7 +22,7 @@ pytestmark = pytest.mark.heavy
 SINGLE_PROCESS_REFERENCE = pytest.mark.xdist_group("resume-single-process")
 TORCHRUN_REFERENCE = pytest.mark.xdist_group("resume-torchrun")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Long enough per epoch that a kill lands between checkpoints, short enough for the suite. One torch
 # thread everywhere (``--threads 1`` in this process, OMP_NUM_THREADS=1 in the subprocesses): the same
 # reduction order, so runs in either place end on the same bits.

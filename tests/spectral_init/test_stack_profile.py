@@ -125,7 +125,7 @@ def test_the_strategies_pages_table_is_what_the_profile_gives() -> None:
     this function's, to the digits shown."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "strategies.md").read_text()
     lines = text[text.index("| 1-D points |"):].splitlines()
     header = [int(cell.split()[-1]) for cell in lines[0].strip("|").split("|")[1:]]  # n_modes
     rows = [line for line in lines[2:] if line.startswith("|")]

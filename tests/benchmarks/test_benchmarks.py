@@ -21,7 +21,7 @@ TINY = [
     "--width", "4", "--blocks", "2", "--modes", "2", "--size", "8", "--batch", "1", "--no-progress",
     "--device", "cpu",
 ]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK_TINY = TINY[:2] + TINY[4:]  # without --blocks: --quick is one block
 
 
@@ -588,7 +588,7 @@ def test_training_comparison_bad_input(tmp_path) -> None:
 def test_committed_results_match_the_schema() -> None:
     from pathlib import Path
 
-    files = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "results").glob("*/gradient_ratios.json"))
+    files = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "results").glob("*/gradient_ratios.json"))
     assert files, "no committed gradient_ratios.json"
     for path in files:
         data = json.loads(path.read_text())

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = [pytest.mark.heavy, pytest.mark.stress]  # the default suite runs torchrun once: test_resume
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 RUNS = 20
 COMMAND = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--max-restarts",

@@ -147,7 +147,7 @@ def test_no_gloo_thread_outlives_the_process_group(tmp_path) -> None:
     the interpreter's shutdown to destroy (which aborted a rank now and then)."""
     probe = tmp_path / "probe.py"
     probe.write_text(EXIT_PROBE)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(probe), *FLAGS, "--batch-size", "2", "--nimgs-train", "2",
                            "--output-dir", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=600)

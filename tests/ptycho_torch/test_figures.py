@@ -12,7 +12,7 @@ import pytest
 from benchmarks import replot
 from benchmarks.machinery.figures import merged_series
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 RECORDS = sorted(RESULTS.rglob("*.json"))
 
 

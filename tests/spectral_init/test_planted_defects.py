@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "properties"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "properties"))
 import planted_defects  # noqa: E402  (a script beside the property tests, not a package)
 
 
@@ -47,9 +47,9 @@ def test_the_suite_catches_a_planted_defect_under_the_default_options() -> None:
     """The script as a user runs it, with pyproject's options (``-n auto``): sqrt_in drawing 15% too much
     variance fails sqrt_in's property tests — pytest's exit 1, failures, not 0 (caught nothing) nor a
     crash. Derandomized (the ci hypothesis profile), so it cannot pass by chance."""
-    script = Path(__file__).parent / "properties" / "planted_defects.py"
+    script = Path(__file__).resolve().parents[1] / "properties" / "planted_defects.py"
     env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
     done = subprocess.run([sys.executable, str(script), "sqrt_in-15-percent", "-k", "sqrt_in"],
-                          cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert " failed" in done.stdout
