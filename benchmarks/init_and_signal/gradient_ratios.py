@@ -19,6 +19,10 @@ default one per core): the numbers are those of one process on one thread, bit f
     python -m benchmarks.gradient_ratios --compare OLD.json
 """
 
+# Over 400 lines because a study is one module: its flags, its runs, its statistics, its record's
+# schema, Markdown report and figure together (benchmarks.replot finds a study by those names in one
+# module, and replots a record from it without a list); what studies share is in machinery/.
+
 from __future__ import annotations
 
 import argparse

@@ -18,6 +18,10 @@ stacks (``spectral_init.analysis.stack_profile.relu_stack_profile`` at each stra
     python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3
 """
 
+# Over 400 lines because a study is one module: its flags, its runs, its statistics, its record's
+# schema, Markdown report and figure together (benchmarks.replot finds a study by those names in one
+# module, and replots a record from it without a list); what studies share is in machinery/.
+
 from __future__ import annotations
 
 import argparse

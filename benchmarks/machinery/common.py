@@ -1,5 +1,8 @@
 """What every benchmark shares: the device, the record of the environment, progress, output files."""
 
+# Over 400 lines: the record's life cycle in one place (environment, the refusal to overwrite, resuming,
+# keeping finished runs through an interrupt, writing JSON, Markdown and figure), each piece used by all.
+
 from __future__ import annotations
 
 import argparse

@@ -24,6 +24,10 @@ read the intervals as coarse). A run whose error goes non-finite counts as infin
     python -m benchmarks.lr_transfer --tasks burgers --burgers-modes 8,16,32,64,128 --burgers-resolution 256
 """
 
+# Over 400 lines because a study is one module: its flags, its runs, its statistics, its record's
+# schema, Markdown report and figure together (benchmarks.replot finds a study by those names in one
+# module, and replots a record from it without a list); what studies share is in machinery/.
+
 from __future__ import annotations
 
 import argparse

@@ -23,6 +23,10 @@ best).
     python -m benchmarks.operator_tasks --tasks darcy --models fno,tfno-tt --inits default,sqrt_in@0.1
 """
 
+# Over 400 lines because a study is one module: its flags, its runs, its statistics, its record's
+# schema, Markdown report and figure together (benchmarks.replot finds a study by those names in one
+# module, and replots a record from it without a list); what studies share is in machinery/.
+
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,10 @@ reconstructed objects per variant (NAME_objects.png).
     python -m benchmarks.training_comparison --strategies legacy,sqrt_in --input-transforms none,sqrt,log1p,instancenorm
 """
 
+# Over 400 lines because a study is one module: its flags, its runs, its statistics, its record's
+# schema, Markdown report and figure together (benchmarks.replot finds a study by those names in one
+# module, and replots a record from it without a list); what studies share is in machinery/.
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +43,7 @@ from ptycho_torch.training import (
     DivergenceError,
     LossScope,
     TrainingConfig,
+    TrainResult,
     check_finite_predictions,
     make_datasets,
     train,
@@ -157,6 +162,33 @@ def training_config(args: argparse.Namespace, strategy: str, layout: str, transf
     )
 
 
+def run_scores(result: TrainResult) -> dict[str, Any]:
+    """One finished run as the record keeps it, beside its variant and seed."""
+    return {
+        "patterns": {"train": result.n_train, "test": result.n_test},
+        "pattern_dynamic_range": result.pattern_dynamic_range,
+        "epoch_losses": result.epoch_losses,
+        "epoch_test_losses": result.epoch_test_losses,
+        "step_losses": result.step_losses,
+        "test": result.test,
+        "reconstruction": result.reconstruction,
+        "participation": result.participation,
+        "seconds": result.timings["total_seconds"],
+        "inference_seconds_per_object": result.timings["inference_seconds_per_object"],
+    }
+
+
+def record_config(args: argparse.Namespace, strategies: list[str], baseline: str,
+                  input_names: list[str]) -> dict[str, Any]:
+    """What was compared, and the training every run shared."""
+    shared = ("architecture", "N", "width", "modes", "blocks", "nepochs", "batch_size", "lr", "loss", "nimgs_train",
+              "nimgs_test", "object_size", "offset", "nphotons", "probe_defocus", "scan")
+    return {"strategies": strategies, "input_transforms": args.input_transforms, "input_layouts": args.input_layouts,
+            "losses_on": args.losses_on, "inputs": input_names, "seeds": list(range(args.seeds)),
+            "baseline": baseline, **{name: getattr(args, name) for name in shared},
+            "backend": args.backend, "test_each_epoch": args.test_each_epoch}
+
+
 def run_comparison(
     args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device,
     previous: dict[str, Any] | None = None,
@@ -190,6 +222,8 @@ def run_comparison(
             for strategy in strategies:
                 for input_name, (layout, input_transform, loss_on) in inputs.items():
                     label = variant_label(strategy, input_name, input_names)
+                    variant = {"strategy": strategy, "input_transform": input_transform, "input_layout": layout,
+                               "loss_on": loss_on, "input": input_name, "variant": label, "seed": seed}
                     if (label, seed) in done:  # finished before the interruption
                         progress.step(f"{label} seed {seed} (kept)")
                         continue
@@ -199,34 +233,11 @@ def run_comparison(
                         result = train(config)
                         check_finite_predictions(result.test_predictions, config.nepochs, len(result.step_losses))
                     except DivergenceError as exc:  # a finding about this variant, not the end of the others
-                        diverged.append({"strategy": strategy, "input_transform": input_transform,
-                                         "input_layout": layout, "loss_on": loss_on, "input": input_name,
-                                         "variant": label,
-                                         "seed": seed, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
+                        diverged.append({**variant, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
                         progress.step(f"{label} seed {seed} diverged")
                         continue
                     kinds = kinds or spectral_layer_kinds(result.model)
-                    runs.append(
-                        {
-                            "strategy": strategy,
-                            "input_transform": input_transform,
-                            "input_layout": layout,
-                            "loss_on": loss_on,
-                            "input": input_name,
-                            "variant": label,
-                            "seed": seed,
-                            "patterns": {"train": result.n_train, "test": result.n_test},
-                            "pattern_dynamic_range": result.pattern_dynamic_range,
-                            "epoch_losses": result.epoch_losses,
-                            "epoch_test_losses": result.epoch_test_losses,
-                            "step_losses": result.step_losses,
-                            "test": result.test,
-                            "reconstruction": result.reconstruction,
-                            "participation": result.participation,
-                            "seconds": result.timings["total_seconds"],
-                            "inference_seconds_per_object": result.timings["inference_seconds_per_object"],
-                        }
-                    )
+                    runs.append({**variant, **run_scores(result)})
                     if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
                         first = result.stitched[0]
                         objects["truth"] = objects["truth"] or object_images(first.truth)
@@ -243,36 +254,9 @@ def run_comparison(
     return {
         "schema": SCHEMA,
         "environment": environment(device, MODULE, args.argv),
-        "config": {
-            "strategies": strategies,
-            "input_transforms": args.input_transforms,
-            "input_layouts": args.input_layouts,
-            "losses_on": args.losses_on,
-            "inputs": input_names,
-            "seeds": list(range(args.seeds)),
-            "baseline": baseline,
-            "architecture": args.architecture,
-            "N": args.N,
-            "width": args.width,
-            "modes": args.modes,
-            "blocks": args.blocks,
-            "nepochs": args.nepochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "loss": args.loss,
-            "nimgs_train": args.nimgs_train,
-            "nimgs_test": args.nimgs_test,
-            "object_size": args.object_size,
-            "offset": args.offset,
-            "nphotons": args.nphotons,
-            "probe_defocus": args.probe_defocus,
-            "scan": args.scan,
-            "patterns": runs[0]["patterns"],
-            "backend": args.backend,
-            "test_each_epoch": args.test_each_epoch,
-            "loss_threshold": thresholds,  # one per loss scope: a stitched and a per-patch loss differ in kind
-            "total_steps": total_steps,
-        },
+        "config": {**record_config(args, strategies, baseline, input_names), "patterns": runs[0]["patterns"],
+                   # one threshold per loss scope: a stitched and a per-patch loss differ in kind
+                   "loss_threshold": thresholds, "total_steps": total_steps},
         "spectral_layers": {args.architecture: kinds},
         "runs": runs,
         "diverged": diverged,
