@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .simulation.forward import diffraction_amplitude
+from .optics import FAR_FIELD, Propagator, moved_exit_wave
 
 __all__ = [
     "LossName",
@@ -40,18 +40,31 @@ def physics_loss(
     counts: torch.Tensor,
     intensity_scale: float,
     kind: LossName = "mae",
+    *,
+    propagator: Propagator = FAR_FIELD,
+    good_pixels: torch.Tensor | None = None,
+    shifts: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Compare the diffraction of ``obj`` under ``probe`` with the measurement.
+    """Compare the measurement with what ``obj`` under ``probe`` gives through ``propagator``.
 
-    ``mae``: mean |predicted − measured amplitude| in model units. ``poisson``:
-    the Poisson negative log-likelihood of the photon counts at rate
-    (scale · predicted amplitude)², divided by scale² to stay in model units.
+    ``mae``: mean |predicted − measured amplitude| in model units. ``poisson``: the Poisson negative
+    log-likelihood of the photon counts at rate (scale · predicted amplitude)², divided by scale² to stay
+    in model units. ``good_pixels`` (N, N) bool: the mean is taken over those only (a detector's bad
+    pixels say nothing). ``shifts`` (B, 2) px: each object moved that much under the probe (refined scan
+    positions, ``optics.moved_exit_wave``).
     """
-    predicted = diffraction_amplitude(obj, probe).unsqueeze(1)
+    exit_wave = probe * obj if shifts is None else moved_exit_wave(obj, probe, shifts)
+    predicted = propagator.amplitude(exit_wave).unsqueeze(1)
     if kind == "mae":
-        return (predicted - amplitudes).abs().mean()
-    rate = (intensity_scale * predicted) ** 2
-    return F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-8) / intensity_scale**2
+        per_pixel = (predicted - amplitudes).abs()
+    else:
+        rate = (intensity_scale * predicted) ** 2
+        per_pixel = F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-8,
+                                       reduction="none") / intensity_scale**2
+    if good_pixels is None:
+        return per_pixel.mean()
+    good = good_pixels.to(per_pixel.device, per_pixel.dtype)
+    return (per_pixel * good).sum() / (good.sum() * per_pixel[..., 0, 0].numel())
 
 
 def probe_support(probe: torch.Tensor) -> torch.Tensor:

@@ -46,13 +46,21 @@ from spectral_init.cli.usage import (
 from .data.scan_files import ScanFile, write_object_file
 from .evaluation import reconstruction_metrics
 from .evaluation.figures import draw_object, draw_reconstruction
-from .reconstruction import TrainedModel, check_scan_fits, model_from_checkpoint, read_scan, reconstruct
+from .reconstruction import (
+    TrainedModel,
+    check_scan_fits,
+    model_from_checkpoint,
+    read_scan,
+    reconstruct,
+    scan_settings,
+)
 from .training import DistributedContext, pick_device
 from .training.checkpoint import read_checkpoint
 
 __all__ = ["main"]
 
 OUTPUT_FILES = ("object.npz", "object.png", "metrics.json")
+GUESS_NOTE = "the file holds no probe"  # the reader's note, which training needs and prediction does not
 
 
 class PredictionSettings(BaseModel):
@@ -72,7 +80,8 @@ def _parser_and_fields() -> tuple[argparse.ArgumentParser, ModelFlags]:
     p = ArgumentParser(prog="python -m ptycho_torch.predict", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by ptycho_torch.train")
-    p.add_argument("data", type=Path, help="the scan to reconstruct (.npz, the reference's format)")
+    p.add_argument("data", type=Path, help="the scan to reconstruct: .npz (the reference's format) or CXI, read "
+                   "with the training run's propagation and focus distance")
     p.add_argument("--output-dir", type=output_directory_argument, required=True,
                    help="where object.npz, object.png and metrics.json go (locked while it runs)")
     p.add_argument("--overwrite", action="store_true",
@@ -108,16 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: PredictionSettings, argv: Sequence[str] | None, threads: Any) -> int:
     try:
         saved = read_checkpoint(args.checkpoint)
-        scan = read_scan(args.data)
+        scan = read_scan(args.data, **scan_settings(saved))  # a CXI file is read as the run read its own
         device = pick_device(settings.device, DistributedContext())
         # the scan's probe builds a model only whose checkpoint predates keeping the training probe
-        trained = model_from_checkpoint(saved, args.checkpoint, device, probe=scan.probe)
+        trained = model_from_checkpoint(saved, args.checkpoint, device, probe=scan.probe, propagator=scan.propagator)
         check_scan_fits(trained, scan)
     except pydantic.ValidationError as exc:
         raise UsageError(format_validation_error(exc, f"configuration in {args.checkpoint}")) from None
     except ValueError as exc:  # CheckpointError, DataFileError, a scan the model does not take, no CUDA
         raise UsageError(str(exc)) from None
-    notes = [f"{args.data}: {note}" for note in scan.notes] + _model_notes(trained, scan)
+    notes = [f"{args.data}: {note}" for note in scan.notes if not note.startswith(GUESS_NOTE)]
+    if scan.probe_guessed:
+        notes.append(f"{args.data} holds no probe: it is reconstructed with the probe the model was trained with")
+    notes += _model_notes(trained, scan)
     try:
         claim_output_directory(args.output_dir)
     except ValueError as exc:
@@ -170,7 +182,8 @@ def _predict_and_write(args: argparse.Namespace, settings: PredictionSettings, a
     out = args.output_dir
     with stop_signals_ignored():  # the three files are written together or, interrupted before, not at all
         write_atomically(out / "object.npz", lambda p: write_object_file(
-            p, result.object, result.coverage, result.positions, result.object_index, scan.N, result.origin))
+            p, result.object, result.coverage, result.positions, result.object_index, scan.N, result.origin,
+            probe=result.data.probe if scan.probe_guessed else None))
         figure = None
         if not args.no_figure:
             title = f"{config.model.architecture} ({trained.epochs} epochs) on {args.data.name}"

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +22,17 @@ import torch.nn as nn
 from spectral_init.checks import check_positive_int
 
 from .data.measured import dataset_from_scan, intensity_scale
-from .data.scan_files import ScanFile, read_scan_file
+from .data.readers import read_any_scan
+from .data.scan_files import ScanFile
 from .evaluation import StitchedObject, evaluate_objects, stitch_objects
 from .generators.config import build_generator
+from .optics import FAR_FIELD, Propagation, Propagator
 from .simulation import PtychoDataset
 from .training import TrainingConfig, predict
 from .training.checkpoint import as_configured_then, read_checkpoint
 
 __all__ = ["PROBE_TOLERANCE", "Reconstruction", "TrainedModel", "check_scan_fits", "load_model",
-           "model_from_checkpoint", "read_scan", "reconstruct"]
+           "model_from_checkpoint", "read_scan", "reconstruct", "scan_settings"]
 
 PROBE_TOLERANCE = 1e-4  # relative L2 difference: float32 round-off of a copied probe is ~1e-7
 
@@ -77,22 +80,32 @@ class Reconstruction:
         return evaluate_objects(self.patches, self.data)
 
 
-def read_scan(path: Path | str) -> ScanFile:
-    """A scan file in the reference's ``.npz`` format, read and checked (``data_files.read_scan_file``:
-    a ``DataFileError`` names the file, the key and the problem)."""
-    return read_scan_file(path)
+def read_scan(path: Path | str, propagation: Propagation = "far-field",
+              focus_distance: float | None = None) -> ScanFile:
+    """A scan file read and checked: the reference's ``.npz`` format, or CXI with its geometry (near field:
+    ``propagation="near-field"`` and the focus-to-sample distance ``focus_distance`` in m). A
+    ``DataFileError`` names the file, the key and the problem."""
+    return read_any_scan(path, propagation, focus_distance)
+
+
+def scan_settings(saved: dict[str, Any]) -> dict[str, Any]:
+    """How the checkpoint's run read its scans: ``propagation`` and ``focus_distance``, to read another
+    scan of the same instrument alike."""
+    files = as_configured_then(saved["config"]).get("files") or {}
+    return {"propagation": files.get("propagation", "far-field"), "focus_distance": files.get("focus_distance")}
 
 
 def load_model(checkpoint: Path | str, device: torch.device | str = "cpu",
-               probe: torch.Tensor | None = None) -> TrainedModel:
+               probe: torch.Tensor | None = None, propagator: Propagator = FAR_FIELD) -> TrainedModel:
     """The generator of a ``ptycho_torch.train`` checkpoint, built with its training probe (``probe`` is
-    needed only for a checkpoint that predates keeping it). A ``CheckpointError`` names a path that is
-    no checkpoint; a config that no longer validates raises pydantic's ``ValidationError``."""
-    return model_from_checkpoint(read_checkpoint(checkpoint), Path(checkpoint), device, probe)
+    needed only for a checkpoint that predates keeping it; ``propagator``, a near-field scan's, only for
+    the near-field ``real_space`` input). A ``CheckpointError`` names a path that is no checkpoint; a
+    config that no longer validates raises pydantic's ``ValidationError``."""
+    return model_from_checkpoint(read_checkpoint(checkpoint), Path(checkpoint), device, probe, propagator)
 
 
 def model_from_checkpoint(saved: dict[str, Any], path: Path, device: torch.device | str = "cpu",
-                          probe: torch.Tensor | None = None) -> TrainedModel:
+                          probe: torch.Tensor | None = None, propagator: Propagator = FAR_FIELD) -> TrainedModel:
     """``load_model`` of a checkpoint already read (``checkpoints.read_checkpoint``) from ``path``."""
     settings = as_configured_then(saved["config"])
     settings["files"] = None  # the training files are not needed (nor perhaps still there) to reconstruct
@@ -101,7 +114,7 @@ def model_from_checkpoint(saved: dict[str, Any], path: Path, device: torch.devic
     if kept is None and probe is None:
         raise ValueError(f"checkpoint {str(path)!r} predates keeping its training probe: give probe= (the scan's)")
     used = (kept if kept is not None else probe).to(torch.complex64)
-    model = build_generator(config.model, probe=used).to(device)
+    model = build_generator(config.model, probe=used, propagator=propagator).to(device)
     model.load_state_dict(saved["model_state"])
     model.eval()
     return TrainedModel(model=model, config=config, probe=used, probe_is_the_training_probe=kept is not None,
@@ -115,7 +128,7 @@ def check_scan_fits(trained: TrainedModel, scan: ScanFile) -> None:
     if scan.N != trained.config.model.N:
         raise ValueError(f"{scan.path}: patterns of {scan.N} px, but the model was trained on "
                          f"{trained.config.model.N} px")
-    if not trained.probe_is_the_training_probe:
+    if not trained.probe_is_the_training_probe or scan.probe_guessed:  # a guess is no probe to hold it to
         return
     kept, given = trained.probe.to(torch.complex128), scan.probe.to(torch.complex128)
     difference = float(torch.linalg.vector_norm(given - kept) / torch.linalg.vector_norm(kept))
@@ -133,6 +146,8 @@ def reconstruct(trained: TrainedModel, scan: ScanFile, batch_size: int = 64) -> 
     (``check_scan_fits``) before any work where the scan is not what the model takes."""
     check_positive_int(batch_size, "batch_size")
     check_scan_fits(trained, scan)
+    if scan.probe_guessed:  # the file held no probe: the one the model was trained with (a learned one)
+        scan = dataclasses.replace(scan, probe=trained.probe.cpu())
     data = dataset_from_scan(scan, intensity_scale(scan, None))
     run_config = trained.config.model_copy(update={"infer_batch_size": batch_size})
     start = time.perf_counter()

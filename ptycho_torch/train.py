@@ -65,7 +65,7 @@ from spectral_init.plugins import normalize_name
 
 from .data.scan_files import DataFileError, write_object_file
 from .evaluation import lattice_note, stitch_objects
-from .evaluation.figures import draw_reconstruction
+from .evaluation.figures import draw_object, draw_reconstruction
 from .generators.spectral_conv import resolve_backend
 from .simulation import load_probe
 from .training import (
@@ -117,6 +117,8 @@ _SHORT_NAMES: dict[str, str | tuple[str, ...]] = {
     "data.nphotons": "nphotons",
     "data.probe-path": "probe",
     "data.probe-defocus": "probe-defocus",
+    "files.propagation": "propagation",
+    "files.focus-distance": "focus-distance",
 }
 
 
@@ -465,15 +467,20 @@ def write_outputs(output_dir: Path, config: TrainingConfig, result: TrainResult,
     test_set = result.test_set
     objects, coverage = stitch_objects(result.test_predictions, test_set)
     write_atomically(output_dir / "object.npz", lambda p: write_object_file(
-        p, objects, coverage, test_set.positions, test_set.object_ids, test_set.probe.shape[-1], test_set.origin))
-    checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress, result.train_set)
+        p, objects, coverage, test_set.positions, test_set.object_ids, test_set.probe.shape[-1], test_set.origin,
+        probe=test_set.probe if config.learn_probe else None))
+    checkpoint = make_checkpoint(config, result.model, result.optimizer, result.progress, result.train_set,
+                                 result.illumination)
     write_atomically(output_dir / "checkpoint.pt", lambda p: torch.save(checkpoint, p))
-    if not draw or not result.stitched:
+    if not draw:
         return None
     spec = resolved_spectral_init(config)
     init = spec["strategy"] + (" + calibration" if spec.get("calibrate") else "")
     title = (f"{config.model.architecture}, init {init}, {config.nepochs} epochs: stitched test object 1 of "
-             f"{len(result.stitched)}")
+             f"{len(objects)}")
+    if not result.stitched:  # no truth (a measured scan): the object alone, where the scan reached
+        return draw_object(objects[0].numpy(), title, output_dir / "reconstruction.png",
+                           (coverage[0] > 0).numpy())
     return draw_reconstruction(result.stitched[0], title, output_dir / "reconstruction.png")
 
 

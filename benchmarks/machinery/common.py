@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import subprocess
@@ -57,6 +58,7 @@ __all__ = [
     "UsageError",
     "benchmark_parser",
     "bounded_int",
+    "positive_float",
     "comma_separated",
     "command_threads",
     "device_name",
@@ -237,6 +239,17 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0, else a usage error (exit 2) saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return value
 
 
 def comma_separated(choices: Sequence[str], what: str = "values") -> Callable[[str], list[str]]:

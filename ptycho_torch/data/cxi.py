@@ -27,15 +27,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+import torch
 
+from ..optics import FAR_FIELD, Propagation, Propagator
+from ..scan.placement import canvas_for
 from .file_errors import DataFileError
+from .scan_files import MAX_CANVAS, ScanFile
 
-__all__ = ["CXI_ENTRIES", "CxiGeometry", "CxiScan", "Propagation", "read_cxi", "write_cxi"]
-
-Propagation = Literal["far-field", "near-field"]
+__all__ = ["CXI_ENTRIES", "CxiGeometry", "CxiScan", "read_cxi", "scan_from_cxi", "write_cxi"]
 
 CXI_ENTRIES = {
     "data": "entry_1/instrument_1/detector_1/data",
@@ -287,3 +289,48 @@ def write_cxi(path: Path | str, counts: np.ndarray, translations: np.ndarray, *,
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def scan_from_cxi(path: Path | str, propagation: Propagation = "far-field",
+                  focus_distance: float | None = None) -> ScanFile:
+    """A CXI file as the scan the model takes: amplitudes √counts / s in model units (s: the scale that
+    makes the mean pattern's Σ amplitude² = N², kept as the intensity scale), the propagator of its
+    geometry, its good pixels, positions in object pixels, and the file's probe — or, where it holds none,
+    a guess from the data: the mean pattern's amplitude carried back to the sample plane with a flat phase
+    (``probe_guessed``; the run then has to learn the probe)."""
+    cxi = read_cxi(path, propagation, focus_distance)
+    n, height, width = cxi.counts.shape
+    if height != width:
+        raise DataFileError(cxi.path, CXI_ENTRIES["data"], f"patterns of {height} × {width} px; the model takes "
+                            "square patterns (crop them to N × N)")
+    good = torch.from_numpy(cxi.good_pixels)
+    counts = torch.from_numpy(cxi.counts) * good
+    scale = math.sqrt(counts.double().sum(dim=(-2, -1)).mean().item()) / width
+    if not scale > 0:
+        raise DataFileError(cxi.path, CXI_ENTRIES["data"], "no photon in any pattern")
+    amplitudes = counts.sqrt() / scale
+    geometry = cxi.geometry
+    propagator = (FAR_FIELD if propagation == "far-field" else
+                  Propagator.near_field((width, width), geometry.object_pixel, geometry.wavelength,
+                                        geometry.effective_distance))
+    notes = list(cxi.notes)
+    power = amplitudes.double().square().sum(dim=(-2, -1)).mean()  # Parseval: Σ|P·O|² for |O| ≈ 1
+    if cxi.probe is not None:
+        probe = torch.from_numpy(cxi.probe)
+    else:
+        mean_amplitude = amplitudes.double().square().mean(dim=0).sqrt()
+        probe = propagator.back(mean_amplitude.to(torch.complex64))
+        notes.append("the file holds no probe: the guess is the mean pattern carried back to the sample with a "
+                     "flat phase, to be learned (learn_probe)")
+    probe = (probe * (power / probe.abs().double().square().sum()).sqrt()).to(torch.complex64)
+    positions = [(float(r), float(c)) for r, c in cxi.positions]
+    canvas = canvas_for(positions, width)
+    if max(canvas) > MAX_CANVAS:
+        raise DataFileError(cxi.path, CXI_ENTRIES["translation"], f"the positions span {max(canvas) - width:.0f} "
+                            f"object pixels, more than {MAX_CANVAS}: is the geometry right (propagation, "
+                            "focus distance)?")
+    return ScanFile(path=cxi.path, amplitudes=amplitudes.float(), probe=probe, positions=positions,
+                    object_index=torch.zeros(n, dtype=torch.int64), canvas=canvas, object_truth=None,
+                    patch_truth=None, metadata={"intensity_scale": scale, "geometry": geometry.describe()},
+                    notes=notes, origin=cxi.origin, propagator=propagator, good_pixels=good,
+                    probe_guessed=cxi.probe is None)

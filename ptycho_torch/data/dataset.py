@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..optics import FAR_FIELD, Propagator
+
 __all__ = ["PtychoDataset"]
 
 
@@ -26,6 +28,8 @@ class PtychoDataset:
     canvas: tuple[int, int]  # every object's (height, width)
     step: int  # the scan lattice's period in px (for evaluation.lattice_share)
     origin: tuple[float, float] = (0.0, 0.0)  # the canvas's (0, 0) in its scan file's frame (data.scan_files.ScanFile)
+    propagator: Propagator = FAR_FIELD  # how an exit wave became these patterns
+    good_pixels: torch.Tensor | None = None  # (N, N) bool: the detector pixels to trust (None: all)
 
     def __len__(self) -> int:
         return self.amplitudes.shape[0]

@@ -14,6 +14,7 @@ its own scale: the file's ``_metadata["intensity_scale"]`` where this package wr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from ..optics import Propagation
 from .dataset import PtychoDataset
-from .scan_files import ScanFile, read_scan_file
+from .readers import read_any_scan
+from .scan_files import ScanFile
 
 __all__ = [
     "DEFAULT_NPHOTONS",
@@ -39,28 +42,46 @@ COUNTS_CHUNK = 256  # patterns whose counts are computed at a time
 
 
 class DataFiles(BaseModel):
-    """Measured scans to train and test on, in PtychoPINN's canonical ``.npz`` format."""
+    """Measured scans to train and test on: PtychoPINN's canonical ``.npz`` format, or CXI."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    train_path: Path = Field(description="The scan to train on (.npz: diff3d, probeGuess, xcoords, ycoords, …).")
+    train_path: Path = Field(description="The scan to train on: .npz (diff3d, probeGuess, xcoords, ycoords, …) or "
+                             "CXI (HDF5).")
     test_path: Path | None = Field(None, description="The scan to test on; default the training scan itself.")
     nphotons: float | None = Field(None, gt=0, allow_inf_nan=False,
                                    description="Mean photons per pattern, where the file's metadata gives neither "
                                    "intensity_scale nor nphotons (default 1e9).")
+    propagation: Propagation = Field("far-field", description="How the patterns were formed: far-field (a "
+                                     "Fourier transform; .npz and CXI) or near-field (in-line holography, "
+                                     "angular-spectrum propagation; CXI, whose geometry it needs).")
+    focus_distance: float | None = Field(None, gt=0, allow_inf_nan=False, description="Near field with a "
+                                         "diverging beam: the focus-to-sample distance z₁ in m, which a CXI file "
+                                         "does not hold (Fresnel scaling: M = (z₁ + z₂)/z₁).")
     _scans: dict[str, ScanFile] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _read(self) -> DataFiles:
-        train = read_scan_file(self.train_path)
-        test = train if self.test_path is None else read_scan_file(self.test_path)
+        if self.focus_distance is not None and self.propagation == "far-field":
+            raise ValueError("focus_distance is for near-field propagation: drop it, or set propagation = "
+                             "'near-field'")
+        train = read_any_scan(self.train_path, self.propagation, self.focus_distance)
+        test = train if self.test_path is None else read_any_scan(self.test_path, self.propagation,
+                                                                   self.focus_distance)
         if test.N != train.N:
             raise ValueError(f"test_path's patterns are {test.N} px, train_path's {train.N} px: one size, please")
+        if train.probe_guessed and test is not train:  # one probe per run: the training scan's guess, learned
+            test = dataclasses.replace(test, probe=train.probe, probe_guessed=True)
         if not torch.equal(test.probe, train.probe):
             raise ValueError("test_path's probeGuess differs from train_path's: the model learns one probe's "
                              "patterns (one probe per run)")
         self._scans.update(train=train, test=test)
         return self
+
+    @property
+    def probe_guessed(self) -> bool:
+        """The training file held no probe: the one it gives is a guess from its patterns."""
+        return self._scans["train"].probe_guessed
 
     @property
     def N(self) -> int:
@@ -118,7 +139,8 @@ def dataset_from_scan(scan: ScanFile, scale: float) -> PtychoDataset:
     return PtychoDataset(amplitudes=amplitudes, counts=counts,
                          objects=scan.patch_truth, probe=scan.probe, intensity_scale=scale,
                          positions=list(scan.positions), object_ids=scan.object_index.clone(), canvas=scan.canvas,
-                         step=lattice_step(scan.positions), origin=scan.origin)
+                         step=lattice_step(scan.positions), origin=scan.origin, propagator=scan.propagator,
+                         good_pixels=scan.good_pixels)
 
 
 def datasets_from_files(files: DataFiles) -> tuple[PtychoDataset, PtychoDataset]:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..optics import FAR_FIELD, Propagator
 from ..scan.placement import PatchPlacement, canvas_for
 from .file_errors import DataFileError
 from .pattern_checks import checked_scale, chunks, cube_layout, square_root
@@ -71,6 +72,9 @@ class ScanFile:
     # the object canvas's (0, 0) in the file's pixel frame (row, column): without objectGuess the scan
     # is moved to start at pixel 0, and this brings what is written back to the file's coordinates
     origin: tuple[float, float] = (0.0, 0.0)
+    propagator: Propagator = FAR_FIELD  # how the file's patterns were formed (CXI: from its geometry)
+    good_pixels: torch.Tensor | None = None  # (N, N) bool, from a detector mask
+    probe_guessed: bool = False  # the file held no probe: ``probe`` is a guess from the data, to be learned
 
     @property
     def N(self) -> int:
@@ -332,11 +336,12 @@ def write_scan_file(path: Path | str, amplitudes: torch.Tensor, probe: torch.Ten
 
 def write_object_file(path: Path | str, objects: torch.Tensor, coverage: torch.Tensor,
                       positions: list[tuple[float, float]], object_ids: torch.Tensor, patch: int,
-                      origin: tuple[float, float] = (0.0, 0.0)) -> None:
+                      origin: tuple[float, float] = (0.0, 0.0), probe: torch.Tensor | None = None) -> None:
     """A reconstruction: ``object`` (K, H, W) complex64, the stitched objects (0 where no patch reached);
     ``coverage`` (K, H, W), the summed |probe|² weight behind each pixel; and the scan it came from, as in
     the input format (``xcoords``/``ycoords`` patch centres, ``object_index``) in the scan file's own
-    frame: ``origin`` (row, column) is where the object's pixel (0, 0) lies in it, and is written too."""
+    frame: ``origin`` (row, column) is where the object's pixel (0, 0) lies in it, and is written too;
+    with ``probe`` (N, N), the probe it was reconstructed with (a retrieved one, as ``probe``)."""
     rows = np.array([r for r, _ in positions], dtype=np.float64) + origin[0]
     cols = np.array([c for _, c in positions], dtype=np.float64) + origin[1]
     arrays = {"object": objects.detach().cpu().numpy().astype(np.complex64),
@@ -344,6 +349,8 @@ def write_object_file(path: Path | str, objects: torch.Tensor, coverage: torch.T
               "xcoords": cols + patch / 2, "ycoords": rows + patch / 2,
               "origin": np.array(origin, dtype=np.float64),
               "object_index": object_ids.cpu().numpy().astype(np.int64)}
+    if probe is not None:
+        arrays["probe"] = probe.detach().cpu().numpy().astype(np.complex64)
     _save_atomically(Path(path), arrays)
 
 

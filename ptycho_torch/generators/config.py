@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spectral_init.settings import SpectralInitSpec
 
+from ..optics import FAR_FIELD, Propagator
 from ..simulation.probe import disk_probe
 from .blocks import InputTransformMode, OutputMode
 from .diffraction_input import DiffractionInput, InputLayout, LaidOutGenerator, layout_channels
@@ -46,9 +47,10 @@ class GeneratorConfig(BaseModel):
     fno_cnn_blocks: int = Field(2, ge=0, le=64, description="CNN refiner blocks after the spectral ones (fno, ffno).")
     input_layout: InputLayout = Field(
         "real_space",
-        description="What the generator sees: real_space, the exit wave back-propagated with the probe's "
-        "far-field phase (2 channels); corner, the amplitudes with DC at pixel (0, 0); centred, as measured "
-        "(the reference's input, and this project's before the scan-lattice fix).",
+        description="What the generator sees: real_space, the exit wave back-propagated (far field: with the "
+        "probe's far-field phase; near field: with a flat phase) (2 channels); corner, the amplitudes with DC at "
+        "pixel (0, 0) (far field); flat_field, each pattern over the training scan's mean pattern, minus 1; "
+        "centred, as measured (the reference's input, and this project's before the scan-lattice fix).",
     )
     input_transform: InputTransformMode = Field(
         "none", description="Applied to the generator's input first (sqrt and log1p: amplitude layouts only).")
@@ -81,22 +83,27 @@ class GeneratorConfig(BaseModel):
         return self
 
 
-def build_generator(config: GeneratorConfig, probe: torch.Tensor | None = None) -> nn.Module:
+def build_generator(config: GeneratorConfig, probe: torch.Tensor | None = None,
+                    propagator: Propagator = FAR_FIELD, flat: torch.Tensor | None = None) -> nn.Module:
     """The generator ``config`` describes, its spectral layers drawn by ``config.spectral_init``.
 
     Its input is laid out by ``config.input_layout``: for ``centred`` the bare generator (the
     reference's classes, their state_dict keys unchanged), otherwise a ``LaidOutGenerator`` around it.
-    ``real_space`` needs the scan's ``probe`` (N × N complex); without one it takes the simulation's
-    default probe, ``disk_probe(N)``.
+    ``real_space`` needs, in the far field, the scan's ``probe`` (N × N complex; without one it takes the
+    simulation's default probe, ``disk_probe(N)``), in the near field the scan's ``propagator``;
+    ``flat_field`` the training scan's mean amplitude ``flat`` (N × N; without it, a placeholder that a
+    saved state_dict fills).
     """
     generator = _build_bare_generator(config, layout_channels(config.input_layout))
     if config.input_layout == "centred":
         return generator
-    if config.input_layout == "real_space" and probe is None:
+    if config.input_layout == "real_space" and probe is None and propagator.kind == "far-field":
         probe = disk_probe(config.N)
-    if probe is not None and tuple(probe.shape) != (config.N, config.N):
-        raise ValueError(f"the probe is {tuple(probe.shape)} px; the model's patches are {config.N} × {config.N}")
-    return LaidOutGenerator(DiffractionInput(config.input_layout, probe), generator)
+    for name, given in (("probe", probe), ("mean pattern", flat)):
+        if given is not None and tuple(given.shape) != (config.N, config.N):
+            raise ValueError(f"the {name} is {tuple(given.shape)} px; the model's patches are "
+                             f"{config.N} × {config.N}")
+    return LaidOutGenerator(DiffractionInput(config.input_layout, probe, propagator, flat), generator)
 
 
 def _build_bare_generator(config: GeneratorConfig, in_channels: int) -> nn.Module:

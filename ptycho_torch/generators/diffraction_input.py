@@ -15,7 +15,12 @@ reconstruction comparison"). The layouts:
   For an object of 1 it is the probe itself; in general it is the first error-reduction estimate of
   P·O, an image whose pixel (i, j) does belong to the object's pixel (i, j), and the DC peak becomes
   the probe's smooth footprint instead of a point. The global transform comes first, so no local path
-  sees the reciprocal-space pixels.
+  sees the reciprocal-space pixels. In the near field (in-line holography) the pattern is already an image
+  of the object, blurred by propagation: ``real_space`` carries it back to the sample plane with a flat
+  phase, ψ₀ = IFFT₂(FFT₂(A)·H*), no probe needed.
+- ``flat_field``: each pattern over the training scan's mean pattern, minus 1 — holography's flat-field
+  correction, which divides the illumination's own structure out of a near-field pattern and leaves the
+  object's contrast (the mean pattern is a buffer saved with the weights).
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from typing import Literal, get_args
 import torch
 import torch.nn as nn
 
+from ..optics import FAR_FIELD, Propagator
 from .blocks import check_choice
 
 __all__ = ["INPUT_LAYOUTS", "DiffractionInput", "InputLayout", "LaidOutGenerator", "layout_channels"]
 
-InputLayout = Literal["centred", "corner", "real_space"]
+InputLayout = Literal["centred", "corner", "real_space", "flat_field"]
 INPUT_LAYOUTS: tuple[str, ...] = get_args(InputLayout)
 
 
@@ -39,23 +45,46 @@ def layout_channels(layout: InputLayout) -> int:
 
 
 class DiffractionInput(nn.Module):
-    """Measured amplitudes (B, C, N, N), DC-centred as ``ptycho_torch.simulation`` makes them, laid out
-    for the generator: (B, C, N, N) for ``centred`` and ``corner``, (B, 2C, N, N) (all real parts, then
-    all imaginary parts) for ``real_space``, which needs the (N, N) complex ``probe``."""
+    """Measured amplitudes (B, C, N, N), DC-centred as ``ptycho_torch.simulation`` makes them (far field) or
+    as the detector saw them (near field), laid out for the generator: (B, C, N, N) for ``centred``,
+    ``corner`` and ``flat_field`` (which takes the (N, N) mean amplitude ``flat``), (B, 2C, N, N) (all real
+    parts, then all imaginary parts) for ``real_space``, which in the far field needs the (N, N) complex
+    ``probe`` and in the near field the ``propagator``."""
 
-    def __init__(self, layout: InputLayout, probe: torch.Tensor | None = None) -> None:
+    def __init__(self, layout: InputLayout, probe: torch.Tensor | None = None,
+                 propagator: Propagator = FAR_FIELD, flat: torch.Tensor | None = None) -> None:
         super().__init__()
         self.layout = check_choice(layout, INPUT_LAYOUTS, "input_layout")
-        if layout == "real_space":
+        self.propagator = propagator
+        if layout == "corner" and propagator.kind == "near-field":
+            raise ValueError("input_layout 'corner' moves a far-field pattern's DC to pixel (0, 0); a near-field "
+                             "pattern has none: take real_space, flat_field or centred")
+        if layout == "flat_field":
+            if flat is not None and flat.ndim != 2:
+                raise ValueError("input_layout 'flat_field' needs the mean amplitude, an N × N tensor")
+            # saved with the weights: the training scan's mean pattern is part of the model
+            self.register_buffer("flat", torch.ones(1, 1) if flat is None else flat.float().clone())
+        if layout == "real_space" and propagator.kind == "far-field":
             if probe is None or probe.ndim != 2 or probe.shape[0] != probe.shape[1]:
                 raise ValueError("input_layout 'real_space' needs the probe, a complex N × N tensor")
             far_field = torch.fft.fft2(probe.to(torch.complex64), norm="ortho")
             # not saved with the weights: the probe belongs to the data, given again when the model is built
             self.register_buffer("probe_phase", torch.exp(1j * torch.angle(far_field)), persistent=False)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        key = prefix + "flat"
+        if self.layout == "flat_field" and key in state_dict:  # the saved mean pattern, whatever size was built
+            self.flat = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, amplitudes: torch.Tensor) -> torch.Tensor:
         if self.layout == "centred":
             return amplitudes
+        if self.layout == "flat_field":
+            return amplitudes / self.flat.clamp_min(0.05 * self.flat.max()) - 1
+        if self.layout == "real_space" and self.propagator.kind == "near-field":
+            exit_wave = self.propagator.back(amplitudes.to(torch.complex64))
+            return torch.cat([exit_wave.real, exit_wave.imag], dim=1)
         unshifted = torch.fft.ifftshift(amplitudes, dim=(-2, -1))
         if self.layout == "corner":
             return unshifted

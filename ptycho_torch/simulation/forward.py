@@ -1,8 +1,11 @@
-"""The forward model: far-field diffraction amplitude of probe × object, and photon noise."""
+"""The forward model of the simulation: the measured amplitude of probe × object (``optics``), and photon
+noise."""
 
 from __future__ import annotations
 
 import torch
+
+from ..optics import FAR_FIELD, Propagator
 
 __all__ = [
     "diffraction_amplitude",
@@ -10,14 +13,10 @@ __all__ = [
 ]
 
 
-def diffraction_amplitude(patch: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
-    """|FFT(probe · patch)| over the last two axes, orthonormal and DC-centred.
-
-    Orthonormal, so Parseval holds: Σ|result|² = Σ|probe · patch|².
-    """
-    exit_wave = probe * patch
-    far_field = torch.fft.fft2(exit_wave, norm="ortho")
-    return torch.fft.fftshift(far_field, dim=(-2, -1)).abs()
+def diffraction_amplitude(patch: torch.Tensor, probe: torch.Tensor, propagator: Propagator = FAR_FIELD) -> torch.Tensor:
+    """The measured amplitude of ``probe · patch``: by default |FFT(probe · patch)| over the last two axes,
+    orthonormal and DC-centred, so that Parseval holds: Σ|result|² = Σ|probe · patch|²."""
+    return propagator.amplitude(probe * patch)
 
 
 def poisson_counts(

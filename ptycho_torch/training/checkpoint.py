@@ -51,10 +51,11 @@ class TrainingProgress:
 
 
 def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    progress: TrainingProgress, train_set: PtychoDataset) -> dict[str, Any]:
-    """Everything needed to continue exactly: weights, optimizer, RNG states, progress, config; and
-    what a prediction must match: the training probe (the model's input and loss assume it) and the
-    intensity scale.
+                    progress: TrainingProgress, train_set: PtychoDataset,
+                    illumination: nn.Module | None = None) -> dict[str, Any]:
+    """Everything needed to continue exactly: weights, optimizer, RNG states, progress, config, the learned
+    probe and position corrections (``illumination``); and what a prediction must match: the training probe
+    (the model's input and loss assume it; a learned one as learned) and the intensity scale.
 
     The data order needs no entry: each epoch's order is a function of (seed, epoch)
     (``shard_indices``), and the data are simulated from the seed again.
@@ -76,6 +77,7 @@ def make_checkpoint(config: TrainingConfig, model: nn.Module, optimizer: torch.o
         "complete": progress.epoch >= config.nepochs,
         "probe": train_set.probe.detach().cpu().clone(),
         "intensity_scale": train_set.intensity_scale,
+        **({} if illumination is None else {"illumination": illumination.state_dict()}),
     }
 
 

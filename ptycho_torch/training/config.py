@@ -56,6 +56,15 @@ class TrainingConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available.")
     test_each_epoch: bool = Field(False, description="Also the test physics loss after every epoch (costs a "
                                   "forward pass over the test set each time).")
+    learn_probe: bool = Field(False, description="Learn the probe beside the generator, starting from the scan's "
+                              "(or, for a file without one, a guess from its patterns), its power held so that "
+                              "probe and object keep their scale.")
+    refine_positions: bool = Field(False, description="Learn a sub-pixel correction of each training pattern's "
+                                   "scan position (their mean held at 0).")
+    probe_lr: float = Field(0.01, gt=0, allow_inf_nan=False, description="The learned probe's Adam rate, in units "
+                            "of its mean amplitude.")
+    position_lr: float = Field(0.04, gt=0, allow_inf_nan=False, description="The position corrections' Adam "
+                               "rate, in pixels.")
 
     @model_validator(mode="before")
     @classmethod
@@ -103,7 +112,18 @@ class TrainingConfig(BaseModel):
             raise ValueError("lr_scaling = 'mup' scales the learning rate from the mup strategy's base_modes: set "
                              "model.spectral_init to {strategy = 'mup', params = {base_modes = …}}, or lr_scaling "
                              "= 'standard'")
+        if self.learn_probe and self.model.input_layout == "real_space" and (
+                self.files is None or self.files.propagation == "far-field"):
+            raise ValueError("learn_probe with input_layout 'real_space' in the far field: that input is made with "
+                             "the probe, which would then change under it; take model.input_layout = 'flat_field' "
+                             "or 'centred'")
         if self.files is not None:
+            if self.files.probe_guessed and not self.learn_probe:
+                raise ValueError(f"{self.files.train_path} holds no probe, only a guess from its patterns: set "
+                                 "learn_probe = true (--learn-probe)")
+            if self.files.propagation == "near-field" and self.model.input_layout == "corner":
+                raise ValueError("model.input_layout 'corner' moves a far-field pattern's DC to pixel (0, 0); a "
+                                 "near-field pattern has none: take real_space, flat_field or centred")
             if self.data.N != self.files.N:
                 raise ValueError(f"data.N ({self.data.N}) must equal the files' pattern size ({self.files.N})")
             simulated = sorted(self.data.model_fields_set - {"N", "gridsize"})

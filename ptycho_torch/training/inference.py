@@ -38,7 +38,8 @@ def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
             sl = slice(start, start + config.infer_batch_size)
             obj = to_complex_object(model(data.amplitudes[sl].to(device)))
             losses.append(physics_loss(obj, probe, data.amplitudes[sl].to(device), data.counts[sl].to(device),
-                                       data.intensity_scale, config.loss).item() * obj.shape[0])
+                                       data.intensity_scale, config.loss, propagator=data.propagator,
+                                       good_pixels=data.good_pixels).item() * obj.shape[0])
             preds.append(obj.cpu())
     finally:
         model.train(was_training)

@@ -28,6 +28,7 @@ from .batching import scan_overlap, step_batches
 from .checkpoint import TrainingProgress, make_checkpoint, restore
 from .config import TrainingConfig, make_datasets, optimizer_groups
 from .distributed import DistributedContext, global_mean, pick_device, replica_max_abs_diff
+from .illumination import Illumination
 from .inference import predict, test_scores
 
 __all__ = ["DivergenceError", "TrainResult", "calibrate_on_first_batch", "check_finite", "train"]
@@ -56,6 +57,7 @@ class TrainResult:
     resumed_from_epoch: int | None
     calibration: list[dict[str, Any]] | None
     progress: TrainingProgress = field(repr=False)
+    illumination: Illumination = field(repr=False)  # the probe as trained, and the position corrections
 
 
 class DivergenceError(RuntimeError):
@@ -100,28 +102,31 @@ def check_finite_predictions(predictions: torch.Tensor, epoch: int, step: int) -
 
 def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train_set: PtychoDataset,
                  config: TrainingConfig, ctx: DistributedContext, device: torch.device, progress: TrainingProgress,
-                 total_steps: int, on_step: Callable[[int, int, int, float], None] | None) -> None:
+                 total_steps: int, on_step: Callable[[int, int, int, float], None] | None,
+                 illumination: Illumination) -> None:
     """One pass over this rank's shard of the epoch (``step_batches``)."""
     epoch = progress.epoch
-    probe = train_set.probe.to(device)
     overlaps: dict[tuple[tuple[int, int], ...], ScanOverlap] = {}  # one per tile shape
     total, count = 0.0, 0
     for step in step_batches(train_set, config, epoch, ctx):
         batch = step.indices
+        probe = illumination.probe
         amplitudes = train_set.amplitudes[batch].to(device)
         obj = to_complex_object(net(amplitudes))
         if step.positions is not None:  # each group's patches → their stitched object → the patches again
-            if step.positions not in overlaps:
-                overlaps[step.positions] = scan_overlap(step.positions, probe)
+            if step.positions not in overlaps:  # weighted by the probe as it was when the tile was first seen
+                overlaps[step.positions] = scan_overlap(step.positions, probe.detach())
             overlap = overlaps[step.positions]
             obj = overlap(obj.unflatten(0, (-1, overlap.positions))).flatten(0, 1)
         loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
-                            train_set.intensity_scale, config.loss)
+                            train_set.intensity_scale, config.loss, propagator=train_set.propagator,
+                            good_pixels=train_set.good_pixels, shifts=illumination.shifts_of(batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = global_mean(loss.item(), ctx, device)
         check_finite(value, model, epoch + 1, progress.step + 1)
         optimizer.step()
+        illumination.hold_()
         progress.step_losses.append(value)
         total, count = total + value * len(batch), count + len(batch)
         progress.step += 1
@@ -143,6 +148,7 @@ class _Run:
     net: nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
     optimizer: torch.optim.Optimizer
     probe_batch: torch.Tensor  # the fixed batch on which spectral participation is measured
+    illumination: Illumination  # the probe (fixed or learned) and the position corrections
     progress: TrainingProgress
     calibration: list[dict[str, Any]] | None
     per_rank: list[int]  # this rank's samples in each epoch (the stitched loss's tiles move every epoch)
@@ -153,10 +159,17 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
     """Seed, simulate the data, build the model and optimizer; then calibrate, or restore a checkpoint."""
     device = pick_device(config.device, ctx)
     torch.manual_seed(config.seed)
+    if ctx.active and (config.learn_probe or config.refine_positions):
+        raise ValueError("learn_probe and refine_positions train in one process: under torchrun each rank would "
+                         "learn its own probe")
     train_set, test_set = make_datasets(config)
-    model = build_generator(config.model, probe=train_set.probe).to(device)
+    flat = train_set.amplitudes[:, 0].double().square().mean(dim=0).sqrt().float()  # the mean pattern
+    model = build_generator(config.model, probe=train_set.probe, propagator=train_set.propagator,
+                            flat=flat if config.model.input_layout == "flat_field" else None).to(device)
+    illumination = Illumination(train_set.probe, len(train_set), config.learn_probe, config.refine_positions)
+    illumination = illumination.to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
-    optimizer = torch.optim.Adam(optimizer_groups(config, model))
+    optimizer = torch.optim.Adam(optimizer_groups(config, model) + illumination.param_groups(config))
     calibration = None
     if resume is None:
         if resolve_settings(config.model.spectral_init).calibrate:
@@ -164,12 +177,16 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
         progress = TrainingProgress(participation_start=spectral_participation(model, probe_batch))
     else:
         progress = restore(resume, model, optimizer)
+        if "illumination" in resume:
+            illumination.load_state_dict(resume["illumination"])
+        _use_probe(illumination, train_set, test_set)
     net: nn.Module = model
     if ctx.active:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     # every epoch's own schedule: the stitched loss's tiles, and so the steps, change with each epoch's offset
     schedules = [step_batches(train_set, config, epoch, ctx) for epoch in range(config.nepochs)]
-    return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, progress, calibration,
+    return _Run(config, ctx, device, train_set, test_set, model, net, optimizer, probe_batch, illumination,
+                progress, calibration,
                 per_rank=[sum(len(b.indices) for b in batches) for batches in schedules],
                 total_steps=sum(len(batches) for batches in schedules))
 
@@ -183,7 +200,8 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
     while progress.epoch < run.config.nepochs:
         t_epoch = time.perf_counter()
         _train_epoch(run.net, run.model, run.optimizer, run.train_set, run.config, run.ctx, run.device, progress,
-                     run.total_steps, on_step)
+                     run.total_steps, on_step, run.illumination)
+        _use_probe(run.illumination, run.train_set, run.test_set)
         progress.epoch += 1
         progress.epoch_seconds.append(time.perf_counter() - t_epoch)
         progress.epoch_test_losses.append(
@@ -192,7 +210,8 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
         )
         if on_epoch is not None and run.ctx.is_main:  # the checkpoint is rank 0's to write
             t_checkpoint = time.perf_counter()
-            on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress, run.train_set))
+            on_epoch(make_checkpoint(run.config, run.model, run.optimizer, progress, run.train_set,
+                                     run.illumination))
             checkpoint_seconds.append(time.perf_counter() - t_checkpoint)
     timings = {"train_seconds": time.perf_counter() - t_train}
     if progress.epoch_seconds:
@@ -200,6 +219,13 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
     if checkpoint_seconds:
         timings["checkpoint_seconds_median"] = statistics.median(checkpoint_seconds)
     return timings
+
+
+def _use_probe(illumination: Illumination, train_set: PtychoDataset, test_set: PtychoDataset) -> None:
+    """A learned probe becomes the data's, for testing, stitching and the checkpoint: the test scan was lit
+    by the same probe."""
+    if illumination.learn_probe:
+        train_set.probe = test_set.probe = illumination.probe.detach().cpu().clone()
 
 
 def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult:
@@ -247,6 +273,7 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
         resumed_from_epoch=progress.resumed_from_epoch,
         calibration=run.calibration,
         progress=progress,
+        illumination=run.illumination,
     )
 
 

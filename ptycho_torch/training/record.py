@@ -43,6 +43,7 @@ def run_record(config: TrainingConfig, result: TrainResult, device: torch.device
         "ddp": result.ddp,
         "resumed_from_epoch": result.resumed_from_epoch,
         "calibration": result.calibration,
+        "illumination": result.illumination.record(),
         "device": str(device),
         "threads": threads,
         "torch": torch.__version__,

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from ptycho_torch.simulation.propagation import angular_spectrum_transfer, propagate
+from ptycho_torch.optics import angular_spectrum_transfer, propagate
 
 
 def gaussian(n: int, pixel: float, waist: float) -> torch.Tensor:
@@ -83,3 +83,52 @@ def test_bad_geometry_is_refused(kwargs, message) -> None:
     args = {"shape": (8, 8), "pixel_size": (1.0, 1.0), "wavelength": 1.0, "distance": 1.0, **kwargs}
     with pytest.raises(ValueError, match=message):
         angular_spectrum_transfer(**args)
+
+
+def test_the_far_field_propagator_is_the_simulations_and_back_undoes_it() -> None:
+    from ptycho_torch.optics import FAR_FIELD, Propagator
+
+    g = torch.Generator().manual_seed(1)
+    wave = torch.randn(3, 16, 16, generator=g, dtype=torch.complex64)
+    expected = torch.fft.fftshift(torch.fft.fft2(wave, norm="ortho"), dim=(-2, -1)).abs()
+    torch.testing.assert_close(FAR_FIELD.amplitude(wave), expected)
+    torch.testing.assert_close(FAR_FIELD.back(FAR_FIELD.field(wave)), wave, atol=1e-5, rtol=1e-5)
+    near = Propagator.near_field((16, 16), (1e-7, 1e-7), 1e-10, 1e-3)
+    torch.testing.assert_close(near.back(near.field(wave)), wave, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="transfer function"):
+        Propagator("near-field")
+    with pytest.raises(ValueError, match="far-field' or 'near-field"):
+        Propagator("fresnel")
+
+
+def test_a_moved_object_under_a_fixed_probe() -> None:
+    """An integer shift s: the exit wave is P(x)·O(x + s), the object moved and the probe where it was."""
+    from ptycho_torch.optics import fourier_shift, moved_exit_wave
+
+    g = torch.Generator().manual_seed(2)
+    obj = torch.randn(2, 12, 12, generator=g, dtype=torch.complex64)
+    probe = torch.randn(12, 12, generator=g, dtype=torch.complex64)
+    shifts = torch.tensor([[0.0, 0.0], [2.0, -3.0]])
+    torch.testing.assert_close(fourier_shift(obj, shifts)[1], torch.roll(obj[1], (2, -3), dims=(0, 1)),
+                               atol=1e-5, rtol=1e-5)
+    moved = moved_exit_wave(obj, probe, shifts)
+    torch.testing.assert_close(moved[0], probe * obj[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(moved[1], probe * torch.roll(obj[1], (-2, 3), dims=(0, 1)), atol=1e-5, rtol=1e-5)
+
+
+def test_the_loss_leaves_bad_pixels_out() -> None:
+    from ptycho_torch.optics import Propagator
+    from ptycho_torch.physics import physics_loss
+
+    g = torch.Generator().manual_seed(3)
+    obj = torch.randn(2, 8, 8, generator=g, dtype=torch.complex64)
+    probe = torch.ones(8, 8, dtype=torch.complex64)
+    near = Propagator.near_field((8, 8), (1.0, 1.0), 0.5, 3.0)
+    measured = near.amplitude(probe * obj).unsqueeze(1)
+    assert physics_loss(obj, probe, measured, measured, 1.0, propagator=near).item() < 1e-6
+    broken = measured.clone()
+    broken[..., 3, 4] += 100.0  # a dead pixel's nonsense
+    good = torch.ones(8, 8, dtype=torch.bool)
+    good[3, 4] = False
+    assert physics_loss(obj, probe, broken, broken, 1.0, propagator=near).item() > 1.0
+    assert physics_loss(obj, probe, broken, broken, 1.0, propagator=near, good_pixels=good).item() < 1e-6

@@ -1,0 +1,133 @@
+"""A CXI scan through the whole pipeline: read as the model's scan (a probe guessed where the file has none,
+its propagation and bad pixels), trained with a learned probe and refined positions, resumed, predicted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from cxi_scans import PIXEL, WAVELENGTH, Z1, Z2, simulated_cxi, structured_probe
+
+from ptycho_torch.data.cxi import scan_from_cxi
+from ptycho_torch.data.measured import DataFiles
+from ptycho_torch.optics import Propagator
+from ptycho_torch.predict import main as predict
+from ptycho_torch.train import main as train_cli
+
+
+def test_a_near_field_cxi_is_read_as_the_models_scan(tmp_path) -> None:
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    scan = scan_from_cxi(path, "near-field", Z1)
+    assert scan.probe_guessed and scan.propagator.kind == "near-field" and scan.N == 16
+    assert not scan.good_pixels[2, 5] and int(scan.good_pixels.sum()) == 255
+    assert scan.amplitudes[:, 2, 5].abs().max() == 0  # the bad pixel is zeroed, not scaled into the data
+    mean_power = scan.amplitudes.double().square().sum(dim=(-2, -1)).mean().item()
+    assert mean_power == pytest.approx(16**2, rel=1e-5)  # model units: the mean pattern holds N² …
+    assert scan.probe.abs().double().square().sum().item() == pytest.approx(mean_power, rel=1e-5)  # … as the probe
+    magnification = (Z1 + Z2) / Z1
+    transfer = Propagator.near_field((16, 16), (PIXEL, PIXEL), WAVELENGTH, Z2 / magnification).transfer
+    torch.testing.assert_close(scan.propagator.transfer, transfer, atol=1e-5, rtol=0)
+
+
+def test_what_a_cxi_file_and_an_npz_can_and_cannot_give(tmp_path) -> None:
+    from ptycho_torch.data.scan_files import write_scan_file
+
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    with pytest.raises(ValueError, match="focus_distance is for near-field"):
+        DataFiles(train_path=path, focus_distance=Z1)
+    with pytest.raises(ValueError, match="focus-to-sample distance"):
+        DataFiles(train_path=path, propagation="near-field")
+    npz = tmp_path / "scan.npz"
+    write_scan_file(npz, torch.ones(4, 16, 16), torch.ones(16, 16, dtype=torch.complex64),
+                    [(0.0, 0.0), (0.0, 2.0), (2.0, 0.0), (2.0, 2.0)])
+    with pytest.raises(ValueError, match="needs the geometry of a CXI file"):
+        DataFiles(train_path=npz, propagation="near-field", focus_distance=Z1)
+
+
+NEAR = ["--propagation", "near-field", "--focus-distance", str(Z1)]
+TINY = ["--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1", "--batch-size", "8",
+        "--device", "cpu", "--spectral-backend", "fallback", "--no-progress", "--no-figure", "--output-mode",
+        "amp_phase"]
+
+
+def test_a_file_without_a_probe_needs_learning_and_corner_has_no_meaning_in_the_near_field(tmp_path, capsys) -> None:
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    base = ["--train-data", str(path), *NEAR, *TINY, "--nepochs", "1"]
+    assert train_cli([*base, "--output-dir", str(tmp_path / "a")]) == 2
+    assert "holds no probe, only a guess from its patterns: set learn_probe" in capsys.readouterr().err
+    assert train_cli([*base, "--learn-probe", "--input-layout", "corner", "--output-dir", str(tmp_path / "b")]) == 2
+    assert "a near-field pattern has none" in capsys.readouterr().err
+    far = tmp_path / "far.cxi"
+    simulated_cxi(far, "far-field", start_probe=np.ones((16, 16), np.complex64))
+    assert train_cli(["--train-data", str(far), *TINY, "--nepochs", "1", "--learn-probe",
+                      "--output-dir", str(tmp_path / "c")]) == 2  # real_space, made with a probe that changes
+    assert "take model.input_layout = 'flat_field' or 'centred'" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() and any((tmp_path / d).iterdir()) for d in "abc")
+
+
+@pytest.mark.heavy
+def test_a_near_field_run_learns_resumes_exactly_and_predicts(tmp_path, capsys) -> None:
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    flags = ["--train-data", str(path), *NEAR, *TINY, "--learn-probe", "--refine-positions",
+             "--input-layout", "flat_field"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_cli([*flags, "--nepochs", "3", "--output-dir", str(straight)]) == 0
+    assert train_cli([*flags, "--nepochs", "2", "--output-dir", str(split)]) == 0
+    assert train_cli([*flags, "--nepochs", "3", "--output-dir", str(split), "--resume"]) == 0
+    runs = [json.loads((d / "metrics.json").read_text()) for d in (straight, split)]
+    assert runs[0]["epoch_losses"] == runs[1]["epoch_losses"]  # the probe and the shifts resumed exactly
+    record = runs[0]["illumination"]
+    assert record["learned_probe"] and record["refined_positions"] and 0 < record["max_position_shift"] < 3
+    saved = torch.load(straight / "checkpoint.pt", weights_only=False)
+    start = scan_from_cxi(path, "near-field", Z1).probe
+    assert not torch.equal(saved["probe"], start)  # learned, and kept as learned
+    assert saved["probe"].abs().square().sum().item() == pytest.approx(start.abs().square().sum().item(), rel=1e-4)
+    objects = np.load(straight / "object.npz")
+    np.testing.assert_array_equal(objects["probe"], saved["probe"].numpy())
+    capsys.readouterr()
+    out = tmp_path / "predicted"
+    assert predict([str(straight / "checkpoint.pt"), str(path), "--output-dir", str(out), "--no-figure"]) == 0
+    assert "reconstructed with the probe the model was trained with" in capsys.readouterr().err
+    predicted = json.loads((out / "metrics.json").read_text())
+    assert predicted["physics_loss"] == pytest.approx(runs[0]["test"]["physics_loss"], rel=1e-5)
+
+
+def likeness(p: torch.Tensor, q: torch.Tensor) -> float:
+    """|⟨p, q⟩| / (‖p‖‖q‖) at the best linear phase ramp between them (a ramp moves between probe and object
+    without changing a pattern), found on a 4× padded Fourier grid."""
+    n = p.shape[-1]
+    product = torch.nn.functional.pad(p * q.conj(), (0, 3 * n, 0, 3 * n))
+    return (torch.fft.fft2(product).abs().max() / (torch.linalg.vector_norm(p) * torch.linalg.vector_norm(q))).item()
+
+
+@pytest.mark.heavy
+def test_learning_the_probe_fits_what_a_wrong_probe_cannot(tmp_path) -> None:
+    """The file's probe is the truth's amplitude with a flat phase (the truth has a defocus and a ripple):
+    held fixed it cannot explain the patterns; learned, the same run fits them better and moves the probe
+    (one seeded CPU run, deterministic: final loss 0.053 fixed, 0.040 learned; the bound asks for 15% less).
+    (Whether it comes back to the truth is not asserted: on these small simulated scans the generator's
+    probe goes either way — see the measured-scan docs.)"""
+    from ptycho_torch.training import TrainingConfig, train
+
+    path = tmp_path / "far.cxi"
+    truth = structured_probe(32)
+    simulated_cxi(path, "far-field", n=32, side=6, step=4, start_probe=truth.abs().to(torch.complex64).numpy(),
+                  bad_pixel=False)
+    files = DataFiles(train_path=path)
+    results = {}
+    for learn in (False, True):
+        config = TrainingConfig(files=files, nepochs=40, batch_size=9, lr=3e-3, device="cpu", learn_probe=learn,
+                                probe_lr=0.05, model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2,
+                                                      "fno_cnn_blocks": 1, "input_layout": "flat_field",
+                                                      "output_mode": "real_imag", "spectral_backend": "fallback"})
+        results[learn] = train(config)
+    fixed, learned = results[False], results[True]
+    assert learned.epoch_losses[-1] < 0.85 * fixed.epoch_losses[-1], (fixed.epoch_losses[-1], learned.epoch_losses[-1])
+    start = files.scans[0].probe
+    assert torch.equal(fixed.train_set.probe, start) and likeness(learned.train_set.probe, start) < 0.99
