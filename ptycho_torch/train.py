@@ -194,7 +194,9 @@ def assemble_config(args: argparse.Namespace, fields: ModelFlags) -> TrainingCon
     """File values, then the flags given; the config fills model.N and model.C from the data."""
     raw = read_config_file(args.config, "--config") if args.config else {}
     given = fields.given(args)
-    _check_spectral_init_text(given.get("model", {}).get("spectral_init"))
+    model = given.get("model")
+    if isinstance(model, dict):  # else (--model -1) pydantic names what the table must be
+        _check_spectral_init_text(model.get("spectral_init"))
     merged = _merged(raw, given)
     if args.calibrate:
         merged = _merged(merged, {"model": {"spectral_init": {"calibrate": True}}})

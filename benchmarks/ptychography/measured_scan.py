@@ -145,6 +145,16 @@ def _panels(obj: np.ndarray, probe: np.ndarray, lit: np.ndarray) -> dict[str, An
             "probe_amplitude": encode_image(np.abs(probe))}
 
 
+def _profile(agreement: Any) -> dict[str, Any]:
+    """Both compared phases along the row through the middle of the region both light (px from its left)."""
+    rows, _ = np.nonzero(agreement.lit)
+    row = int(round(rows.mean()))
+    columns = np.nonzero(agreement.lit[row])[0]
+    return {"row": row, "column_px": (columns - columns[0]).tolist(),
+            "ours": agreement.first_phase[row, columns].round(5).tolist(),
+            "cdtools": agreement.second_phase[row, columns].round(5).tolist()}
+
+
 def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     scan = read_cxi(args.data, "near-field", args.focus_distance)
     pixel = scan.geometry.object_pixel[0]
@@ -170,7 +180,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
             blurs[f"sigma_{sigma:g}px"] = phase_agreement(blur, lit_theirs, theirs["object"], lit_theirs).pearson
         record["cdtools"] = {k: theirs[k] for k in ("seconds", "final_loss", "epochs", "version")}
         record["agreement"] = {"phase_pearson": agreement.pearson, "shift_px": list(agreement.shift),
-                               "pixels": agreement.pixels, "cdtools_vs_its_blur": blurs}
+                               "pixels": agreement.pixels, "cdtools_vs_its_blur": blurs,
+                               "profile": _profile(agreement)}
         record["images"]["cdtools"] = _panels(theirs["object"], theirs["probe"], lit_theirs)
         np.savez_compressed(args.output_dir / "cdtools.npz", object=theirs["object"], probe=theirs["probe"],
                             positions=np.array(theirs["positions"]))
@@ -205,6 +216,27 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 
 def figure(record: dict[str, Any]) -> Any:
+    """The two phases along one row through the star's middle, after offset, ramp and shift are taken
+    out: where the spokes are resolved, and how deep. Without CDTools' run, the generator's images."""
+    agreement = record.get("agreement")
+    if agreement is None:
+        return objects_figure(record)
+    plt = pyplot()
+    profile, pixel_um = agreement["profile"], record["images"]["pixel_m"] * 1e6
+    x = [c * pixel_um for c in profile["column_px"]]
+    fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+    ax.plot(x, profile["cdtools"], color="C1", linewidth=1.2, label=f"CDTools {record['cdtools']['version']}")
+    ax.plot(x, profile["ours"], color="C0", linewidth=1.2, label="generator (this package)")
+    ax.set_xlabel("x along the row through the star's middle (µm)")
+    ax.set_ylabel("phase (rad), offset and ramp out")
+    ax.set_title(f"Both reconstructions of the measured scan, one row: phase correlation "
+                 f"{agreement['phase_pearson']:.3f} over the region both light", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.supxlabel(record["credit"], fontsize=7)
+    return fig
+
+
+def objects_figure(record: dict[str, Any]) -> Any:
     """Phase, amplitude and probe amplitude of each reconstruction, colour bars, axes in µm."""
     plt = pyplot()
     names = [n for n in ("ours", "cdtools") if n in record["images"]]
@@ -228,6 +260,9 @@ def figure(record: dict[str, Any]) -> Any:
     # the title line goes to the device (draw_all); the data's credit goes with every copy of the figure
     fig.supxlabel(head + "\n" + record["credit"], fontsize=8)
     return fig
+
+
+EXTRA_FIGURES = {"objects": objects_figure}  # measured_scan_objects.png
 
 
 def _schedule(text: str) -> tuple[tuple[int, float, int], ...]:
@@ -271,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
     return 0
 
 

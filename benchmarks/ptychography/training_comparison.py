@@ -63,6 +63,7 @@ from .machinery.common import (
     format_ci,
     keep_finished_runs,
     markdown_header,
+    positive_float,
     prepare_output_dir,
     publish,
     refuse_unused,
@@ -634,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scan step in px (default N // 4); patterns per object: ((object size − N) // offset + 1)²")
     p.add_argument(
         "--loss-threshold",
-        type=float,
+        type=positive_float,
         default=None,
         help="absolute training-loss threshold (default: halfway in log scale between median first and last loss)",
     )

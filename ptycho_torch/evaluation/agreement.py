@@ -12,7 +12,7 @@ once more and a least-squares plane, and the correlation. For scale, on the PETR
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,10 @@ class PhaseAgreement:
     pearson: float
     shift: tuple[float, float]  # (row, column) px that moved the first object onto the second
     pixels: int  # where both are well lit
+    # the compared phases, the first moved onto the second's canvas (framed), and where both are lit
+    first_phase: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0)))
+    second_phase: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0)))
+    lit: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0), bool))
 
 
 def illuminated(probe: np.ndarray, positions: list[tuple[float, float]], canvas: tuple[int, int],
@@ -102,6 +106,7 @@ def phase_agreement(first: np.ndarray, first_lit: np.ndarray, second: np.ndarray
     if lit.sum() < 16:
         raise ValueError(f"the two objects share {int(lit.sum())} well-lit pixels after registration: too few to "
                          "compare")
-    x = _plane_removed(np.angle(_flattened(moved, lit)), lit)[lit]
-    y = _plane_removed(np.angle(_flattened(b, lit)), lit)[lit]
-    return PhaseAgreement(pearson=float(np.corrcoef(x, y)[0, 1]), shift=shift, pixels=int(lit.sum()))
+    x = _plane_removed(np.angle(_flattened(moved, lit)), lit)
+    y = _plane_removed(np.angle(_flattened(b, lit)), lit)
+    return PhaseAgreement(pearson=float(np.corrcoef(x[lit], y[lit])[0, 1]), shift=shift, pixels=int(lit.sum()),
+                          first_phase=x, second_phase=y, lit=lit)

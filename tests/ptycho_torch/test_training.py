@@ -161,7 +161,7 @@ def test_an_object_that_cannot_be_scored_leaves_the_run_and_its_other_results(tm
         assert main([*flags, "--nepochs", "1", "--output-dir", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["reconstruction"].values()) == {None} and metrics["test"]["physics_loss"] > 0
-    assert not (tmp_path / "reconstruction.png").exists()
+    assert (tmp_path / "reconstruction.png").exists()  # the object alone, as for a scan without truth
 
 
 def test_config_file_with_flags_overriding(tmp_path) -> None:
