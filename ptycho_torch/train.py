@@ -413,27 +413,14 @@ def _run(
         return _interrupted(writer, position, args.output_dir, ctx)
     except DivergenceError as exc:
         kept = f"the checkpoint of epoch {exc.epoch - 1} is kept" if exc.epoch > 1 else "no checkpoint was written"
-        print(
-            f"error: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written "
-            "(lower --lr, or check the data)",
-            file=sys.stderr,
-        )
+        print(f"error: {exc}; {kept} in {str(args.output_dir)!r}, and no metrics were written (lower --lr, or "
+              "check the data)", file=sys.stderr)
         return EXIT_DIVERGED
     finally:
         if writer is not None:
             writer.close()
     if ctx.is_main:
-        if not epoch_lines:  # a log has had its line per epoch already, on stderr
-            for epoch, loss in enumerate(result.epoch_losses, 1):
-                print(f"epoch {epoch}/{config.nepochs}: {train_label} {loss:.6g}")
-        test = result.test
-        patch_errors = ("" if test["amplitude_mae"] is None else
-                        f", amplitude MAE {test['amplitude_mae']:.4f}, phase MAE {test['phase_mae']:.4f} rad")
-        print(f"test: physics loss{test_label.removeprefix('test loss')} {test['physics_loss']:.6g}{patch_errors}")
-        print("stitched test object: " + ", ".join(
-            f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
-        if (note := lattice_note(result.test_set)) is not None:
-            print(f"note: {note}")
+        _report(config, result, epoch_lines)
         figure = write_outputs(args.output_dir, config, result, device, argv, threads, draw=not args.no_figure)
         if figure is None and not args.no_figure:
             reason = "no reconstruction.png (matplotlib is not installed)"
@@ -441,6 +428,23 @@ def _run(
             reason = str(figure) if figure else "no reconstruction.png (--no-figure)"
         print(f"wrote {args.output_dir / 'metrics.json'}, {checkpoint_path} and {reason}")
     return 0
+
+
+def _report(config: TrainingConfig, result: TrainResult, epoch_lines: bool) -> None:
+    """The finished run on stdout: each epoch's loss (unless a log had them as they came), the test scores,
+    the stitched object's metrics."""
+    train_label, test_label = loss_labels(config)
+    if not epoch_lines:
+        for epoch, loss in enumerate(result.epoch_losses, 1):
+            print(f"epoch {epoch}/{config.nepochs}: {train_label} {loss:.6g}")
+    test = result.test
+    patch_errors = ("" if test["amplitude_mae"] is None else
+                    f", amplitude MAE {test['amplitude_mae']:.4f}, phase MAE {test['phase_mae']:.4f} rad")
+    print(f"test: physics loss{test_label.removeprefix('test loss')} {test['physics_loss']:.6g}{patch_errors}")
+    print("stitched test object: " + ", ".join(
+        f"{name} {'n/a' if value is None else f'{value:.4g}'}" for name, value in result.reconstruction.items()))
+    if (note := lattice_note(result.test_set)) is not None:
+        print(f"note: {note}")
 
 
 def _interrupted(writer: CheckpointWriter | None, position: dict[str, int], output_dir: Path,

@@ -179,6 +179,15 @@ def run_scores(result: TrainResult) -> dict[str, Any]:
     }
 
 
+def keep_for_the_picture(objects: dict[str, Any], strategy: str, input_name: str, result: TrainResult) -> None:
+    """The first stitched test object of a run into ``objects`` (the truth once), as images."""
+    first = result.stitched[0]
+    objects["truth"] = objects["truth"] or object_images(first.truth)
+    objects["variants"].append({"strategy": strategy, "input": input_name,
+                                "images": object_images(first.reconstruction),
+                                **{k: first.metrics[k] for k in OBJECT_SCORES}})
+
+
 def record_config(args: argparse.Namespace, strategies: list[str], baseline: str,
                   input_names: list[str]) -> dict[str, Any]:
     """What was compared, and the training every run shared."""
@@ -240,11 +249,7 @@ def run_comparison(
                     kinds = kinds or spectral_layer_kinds(result.model)
                     runs.append({**variant, **run_scores(result)})
                     if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
-                        first = result.stitched[0]
-                        objects["truth"] = objects["truth"] or object_images(first.truth)
-                        objects["variants"].append({"strategy": strategy, "input": input_name,
-                                                    "images": object_images(first.reconstruction),
-                                                    **{k: first.metrics[k] for k in OBJECT_SCORES}})
+                        keep_for_the_picture(objects, strategy, input_name, result)
                     progress.step(f"{label} seed {seed}")
             if args.anchor and seed not in anchored:
                 anchor.append(anchor_run(args, baseline, seed, objects, device))
@@ -253,21 +258,15 @@ def run_comparison(
         raise EveryRunDiverged(diverged)
     thresholds, total_steps, summary = summarize(runs, diverged, inputs, strategies, baseline, args.loss_threshold)
     return {
-        "schema": SCHEMA,
-        "environment": environment(device, MODULE, args.argv),
+        "schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
         "config": {**record_config(args, strategies, baseline, input_names), "patterns": runs[0]["patterns"],
                    # one threshold per loss scope: a stitched and a per-patch loss differ in kind
                    "loss_threshold": thresholds, "total_steps": total_steps},
-        "spectral_layers": {args.architecture: kinds},
-        "runs": runs,
-        "diverged": diverged,
-        "summary": summary,
+        "spectral_layers": {args.architecture: kinds}, "runs": runs, "diverged": diverged, "summary": summary,
         "anchor": {"runs": anchor, "summary": anchor_summary(anchor)} if anchor else None,
         "objects": objects if objects["truth"] is not None else None,
-        "timings": {
-            "total_seconds": time.perf_counter() - start,
-            "median_seconds_per_run": statistics.median(r["seconds"] for r in runs),
-        },
+        "timings": {"total_seconds": time.perf_counter() - start,
+                    "median_seconds_per_run": statistics.median(r["seconds"] for r in runs)},
     }
 
 
