@@ -9,7 +9,7 @@ epochs, a pass over the object's patterns in minibatches of ``DEFAULT_BATCH``). 
 object's windows at the scan positions, so that ``evaluate_objects`` stitches, crops, aligns and
 scores it exactly as it does a generator's patches.
 
-Conventions checked against ours (``tests/ptycho_torch/test_anchor.py``): CDTools propagates with
+Conventions checked against ours (``tests/ptycho_torch_tests/test_anchor.py``): CDTools propagates with
 fftshift(FFT₂(ifftshift(ψ)), orthonormal), which has our pattern's intensities (the ifftshift is a
 phase ramp in the far field); it places a window at the integer (row, column) of its top-left corner,
 as our grid scan does (``SimplePtycho`` rounds a sub-pixel position to the nearest pixel: on a random

@@ -10,7 +10,7 @@ after ``torch.manual_seed(s)``; the offset keeps the two draws apart, since a la
 init draws the same shapes in the same order from that stream would otherwise get bit-identical
 weights, as tltorch's dense, tucker and cp inits do.) Values: the layer's mean ratio,
 mean ± 95% CI over seeds. (The Li et al. and PhysicsNeMo layers are not on PyPI; their adapter is
-checked in ``tests/spectral_init/test_adapters.py`` against faithful re-implementations.)
+checked in ``tests/spectral_init_tests/test_adapters.py`` against faithful re-implementations.)
 
     python -m benchmarks.adapter_init
     python -m benchmarks.adapter_init --seeds 5 --width 8

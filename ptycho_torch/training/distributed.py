@@ -117,7 +117,7 @@ def process_group(ctx: DistributedContext, device: torch.device) -> Iterator[Non
     keep a reference to it: ``destroy_process_group`` then leaves the gloo group and its worker threads
     alive, the interpreter destroys it while shutting down, and now and then that aborts the rank
     (SIGABRT, "terminate called without an active exception": 1 of 20 torchrun runs beside two busy
-    processes; ``tests/ptycho_torch/test_teardown.py`` checks that no gloo thread outlives the group)."""
+    processes; ``tests/ptycho_torch_tests/test_teardown.py`` checks that no gloo thread outlives the group)."""
     if not ctx.active:
         yield
         return

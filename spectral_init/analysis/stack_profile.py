@@ -21,7 +21,7 @@ an E|w|² only chooses where between the two that factor goes, and where ρ_b �
 A draw with a mean (``fno-uniform``'s Re, Im ~ U[0, a)) adds up coherently over the channels and is not
 modelled. These are expectations over draws of the weights. A finite-width draw scatters around them roughly
 log-normally, so its median lies below: compare them with means over seeds
-(``tests/spectral_init/test_stack_profile.py``).
+(``tests/spectral_init_tests/test_stack_profile.py``).
 ReLU only: being positively homogeneous, its gains do not depend on the signal's scale, so one pass through
 the maps is exact in the mean field; for GELU or tanh they would depend on each layer's second moment.
 """
