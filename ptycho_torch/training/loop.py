@@ -21,6 +21,7 @@ from spectral_init.settings import resolve_settings
 from ..diagnostics import spectral_participation
 from ..evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
 from ..generators.config import build_generator
+from ..optics import fourier_shift
 from ..physics import physics_loss, to_complex_object
 from ..scan import ScanOverlap
 from ..simulation import PtychoDataset
@@ -113,6 +114,11 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
         probe = illumination.probe
         amplitudes = train_set.amplitudes[batch].to(device)
         obj = to_complex_object(net(amplitudes))
+        shifts = illumination.shifts_of(batch)
+        if step.positions is not None and shifts is not None:
+            # a patch shows the object where the pattern was taken, its scan position plus its correction:
+            # moved onto its nominal position for the stitch (and back under the probe, ``physics_loss``)
+            obj = fourier_shift(obj, shifts)
         if step.positions is not None:  # each group's patches → their stitched object → the patches again
             if step.positions not in overlaps:  # weighted by the probe as it was when the tile was first seen
                 overlaps[step.positions] = scan_overlap(step.positions, probe.detach())
@@ -120,7 +126,8 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
             obj = overlap(obj.unflatten(0, (-1, overlap.positions))).flatten(0, 1)
         loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
                             train_set.intensity_scale, config.loss, propagator=train_set.propagator,
-                            good_pixels=train_set.good_pixels, shifts=illumination.shifts_of(batch))
+                            good_pixels=train_set.good_pixels,
+                            shifts=shifts if step.positions is not None else None)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = global_mean(loss.item(), ctx, device)
@@ -234,6 +241,9 @@ def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult
     participation_end = spectral_participation(run.model, run.probe_batch)
     t_infer = time.perf_counter()
     preds, test_loss = predict(run.model, run.test_set, run.config, run.device)
+    if run.illumination.shifts is not None and run.test_set is run.train_set:
+        # tested on the training scan: each patch moved from where its pattern was taken to its nominal place
+        preds = fourier_shift(preds, run.illumination.shifts.detach().cpu())
     # the generator's side of the speed/quality trade against an iterative solver (forward passes and loss)
     timings["inference_seconds_per_object"] = (time.perf_counter() - t_infer) / len(run.test_set.object_patterns())
     test = test_scores(preds, test_loss, run.test_set)  # the predictions serve the stitched object too
