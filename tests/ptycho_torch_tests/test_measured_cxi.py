@@ -111,8 +111,7 @@ def test_learning_the_probe_fits_what_a_wrong_probe_cannot(tmp_path) -> None:
     """The file's probe is the truth's amplitude with a flat phase (the truth has a defocus and a ripple):
     held fixed it cannot explain the patterns; learned, the same run fits them better and moves the probe
     (one seeded CPU run, deterministic: final loss 0.053 fixed, 0.040 learned; the bound asks for 15% less).
-    (Whether it comes back to the truth is not asserted: on these small simulated scans the generator's
-    probe goes either way — see the measured-scan docs.)"""
+    (Whether it comes closer to the truth: the next test.)"""
     from ptycho_torch.training import TrainingConfig, train
 
     path = tmp_path / "far.cxi"
@@ -131,3 +130,39 @@ def test_learning_the_probe_fits_what_a_wrong_probe_cannot(tmp_path) -> None:
     assert learned.epoch_losses[-1] < 0.85 * fixed.epoch_losses[-1], (fixed.epoch_losses[-1], learned.epoch_losses[-1])
     start = files.scans[0].probe
     assert torch.equal(fixed.train_set.probe, start) and likeness(learned.train_set.probe, start) < 0.99
+
+
+@pytest.mark.heavy
+def test_a_far_field_probe_comes_closer_to_the_truth_than_its_start(tmp_path) -> None:
+    """From the truth's amplitude with a flat phase, the learned far-field probe comes closer to the truth
+    (ramp-free overlap, ``likeness``). One seeded CPU run, deterministic: 0.798 → 0.843 with these settings;
+    the bound asks for half that gain. (Near field, from the data's guess, no such gain is established:
+    see docs/ptychography.md.)"""
+    from ptycho_torch.training import TrainingConfig, train
+
+    path = tmp_path / "far.cxi"
+    truth = structured_probe(32)
+    simulated_cxi(path, "far-field", n=32, side=6, step=4, start_probe=truth.abs().to(torch.complex64).numpy(),
+                  bad_pixel=False)
+    files = DataFiles(train_path=path)
+    config = TrainingConfig(files=files, nepochs=100, batch_size=9, lr=3e-3, device="cpu", learn_probe=True,
+                            probe_lr=0.05, model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2,
+                                                  "fno_cnn_blocks": 1, "input_layout": "flat_field",
+                                                  "output_mode": "real_imag", "spectral_backend": "fallback"})
+    before = likeness(files.scans[0].probe, truth)
+    after = likeness(train(config).train_set.probe, truth)
+    assert after > before + 0.022, (before, after)
+
+
+def test_a_malformed_cxi_file_exits_2_naming_the_entry(tmp_path, capsys) -> None:
+    import h5py
+
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    with h5py.File(path, "a") as h5:
+        del h5["entry_1/sample_1/geometry_1/translation"]
+    out = tmp_path / "run"
+    assert train_cli(["--train-data", str(path), *NEAR, *TINY, "--learn-probe", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: data file {path}: entry_1/sample_1/geometry_1/translation: missing" in err
+    assert "Traceback" not in err and not (out / "metrics.json").exists()
