@@ -112,6 +112,9 @@ class TrainingConfig(BaseModel):
             raise ValueError("lr_scaling = 'mup' scales the learning rate from the mup strategy's base_modes: set "
                              "model.spectral_init to {strategy = 'mup', params = {base_modes = …}}, or lr_scaling "
                              "= 'standard'")
+        if self.refine_positions and self.loss_on != "stitched":
+            raise ValueError("refine_positions needs loss_on = 'stitched': a patch compared alone says nothing of "
+                             "where it lies")
         if self.learn_probe and self.model.input_layout == "real_space" and (
                 self.files is None or self.files.propagation == "far-field"):
             raise ValueError("learn_probe with input_layout 'real_space' in the far field: that input is made with "

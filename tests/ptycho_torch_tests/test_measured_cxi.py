@@ -166,3 +166,17 @@ def test_a_malformed_cxi_file_exits_2_naming_the_entry(tmp_path, capsys) -> None
     err = capsys.readouterr().err
     assert f"error: data file {path}: entry_1/sample_1/geometry_1/translation: missing" in err
     assert "Traceback" not in err and not (out / "metrics.json").exists()
+
+
+def test_refinement_needs_the_stitched_loss_and_learning_one_process(tmp_path, capsys, monkeypatch) -> None:
+    path = tmp_path / "near.cxi"
+    simulated_cxi(path, "near-field")
+    base = ["--train-data", str(path), *NEAR, *TINY, "--nepochs", "1", "--learn-probe", "--refine-positions"]
+    assert train_cli([*base, "--loss-on", "patches", "--output-dir", str(tmp_path / "a")]) == 2
+    assert "refine_positions needs loss_on = 'stitched'" in capsys.readouterr().err
+    for name, value in {"RANK": 0, "LOCAL_RANK": 0, "WORLD_SIZE": 2, "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": 1}.items():
+        monkeypatch.setenv(name, str(value))
+    assert train_cli([*base, "--output-dir", str(tmp_path / "b")]) == 2  # before any group forms or file is written
+    assert "under torchrun each rank would learn its own probe" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "metrics.json").exists()
