@@ -36,7 +36,7 @@ from ptycho_torch.data.cxi import read_cxi
 from ptycho_torch.data.measured import DataFiles
 from ptycho_torch.data.scan_files import write_object_file
 from ptycho_torch.evaluation import stitch_objects
-from ptycho_torch.evaluation.agreement import illuminated, phase_agreement
+from ptycho_torch.evaluation.agreement import illuminated, phase_agreement, without_offset_and_ramp
 from ptycho_torch.training import TrainingConfig, train
 
 from .machinery.common import (
@@ -133,10 +133,8 @@ def _crop(image: np.ndarray, lit: np.ndarray, margin: int = 4) -> tuple[slice, s
 def _panels(obj: np.ndarray, probe: np.ndarray, lit: np.ndarray) -> dict[str, Any]:
     """What the figure shows of one reconstruction: its lit region's phase (offset and ramp out) and
     amplitude, and its probe's amplitude."""
-    from ptycho_torch.evaluation.agreement import _flattened  # the same flattening as the agreement's
-
     box = _crop(obj, lit)
-    flat = _flattened(obj.astype(np.complex128), lit)[box]
+    flat = without_offset_and_ramp(obj.astype(np.complex128), lit)[box]  # as the agreement flattens
     shown = lit[box]
     phase, amplitude = np.angle(flat), np.abs(flat)
     # outside the well-lit region: the region's median, so that its noise does not set the colour scale

@@ -170,9 +170,11 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
         raise ValueError("learn_probe and refine_positions train in one process: under torchrun each rank would "
                          "learn its own probe")
     train_set, test_set = make_datasets(config)
-    flat = train_set.amplitudes[:, 0].double().square().mean(dim=0).sqrt().float()  # the mean pattern
+    flat = None
+    if config.model.input_layout == "flat_field":  # the training scan's mean pattern, kept with the weights
+        flat = train_set.amplitudes[:, 0].double().square().mean(dim=0).sqrt().float()
     model = build_generator(config.model, probe=train_set.probe, propagator=train_set.propagator,
-                            flat=flat if config.model.input_layout == "flat_field" else None).to(device)
+                            flat=flat).to(device)
     illumination = Illumination(train_set.probe, len(train_set), config.learn_probe, config.refine_positions)
     illumination = illumination.to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
