@@ -13,7 +13,7 @@ epoch (atomically) and ``metrics.json`` at the end, to the output directory
 SIGTERM: the last epoch's checkpoint is kept for ``--resume``).
 """
 
-# One module of about 480 lines because it is one flow: the checks before any work (flags, config, files,
+# One module of about 500 lines because it is one flow: the checks before any work (flags, config, files,
 # output directory, resume), the run with its progress, interrupts and divergence, and the files at the
 # end, each step needing the previous one's results. The work itself is the library's (``training``).
 
