@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..optics import fourier_shift
 from ..scan.placement import PatchPlacement
+from .alignment import remove_phase_offset_and_plane
 
 __all__ = ["PhaseAgreement", "illuminated", "phase_agreement", "without_offset_and_ramp"]
 
@@ -45,14 +47,10 @@ def illuminated(probe: np.ndarray, positions: list[tuple[float, float]], canvas:
 
 
 def without_offset_and_ramp(obj: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``obj`` with its linear phase ramp and mean phase over ``mask`` taken out."""
-    rows = mask[1:, :] & mask[:-1, :]
-    cols = mask[:, 1:] & mask[:, :-1]
-    ramp_row = np.angle((obj[1:, :] * np.conj(obj[:-1, :]))[rows].sum())
-    ramp_col = np.angle((obj[:, 1:] * np.conj(obj[:, :-1]))[cols].sum())
-    yy, xx = np.indices(obj.shape)
-    flat = obj * np.exp(-1j * (ramp_row * yy + ramp_col * xx))
-    return flat * np.exp(-1j * np.angle(flat[mask].sum()))
+    """``obj`` with its linear phase ramp and mean phase over ``mask`` taken out: ``alignment``'s
+    ``remove_phase_offset_and_plane`` against a flat phase."""
+    flat = torch.ones(obj.shape, dtype=torch.complex128)
+    return remove_phase_offset_and_plane(torch.from_numpy(obj), flat, torch.from_numpy(mask)).numpy()
 
 
 def _plane_removed(phase: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -80,9 +78,10 @@ def _offset(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float]:
 
 
 def _moved(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
-    fy = np.fft.fftfreq(image.shape[0])[:, None]
-    fx = np.fft.fftfreq(image.shape[1])[None, :]
-    return np.fft.ifft2(np.fft.fft2(image) * np.exp(-2j * np.pi * (shift[0] * fy + shift[1] * fx)))
+    """``image`` moved by ``shift`` px (``optics.fourier_shift``)."""
+    moved = fourier_shift(torch.from_numpy(image.astype(np.complex128))[None],
+                          torch.tensor([shift], dtype=torch.float64))
+    return moved[0].numpy()
 
 
 def phase_agreement(first: np.ndarray, first_lit: np.ndarray, second: np.ndarray,
