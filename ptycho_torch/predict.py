@@ -60,7 +60,6 @@ from .training.checkpoint import read_checkpoint
 __all__ = ["main"]
 
 OUTPUT_FILES = ("object.npz", "object.png", "metrics.json")
-GUESS_NOTE = "the file holds no probe"  # the reader's note, which training needs and prediction does not
 
 
 class PredictionSettings(BaseModel):
@@ -126,7 +125,7 @@ def _run(args: argparse.Namespace, settings: PredictionSettings, argv: Sequence[
         raise UsageError(format_validation_error(exc, f"configuration in {args.checkpoint}")) from None
     except ValueError as exc:  # CheckpointError, DataFileError, a scan the model does not take, no CUDA
         raise UsageError(str(exc)) from None
-    notes = [f"{args.data}: {note}" for note in scan.notes if not note.startswith(GUESS_NOTE)]
+    notes = [f"{args.data}: {note}" for note in scan.notes]
     if scan.probe_guessed:
         notes.append(f"{args.data} holds no probe: it is reconstructed with the probe the model was trained with")
     notes += _model_notes(trained, scan)

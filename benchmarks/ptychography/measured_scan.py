@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ptycho_torch.data.cxi import read_cxi
 from ptycho_torch.data.measured import DataFiles
 from ptycho_torch.data.scan_files import write_object_file
 from ptycho_torch.evaluation import stitch_objects
@@ -84,6 +83,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
                       data.probe.shape[-1], data.origin, probe=data.probe)
     record = result.illumination.record()
     return {"object": objects[0].numpy(), "probe": data.probe.numpy(), "positions": list(data.positions),
+            "geometry": config.files.scans[0].metadata["geometry"],  # as the file was read for training
             "seconds": seconds, "final_loss": result.epoch_losses[-1],
             "max_position_shift_px": record["max_position_shift"], "epochs": config.nepochs}
 
@@ -154,15 +154,14 @@ def _profile(agreement: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
-    scan = read_cxi(args.data, "near-field", args.focus_distance)
-    pixel = scan.geometry.object_pixel[0]
     mine = ours(args)
+    pixel = mine["geometry"]["object_pixel_m"][0]
     lit_mine = illuminated(mine["probe"], mine["positions"], mine["object"].shape, LIT)
     record: dict[str, Any] = {
         "schema": SCHEMA, "environment": environment(torch.device("cpu"), MODULE, argv),
         "config": {"data": str(args.data), "focus_distance_m": args.focus_distance, "epochs": args.epochs,
                    "width": args.width, "modes": args.modes, "batch_size": args.batch_size, "lr": args.lr,
-                   "seed": args.seed, "lit_level": LIT, "geometry": scan.geometry.describe(),
+                   "seed": args.seed, "lit_level": LIT, "geometry": mine["geometry"],
                    "cdtools_schedule": None if args.no_cdtools else [list(s) for s in args.cdtools_schedule]},
         "credit": CREDIT,
         "ours": {k: mine[k] for k in ("seconds", "final_loss", "max_position_shift_px", "epochs")},

@@ -319,9 +319,7 @@ def scan_from_cxi(path: Path | str, propagation: Propagation = "far-field",
         probe = torch.from_numpy(cxi.probe)
     else:
         mean_amplitude = amplitudes.double().square().mean(dim=0).sqrt()
-        probe = propagator.back(mean_amplitude.to(torch.complex64))
-        notes.append("the file holds no probe: the guess is the mean pattern carried back to the sample with a "
-                     "flat phase, to be learned (learn_probe)")
+        probe = propagator.back(mean_amplitude.to(torch.complex64))  # said by its user (training, prediction)
     probe = (probe * (power / probe.abs().double().square().sum()).sqrt()).to(torch.complex64)
     positions = [(float(r), float(c)) for r, c in cxi.positions]
     canvas = canvas_for(positions, width)

@@ -96,6 +96,9 @@ class DataFiles(BaseModel):
         """What was converted or assumed while reading, to be said once."""
         train, test = self.scans
         said = [f"{train.path}: {note}" for note in train.notes]
+        if train.probe_guessed:
+            said.append(f"{train.path} holds no probe: the guess is its mean pattern carried back to the sample with "
+                        "a flat phase, to be learned (learn_probe)")
         if test is not train:
             said += [f"{test.path}: {note}" for note in test.notes]
         else:

@@ -7,11 +7,9 @@ from pathlib import Path
 from ..optics import Propagation
 from .cxi import scan_from_cxi
 from .file_errors import DataFileError
-from .scan_files import ScanFile, read_scan_file
+from .scan_files import HDF5_SIGNATURE, ScanFile, read_scan_file
 
-__all__ = ["HDF5_SIGNATURE", "is_hdf5", "read_any_scan"]
-
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+__all__ = ["is_hdf5", "read_any_scan"]
 
 
 def is_hdf5(path: Path) -> bool:

@@ -100,8 +100,9 @@ def _numeric(path: Path, key: str, array: np.ndarray, *, complex_ok: bool) -> No
         raise DataFileError(path, key, f"dtype {array.dtype} where {what} are expected")
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 (and so CXI) file
 # what a file is, by its first bytes: an .npz is a zip archive; the others are said by name
-_SIGNATURES = ((b"PK", None), (b"\x89HDF\r\n\x1a\n", "an HDF5 file (CXI, HDF5 or .h5)"),
+_SIGNATURES = ((b"PK", None), (HDF5_SIGNATURE, "an HDF5 file (CXI, HDF5 or .h5)"),
                (b"\x93NUMPY", "a single .npy array"))
 
 
