@@ -37,7 +37,7 @@ from ..scan.placement import canvas_for
 from .file_errors import DataFileError
 from .scan_files import MAX_CANVAS, ScanFile
 
-__all__ = ["CXI_ENTRIES", "CxiGeometry", "CxiScan", "read_cxi", "scan_from_cxi", "write_cxi"]
+__all__ = ["CXI_ENTRIES", "CxiGeometry", "CxiScan", "detector_basis", "read_cxi", "scan_from_cxi", "write_cxi"]
 
 CXI_ENTRIES = {
     "data": "entry_1/instrument_1/detector_1/data",
@@ -53,6 +53,12 @@ CXI_ENTRIES = {
 }
 SIGNAL_ABOVE_BACKGROUND = 0x1000  # a mask value that marks a good pixel (CXI)
 PLANCK_TIMES_C = 6.62607015e-34 * 299_792_458.0  # J·m: wavelength = hc / energy
+
+
+def detector_basis(row_pixel: float, column_pixel: float) -> np.ndarray:
+    """(3, 2): the CXI format's default detector, rows along −y and columns along −x, with these pixel
+    sizes (m)."""
+    return np.array([[0.0, -column_pixel], [-row_pixel, 0.0], [0.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,17 @@ class CxiGeometry:
         solved, *_ = np.linalg.lstsq(self.object_basis.astype(np.float64), -translations.T.astype(np.float64),
                                      rcond=None)
         return solved.T
+
+    def translations(self, positions: np.ndarray) -> np.ndarray:
+        """(n, 3): the sample translations, m, that put the probe at ``positions`` (n, 2) object pixels (row,
+        column) — the inverse of ``positions``."""
+        return -(self.object_basis.astype(np.float64) @ np.asarray(positions, dtype=np.float64).T).T
+
+    def propagator(self) -> Propagator:
+        """How an exit wave on the object's pixels becomes these patterns."""
+        if self.propagation == "far-field":
+            return FAR_FIELD
+        return Propagator.near_field(self.shape, self.object_pixel, self.wavelength, self.effective_distance)
 
     def describe(self) -> dict[str, Any]:
         return {"propagation": self.propagation, "wavelength_m": self.wavelength,
@@ -184,7 +201,7 @@ def _basis(path: Path, h5: Any) -> np.ndarray:
     if x is None and y is None:
         raise DataFileError(path, CXI_ENTRIES["basis_vectors"], "missing, and no x_pixel_size or y_pixel_size either")
     x, y = x or y, y or x
-    return np.array([[0.0, -x], [-y, 0.0], [0.0, 0.0]])  # rows along −y, columns along −x
+    return detector_basis(y, x)
 
 
 def _wavelength(path: Path, h5: Any) -> float:
@@ -278,7 +295,7 @@ def write_cxi(path: Path | str, counts: np.ndarray, translations: np.ndarray, *,
             h5[CXI_ENTRIES["distance"]] = float(detector_distance)
             h5[CXI_ENTRIES["x_pixel_size"]] = float(cols)
             h5[CXI_ENTRIES["y_pixel_size"]] = float(rows)
-            h5[CXI_ENTRIES["basis_vectors"]] = np.array([[0.0, -cols], [-rows, 0.0], [0.0, 0.0]])
+            h5[CXI_ENTRIES["basis_vectors"]] = detector_basis(rows, cols)
             h5[CXI_ENTRIES["wavelength"]] = float(wavelength)
             h5[CXI_ENTRIES["energy"]] = PLANCK_TIMES_C / float(wavelength)
             h5[CXI_ENTRIES["translation"]] = np.asarray(translations, dtype=np.float64)
@@ -310,9 +327,7 @@ def scan_from_cxi(path: Path | str, propagation: Propagation = "far-field",
         raise DataFileError(cxi.path, CXI_ENTRIES["data"], "no photon in any pattern")
     amplitudes = counts.sqrt() / scale
     geometry = cxi.geometry
-    propagator = (FAR_FIELD if propagation == "far-field" else
-                  Propagator.near_field((width, width), geometry.object_pixel, geometry.wavelength,
-                                        geometry.effective_distance))
+    propagator = geometry.propagator()
     notes = list(cxi.notes)
     power = amplitudes.double().square().sum(dim=(-2, -1)).mean()  # Parseval: Σ|P·O|² for |O| ≈ 1
     if cxi.probe is not None:

@@ -1,12 +1,15 @@
-"""A small ptychography simulator: "lines" objects, a disk probe, |FFT| diffraction with Poisson noise."""
+"""A small ptychography simulator: "lines" objects, a disk probe, far-field (|FFT|) or near-field (Fresnel)
+patterns with Poisson noise."""
 
 from .dataset import PtychoDataset, SimulationConfig, simulate_dataset, simulated_objects
 from .forward import diffraction_amplitude, poisson_counts
+from .geometry import SimulatedGeometry
 from .objects import lines_object
 from .probe import disk_probe, load_probe
 
 __all__ = [
     "PtychoDataset",
+    "SimulatedGeometry",
     "SimulationConfig",
     "diffraction_amplitude",
     "disk_probe",

@@ -11,6 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..data.dataset import PtychoDataset
+from ..optics import FAR_FIELD, Propagator
 from ..scan.placement import PatchPlacement
 from .forward import diffraction_amplitude, poisson_counts
 from .objects import lines_object
@@ -122,9 +123,11 @@ def simulated_objects(config: SimulationConfig, nimgs: int, seed: int) -> list[t
 
 
 def simulate_dataset(
-    config: SimulationConfig, nimgs: int, seed: int, intensity_scale: float | None = None
+    config: SimulationConfig, nimgs: int, seed: int, intensity_scale: float | None = None,
+    propagator: Propagator = FAR_FIELD,
 ) -> PtychoDataset:
-    """``nimgs`` objects from seeds seed, seed+1, …; noise from its own stream.
+    """``nimgs`` objects from seeds seed, seed+1, …; noise from its own stream; patterns formed by
+    ``propagator`` (far field by default; ``SimulatedGeometry.propagator`` for the near field).
 
     ``intensity_scale`` defaults to √(nphotons / mean Σ|Ψ|²) of this data, so a
     pattern holds ``nphotons`` photons on average; pass the training set's
@@ -133,7 +136,7 @@ def simulate_dataset(
     probe = (load_probe(config.probe_path, config.N) if config.probe_path
              else disk_probe(config.N, defocus=config.probe_defocus))
     objects = torch.cat([_extract_patches(obj, config) for obj in simulated_objects(config, nimgs, seed)])
-    clean = diffraction_amplitude(objects, probe)
+    clean = diffraction_amplitude(objects, probe, propagator)
     if intensity_scale is None:
         mean_total = clean.double().square().sum(dim=(-2, -1)).mean().item()
         intensity_scale = math.sqrt(config.nphotons / mean_total)
@@ -149,4 +152,5 @@ def simulate_dataset(
         object_ids=torch.arange(nimgs).repeat_interleave(config.patches_per_object),
         canvas=(config.canvas, config.canvas),
         step=config.step,
+        propagator=propagator,
     )

@@ -134,3 +134,79 @@ def test_cdtools_reads_what_is_written(tmp_path) -> None:
     # CDTools keeps the probe's translations (the sample's negated), as this reader does
     np.testing.assert_allclose(dataset.translations.numpy(), -ours.translations, rtol=1e-6, atol=1e-12)
     assert math.isclose(float(dataset.wavelength), 1e-10, rel_tol=1e-6)
+
+
+def simulate_cli(tmp_path: Path, name: str, *flags: str) -> Path:
+    from ptycho_torch.simulation.__main__ import main
+
+    path = tmp_path / name
+    assert main(["--output", str(path), "--N", "16", "--scan", "spiral", "--nphotons", "1e6", *flags]) == 0
+    return path
+
+
+@pytest.mark.parametrize("flags", [(), ("--propagation", "near-field", "--focus-distance", "2e-3")],
+                         ids=["far-field", "near-field"])
+def test_a_simulated_scan_written_as_cxi_reads_back_as_simulated(tmp_path, flags) -> None:
+    """The counts exactly, the positions to 1e-9 px, the probe up to the reader's power scale, and the
+    propagator the closed form gives for the geometry (near field: the angular spectrum over z₂·z₁/(z₁ + z₂)
+    at the object pixel)."""
+    import torch
+
+    from ptycho_torch.data.cxi import scan_from_cxi
+    from ptycho_torch.optics import angular_spectrum_transfer
+    from ptycho_torch.simulation import SimulatedGeometry, SimulationConfig, simulate_dataset
+
+    path = simulate_cli(tmp_path, "sim.cxi", *flags)
+    geometry = SimulatedGeometry(**({} if not flags else {"propagation": "near-field", "focus_distance": 2e-3}))
+    config = SimulationConfig(N=16, scan="spiral", nphotons=1e6)
+    simulated = simulate_dataset(config, 1, seed=0, propagator=geometry.propagator(16))
+    scan = scan_from_cxi(path, geometry.propagation, geometry.focus_distance)
+    cxi = read_cxi(path, geometry.propagation, geometry.focus_distance)
+    np.testing.assert_array_equal(cxi.counts, simulated.counts[:, 0].numpy())
+    expected = np.array(simulated.positions)
+    np.testing.assert_allclose(np.array(scan.positions), expected - expected.min(axis=0), atol=1e-9)
+    assert cxi.geometry.object_pixel == pytest.approx((1e-7, 1e-7), rel=1e-12)
+    ratio = scan.probe / simulated.probe
+    assert not scan.probe_guessed and torch.allclose(ratio, ratio[8, 8].expand_as(ratio), rtol=1e-5)
+    if geometry.propagation == "near-field":
+        closed_form = angular_spectrum_transfer((16, 16), (1e-7, 1e-7), 1e-10, 1.0 * 2e-3 / (2e-3 + 1.0))
+        torch.testing.assert_close(scan.propagator.transfer, closed_form, rtol=0, atol=1e-5)
+    else:
+        assert scan.propagator.kind == "far-field"
+    good = torch.ones(16, 16, dtype=torch.bool)
+    assert torch.equal(scan.good_pixels, good)
+
+
+def test_a_simulated_scan_without_its_probe_is_one_to_retrieve(tmp_path) -> None:
+    from ptycho_torch.data.cxi import scan_from_cxi
+
+    path = simulate_cli(tmp_path, "sim.cxi", "--propagation", "near-field", "--focus-distance", "1e-3", "--no-probe")
+    assert read_cxi(path, "near-field", 1e-3).probe is None
+    assert scan_from_cxi(path, "near-field", 1e-3).probe_guessed
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--output", "x.npz", "--propagation", "near-field", "--focus-distance", "1e-3"), "need .cxi"),
+    (("--output", "x.npz", "--no-probe"), "need .cxi"),
+    (("--output", "x.cxi", "--nimgs", "2"), "one object's scan"),
+    (("--output", "x.h5"), ".npz or .cxi"),
+    (("--output", "x.cxi", "--propagation", "near-field"), "needs focus_distance"),
+    (("--output", "x.cxi", "--focus-distance", "1e-3"), "focus_distance is for near-field"),
+])
+def test_the_simulations_file_and_geometry_are_checked_before_any_work(tmp_path, capsys, monkeypatch, flags,
+                                                                      message) -> None:
+    from ptycho_torch.simulation.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--N", "16", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cdtools_reads_a_simulated_near_field_scan_with_its_translations(tmp_path) -> None:
+    cdtools = pytest.importorskip("cdtools")
+    path = simulate_cli(tmp_path, "sim.cxi", "--propagation", "near-field", "--focus-distance", "1e-3")
+    dataset = cdtools.datasets.Ptycho2DDataset.from_cxi(str(path))
+    ours = read_cxi(path, "near-field", 1e-3)
+    np.testing.assert_allclose(dataset.patterns.numpy(), ours.counts)
+    np.testing.assert_allclose(dataset.translations.numpy(), -ours.translations, rtol=1e-6, atol=1e-12)
