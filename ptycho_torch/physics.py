@@ -44,6 +44,7 @@ def physics_loss(
     propagator: Propagator = FAR_FIELD,
     good_pixels: torch.Tensor | None = None,
     shifts: torch.Tensor | None = None,
+    background: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Compare the measurement with what ``obj`` under ``probe`` gives through ``propagator``.
 
@@ -51,10 +52,13 @@ def physics_loss(
     log-likelihood of the photon counts at rate (scale · predicted amplitude)², divided by scale² to stay
     in model units. ``good_pixels`` (N, N) bool: the mean is taken over those only (a detector's bad
     pixels say nothing). ``shifts`` (B, 2) px: each object moved that much under the probe (refined scan
-    positions, ``optics.moved_exit_wave``).
+    positions, ``optics.moved_exit_wave``). ``background`` (N, N): a detector background b, incoherent with
+    the wave, in amplitude units: the predicted amplitude is √(|Ψ|² + b²) (CDTools' quadratic background).
     """
     exit_wave = probe * obj if shifts is None else moved_exit_wave(obj, probe, shifts)
     predicted = propagator.amplitude(exit_wave).unsqueeze(1)
+    if background is not None:
+        predicted = torch.sqrt(predicted.square() + background.square())
     if kind == "mae":
         per_pixel = (predicted - amplitudes).abs()
     else:

@@ -47,6 +47,7 @@ class TrainedModel:
     probe: torch.Tensor  # (N, N) complex64
     probe_is_the_training_probe: bool  # False: a checkpoint that predates keeping it, built with the given one
     intensity_scale: float | None  # the training data's (None: not kept by the checkpoint)
+    background: torch.Tensor | None  # (N, N) a learned detector background, in the training data's unit
     epochs: int  # completed
     complete: bool  # every epoch of the run done
     path: Path
@@ -117,8 +118,9 @@ def model_from_checkpoint(saved: dict[str, Any], path: Path, device: torch.devic
     model = build_generator(config.model, probe=used, propagator=propagator).to(device)
     model.load_state_dict(saved["model_state"])
     model.eval()
+    background = saved.get("illumination", {}).get("background")
     return TrainedModel(model=model, config=config, probe=used, probe_is_the_training_probe=kept is not None,
-                        intensity_scale=saved.get("intensity_scale"), epochs=int(saved["epoch"]),
+                        intensity_scale=saved.get("intensity_scale"), background=background, epochs=int(saved["epoch"]),
                         complete=bool(saved.get("complete", True)), path=path)
 
 
@@ -149,6 +151,8 @@ def reconstruct(trained: TrainedModel, scan: ScanFile, batch_size: int = 64) -> 
     if scan.probe_guessed:  # the file held no probe: the one the model was trained with (a learned one)
         scan = dataclasses.replace(scan, probe=trained.probe.cpu())
     data = dataset_from_scan(scan, intensity_scale(scan, None))
+    if trained.background is not None and trained.intensity_scale:  # the detector's, in this scan's unit
+        data.background = trained.background.cpu() * (trained.intensity_scale / data.intensity_scale)
     run_config = trained.config.model_copy(update={"infer_batch_size": batch_size})
     start = time.perf_counter()
     patches, loss = predict(trained.model, data, run_config, trained.device)

@@ -325,9 +325,9 @@ def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[st
                              "to compare): drop it")
         check_environment()
         config = load_config(args, fields)
-        if ctx.active and (config.learn_probe or config.refine_positions):
-            raise UsageError("--learn-probe and --refine-positions train in one process: under torchrun each rank "
-                             "would learn its own probe and positions")
+        if ctx.active and (config.learn_probe or config.refine_positions or config.learn_background):
+            raise UsageError("--learn-probe, --refine-positions and --learn-background train in one process: under "
+                             "torchrun each rank would learn its own probe, positions or background")
         warn_small_scan(config)
         device = pick_device(config.device, ctx)
         # every rank checks alike, so that no rank waits for a group that one of them has left

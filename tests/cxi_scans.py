@@ -32,9 +32,11 @@ def structured_probe(n: int) -> torch.Tensor:
 
 
 def simulated_cxi(path: Path, propagation: str, n: int = 16, side: int = 4, step: int = 3,
-                  start_probe: np.ndarray | None = None, bad_pixel: bool = True) -> torch.Tensor:
+                  start_probe: np.ndarray | None = None, bad_pixel: bool = True,
+                  background: torch.Tensor | None = None) -> torch.Tensor:
     """A jittered grid scan (off any lattice: no raster ambiguity) of a smooth object, written as CXI with
-    the geometry of ``propagation``; the true probe is returned."""
+    the geometry of ``propagation``, a detector ``background`` (n, n) of mean counts added where given;
+    the true probe is returned."""
     generator = torch.Generator().manual_seed(0)
     jitter = torch.rand(side * side, 2, generator=generator) * 2
     positions = [(float(i * step + jitter[i * side + j, 0]), float(j * step + jitter[i * side + j, 1]))
@@ -48,7 +50,8 @@ def simulated_cxi(path: Path, propagation: str, n: int = 16, side: int = 4, step
     else:
         propagator, detector_pixel = FAR_FIELD, WAVELENGTH * Z2 / (n * PIXEL)
     amplitudes = propagator.amplitude(probe * PatchPlacement(positions, canvas, n).extract(obj))
-    counts = torch.poisson((300 * amplitudes.double()) ** 2, generator=generator).numpy().astype(np.int32)
+    rate = (300 * amplitudes.double()) ** 2 + (0 if background is None else background.double())
+    counts = torch.poisson(rate, generator=generator).numpy().astype(np.int32)
     translations = np.zeros((len(positions), 3))
     translations[:, 1] = [r * PIXEL for r, _ in positions]  # rows along −y, the probe moving by −translation
     translations[:, 0] = [c * PIXEL for _, c in positions]

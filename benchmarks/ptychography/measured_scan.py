@@ -53,7 +53,7 @@ from .machinery.common import (
 from .machinery.figures import pyplot
 from .machinery.object_grid import decode_image, encode_image
 
-SCHEMA = "spectral-init/measured-scan/1"
+SCHEMA = "spectral-init/measured-scan/2"
 MODULE, STEM = "benchmarks.measured_scan", "measured_scan"
 DEFAULT_SCAN = (Path(__file__).resolve().parents[3] / "shared" / "data" / "petra-p25-near-field"
                 / "PETRAIII_P25_Near_Field_Ptycho.cxi")
@@ -66,7 +66,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
     files = DataFiles(train_path=args.data, propagation="near-field", focus_distance=args.focus_distance)
     return TrainingConfig(
         files=files, nepochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device="cpu",
-        learn_probe=True, refine_positions=True, loss_on="stitched",
+        learn_probe=True, refine_positions=True, learn_background=not args.no_background, loss_on="stitched",
         model={"architecture": "fno", "fno_width": args.width, "fno_modes": args.modes, "fno_cnn_blocks": 1,
                "input_layout": "flat_field", "output_mode": "real_imag"})
 
@@ -82,17 +82,33 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
     write_object_file(args.output_dir / "object.npz", objects, coverage, data.positions, data.object_ids,
                       data.probe.shape[-1], data.origin, probe=data.probe)
     record = result.illumination.record()
-    return {"object": objects[0].numpy(), "probe": data.probe.numpy(), "positions": list(data.positions),
+    background = result.train_set.background
+    share = None if background is None else float(
+        background.double().square().sum() / result.train_set.amplitudes.double().square().sum(dim=(-2, -1)).mean())
+    return {"object": objects[0].numpy(), "background_share": share, "probe": data.probe.numpy(),
+            "positions": list(data.positions),
             "geometry": config.files.scans[0].metadata["geometry"],  # as the file was read for training
             "seconds": seconds, "final_loss": result.epoch_losses[-1],
             "max_position_shift_px": record["max_position_shift"], "epochs": config.nepochs}
 
 
 CDTOOLS_SCHEDULE = ((100, 0.04, 10), (50, 0.005, 50))  # its example's (epochs, lr, batch size)
+CDTOOLS_KEPT = (5, 10, 20, 50, 100)  # epochs at which CDTools' object is kept, besides its schedule's end
+
+
+def _cdtools_state(model: Any, dataset: Any, cdtools: Any) -> dict[str, Any]:
+    """CDTools' object, probe and (refined) probe positions on its canvas, as they stand."""
+    pixels = cdtools.tools.interactions.translations_to_pixel(model.obj_basis, dataset.translations,
+                                                              surface_normal=model.surface_normal)
+    pixels = pixels - model.min_translation + model.translation_offsets.detach() * model.translation_scale
+    return {"object": model.obj.detach().numpy().copy(), "probe": model.probe.detach()[0].numpy().copy(),
+            "positions": [tuple(p) for p in pixels.double().tolist()]}
 
 
 def cdtools_reconstruction(args: argparse.Namespace) -> dict[str, Any]:
-    """CDTools' example on the same file; its object, probe and (refined) probe positions on its canvas."""
+    """CDTools' example on the same file, then ``--cdtools-extension`` more epochs at its last rate and
+    batch: its object, probe and positions at the example's end (``final``), at the epochs of
+    ``CDTOOLS_KEPT`` and at the extension's end (``kept``: epoch → state), to show how far it has converged."""
     try:
         import cdtools
     except ImportError:
@@ -103,19 +119,46 @@ def cdtools_reconstruction(args: argparse.Namespace) -> dict[str, Any]:
     model = cdtools.models.FancyPtycho.from_dataset(dataset, n_modes=1, near_field=True,
                                                     propagation_distance=args.focus_distance, units="um")
     reconstructor = cdtools.reconstructors.AdamReconstructor(model, dataset)
+    example_epochs = sum(e for e, _, _ in args.cdtools_schedule)
+    phases = list(args.cdtools_schedule)
+    if args.cdtools_extension:
+        phases.append((args.cdtools_extension, *args.cdtools_schedule[-1][1:]))
+    kept, epoch, seconds, loss = {}, 0, {}, None
     start = time.perf_counter()
-    for epochs, lr, batch in args.cdtools_schedule:
-        for _ in reconstructor.optimize(epochs, lr=lr, batch_size=batch):
-            pass
-    model.tidy_probes()
-    seconds = time.perf_counter() - start
-    pixels = cdtools.tools.interactions.translations_to_pixel(model.obj_basis, dataset.translations,
-                                                              surface_normal=model.surface_normal)
-    pixels = pixels - model.min_translation + model.translation_offsets.detach() * model.translation_scale
-    return {"object": model.obj.detach().numpy(), "probe": model.probe.detach()[0].numpy(),
-            "positions": [tuple(p) for p in pixels.double().tolist()], "seconds": seconds,
-            "final_loss": float(model.loss_history[-1]) if model.loss_history else None,
-            "epochs": sum(e for e, _, _ in args.cdtools_schedule), "version": cdtools.__version__}
+    for epochs, lr, batch in phases:
+        for loss in reconstructor.optimize(epochs, lr=lr, batch_size=batch):
+            epoch += 1
+            if epoch == example_epochs:
+                seconds["example"], loss_at_example = time.perf_counter() - start, float(loss)
+            if epoch in CDTOOLS_KEPT or epoch == example_epochs or epoch == example_epochs + args.cdtools_extension:
+                kept[epoch] = _cdtools_state(model, dataset, cdtools)  # copying is not timed: a few ms
+    seconds["all"] = time.perf_counter() - start
+    # CDTools learns a detector background b² beside the object (FancyPtycho): how much of a pattern it took
+    background = float(model.background.detach().double().square().sum())
+    photons = float(dataset.patterns.double().sum(dim=(-2, -1)).mean())
+    return {**kept[example_epochs], "kept": kept, "seconds": seconds["example"], "final_loss": loss_at_example,
+            "background_share": background / photons,
+            "extension_seconds": seconds["all"] - seconds["example"], "epochs": example_epochs,
+            "version": cdtools.__version__}
+
+
+def convergence(theirs: dict[str, Any], mine: dict[str, Any], lit_mine: np.ndarray) -> dict[str, Any]:
+    """Each kept CDTools state, and the generator's object, against CDTools' longest run (the extension's
+    end): phase correlation and SSIM over the region both light."""
+    kept = theirs["kept"]
+    last = max(kept)
+    reference = kept[last]
+    lit_reference = illuminated(reference["probe"], reference["positions"], reference["object"].shape, LIT)
+    rows = []
+    for epoch, state in sorted(kept.items()):
+        if epoch == last:
+            continue
+        lit = illuminated(state["probe"], state["positions"], state["object"].shape, LIT)
+        a = phase_agreement(state["object"], lit, reference["object"], lit_reference)
+        rows.append({"epochs": epoch, "phase_pearson": a.pearson, "phase_ssim": a.ssim})
+    ours = phase_agreement(mine["object"], lit_mine, reference["object"], lit_reference)
+    return {"reference_epochs": last, "cdtools": rows,
+            "generator": {"phase_pearson": ours.pearson, "phase_ssim": ours.ssim}}
 
 
 def _blurred(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -160,11 +203,14 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "schema": SCHEMA, "environment": environment(torch.device("cpu"), MODULE, argv),
         "config": {"data": str(args.data), "focus_distance_m": args.focus_distance, "epochs": args.epochs,
-                   "width": args.width, "modes": args.modes, "batch_size": args.batch_size, "lr": args.lr,
+                   "learn_background": not args.no_background, "width": args.width, "modes": args.modes,
+                   "batch_size": args.batch_size, "lr": args.lr,
                    "seed": args.seed, "lit_level": LIT, "geometry": mine["geometry"],
-                   "cdtools_schedule": None if args.no_cdtools else [list(s) for s in args.cdtools_schedule]},
+                   "cdtools_schedule": None if args.no_cdtools else [list(s) for s in args.cdtools_schedule],
+                   "cdtools_extension": None if args.no_cdtools else args.cdtools_extension},
         "credit": CREDIT,
-        "ours": {k: mine[k] for k in ("seconds", "final_loss", "max_position_shift_px", "epochs")},
+        "ours": {k: mine[k] for k in ("seconds", "final_loss", "max_position_shift_px", "epochs",
+                                      "background_share")},
         "images": {"pixel_m": pixel, "ours": _panels(mine["object"], mine["probe"], lit_mine)},
     }
     if not args.no_cdtools:
@@ -174,9 +220,14 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
         blurs = {}
         for sigma in (1.0, 2.0):
             blur = _blurred(theirs["object"], sigma)
-            blurs[f"sigma_{sigma:g}px"] = phase_agreement(blur, lit_theirs, theirs["object"], lit_theirs).pearson
-        record["cdtools"] = {k: theirs[k] for k in ("seconds", "final_loss", "epochs", "version")}
-        record["agreement"] = {"phase_pearson": agreement.pearson, "shift_px": list(agreement.shift),
+            blurred = phase_agreement(blur, lit_theirs, theirs["object"], lit_theirs)
+            blurs[f"sigma_{sigma:g}px"] = {"phase_pearson": blurred.pearson, "phase_ssim": blurred.ssim}
+        record["cdtools"] = {k: theirs[k] for k in ("seconds", "final_loss", "epochs", "version",
+                                                    "extension_seconds", "background_share")}
+        if args.cdtools_extension:
+            record["convergence"] = convergence(theirs, mine, lit_mine)
+        record["agreement"] = {"phase_pearson": agreement.pearson, "phase_ssim": agreement.ssim,
+                               "shift_px": list(agreement.shift),
                                "pixels": agreement.pixels, "cdtools_vs_its_blur": blurs,
                                "profile": _profile(agreement)}
         record["images"]["cdtools"] = _panels(theirs["object"], theirs["probe"], lit_theirs)
@@ -193,7 +244,9 @@ def markdown_report(record: dict[str, Any]) -> str:
              f"sample (M = {cfg['geometry']['magnification']:.2f}, object pixel "
              f"{cfg['geometry']['object_pixel_m'][0] * 1e9:.1f} nm). Generator: FNO width {cfg['width']}, "
              f"{cfg['modes']} modes, flat-field input, real/imaginary output, stitched loss, probe learned from "
-             f"the mean pattern, positions refined; {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+             f"the mean pattern, positions refined, "
+             f"{'a detector background learned' if cfg['learn_background'] else 'no background term'}; "
+             f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, "
              f"lr {cfg['lr']:g}, seed {cfg['seed']}.", "",
              "| reconstruction | epochs | seconds | final loss (its own) | largest position correction (px) |",
              "|---|---|---|---|---|",
@@ -204,12 +257,44 @@ def markdown_report(record: dict[str, Any]) -> str:
         lines.append(f"| CDTools {theirs['version']} (its example's settings) | {theirs['epochs']} | "
                      f"{theirs['seconds']:.0f} | {theirs['final_loss']:.4g} | (refined, up to its own) |")
         blur = agreement["cdtools_vs_its_blur"]
-        lines += ["", f"**Phase agreement** (Pearson, {agreement['pixels']:,} pixels both lit to ≥ "
+        lines += ["", f"**Phase agreement** ({agreement['pixels']:,} pixels both lit to ≥ "
                   f"{cfg['lit_level']:.0%} of their peak dose, offset, ramp and shift "
-                  f"({agreement['shift_px'][0]:.2f}, {agreement['shift_px'][1]:.2f}) px taken out): "
-                  f"**{agreement['phase_pearson']:.3f}**. For scale, CDTools' reconstruction against a Gaussian "
-                  f"blur of itself: {blur['sigma_1px']:.3f} (σ = 1 px), {blur['sigma_2px']:.3f} (σ = 2 px)."]
+                  f"({agreement['shift_px'][0]:.2f}, {agreement['shift_px'][1]:.2f}) px taken out): Pearson "
+                  f"**{agreement['phase_pearson']:.3f}**, SSIM {_score(agreement['phase_ssim'])}. For scale, "
+                  f"CDTools' reconstruction against a Gaussian blur of itself: "
+                  f"{_score(blur['sigma_1px']['phase_pearson'])} / {_score(blur['sigma_1px']['phase_ssim'])} "
+                  f"(σ = 1 px), {_score(blur['sigma_2px']['phase_pearson'])} / "
+                  f"{_score(blur['sigma_2px']['phase_ssim'])} (σ = 2 px)."]
+        ours_share = (f"the generator's, {mine['background_share']:.2%}" if mine["background_share"] is not None
+                      else "the generator has none")
+        lines += ["", f"Detector background learned beside the object, as a share of a mean pattern's photons: "
+                  f"CDTools' after its {theirs['epochs'] + (cfg['cdtools_extension'] or 0)} epochs "
+                  f"{theirs['background_share']:.2%}; {ours_share}."]
+    if "convergence" in record:
+        lines += convergence_table(record)
     return "\n".join(lines) + "\n"
+
+
+def convergence_table(record: dict[str, Any]) -> list[str]:
+    """How far CDTools' object had come at each kept epoch, against its longest run."""
+    conv, theirs = record["convergence"], record["cdtools"]
+    lines = ["", f"**Is the anchor converged?** CDTools went on {record['config']['cdtools_extension']} epochs past "
+             f"its example's {theirs['epochs']} at its last rate and batch ({theirs['extension_seconds']:.0f} s "
+             f"more); each stage's phase against that {conv['reference_epochs']}-epoch object:", "",
+             "| reconstruction | epochs | phase Pearson | phase SSIM |", "|---|---|---|---|"]
+    for row in conv["cdtools"]:
+        note = " (its example's end: the anchor above)" if row["epochs"] == theirs["epochs"] else ""
+        lines.append(f"| CDTools{note} | {row['epochs']} | {_score(row['phase_pearson'], 4)} | "
+                     f"{_score(row['phase_ssim'], 4)} |")
+    ours = conv["generator"]
+    lines.append(f"| generator (this package) | {record['ours']['epochs']} | {_score(ours['phase_pearson'], 4)} | "
+                 f"{_score(ours['phase_ssim'], 4)} |")
+    return lines
+
+
+def _score(value: float | None, digits: int = 3) -> str:
+    """A score, or "n/a" (an SSIM where no box of the window fits inside the compared region)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def figure(record: dict[str, Any]) -> Any:
@@ -259,7 +344,31 @@ def objects_figure(record: dict[str, Any]) -> Any:
     return fig
 
 
-EXTRA_FIGURES = {"objects": objects_figure}  # measured_scan_objects.png
+def convergence_figure(record: dict[str, Any]) -> Any:
+    """CDTools' phase against its longest run, epoch by epoch, and the generator's, as a line."""
+    conv = record.get("convergence")
+    if conv is None:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.4), layout="constrained")
+    epochs = [row["epochs"] for row in conv["cdtools"]]
+    for key, label, marker in (("phase_pearson", "Pearson", "o"), ("phase_ssim", "SSIM", "s")):
+        values = [math.nan if row[key] is None else row[key] for row in conv["cdtools"]]
+        line, = ax.plot(epochs, values, marker=marker, label=f"CDTools, {label}")
+        if conv["generator"][key] is not None:
+            ax.axhline(conv["generator"][key], color=line.get_color(), linestyle="--",
+                       label=f"generator ({record['ours']['epochs']} epochs), {label}")
+    ax.axvline(record["cdtools"]["epochs"], color="0.6", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("CDTools epochs (grey: its example's end, the anchor)")
+    ax.set_ylabel(f"phase agreement with CDTools at {conv['reference_epochs']} epochs")
+    ax.set_title("Is the iterative anchor converged? Each stage against its longest run", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.supxlabel(record["credit"], fontsize=7)
+    return fig
+
+
+EXTRA_FIGURES = {"objects": objects_figure, "convergence": convergence_figure}  # measured_scan_{name}.png
 
 
 def _schedule(text: str) -> tuple[tuple[int, float, int], ...]:
@@ -288,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed (default: 0)")
     p.add_argument("--cdtools-schedule", type=_schedule, default=CDTOOLS_SCHEDULE,
                    help="CDTools' Adam phases, EPOCHS:LR:BATCH,… (default: 100:0.04:10,50:0.005:50, its example's)")
+    p.add_argument("--no-background", action="store_true",
+                   help="no detector background beside the generator (default: one is learned, as CDTools does)")
+    p.add_argument("--cdtools-extension", type=bounded_int(0, 100_000), default=150,
+                   help="epochs CDTools goes on after its schedule, at its last rate and batch, to show how far the "
+                   "schedule's object had converged (default: 150; 0: none)")
     p.add_argument("--no-cdtools", action="store_true", help="the generator alone (no comparison)")
     return p
 

@@ -30,6 +30,7 @@ class PtychoDataset:
     origin: tuple[float, float] = (0.0, 0.0)  # the canvas's (0, 0) in its scan file's frame (data.scan_files.ScanFile)
     propagator: Propagator = FAR_FIELD  # how an exit wave became these patterns
     good_pixels: torch.Tensor | None = None  # (N, N) bool: the detector pixels to trust (None: all)
+    background: torch.Tensor | None = None  # (N, N) the detector background's amplitude b, a learned one (physics)
 
     def __len__(self) -> int:
         return self.amplitudes.shape[0]

@@ -15,16 +15,16 @@ against a blur of itself).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..optics import fourier_shift
 from ..scan.placement import PatchPlacement
 from .alignment import remove_phase_offset_and_plane
-from .metrics import structural_similarity
+from .metrics import SSIM_WINDOW, structural_similarity
 
 FINEST_STEP = 1 / 32  # px: where the search for the best shift stops
 BOX_MARGIN = 8  # px of the object kept around its lit pixels
@@ -37,7 +37,8 @@ class PhaseAgreement:
     pearson: float
     shift: tuple[float, float]  # (row, column) px that moved the first object onto the second
     pixels: int  # where both are well lit
-    ssim: float  # mean SSIM of the two phases over the boxes wholly inside the region both light
+    # mean SSIM of the two phases over the SSIM boxes wholly inside the region both light; None: no box fits
+    ssim: float | None
     # the compared phases, the first moved onto the second's canvas (framed), and where both are lit
     first_phase: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0)))
     second_phase: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros((0, 0)))
@@ -95,7 +96,7 @@ def _compared(a: np.ndarray, a_lit: np.ndarray, b: np.ndarray, b_lit: np.ndarray
     x = _plane_removed(np.angle(without_offset_and_ramp(moved, lit)), lit)
     y = _plane_removed(np.angle(without_offset_and_ramp(b, lit)), lit)
     return PhaseAgreement(pearson=float(np.corrcoef(x[lit], y[lit])[0, 1]), shift=shift, pixels=int(lit.sum()),
-                          ssim=math.nan, first_phase=x, second_phase=y, lit=lit)
+                          ssim=None, first_phase=x, second_phase=y, lit=lit)
 
 
 def phase_agreement(first: np.ndarray, first_lit: np.ndarray, second: np.ndarray,
@@ -127,7 +128,8 @@ def phase_agreement(first: np.ndarray, first_lit: np.ndarray, second: np.ndarray
         else:
             step /= 2
     x, y, lit = best.first_phase, best.second_phase, best.lit
-    ssim = structural_similarity(y, x, data_range=float(np.ptp(y[lit])), mask=lit)
+    boxes = sliding_window_view(lit, (SSIM_WINDOW, SSIM_WINDOW)).all(axis=(-2, -1)).any()
+    ssim = structural_similarity(y, x, data_range=float(np.ptp(y[lit])), mask=lit) if boxes else None
     shift = (best.shift[0] + second_corner[0] - first_corner[0], best.shift[1] + second_corner[1] - first_corner[1])
     return dataclasses.replace(best, ssim=ssim, shift=shift)  # the shift between the whole canvases
 

@@ -61,8 +61,10 @@ class TrainingConfig(BaseModel):
                               "probe and object keep their scale.")
     refine_positions: bool = Field(False, description="Learn a sub-pixel correction of each training pattern's "
                                    "scan position (their mean held at 0).")
+    learn_background: bool = Field(False, description="Learn a detector background b (N × N, incoherent with "
+                                   "the wave: a pattern is √(|Ψ|² + b²)) beside the generator, as CDTools does.")
     probe_lr: float = Field(0.01, gt=0, allow_inf_nan=False, description="The learned probe's Adam rate, in units "
-                            "of its mean amplitude.")
+                            "of its mean amplitude (the background's, in units of the patterns' mean amplitude).")
     position_lr: float = Field(0.04, gt=0, allow_inf_nan=False, description="The position corrections' Adam "
                                "rate, in pixels.")
 

@@ -39,7 +39,9 @@ def predict(model: nn.Module, data: PtychoDataset, config: TrainingConfig,
             obj = to_complex_object(model(data.amplitudes[sl].to(device)))
             losses.append(physics_loss(obj, probe, data.amplitudes[sl].to(device), data.counts[sl].to(device),
                                        data.intensity_scale, config.loss, propagator=data.propagator,
-                                       good_pixels=data.good_pixels).item() * obj.shape[0])
+                                       good_pixels=data.good_pixels,
+                                       background=None if data.background is None else data.background.to(device),
+                                       ).item() * obj.shape[0])
             preds.append(obj.cpu())
     finally:
         model.train(was_training)

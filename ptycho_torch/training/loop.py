@@ -127,7 +127,8 @@ def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimi
         loss = physics_loss(obj, probe, amplitudes, train_set.counts[batch].to(device),
                             train_set.intensity_scale, config.loss, propagator=train_set.propagator,
                             good_pixels=train_set.good_pixels,
-                            shifts=shifts if step.positions is not None else None)
+                            shifts=shifts if step.positions is not None else None,
+                            background=illumination.background)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = global_mean(loss.item(), ctx, device)
@@ -175,7 +176,9 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
         flat = train_set.amplitudes[:, 0].double().square().mean(dim=0).sqrt().float()
     model = build_generator(config.model, probe=train_set.probe, propagator=train_set.propagator,
                             flat=flat).to(device)
-    illumination = Illumination(train_set.probe, len(train_set), config.learn_probe, config.refine_positions)
+    mean_amplitude = train_set.amplitudes.mean().item() if config.learn_background else None
+    illumination = Illumination(train_set.probe, len(train_set), config.learn_probe, config.refine_positions,
+                                background_scale=mean_amplitude)
     illumination = illumination.to(device)
     probe_batch = train_set.amplitudes[: min(8, len(train_set))].to(device)
     optimizer = torch.optim.Adam(optimizer_groups(config, model) + illumination.param_groups(config))
@@ -188,7 +191,7 @@ def _start(config: TrainingConfig, ctx: DistributedContext, resume: dict[str, An
         progress = restore(resume, model, optimizer)
         if "illumination" in resume:
             illumination.load_state_dict(resume["illumination"])
-        _use_probe(illumination, train_set, test_set)
+        _use_learned(illumination, train_set, test_set)
     net: nn.Module = model
     if ctx.active:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -210,7 +213,7 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
         t_epoch = time.perf_counter()
         _train_epoch(run.net, run.model, run.optimizer, run.train_set, run.config, run.ctx, run.device, progress,
                      run.total_steps, on_step, run.illumination)
-        _use_probe(run.illumination, run.train_set, run.test_set)
+        _use_learned(run.illumination, run.train_set, run.test_set)
         progress.epoch += 1
         progress.epoch_seconds.append(time.perf_counter() - t_epoch)
         progress.epoch_test_losses.append(
@@ -230,11 +233,15 @@ def _train_epochs(run: _Run, on_step: Callable[[int, int, int, float], None] | N
     return timings
 
 
-def _use_probe(illumination: Illumination, train_set: PtychoDataset, test_set: PtychoDataset) -> None:
-    """A learned probe becomes the data's, for testing, stitching and the checkpoint: the test scan was lit
-    by the same probe."""
+def _use_learned(illumination: Illumination, train_set: PtychoDataset, test_set: PtychoDataset) -> None:
+    """A learned probe and background become the data's, for testing, stitching and the checkpoint: the
+    test scan was measured with the same probe and detector (the background in the test set's unit)."""
     if illumination.learn_probe:
         train_set.probe = test_set.probe = illumination.probe.detach().cpu().clone()
+    if illumination.background is not None:
+        background = illumination.background.detach().cpu().clone()
+        train_set.background = background
+        test_set.background = background * (train_set.intensity_scale / test_set.intensity_scale)
 
 
 def _finish(run: _Run, timings: dict[str, float], t_start: float) -> TrainResult:
