@@ -128,6 +128,8 @@ def _run(args: argparse.Namespace, settings: PredictionSettings, argv: Sequence[
     notes = [f"{args.data}: {note}" for note in scan.notes]
     if scan.probe_guessed:
         notes.append(f"{args.data} holds no probe: it is reconstructed with the probe the model was trained with")
+    if trained.background is not None:
+        notes.append("the physics loss counts the detector background learned in training (in this scan's unit)")
     notes += _model_notes(trained, scan)
     try:
         claim_output_directory(args.output_dir)
