@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -226,6 +226,9 @@ def keep_finished_runs(output_dir: Path, stem: str, partial_record: Callable[[],
                                    resumable=arguments is not None) from None
 
 
+T = TypeVar("T")
+
+
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in [low, high], else a usage error (exit 2) saying so."""
 
@@ -263,6 +266,19 @@ def comma_separated(choices: Sequence[str], what: str = "values") -> Callable[[s
         if not items:
             raise argparse.ArgumentTypeError(f"give at least one of: {', '.join(choices)}")
         return items
+
+    return parse
+
+
+def comma_numbers(one: Callable[[str], T]) -> Callable[[str], tuple[T, ...]]:
+    """An argparse type: a comma-separated list, each item parsed by the argparse type ``one``
+    (``bounded_int(…)``, ``positive_float``), whose message names the item that is wrong."""
+
+    def parse(text: str) -> tuple[T, ...]:
+        items = [t.strip() for t in text.split(",")]
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list without empty items; got {text!r}")
+        return tuple(one(t) for t in items)
 
     return parse
 

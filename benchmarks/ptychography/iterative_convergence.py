@@ -31,6 +31,8 @@ from .machinery.common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_numbers,
+    comma_separated,
     command_threads,
     environment,
     format_ci,
@@ -158,22 +160,10 @@ def figure(record: dict[str, Any]) -> Any:
 
 
 def _checkpoints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected increasing iteration counts, e.g. 25,50,100; "
-                                         f"got {text!r}") from None
-    if not values or values[0] < 1 or list(values) != sorted(set(values)):
-        raise argparse.ArgumentTypeError(f"expected increasing iteration counts >= 1; got {text!r}")
+    values = comma_numbers(bounded_int(1, 1_000_000))(text)
+    if list(values) != sorted(set(values)):
+        raise argparse.ArgumentTypeError(f"expected increasing iteration counts; got {text!r}")
     return values
-
-
-def _solvers(text: str) -> tuple[str, ...]:
-    names = tuple(text.split(","))
-    unknown = [n for n in names if n not in SOLVERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown solver(s) {unknown}; choose from {', '.join(SOLVERS)}")
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"iterations at which the object is scored (default: {','.join(map(str, CHECKPOINTS))})")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"converged: neither SSIM moved by this between checkpoints (default: {TOLERANCE})")
-    p.add_argument("--solvers", type=_solvers, default=tuple(SOLVERS), help="rpie,cdtools (default: both)")
+    p.add_argument("--solvers", type=comma_separated(tuple(SOLVERS), "solvers"), default=tuple(SOLVERS),
+                   help="rpie,cdtools (default: both)")
     return p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -124,10 +125,12 @@ def simulated_objects(config: SimulationConfig, nimgs: int, seed: int) -> list[t
 
 def simulate_dataset(
     config: SimulationConfig, nimgs: int, seed: int, intensity_scale: float | None = None,
-    propagator: Propagator = FAR_FIELD,
+    propagator: Propagator = FAR_FIELD, objects: Sequence[torch.Tensor] | None = None,
 ) -> PtychoDataset:
     """``nimgs`` objects from seeds seed, seed+1, …; noise from its own stream; patterns formed by
     ``propagator`` (far field by default; ``SimulatedGeometry.propagator`` for the near field).
+    ``objects``: ``nimgs`` canvas × canvas objects to scan instead of the "lines" family's (other kinds:
+    ``objects.object_of_kind``).
 
     ``intensity_scale`` defaults to √(nphotons / mean Σ|Ψ|²) of this data, so a
     pattern holds ``nphotons`` photons on average; pass the training set's
@@ -135,7 +138,10 @@ def simulate_dataset(
     """
     probe = (load_probe(config.probe_path, config.N) if config.probe_path
              else disk_probe(config.N, defocus=config.probe_defocus))
-    objects = torch.cat([_extract_patches(obj, config) for obj in simulated_objects(config, nimgs, seed)])
+    if objects is not None and (len(objects) != nimgs or any(o.shape != (config.canvas,) * 2 for o in objects)):
+        raise ValueError(f"objects must be {nimgs} objects of {config.canvas} × {config.canvas} px")
+    scanned = simulated_objects(config, nimgs, seed) if objects is None else objects
+    objects = torch.cat([_extract_patches(obj, config) for obj in scanned])
     clean = diffraction_amplitude(objects, probe, propagator)
     if intensity_scale is None:
         mean_total = clean.double().square().sum(dim=(-2, -1)).mean().item()

@@ -1,4 +1,6 @@
-"""The "lines" test object: random segments on a canvas, blurred at several scales."""
+"""Simulated objects: the "lines" family the generators train on (random segments blurred at several
+scales), and kinds it never sees — a Siemens star and a random smooth object — with the same amplitude
+and phase ranges (amplitude 0.5 + 0.5·s, phase ``phase_range``·s for a pattern s ∈ [0, 1])."""
 
 from __future__ import annotations
 
@@ -7,7 +9,11 @@ import math
 import torch
 
 __all__ = [
+    "OBJECT_KINDS",
     "lines_object",
+    "object_of_kind",
+    "siemens_star_object",
+    "smooth_object",
 ]
 
 # (σ in pixels, weight): sharp edges, mid-scale structure, and slow background variation.
@@ -49,6 +55,41 @@ def lines_object(
     generator = torch.Generator().manual_seed(seed)
     lines = _draw_lines(size, n_lines, generator)
     image = sum(weight * _gaussian_blur(lines, sigma) for sigma, weight in _BLUR_SCALES)
+    return _as_object(image, phase_range)
+
+
+def _as_object(image: torch.Tensor, phase_range: float) -> torch.Tensor:
     image = image - image.min()
     image = image / image.max().clamp_min(1e-12)
     return torch.polar(0.5 + 0.5 * image, phase_range * image).to(torch.complex64)
+
+
+def siemens_star_object(size: int, seed: int = 0, spokes: int = 36, phase_range: float = math.pi / 2) -> torch.Tensor:
+    """A Siemens star of ``spokes`` dark-and-bright pairs filling the canvas, turned by a random angle
+    (``seed``), its edges softened by a Gaussian of σ = 0.5 px (size × size, complex64)."""
+    if size < 2 or spokes < 1:
+        raise ValueError(f"siemens_star_object needs size >= 2 and spokes >= 1; got size={size}, spokes={spokes}")
+    turn = torch.rand(1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).item() * 2 * math.pi
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    y, x = r.view(-1, 1), r.view(1, -1)
+    star = (torch.sin(spokes * (torch.atan2(y, x) + turn)) > 0).double() * (torch.hypot(y, x) < 0.48 * size)
+    return _as_object(_gaussian_blur(star, 0.5), phase_range)
+
+
+def smooth_object(size: int, seed: int = 0, sigma: float = 3.0, phase_range: float = math.pi / 2) -> torch.Tensor:
+    """White noise (``seed``) blurred by a Gaussian of ``sigma`` px: structure at every orientation and no
+    edge (size × size, complex64)."""
+    if size < 2 or not sigma > 0:
+        raise ValueError(f"smooth_object needs size >= 2 and sigma > 0; got size={size}, sigma={sigma}")
+    noise = torch.randn(size, size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return _as_object(_gaussian_blur(noise, sigma), phase_range)
+
+
+OBJECT_KINDS = {"lines": lines_object, "siemens": siemens_star_object, "smooth": smooth_object}
+
+
+def object_of_kind(kind: str, size: int, seed: int) -> torch.Tensor:
+    """One object of ``kind`` (``OBJECT_KINDS``) on a size × size canvas, deterministic from ``seed``."""
+    if kind not in OBJECT_KINDS:
+        raise ValueError(f"unknown object kind {kind!r}; choose from {', '.join(OBJECT_KINDS)}")
+    return OBJECT_KINDS[kind](size, seed=seed)

@@ -57,14 +57,19 @@ def _windows(objects: list[torch.Tensor], data: PtychoDataset) -> torch.Tensor:
 
 
 def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECKPOINTS,
-                         tolerance: float = TOLERANCE, alpha: float = DEFAULT_ALPHA, seed: int = 0) -> ConvergedSolve:
-    """Every object of ``data`` (which must carry the truth) by rPIE from a flat start, to convergence."""
+                         tolerance: float = TOLERANCE, alpha: float = DEFAULT_ALPHA, seed: int = 0,
+                         starts: Sequence[torch.Tensor] | None = None) -> ConvergedSolve:
+    """Every object of ``data`` (which must carry the truth) by rPIE to convergence, from ``starts`` (one
+    canvas per object, e.g. a generator's stitched objects) or a flat start (1 everywhere)."""
     if data.objects is None:
         raise ValueError("convergence is judged by SSIM against the truth: the data carry none")
     if not checkpoints or list(checkpoints) != sorted(set(checkpoints)) or checkpoints[0] < 1:
         raise ValueError(f"checkpoints must be increasing iteration counts >= 1; got {list(checkpoints)}")
     count = int(data.object_ids.max()) + 1
-    objects = [torch.ones(data.canvas, dtype=torch.complex64) for _ in range(count)]
+    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
+        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
+    objects = ([torch.ones(data.canvas, dtype=torch.complex64) for _ in range(count)] if starts is None
+               else [o.to(torch.complex64).clone() for o in starts])
     done, seconds, history = 0, 0.0, []
     for at in checkpoints:
         start = time.perf_counter()

@@ -175,3 +175,45 @@ def test_a_sub_pixel_patch_is_the_object_interpolated_there() -> None:
     expected = ((1 - f) * (1 - g) * obj[r0 : r0 + 16, c0 : c0 + 16] + f * (1 - g) * obj[r0 + 1 : r0 + 17, c0 : c0 + 16]
                 + (1 - f) * g * obj[r0 : r0 + 16, c0 + 1 : c0 + 17] + f * g * obj[r0 + 1 : r0 + 17, c0 + 1 : c0 + 17])
     assert torch.allclose(data.objects[0], expected.to(data.objects.dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lines", "siemens", "smooth"])
+def test_every_object_kind_is_deterministic_and_in_the_lines_range(kind) -> None:
+    from ptycho_torch.simulation import object_of_kind
+
+    a, b, other = object_of_kind(kind, 48, 3), object_of_kind(kind, 48, 3), object_of_kind(kind, 48, 4)
+    assert a.shape == (48, 48) and a.dtype == torch.complex64 and torch.equal(a, b) and not torch.equal(a, other)
+    assert a.abs().min().item() == pytest.approx(0.5, abs=1e-6) and a.abs().max().item() == pytest.approx(1, abs=1e-6)
+    assert 0 <= a.angle().min().item() and a.angle().max().item() == pytest.approx(math.pi / 2, abs=1e-6)
+
+
+def test_the_siemens_star_has_its_spokes() -> None:
+    """Around a ring at half the radius, 36 spokes make 72 transitions between dark and bright."""
+    from ptycho_torch.simulation.objects import siemens_star_object
+
+    star = siemens_star_object(128, seed=0, spokes=36).abs()
+    angles = torch.linspace(0, 2 * math.pi, 2000, dtype=torch.float64)[:-1]
+    rows = (63.5 + 30 * torch.sin(angles)).round().long()
+    cols = (63.5 + 30 * torch.cos(angles)).round().long()
+    bright = star[rows, cols] > 0.75
+    assert int((bright != bright.roll(1)).sum()) == 72
+
+
+def test_an_unknown_object_kind_is_refused_by_name() -> None:
+    from ptycho_torch.simulation import object_of_kind
+
+    with pytest.raises(ValueError, match="unknown object kind 'cat'; choose from lines, siemens, smooth"):
+        object_of_kind("cat", 32, 0)
+
+
+def test_a_scan_of_given_objects_reads_their_patches() -> None:
+    from ptycho_torch.scan.placement import PatchPlacement
+    from ptycho_torch.simulation import object_of_kind
+
+    config = SimulationConfig(N=16, object_size=32, offset=4)
+    objects = [object_of_kind("siemens", 32, 1), object_of_kind("smooth", 32, 2)]
+    data = simulate_dataset(config, 2, seed=0, objects=objects)
+    placement = PatchPlacement(config.scan_positions, config.canvas, config.N)
+    torch.testing.assert_close(data.objects, torch.cat([placement.extract(o) for o in objects]))
+    with pytest.raises(ValueError, match="2 objects of 32 × 32 px"):
+        simulate_dataset(config, 2, seed=0, objects=objects[:1])

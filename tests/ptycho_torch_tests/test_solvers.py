@@ -89,3 +89,11 @@ def test_bad_solver_settings_are_refused() -> None:
         rpie_object(data, 3, 1)
     with pytest.raises(ValueError, match="the data carry none"):
         solve_to_convergence(dataclasses.replace(data, objects=None))
+
+
+def test_a_start_at_the_truth_is_converged_at_once_and_a_wrong_start_is_refused() -> None:
+    data, truth = noiseless(SimulationConfig(N=16, object_size=40, offset=4))
+    solved = solve_to_convergence(data, checkpoints=(2, 4, 8), starts=[truth])
+    assert solved.converged and solved.iterations == 4 and solved.history[0]["ssim_amp"] > 0.999
+    with pytest.raises(ValueError, match="starts must be 1 objects of 40 × 40 px"):
+        solve_to_convergence(data, starts=[truth[:32, :32]])
