@@ -33,7 +33,12 @@ def test_a_tiny_run_writes_a_row_per_method_kind_and_regime(tmp_path) -> None:
         if row["method"] == "generator+iterative":
             assert row["seconds_per_object"] > generator[row["object_kind"]]
     assert record["trainings"][0]["nphotons"] == 1e4 and len(record["summary"]) == 9
-    assert "| 1e+04 | 4 | siemens | iterative |" in learned_vs_iterative.markdown_report(record)
+    report = learned_vs_iterative.markdown_report(record)
+    assert "| 1e+04 | 4 | siemens | iterative |" in report
+    generator, solver = (next(r for r in rows if r["object_kind"] == "lines" and r["method"] == m)
+                         for m in ("generator", "iterative"))
+    delta = generator["ssim_amp"] - solver["ssim_amp"]
+    assert f"| 1e+04 | 4 | lines | {delta:.2g} / " in report  # one seed: the paired difference is the difference
     assert (out / "learned_vs_iterative.png").exists()
 
 
