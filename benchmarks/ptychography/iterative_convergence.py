@@ -21,9 +21,8 @@ import torch
 
 from ptycho_torch.anchor import anchor_available, iterative_reconstruction
 from ptycho_torch.data.dataset import PtychoDataset
-from ptycho_torch.evaluation import evaluate_objects, reconstruction_metrics
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.solvers import CHECKPOINTS, TOLERANCE, has_converged, solve_to_convergence
+from ptycho_torch.solvers import CHECKPOINTS, TOLERANCE, has_converged, object_ssim, solve_to_convergence
 from ptycho_torch.training import TrainingConfig
 from ptycho_torch.training.config import make_datasets
 
@@ -63,8 +62,7 @@ def cdtools_history(data: PtychoDataset, checkpoints: Sequence[int], tolerance: 
     history: list[dict[str, Any]] = []
     for at in checkpoints:
         result = iterative_reconstruction(data, iterations=at, seed=seed)
-        scores = reconstruction_metrics(evaluate_objects(result.patches, data))
-        history.append({"iterations": at, "ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"],
+        history.append({"iterations": at, **object_ssim(result.patches, data),
                         "seconds_per_object": result.seconds_per_object})
         if has_converged(history, tolerance):
             break

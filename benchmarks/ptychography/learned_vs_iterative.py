@@ -27,9 +27,9 @@ from typing import Any
 import torch
 
 from ptycho_torch.data.dataset import PtychoDataset
-from ptycho_torch.evaluation import evaluate_objects, reconstruction_metrics, stitch_objects
+from ptycho_torch.evaluation import stitch_objects
 from ptycho_torch.simulation import OBJECT_KINDS, SimulationConfig, object_of_kind, simulate_dataset
-from ptycho_torch.solvers import solve_to_convergence
+from ptycho_torch.solvers import object_ssim, solve_to_convergence
 from ptycho_torch.training import TrainingConfig, predict, train
 
 from .machinery.common import (
@@ -72,11 +72,6 @@ def test_scan(config: TrainingConfig, kind: str, seed: int, scale: float) -> Pty
     return simulate_dataset(config.data, len(objects), seed=TEST_SEED + seed, intensity_scale=scale, objects=objects)
 
 
-def _scores(patches: torch.Tensor, data: PtychoDataset) -> dict[str, float | None]:
-    scores = reconstruction_metrics(evaluate_objects(patches, data))
-    return {"ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"]}
-
-
 def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: PtychoDataset,
                     seed: int) -> list[dict[str, Any]]:
     """The three reconstructions of one test scan: their SSIM, time per object and iterations."""
@@ -85,14 +80,15 @@ def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: Ptycho
     patches, _ = predict(model, data, config, torch.device("cpu"))
     stitched, coverage = stitch_objects(patches, data)
     generator_seconds = (time.perf_counter() - start) / objects
-    rows = [{"method": "generator", **_scores(patches, data), "seconds_per_object": generator_seconds,
+    rows = [{"method": "generator", **object_ssim(patches, data), "seconds_per_object": generator_seconds,
              "iterations": None}]
     flat = solve_to_convergence(data, seed=seed)
-    rows.append({"method": "iterative", **_scores(flat.patches, data), "seconds_per_object": flat.seconds_per_object,
-                 "iterations": flat.iterations, "converged": flat.converged})
+    rows.append({"method": "iterative", **object_ssim(flat.patches, data),
+                 "seconds_per_object": flat.seconds_per_object, "iterations": flat.iterations,
+                 "converged": flat.converged})
     starts = [torch.where(c > 0, o, torch.ones_like(o)) for o, c in zip(stitched, coverage)]  # unlit: flat
     warm = solve_to_convergence(data, seed=seed, starts=starts)
-    rows.append({"method": "generator+iterative", **_scores(warm.patches, data),
+    rows.append({"method": "generator+iterative", **object_ssim(warm.patches, data),
                  "seconds_per_object": generator_seconds + warm.seconds_per_object, "iterations": warm.iterations,
                  "converged": warm.converged})
     return rows

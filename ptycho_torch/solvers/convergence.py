@@ -21,7 +21,7 @@ from ..evaluation import evaluate_objects, reconstruction_metrics
 from ..scan.placement import PatchPlacement
 from .pie import DEFAULT_ALPHA, rpie_object
 
-__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "has_converged", "solve_to_convergence"]
+__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "has_converged", "object_ssim", "solve_to_convergence"]
 
 CHECKPOINTS = (25, 50, 100, 200, 400, 800, 1000)
 TOLERANCE = 0.002  # SSIM: below this change between checkpoints the object counts as converged
@@ -37,6 +37,13 @@ class ConvergedSolve:
     converged: bool  # False: the last checkpoint was reached still changing
     seconds_per_object: float
     history: list[dict[str, Any]] = field(default_factory=list)  # iterations, ssim_amp, ssim_phase, seconds
+
+
+def object_ssim(patches: torch.Tensor, data: PtychoDataset) -> dict[str, float | None]:
+    """The SSIM of amplitude and phase of the objects stitched from ``patches`` against ``data``'s truth
+    (``evaluation``: offset and plane removed; the mean over objects), as ``ssim_amp`` and ``ssim_phase``."""
+    scores = reconstruction_metrics(evaluate_objects(patches, data))
+    return {"ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"]}
 
 
 def has_converged(history: Sequence[dict[str, Any]], tolerance: float = TOLERANCE) -> bool:
@@ -78,11 +85,10 @@ def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECK
         seconds += time.perf_counter() - start
         done = at
         patches = _windows(objects, data)
-        scores = reconstruction_metrics(evaluate_objects(patches, data))
+        scores = object_ssim(patches, data)
         if scores["ssim_amp"] is None or scores["ssim_phase"] is None:
             raise ValueError("the solved objects cannot be scored (no SSIM box inside the probe's support)")
-        history.append({"iterations": at, "ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"],
-                        "seconds_per_object": seconds / count})
+        history.append({"iterations": at, **scores, "seconds_per_object": seconds / count})
         if has_converged(history, tolerance):
             return ConvergedSolve(patches, at, True, seconds / count, history)
     return ConvergedSolve(patches, done, False, seconds / count, history)

@@ -49,6 +49,8 @@ def test_what_a_cxi_file_and_an_npz_can_and_cannot_give(tmp_path) -> None:
 
 
 NEAR = ["--propagation", "near-field", "--focus-distance", str(Z1)]
+SMALL_GENERATOR = {"fno_width": 16, "fno_modes": 8, "fno_blocks": 2, "fno_cnn_blocks": 1, "input_layout": "flat_field",
+                   "output_mode": "real_imag", "spectral_backend": "fallback"}  # the probe and background tests'
 TINY = ["--fno-width", "8", "--fno-modes", "4", "--fno-blocks", "2", "--fno-cnn-blocks", "1", "--batch-size", "8",
         "--device", "cpu", "--spectral-backend", "fallback", "--no-progress", "--no-figure", "--output-mode",
         "amp_phase"]
@@ -124,9 +126,7 @@ def test_learning_the_probe_fits_what_a_wrong_probe_cannot(tmp_path) -> None:
     results = {}
     for learn in (False, True):
         config = TrainingConfig(files=files, nepochs=40, batch_size=9, lr=3e-3, device="cpu", learn_probe=learn,
-                                probe_lr=0.05, model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2,
-                                                      "fno_cnn_blocks": 1, "input_layout": "flat_field",
-                                                      "output_mode": "real_imag", "spectral_backend": "fallback"})
+                                probe_lr=0.05, model=SMALL_GENERATOR)
         results[learn] = train(config)
     fixed, learned = results[False], results[True]
     assert learned.epoch_losses[-1] < 0.85 * fixed.epoch_losses[-1], (fixed.epoch_losses[-1], learned.epoch_losses[-1])
@@ -147,9 +147,7 @@ def test_a_far_field_probe_comes_closer_to_the_truth_than_its_start(tmp_path) ->
                   bad_pixel=False)
     files = DataFiles(train_path=path)
     config = TrainingConfig(files=files, nepochs=100, batch_size=9, lr=3e-3, device="cpu", learn_probe=True,
-                            probe_lr=0.05, model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2,
-                                                  "fno_cnn_blocks": 1, "input_layout": "flat_field",
-                                                  "output_mode": "real_imag", "spectral_backend": "fallback"})
+                            probe_lr=0.05, model=SMALL_GENERATOR)
     before = likeness(files.scans[0].probe, truth)
     after = likeness(train(config).train_set.probe, truth)
     assert after > before + 0.022, (before, after)
@@ -169,9 +167,7 @@ def test_a_near_field_probe_comes_closer_to_the_truth_from_the_datas_guess(tmp_p
     files = DataFiles(train_path=path, propagation="near-field", focus_distance=Z1)
     assert files.probe_guessed
     config = TrainingConfig(files=files, nepochs=200, batch_size=9, lr=3e-3, device="cpu", learn_probe=True,
-                            probe_lr=0.1, model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2,
-                                                 "fno_cnn_blocks": 1, "input_layout": "flat_field",
-                                                 "output_mode": "real_imag", "spectral_backend": "fallback"})
+                            probe_lr=0.1, model=SMALL_GENERATOR)
     before = likeness(files.scans[0].probe, truth)
     after = likeness(train(config).train_set.probe, truth)
     assert after > before + 0.031, (before, after)
@@ -196,8 +192,7 @@ def test_a_learned_background_takes_up_what_the_wave_cannot(tmp_path) -> None:
     for learn in (False, True):
         runs[learn] = train(TrainingConfig(
             files=files, nepochs=40, batch_size=9, lr=3e-3, device="cpu", learn_background=learn,
-            model={"fno_width": 16, "fno_modes": 8, "fno_blocks": 2, "fno_cnn_blocks": 1, "input_layout": "flat_field",
-                   "output_mode": "real_imag", "spectral_backend": "fallback"}))
+            model=SMALL_GENERATOR))
     assert runs[True].epoch_losses[-1] < 0.5 * runs[False].epoch_losses[-1]
     learned = (runs[True].train_set.intensity_scale * runs[True].illumination.background.detach().double()) ** 2
     assert 0.7 < (learned.mean() / background.mean()).item() < 1.3
