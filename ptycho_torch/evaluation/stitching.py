@@ -18,12 +18,12 @@ def stitch(patches: torch.Tensor, positions: Sequence[tuple[float, float]], canv
     """The object from its (n, N, N) complex patches whose top-left corners are ``positions`` (row,
     column; sub-pixel allowed, placed bilinearly: ``placement``) on a ``canvas`` (side, or height and
     width): each pixel the ``weight``-weighted mean of the patches over it. Returns (object, coverage =
-    summed weight); pixels no patch covers are 0."""
+    summed weight); pixels no patch covers are 0. Computed on the patches' device."""
     if len(positions) != patches.shape[0]:
         raise ValueError(f"{patches.shape[0]} patches but {len(positions)} scan positions")
     n = patches.shape[-1]
-    placement = PatchPlacement(positions, canvas, n)
-    w = weight.to(torch.float64)
+    placement = PatchPlacement(positions, canvas, n, device=patches.device)
+    w = weight.to(patches.device, torch.float64)
     total = placement.place(patches, weight=w)  # in float64, a chunk at a time
     coverage = placement.place(w.expand(len(positions), n, n))
     return torch.where(coverage > 0, total / coverage.clamp_min(1e-300), 0), coverage

@@ -15,7 +15,7 @@ from ..data.dataset import PtychoDataset
 from ..optics import FAR_FIELD, Propagator
 from ..scan.placement import PatchPlacement
 from .forward import diffraction_amplitude, poisson_counts
-from .objects import lines_object
+from .objects import OBJECT_KINDS, lines_object, object_of_kind
 from .probe import disk_probe, load_probe, max_defocus
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
 
 
 ScanKind = Literal["grid", "random", "spiral"]
+ObjectKind = Literal[tuple(OBJECT_KINDS)]  # type: ignore[valid-type]
 SCAN_SEED = 20_261_202  # the random scan's positions: one fixed draw, the same for every object and run
 GOLDEN_ANGLE = math.pi * (3 - math.sqrt(5))
 
@@ -44,6 +45,9 @@ class SimulationConfig(BaseModel):
     object_size: int | None = Field(None, le=16384, description="Object canvas size; default 2·N.")
     offset: int | None = Field(None, ge=1, le=16384, description="Scan step in px; default N // 4.")
     n_lines: int = Field(100, ge=1, le=100_000, description="Lines drawn into each simulated object.")
+    object_kinds: tuple[ObjectKind, ...] = Field(("lines",), min_length=1, description="The simulated objects' "
+                                                  "kinds, taken in turn: object i is of kind i mod their number "
+                                                  "(lines, siemens, smooth, natural: simulation.object_of_kind).")
     nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")
     scan: ScanKind = Field("grid", description="grid: a square grid of step offset; random: uniform positions "
                            "(sub-pixel); spiral: a Fermat spiral from the centre (sub-pixel); the same number "
@@ -119,8 +123,10 @@ def _extract_patches(obj: torch.Tensor, config: SimulationConfig) -> torch.Tenso
 
 def simulated_objects(config: SimulationConfig, nimgs: int, seed: int) -> list[torch.Tensor]:
     """The ``nimgs`` whole objects (canvas × canvas, complex) that ``simulate_dataset`` scans, from seeds
-    seed, seed+1, …"""
-    return [lines_object(config.canvas, config.n_lines, seed=seed + i) for i in range(nimgs)]
+    seed, seed+1, …, of ``config.object_kinds`` in turn."""
+    kinds = config.object_kinds
+    return [lines_object(config.canvas, config.n_lines, seed=seed + i) if kinds[i % len(kinds)] == "lines"
+            else object_of_kind(kinds[i % len(kinds)], config.canvas, seed + i) for i in range(nimgs)]
 
 
 def simulate_dataset(

@@ -1,6 +1,6 @@
 """Simulated objects: the "lines" family the generators train on (random segments blurred at several
-scales), and kinds it never sees — a Siemens star and a random smooth object — with the same amplitude
-and phase ranges (amplitude 0.5 + 0.5·s, phase ``phase_range``·s for a pattern s ∈ [0, 1])."""
+scales), and kinds it never sees — a Siemens star, a random smooth object, natural images — with the same
+amplitude and phase ranges (amplitude 0.5 + 0.5·s, phase ``phase_range``·s for a pattern s ∈ [0, 1])."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import torch
 
 __all__ = [
     "OBJECT_KINDS",
+    "NATURAL_IMAGES",
     "lines_object",
+    "natural_object",
     "object_of_kind",
     "siemens_star_object",
     "smooth_object",
@@ -85,7 +87,44 @@ def smooth_object(size: int, seed: int = 0, sigma: float = 3.0, phase_range: flo
     return _as_object(_gaussian_blur(noise, sigma), phase_range)
 
 
-OBJECT_KINDS = {"lines": lines_object, "siemens": siemens_star_object, "smooth": smooth_object}
+# scikit-image's bundled photographs (no download): grey, or made grey by the mean of their channels
+NATURAL_IMAGES = ("camera", "astronaut", "coins", "moon", "brick", "grass", "gravel", "coffee", "chelsea", "rocket",
+                  "hubble_deep_field", "page", "text", "clock")
+
+
+def _natural_image(name: str, size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random square crop (half to all of the shorter side) of ``name``, area-averaged to size × size,
+    in [0, 1]."""
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise ImportError("natural objects are scikit-image's bundled images: pip install scikit-image") from error
+    image = torch.as_tensor(getattr(data, name)(), dtype=torch.float64)
+    image = image.mean(dim=-1) if image.ndim == 3 else image
+    short = min(image.shape)
+    side = int(short * (0.5 + 0.5 * torch.rand(1, generator=generator, dtype=torch.float64).item()))
+    top, left = (int(torch.randint(extent - side + 1, (1,), generator=generator)) for extent in image.shape)
+    crop = image[top:top + side, left:left + side]
+    resized = torch.nn.functional.interpolate(crop[None, None], size=(size, size), mode="area")[0, 0]
+    resized = resized - resized.min()
+    return resized / resized.max().clamp_min(1e-12)
+
+
+def natural_object(size: int, seed: int = 0, phase_range: float = math.pi / 2) -> torch.Tensor:
+    """Two different photographs of ``NATURAL_IMAGES`` (chosen by ``seed``, each a random crop) as the
+    amplitude 0.5 + 0.5·a and the phase ``phase_range``·p (size × size, complex64): structure at every
+    scale, uncorrelated between amplitude and phase, as nothing of the "lines" family is."""
+    if size < 2:
+        raise ValueError(f"natural_object needs size >= 2; got size={size}")
+    generator = torch.Generator().manual_seed(seed)
+    first, second = torch.randperm(len(NATURAL_IMAGES), generator=generator)[:2].tolist()
+    amplitude = _natural_image(NATURAL_IMAGES[first], size, generator)
+    phase = _natural_image(NATURAL_IMAGES[second], size, generator)
+    return torch.polar(0.5 + 0.5 * amplitude, phase_range * phase).to(torch.complex64)
+
+
+OBJECT_KINDS = {"lines": lines_object, "siemens": siemens_star_object, "smooth": smooth_object,
+                "natural": natural_object}
 
 
 def object_of_kind(kind: str, size: int, seed: int) -> torch.Tensor:

@@ -22,24 +22,34 @@ def test_a_tiny_run_writes_a_row_per_method_kind_and_regime(tmp_path) -> None:
     assert record["schema"] == learned_vs_iterative.SCHEMA
     rows = record["rows"]
     assert sorted((r["object_kind"], r["method"]) for r in rows) == sorted(
-        (k, m) for k in ("lines", "siemens", "smooth") for m in learned_vs_iterative.METHODS)
+        (k, m) for k in ("lines", "siemens", "smooth", "natural") for m in learned_vs_iterative.METHODS)
     for row in rows:
         assert {"method", "object_kind", "nphotons", "step", "seed", "ssim_amp", "ssim_phase", "seconds_per_object",
                 "iterations"} <= set(row)
         assert row["nphotons"] == 1e4 and row["step"] == 4 and row["seconds_per_object"] > 0
         assert (row["iterations"] is None) == (row["method"] == "generator")
+        if row["method"] == "generator":  # the forward passes alone: patterns over their seconds
+            assert row["patterns_per_second"] * row["seconds_per_object"] == pytest.approx(25)  # 5 x 5 positions
+        else:  # the best checkpoint is one of the run's, at least as good in the mean of both SSIMs
+            assert row["best_iterations"] <= row["iterations"]
+            assert (row["best_ssim_amp"] + row["best_ssim_phase"]
+                    >= row["ssim_amp"] + row["ssim_phase"] - 1e-12)
     generator = {r["object_kind"]: r["seconds_per_object"] for r in rows if r["method"] == "generator"}
     for row in rows:  # the warm start's time counts the generator's
         if row["method"] == "generator+iterative":
             assert row["seconds_per_object"] > generator[row["object_kind"]]
-    assert record["trainings"][0]["nphotons"] == 1e4 and len(record["summary"]) == 9
+    assert record["trainings"][0]["nphotons"] == 1e4 and len(record["summary"]) == 12
     report = learned_vs_iterative.markdown_report(record)
     assert "| 1e+04 | 4 | siemens | iterative |" in report
     generator, solver = (next(r for r in rows if r["object_kind"] == "lines" and r["method"] == m)
                          for m in ("generator", "iterative"))
     delta = generator["ssim_amp"] - solver["ssim_amp"]
     assert f"| 1e+04 | 4 | lines | {delta:.2g} / " in report  # one seed: the paired difference is the difference
-    assert (out / "learned_vs_iterative.png").exists()
+    assert (out / "learned_vs_iterative.png").exists() and (out / "learned_vs_iterative_objects.png").exists()
+    pictured = {o["object_kind"]: o for o in record["objects"]}  # seed 0's first object, as scored
+    assert sorted(pictured) == ["lines", "natural", "siemens", "smooth"]
+    assert pictured["lines"]["generator"]["ssim_phase"] == pytest.approx(
+        next(r for r in rows if r["object_kind"] == "lines" and r["method"] == "generator")["ssim_phase"])
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--kinds", "cat"], "unknown object kind"),

@@ -177,7 +177,7 @@ def test_a_sub_pixel_patch_is_the_object_interpolated_there() -> None:
     assert torch.allclose(data.objects[0], expected.to(data.objects.dtype), atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["lines", "siemens", "smooth"])
+@pytest.mark.parametrize("kind", ["lines", "siemens", "smooth", "natural"])
 def test_every_object_kind_is_deterministic_and_in_the_lines_range(kind) -> None:
     from ptycho_torch.simulation import object_of_kind
 
@@ -202,8 +202,47 @@ def test_the_siemens_star_has_its_spokes() -> None:
 def test_an_unknown_object_kind_is_refused_by_name() -> None:
     from ptycho_torch.simulation import object_of_kind
 
-    with pytest.raises(ValueError, match="unknown object kind 'cat'; choose from lines, siemens, smooth"):
+    with pytest.raises(ValueError, match="unknown object kind 'cat'; choose from lines, siemens, smooth, natural"):
         object_of_kind("cat", 32, 0)
+
+
+def test_a_natural_object_is_two_photographs_cropped_and_resized() -> None:
+    """Amplitude and phase come from two different bundled images: each is an area-average of one of them
+    (a crop's mean grey level survives averaging), and the two are not the same picture."""
+    from skimage import data as images
+
+    from ptycho_torch.simulation.objects import NATURAL_IMAGES, natural_object
+
+    obj = natural_object(64, seed=5)
+    amplitude, phase = (obj.abs() - 0.5) / 0.5, obj.angle() / (math.pi / 2)
+    assert abs(torch.corrcoef(torch.stack([amplitude.flatten(), phase.flatten()]))[0, 1].item()) < 0.9
+    for name in NATURAL_IMAGES:  # every listed image is bundled: no download
+        assert getattr(images, name)().size > 64 * 64
+    # the same seed's crops rebuilt independently: amplitude and phase are the area-averaged crops
+    generator = torch.Generator().manual_seed(5)
+    first, second = torch.randperm(len(NATURAL_IMAGES), generator=generator)[:2].tolist()
+    for name, got in ((NATURAL_IMAGES[first], amplitude), (NATURAL_IMAGES[second], phase)):
+        image = torch.as_tensor(getattr(images, name)(), dtype=torch.float64)
+        image = image.mean(-1) if image.ndim == 3 else image
+        side = int(min(image.shape) * (0.5 + 0.5 * torch.rand(1, generator=generator, dtype=torch.float64).item()))
+        top, left = (int(torch.randint(e - side + 1, (1,), generator=generator)) for e in image.shape)
+        crop = image[top:top + side, left:left + side]
+        expected = torch.nn.functional.interpolate(crop[None, None], size=(64, 64), mode="area")[0, 0]
+        expected = (expected - expected.min()) / (expected.max() - expected.min())
+        torch.testing.assert_close(got.double(), expected, atol=2e-6, rtol=0)
+
+
+def test_a_simulation_takes_its_object_kinds_in_turn() -> None:
+    from ptycho_torch.simulation import object_of_kind, simulated_objects
+
+    config = SimulationConfig(N=16, object_size=32, object_kinds=("lines", "smooth"), n_lines=7)
+    made = simulated_objects(config, 3, seed=10)
+    torch.testing.assert_close(made[1], object_of_kind("smooth", 32, 11))
+    from ptycho_torch.simulation.objects import lines_object
+
+    torch.testing.assert_close(made[2], lines_object(32, 7, seed=12))  # the lines keep the config's n_lines
+    with pytest.raises(ValueError, match="object_kinds"):
+        SimulationConfig(N=16, object_kinds=("lines", "cat"))
 
 
 def test_a_scan_of_given_objects_reads_their_patches() -> None:
