@@ -5,9 +5,12 @@
 - ``operator_learning/``: which init trains best on standard operator tasks, and whether the learning rate
   transfers across kept modes (``operator_tasks``, ``lr_transfer``, with their models, tasks and training);
 - ``ptychography/``: the physics-informed reconstruction per init, the scan-lattice artifact's cause, a large
-  scan's memory (``training_comparison``, ``lattice_cause``, ``scan_memory``);
-- ``speed/``: layer, training-step and model-building times (``spectral_conv_speed``, ``generator_step``,
-  ``busy_build``);
+  scan's memory, a measured scan against CDTools, the iterative anchor's convergence, the learned
+  reconstruction against a converged solver and what improves it (``training_comparison``,
+  ``lattice_cause``, ``scan_memory``, ``measured_scan``, ``iterative_convergence``, ``learned_vs_iterative``,
+  ``generator_variants``);
+- ``speed/``: layer, training-step, inference and model-building times (``spectral_conv_speed``,
+  ``generator_step``, ``generator_inference``, ``busy_build``);
 
 and ``machinery/``, what they share (records, resuming, workers, statistics, figures), with ``replot``
 beside them. The folders are not subpackages but parts of this package's search path: a study's module

@@ -6,7 +6,10 @@
 #
 # WHEEL_DIR holds the pydantic / pydantic-settings wheels (shared/gpu-wheels); results land in
 # OUT_DIR/<device-name>/: JSON + Markdown (+ PNG) of each benchmark. The steps run newest first, so
-# that a lease cut short still brings what no GPU has measured yet: the reconstructed object at the
+# that a lease cut short still brings what no GPU has measured yet: a trained generator's inference per
+# scan (forward passes and stitch, ffno and fno at N = 64, 4,225 patterns; the reference reports 6,100
+# patterns/s), in generator-inference/, the time the learned reconstruction is set against an iterative
+# solver's (learned_vs_iterative, CPU); the reconstructed object at the
 # reference's CI size (ffno, N = 128, 67² = 4,489 patterns, 5 epochs, Poisson loss) with the scan-lattice
 # fix against the old pipeline (input layouts real_space and centred × losses on the stitched tiles and on
 # each patch × legacy, sqrt_in × 3 seeds; resumed by the next lease where this one ends first) and the
@@ -50,6 +53,7 @@ if [ "$smoke" = "--smoke" ]; then
   operator_tasks=(--quick --models fno,ffno --inits default,sqrt_in@0.1 --seeds 1 --jobs 1)
   lr_transfer=(--quick --jobs 1)
   signal_3d=(--size-1d 16 --modes-1d 4 --size-3d 6 --modes-3d 3)
+  inference=(--N 16 --modes 4 --width 4 --blocks 1 --repeats 2 --warmup 0)
 else
   device=cuda
   grad=(--models blocks,generator,hybrid,fno_vanilla,ffno)
@@ -71,6 +75,8 @@ else
   lr_transfer=(--darcy-resolution 64 --darcy-modes 8,16,32 --burgers-resolution 512 --burgers-modes 8,16,32,64,128
                --n-train 500 --n-test 100 --width 32 --epochs 20 --batch-size 32 --seeds 3 --jobs 4)
   signal_3d=()
+  # the reference's inference size (N = 64); a 320 px object scanned every 4 px: 65² = 4,225 patterns
+  inference=(--N 64 --object-size 320 --step 4 --batch 256 --repeats 20 --warmup 3)
 fi
 name=$(python3 -c "
 import sys, torch
@@ -103,6 +109,9 @@ if python3 -c "import cdtools" 2>/dev/null; then
 else
   echo "== reconstruction at the reference's CI size: no iterative anchor (cdtools does not import)" >&2
 fi
+step "generator inference" "$dir/generator-inference/generator_inference.json" \
+  python3 -m benchmarks.generator_inference --device "$device" --output-dir "$dir/generator-inference" \
+  "${inference[@]}"
 step "reconstruction at the reference's CI size" "$dir/ffno-reference-size-layouts/training_comparison.json" \
   python3 -m benchmarks.training_comparison --resume --device "$device" --output-dir "$dir/ffno-reference-size-layouts" \
   --no-progress --architecture ffno --strategies legacy,sqrt_in --input-layouts centred,real_space \
