@@ -4,7 +4,8 @@ anchor of the training comparisons: Adam at 0.05, minibatches of 5) — on the t
 comparisons reconstruct (the same seed gives the same patterns, noise and positions), each run until
 neither SSIM changes by ``--tolerance`` between checkpoints (25, 50, … 1000 iterations), with its time per
 object to get there. CDTools restarts from a flat object at each checkpoint (its optimizer state is its
-own); rPIE goes on from where it stood. Scoring is not timed.
+own); rPIE goes on from where it stood. Scoring is not timed. ``--cdtools-lrs`` tries CDTools at other
+Adam rates (rows ``cdtools@RATE``), to find the rate at which it converges.
 
     python -m benchmarks.iterative_convergence --output-dir benchmarks/results/cpu-2core/iterative-convergence
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ptycho_torch.anchor import anchor_available, iterative_reconstruction
+from ptycho_torch.anchor import DEFAULT_LR, anchor_available, iterative_reconstruction
 from ptycho_torch.data.dataset import PtychoDataset
 from ptycho_torch.simulation import SimulationConfig
 from ptycho_torch.solvers import CHECKPOINTS, TOLERANCE, has_converged, object_ssim, solve_to_convergence
@@ -49,6 +50,18 @@ MODULE, STEM = "benchmarks.iterative_convergence", "iterative_convergence"
 SOLVERS = {"rpie": "rPIE (this package)", "cdtools": "CDTools (Adam)"}
 
 
+def solver_runs(solvers: Sequence[str], cdtools_lrs: Sequence[float]) -> list[tuple[str, float | None]]:
+    """(name, Adam rate) of every run: rPIE, and CDTools at each rate ("cdtools" at the anchor's own)."""
+    return [(name, None) for name in solvers if name == "rpie"] + [
+        ("cdtools" if lr == DEFAULT_LR else f"cdtools@{lr:g}", lr) for lr in cdtools_lrs if "cdtools" in solvers]
+
+
+def label(solver: str) -> str:
+    """A run's name in the report: "CDTools (Adam 0.01)" for ``cdtools@0.01``."""
+    name, _, lr = solver.partition("@")
+    return SOLVERS[name] if not lr else f"CDTools (Adam {lr})"
+
+
 def test_scan(args: argparse.Namespace, seed: int) -> PtychoDataset:
     """The test scan ``benchmarks.training_comparison`` reconstructs for this seed and these data flags."""
     config = TrainingConfig(data=SimulationConfig(N=args.N, nimgs_train=args.nimgs_train, nimgs_test=args.nimgs_test,
@@ -58,10 +71,10 @@ def test_scan(args: argparse.Namespace, seed: int) -> PtychoDataset:
 
 
 def cdtools_history(data: PtychoDataset, checkpoints: Sequence[int], tolerance: float,
-                    seed: int) -> list[dict[str, Any]]:
+                    seed: int, lr: float = DEFAULT_LR) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = []
     for at in checkpoints:
-        result = iterative_reconstruction(data, iterations=at, seed=seed)
+        result = iterative_reconstruction(data, iterations=at, lr=lr, seed=seed)
         history.append({"iterations": at, **object_ssim(result.patches, data),
                         "seconds_per_object": result.seconds_per_object})
         if has_converged(history, tolerance):
@@ -69,11 +82,11 @@ def cdtools_history(data: PtychoDataset, checkpoints: Sequence[int], tolerance: 
     return history
 
 
-def solve(solver: str, data: PtychoDataset, args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    if solver == "rpie":
+def solve(solver: str, lr: float | None, data: PtychoDataset, args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    if lr is None:
         history = solve_to_convergence(data, args.checkpoints, args.tolerance, seed=seed).history
     else:
-        history = cdtools_history(data, args.checkpoints, args.tolerance, seed)
+        history = cdtools_history(data, args.checkpoints, args.tolerance, seed, lr)
     last = history[-1]
     return {"solver": solver, "seed": seed, "history": history, "converged": has_converged(history, args.tolerance),
             "iterations": last["iterations"], "ssim_amp": last["ssim_amp"], "ssim_phase": last["ssim_phase"],
@@ -84,16 +97,17 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
     start = time.perf_counter()
     rows = []
     warm = test_scan(args, 0)  # a first call pays for lazy imports and allocator warm-up: not a solver's time
-    for solver in args.solvers:
-        solve(solver, warm, argparse.Namespace(**{**vars(args), "checkpoints": (1,)}), 0)
+    runs = solver_runs(args.solvers, args.cdtools_lrs)
+    for solver, lr in runs:
+        solve(solver, lr, warm, argparse.Namespace(**{**vars(args), "checkpoints": (1,)}), 0)
     for seed in range(args.seeds):
         data = test_scan(args, seed)
-        for solver in args.solvers:
-            rows.append(solve(solver, data, args, seed))
+        for solver, lr in runs:
+            rows.append(solve(solver, lr, data, args, seed))
             print(f"seed {seed} {solver}: {rows[-1]['iterations']} iterations, SSIM {rows[-1]['ssim_amp']:.4f} / "
                   f"{rows[-1]['ssim_phase']:.4f}", file=sys.stderr)
     summary = {}
-    for solver in args.solvers:
+    for solver, _ in runs:
         mine = [r for r in rows if r["solver"] == solver]
         summary[solver] = {key: mean_ci([r[key] for r in mine])
                            for key in ("ssim_amp", "ssim_phase", "seconds_per_object", "iterations")}
@@ -102,7 +116,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
             "config": {"N": args.N, "offset": args.offset or args.N // 4, "nphotons": args.nphotons,
                        "scan": args.scan, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
                        "seeds": args.seeds, "checkpoints": list(args.checkpoints), "tolerance": args.tolerance,
-                       "solvers": list(args.solvers)},
+                       "solvers": list(args.solvers), "cdtools_lrs": list(args.cdtools_lrs)},
             "rows": rows, "summary": summary, "timings": {"total_seconds": time.perf_counter() - start}}
 
 
@@ -117,7 +131,7 @@ def markdown_report(record: dict[str, Any]) -> str:
              "| solver | converged (seeds) | iterations | SSIM amplitude | SSIM phase | seconds per object |",
              "|---|---|---|---|---|---|"]
     for solver, s in record["summary"].items():
-        lines.append(f"| {SOLVERS[solver]} | {s['converged']}/{cfg['seeds']} | "
+        lines.append(f"| {label(solver)} | {s['converged']}/{cfg['seeds']} | "
                      f"{format_ci(s['iterations']['mean'], s['iterations']['ci95'], 4)} | "
                      f"{format_ci(s['ssim_amp']['mean'], s['ssim_amp']['ci95'], 4)} | "
                      f"{format_ci(s['ssim_phase']['mean'], s['ssim_phase']['ci95'], 4)} | "
@@ -129,7 +143,7 @@ def markdown_report(record: dict[str, Any]) -> str:
         at = {h["iterations"]: h for h in row["history"]}
         cells = [f"{at[c]['ssim_amp']:.3f} / {at[c]['ssim_phase']:.3f}, {at[c]['seconds_per_object']:.2g} s"
                  if c in at else "" for c in cfg["checkpoints"]]
-        lines.append(f"| {SOLVERS[row['solver']]} | {row['seed']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label(row['solver'])} | {row['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -141,10 +155,10 @@ def figure(record: dict[str, Any]) -> Any:
         for row in (r for r in record["rows"] if r["solver"] == solver):
             h = row["history"]
             for key, style in (("ssim_amp", "-"), ("ssim_phase", "--")):
-                label = (f"{SOLVERS[solver]}, {'amplitude' if key == 'ssim_amp' else 'phase'}"
-                         if row["seed"] == 0 else None)
+                name = (f"{label(solver)}, {'amplitude' if key == 'ssim_amp' else 'phase'}"
+                        if row["seed"] == 0 else None)
                 axes[0].plot([p["iterations"] for p in h], [p[key] for p in h], style, marker="o", markersize=3,
-                             color=f"C{k}", label=label)
+                             color=f"C{k}", label=name)
                 axes[1].plot([p["seconds_per_object"] for p in h], [p[key] for p in h], style, marker="o",
                              markersize=3, color=f"C{k}")
     for ax, xlabel in zip(axes, ("iterations (passes over the scan)", "seconds per object (this CPU)")):
@@ -180,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"converged: neither SSIM moved by this between checkpoints (default: {TOLERANCE})")
     p.add_argument("--solvers", type=comma_separated(tuple(SOLVERS), "solvers"), default=tuple(SOLVERS),
                    help="rpie,cdtools (default: both)")
+    p.add_argument("--cdtools-lrs", type=comma_numbers(positive_float), default=(DEFAULT_LR,),
+                   help=f"CDTools' Adam rates, a run each (default: {DEFAULT_LR:g}, the training comparisons' anchor)")
     return p
 
 

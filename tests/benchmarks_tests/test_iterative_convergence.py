@@ -48,3 +48,35 @@ def test_an_odd_patch_size_is_refused_before_any_work(tmp_path, capsys) -> None:
     out = tmp_path / "out"
     assert run_cli(lambda _: iterative_convergence.main(["--N", "15", "--output-dir", str(out)])) == 2
     assert "--N must be even" in capsys.readouterr().err and not out.exists()
+
+
+def test_each_cdtools_rate_is_its_own_run_and_reaches_the_solver(tmp_path, monkeypatch) -> None:
+    """--cdtools-lrs 0.05,0.01: rows "cdtools" (the anchor's own rate) and "cdtools@0.01", each solved at its
+    rate, named in the report."""
+    import torch
+
+    from ptycho_torch.anchor import DEFAULT_LR
+
+    assert iterative_convergence.solver_runs(["rpie", "cdtools"], [DEFAULT_LR, 0.01]) == [
+        ("rpie", None), ("cdtools", DEFAULT_LR), ("cdtools@0.01", 0.01)]
+    assert iterative_convergence.solver_runs(["rpie"], [0.01]) == [("rpie", None)]
+    rates = []
+
+    class Flat:  # a transparent object's patches: a fixed SSIM, so each run converges at its second checkpoint
+        def __init__(self, data):
+            self.patches, self.seconds_per_object = torch.ones(len(data), 16, 16, dtype=torch.complex64), 0.1
+
+    def fake(data, iterations, lr, seed):
+        rates.append(lr)
+        return Flat(data)
+
+    monkeypatch.setattr(iterative_convergence, "anchor_available", lambda: True)
+    monkeypatch.setattr(iterative_convergence, "iterative_reconstruction", fake)
+    out = tmp_path / "out"
+    argv = ["--N", "16", "--nimgs-train", "1", "--nimgs-test", "1", "--seeds", "1", "--checkpoints", "2,4",
+            "--solvers", "cdtools", "--cdtools-lrs", f"{DEFAULT_LR},0.01", "--threads", "1", "--output-dir", str(out)]
+    assert run_cli(lambda _: iterative_convergence.main(argv)) == 0
+    record = json.loads((out / "iterative_convergence.json").read_text())
+    assert [r["solver"] for r in record["rows"]] == ["cdtools", "cdtools@0.01"]
+    assert sorted(set(rates)) == [0.01, DEFAULT_LR] and rates.count(0.01) == 3  # warm-up, checkpoints 2 and 4
+    assert "| CDTools (Adam 0.01) | 1/1 |" in (out / "iterative_convergence.md").read_text()
