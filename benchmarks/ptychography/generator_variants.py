@@ -22,7 +22,6 @@ variant is trying to close.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,9 +33,8 @@ from ptycho_torch.simulation import OBJECT_KINDS
 from ptycho_torch.solvers import solve_to_convergence
 from ptycho_torch.training import reconstruct, train
 
-from .learned_vs_iterative import scored, test_scan, training_config
+from .learned_vs_iterative import check_study_flags, scored, test_scan, training_config
 from .machinery.common import (
-    UsageError,
     benchmark_parser,
     bounded_int,
     comma_separated,
@@ -201,13 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.variants = [BASELINE, *(v for v in args.variants if v != BASELINE)]
     args.train_kinds = ["lines"]
-    if args.device == "cuda":
-        raise UsageError("--device cuda: this study runs on the CPU, as learned_vs_iterative does")
-    if args.N % 2 or args.modes > args.N // 2:
-        raise UsageError(f"--N must be even and --modes <= N // 2; got N = {args.N}, modes = {args.modes}")
-    if "natural" in args.kinds and importlib.util.find_spec("skimage") is None:
-        raise UsageError("the natural object kind draws on scikit-image's bundled images: pip install scikit-image, "
-                         "or leave natural out of --kinds")
+    check_study_flags(args)
     rows: list[dict[str, Any]] = []
     trainings: list[dict[str, Any]] = []
     start = time.perf_counter()

@@ -319,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def check_study_flags(args: argparse.Namespace) -> None:
+    """What this study and ``generator_variants`` refuse before any work: the GPU (the times compared are
+    the CPU's), an odd N or modes beyond N // 2, the natural kind without scikit-image."""
     if args.device == "cuda":
         raise UsageError("--device cuda: the times per object compared here are the CPU's (the GPU step lives in "
                          "gpu_sweep.sh)")
@@ -330,6 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "or leave natural out of --kinds and --train-kinds")
     if args.N % 2 or args.modes > args.N // 2:
         raise UsageError(f"--N must be even and --modes <= N // 2; got N = {args.N}, modes = {args.modes}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_study_flags(args)
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)
