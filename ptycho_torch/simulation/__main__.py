@@ -3,6 +3,7 @@ reference, or as CXI (.cxi), the HDF5 layout of measured scans (CDTools, PtyPy, 
 
     python -m ptycho_torch.simulation --output train.npz --N 64 --scan spiral
     python -m ptycho_torch.simulation --output test.npz --N 64 --scan spiral --seed 5000
+    python -m ptycho_torch.simulation --output unseen.npz --N 64 --nimgs 4 --object-kinds siemens,natural
     python -m ptycho_torch.simulation --output near.cxi --N 64 --scan spiral \
         --propagation near-field --focus-distance 1e-3
 
@@ -43,11 +44,13 @@ from .probe import load_probe
 
 # flag → SimulationConfig field: the settings a scan file needs (the image counts are --nimgs here)
 FIELDS = {"--N": "N", "--object-size": "object_size", "--offset": "offset", "--scan": "scan", "--n-lines": "n_lines",
-          "--nphotons": "nphotons", "--probe": "probe_path", "--probe-defocus": "probe_defocus"}
+          "--object-kinds": "object_kinds", "--nphotons": "nphotons", "--probe": "probe_path",
+          "--probe-defocus": "probe_defocus"}
 # flag → SimulatedGeometry field: where the detector sits
 GEOMETRY_FIELDS = {"--propagation": "propagation", "--wavelength": "wavelength", "--pixel-size": "object_pixel",
                    "--detector-distance": "detector_distance", "--focus-distance": "focus_distance"}
 TYPES = {"N": int, "object_size": int, "offset": int, "n_lines": int, "nphotons": float, "probe_path": Path,
+         "object_kinds": lambda text: [t.strip() for t in text.split(",")],  # checked by SimulationConfig
          "probe_defocus": float, "scan": str, "propagation": str, "wavelength": float, "object_pixel": float,
          "detector_distance": float, "focus_distance": float}
 CHOICES = {"propagation": ("far-field", "near-field"), "scan": ("grid", "random", "spiral")}
@@ -67,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     for model, fields in ((SimulationConfig, FIELDS), (SimulatedGeometry, GEOMETRY_FIELDS)):
         for flag, name in fields.items():
             field = model.model_fields[name]
+            default = ",".join(field.default) if isinstance(field.default, list) else field.default
             p.add_argument(flag, dest=name, type=TYPES[name], default=None, choices=CHOICES.get(name),
-                           help=f"{field.description} (default: {field.default})")
+                           help=f"{field.description} (default: {default})")
     p.add_argument("--no-probe", action="store_true",
                    help=".cxi only: leave the probe out of the file, as in a measured scan whose probe is unknown")
     return p

@@ -45,7 +45,7 @@ class SimulationConfig(BaseModel):
     object_size: int | None = Field(None, le=16384, description="Object canvas size; default 2·N.")
     offset: int | None = Field(None, ge=1, le=16384, description="Scan step in px; default N // 4.")
     n_lines: int = Field(100, ge=1, le=100_000, description="Lines drawn into each simulated object.")
-    object_kinds: tuple[ObjectKind, ...] = Field(("lines",), min_length=1, description="The simulated objects' "
+    object_kinds: list[ObjectKind] = Field(["lines"], min_length=1, description="The simulated objects' "
                                                   "kinds, taken in turn: object i is of kind i mod their number "
                                                   "(lines, siemens, smooth, natural: simulation.object_of_kind).")
     nphotons: float = Field(1e9, gt=0, allow_inf_nan=False, description="Mean photons per diffraction pattern.")

@@ -123,6 +123,21 @@ def test_the_simulation_command_writes_the_reference_format(tmp_path, capsys) ->
     assert simulate(["--output", str(path), "--N", "16"]) == 2 and "exists" in capsys.readouterr().err
 
 
+def test_the_simulation_command_scans_objects_of_the_kinds_asked(tmp_path, capsys) -> None:
+    from ptycho_torch.simulation import object_of_kind
+    from ptycho_torch.simulation.__main__ import main as simulate
+
+    path = tmp_path / "unseen.npz"
+    assert simulate(["--output", str(path), "--N", "16", "--object-size", "32", "--object-kinds", "siemens, natural",
+                     "--seed", "3"]) == 0
+    with np.load(path) as arrays:
+        assert np.array_equal(arrays["objectGuess"], object_of_kind("siemens", 32, 3).numpy())
+    bad = tmp_path / "bad.npz"
+    assert simulate(["--output", str(bad), "--N", "16", "--object-kinds", "siemens,cat"]) == 2
+    assert "object_kinds.1: Input should be 'lines', 'siemens', 'smooth' or 'natural'" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 class ReachedTraining(Exception):
     """Raised in place of training: the file passed every check."""
 

@@ -363,8 +363,9 @@ def test_every_config_field_is_a_flag_with_its_description_allowed_values_and_de
         assert field.description and field.description.split()[0] in action.help, flag
         literal = next((a for a in get_args(field.annotation) or (field.annotation,) if get_origin(a) is Literal),
                        None)
-        if literal is not None:
-            assert action.metavar == "{" + ",".join(get_args(literal)) + "}", flag
+        if literal is not None:  # a list of choices shows them inside list[…]
+            choices = "{" + ",".join(get_args(literal)) + "}"
+            assert action.metavar == (f"list[{choices}]" if get_origin(field.annotation) is list else choices), flag
     assert by_flag["--nepochs"].help.endswith("(default: 5)")
     assert by_flag["--loss"].metavar == "{mae,poisson}"
 
