@@ -31,7 +31,7 @@ import torch
 
 from ptycho_torch.simulation import OBJECT_KINDS
 from ptycho_torch.solvers import solve_to_convergence
-from ptycho_torch.training import reconstruct, train
+from ptycho_torch.training import predict_patches, train
 
 from .learned_vs_iterative import check_study_flags, scored, test_scan, training_config
 from .machinery.common import (
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace, rows: list[dict[str, Any]], trainings: list[di
             for kind in args.kinds:
                 data = test_scan(config, kind, seed, result.intensity_scale)
                 start = time.perf_counter()
-                patches = reconstruct(result.model, data, config.infer_batch_size, torch.device("cpu"))
+                patches = predict_patches(result.model, data, config.infer_batch_size, torch.device("cpu"))
                 seconds = time.perf_counter() - start
                 rows.append({"method": "generator", "variant": variant, "object_kind": kind, "seed": seed,
                              **scored(patches, data)[0], "seconds_per_object": seconds / config.data.nimgs_test})

@@ -7,7 +7,7 @@ unseen seeds, a Siemens star, a random smooth object, natural images; ``ptycho_t
 .object_of_kind``), the training probe and photon scale — is reconstructed three ways, each scored by the
 SSIM of its stitched object (phase offset and plane removed):
 
-- ``generator``: one forward pass a pattern, stitched (``training.reconstruct``; the time per object
+- ``generator``: one forward pass a pattern, stitched (``training.predict_patches``; the time per object
   includes the stitch, not the physics loss);
 - ``iterative``: rPIE with the probe known, from a flat start, to convergence (``ptycho_torch.solvers``:
   stopped where neither SSIM moves by 0.002 between 25, 50, … 1000 passes); its best checkpoint is kept
@@ -36,7 +36,7 @@ from ptycho_torch.data.dataset import PtychoDataset
 from ptycho_torch.evaluation import StitchedObject, evaluate_objects, reconstruction_metrics, stitch_objects
 from ptycho_torch.simulation import OBJECT_KINDS, SimulationConfig, object_of_kind, simulate_dataset
 from ptycho_torch.solvers import ConvergedSolve, solve_to_convergence
-from ptycho_torch.training import TrainingConfig, reconstruct, train
+from ptycho_torch.training import TrainingConfig, predict_patches, train
 
 from .machinery.common import (
     UsageError,
@@ -100,7 +100,7 @@ def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: Ptycho
     first object of each (and the truth's), aligned, for the picture."""
     objects = int(data.object_ids.max()) + 1
     start = time.perf_counter()
-    patches = reconstruct(model, data, config.infer_batch_size, torch.device("cpu"))
+    patches = predict_patches(model, data, config.infer_batch_size, torch.device("cpu"))
     stitched, coverage = stitch_objects(patches, data)
     generator_seconds = (time.perf_counter() - start) / objects
     scores, first = scored(patches, data)

@@ -2,7 +2,7 @@
 the predicted patches into the object, timed apart and together.
 
 Per architecture, one scan of a square grid (``--object-size``, ``--step``) of N × N patterns, predicted
-``--batch`` patterns a forward pass in eval mode without gradients (``ptycho_torch.training.reconstruct``'s
+``--batch`` patterns a forward pass in eval mode without gradients (``ptycho_torch.training.predict_patches``'s
 work), then stitched by ``ptycho_torch.evaluation.stitch`` on the same device; the architectures
 interleaved repeat by repeat, medians reported. The weights do not change the time: the generator is
 timed as built. The reference reports 6,100 patterns/s at N = 64 on one GPU.

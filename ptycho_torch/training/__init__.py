@@ -27,7 +27,7 @@ from .distributed import (
     replica_max_abs_diff,
     shard_indices,
 )
-from .inference import TEST_LOSS_SCOPE, evaluate, loss_labels, predict, reconstruct, test_scores
+from .inference import TEST_LOSS_SCOPE, evaluate, loss_labels, predict, predict_patches, test_scores
 from .loop import (
     DivergenceError,
     TrainResult,
@@ -67,7 +67,7 @@ __all__ = [
     "pick_device",
     "process_group",
     "predict",
-    "reconstruct",
+    "predict_patches",
     "read_checkpoint",
     "replica_max_abs_diff",
     "resolved_spectral_init",

@@ -1,4 +1,4 @@
-"""The model on a dataset without training: predicted patches alone (``reconstruct``: what a trained
+"""The model on a dataset without training: predicted patches alone (``predict_patches``: what a trained
 generator costs a new scan), with their physics loss (``predict``; each patch alone, ``TEST_LOSS_SCOPE``),
 per-patch errors against the truth, and how the two losses are named side by side."""
 
@@ -13,7 +13,7 @@ from ..physics import physics_loss, reconstruction_errors, to_complex_object
 from ..simulation import PtychoDataset
 from .config import TrainingConfig
 
-__all__ = ["TEST_LOSS_SCOPE", "evaluate", "loss_labels", "predict", "reconstruct", "test_scores"]
+__all__ = ["TEST_LOSS_SCOPE", "evaluate", "loss_labels", "predict", "predict_patches", "test_scores"]
 
 
 TEST_LOSS_SCOPE = "patches"  # predict's loss: each patch alone, comparable between runs of either loss_on
@@ -28,7 +28,7 @@ def loss_labels(config: TrainingConfig) -> tuple[str, str]:
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, data: PtychoDataset, batch_size: int, device: torch.device) -> torch.Tensor:
+def predict_patches(model: nn.Module, data: PtychoDataset, batch_size: int, device: torch.device) -> torch.Tensor:
     """The object patches the model predicts from ``data``'s patterns (on the CPU, complex), ``batch_size``
     patterns a forward pass, in eval mode (the model's mode restored after); no loss is computed."""
     return torch.cat([patches.cpu() for patches, _ in _batches(model, data, batch_size, device)])

@@ -476,16 +476,16 @@ def test_the_finite_check_names_the_gradient_or_says_the_norm_overflows() -> Non
         check_finite(float("inf"), model, 2, 7)
 
 
-def test_reconstruct_gives_predicts_patches_in_any_batch_size_and_keeps_the_models_mode() -> None:
+def test_predict_patches_gives_predicts_patches_in_any_batch_size_and_keeps_the_models_mode() -> None:
     """The forward passes alone: the patches predict returns (whose loss it leaves out), the same in
     batches of 3 as of 8 (eval mode: no batch statistics), the model left in the mode it was in."""
-    from ptycho_torch.training import predict, reconstruct
+    from ptycho_torch.training import predict, predict_patches
 
     config = tiny_config()
     data, _ = make_datasets(config)
     model = build_generator(config.model).train()
     expected, _ = predict(model, data, config, torch.device("cpu"))
     for batch in (3, 8, len(data) + 5):
-        got = reconstruct(model, data, batch, torch.device("cpu"))
+        got = predict_patches(model, data, batch, torch.device("cpu"))
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
     assert model.training and got.shape == (len(data), 32, 32) and got.is_complex()
