@@ -76,7 +76,7 @@ else
                --n-train 500 --n-test 100 --width 32 --epochs 20 --batch-size 32 --seeds 3 --jobs 4)
   signal_3d=()
   # the reference's inference size (N = 64); a 320 px object scanned every 4 px: 65² = 4,225 patterns
-  inference=(--N 64 --object-size 320 --step 4 --batch 256 --repeats 20 --warmup 3)
+  inference=(--N 64 --object-size 320 --step 4 --batches 64,256,1024 --repeats 20 --warmup 3)
 fi
 name=$(python3 -c "
 import sys, torch

@@ -1,14 +1,15 @@
 """What a trained generator costs a new scan: its forward passes over every pattern, and the stitch of
 the predicted patches into the object, timed apart and together.
 
-Per architecture, one scan of a square grid (``--object-size``, ``--step``) of N × N patterns, predicted
-``--batch`` patterns a forward pass in eval mode without gradients (``ptycho_torch.training.predict_patches``'s
-work), then stitched by ``ptycho_torch.evaluation.stitch`` on the same device; the architectures
-interleaved repeat by repeat, medians reported. The weights do not change the time: the generator is
-timed as built. The reference reports 6,100 patterns/s at N = 64 on one GPU.
+Per architecture and batch size (``--batches``), one scan of a square grid (``--object-size``, ``--step``)
+of N × N patterns, predicted a batch a forward pass in eval mode without gradients
+(``ptycho_torch.training.predict_patches``' work), then stitched by ``ptycho_torch.evaluation.stitch`` on
+the same device; every architecture and batch size interleaved repeat by repeat, medians reported. The
+weights do not change the time: the generator is timed as built. The reference reports 6,100 patterns/s
+at N = 64 on one GPU.
 
     python -m benchmarks.generator_inference --device cuda --N 64
-    python -m benchmarks.generator_inference --N 32 --object-size 64 --step 8 --threads 2
+    python -m benchmarks.generator_inference --N 32 --object-size 64 --step 8 --batches 8,256 --threads 2
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .machinery.common import (
     UsageError,
     benchmark_parser,
     bounded_int,
+    comma_numbers,
     comma_separated,
     command_threads,
     environment,
@@ -75,7 +77,7 @@ def time_scan(model: nn.Module, patterns: torch.Tensor, positions: list[tuple[in
 
 
 def run(args: argparse.Namespace, device: torch.device, results: list[dict[str, Any]]) -> None:
-    """Every architecture's medians into ``results``, interleaved repeat by repeat."""
+    """Every architecture's and batch size's medians into ``results``, interleaved repeat by repeat."""
     positions = grid_positions(args.object_size, args.N, args.step)
     patterns = torch.rand(len(positions), 1, args.N, args.N, generator=torch.Generator().manual_seed(0)).to(device)
     weight = stitch_weight(disk_probe(args.N)).to(device)
@@ -84,16 +86,16 @@ def run(args: argparse.Namespace, device: torch.device, results: list[dict[str, 
         config = GeneratorConfig(architecture=architecture, N=args.N, fno_width=args.width, fno_modes=args.modes,
                                  fno_blocks=args.blocks)
         models[architecture] = build_generator(config).to(device).eval()
-    times: dict[str, list[dict[str, float]]] = {a: [] for a in models}
+    times: dict[tuple[str, int], list[dict[str, float]]] = {(a, b): [] for a in models for b in args.batches}
     for repeat in range(args.warmup + args.repeats):
-        for architecture, model in models.items():  # interleaved: load drifts hit every model alike
-            measured = time_scan(model, patterns, positions, args.object_size, weight, args.batch, device)
+        for architecture, batch in times:  # interleaved: load drifts hit every model alike
+            measured = time_scan(models[architecture], patterns, positions, args.object_size, weight, batch, device)
             if repeat >= args.warmup:
-                times[architecture].append(measured)
-    for architecture, measured in times.items():
+                times[(architecture, batch)].append(measured)
+    for (architecture, batch), measured in times.items():
         medians = {part: statistics.median(m[part] for m in measured) for part in PARTS}
         total = statistics.median(m["forward"] + m["stitch"] for m in measured)
-        results.append({"architecture": architecture, "patterns": len(positions),
+        results.append({"architecture": architecture, "batch": batch, "patterns": len(positions),
                         "parameters": sum(p.numel() for p in models[architecture].parameters()),
                         "median_seconds": {**medians, "total": total},
                         "patterns_per_second": len(positions) / total,
@@ -106,31 +108,34 @@ def markdown_report(record: dict[str, Any]) -> str:
     c = record["config"]
     lines = [*markdown_header("A trained generator's cost per scan: forward passes and stitch", record["environment"]),
              f"One scan: {c['object_size']} px object, grid step {c['step']} px, N = {c['N']} "
-             f"({record['results'][0]['patterns'] if record['results'] else '?'} patterns), batches of {c['batch']}; "
+             f"({record['results'][0]['patterns'] if record['results'] else '?'} patterns); "
              f"width {c['width']}, {c['modes']} modes, {c['blocks']} blocks; medians of {c['repeats']} interleaved "
              f"repeats after {c['warmup']} warm-up. The reference: {REFERENCE_PATTERNS_PER_SECOND:,} patterns/s at "
              "N = 64 on one GPU.", "",
-             "| architecture | forward (s) | stitch (s) | per scan (s) | patterns/s | patterns/s, forward alone |",
-             "|---|---|---|---|---|---|"]
+             "| architecture | batch | forward (s) | stitch (s) | per scan (s) | patterns/s "
+             "| patterns/s, forward alone |",
+             "|---|---|---|---|---|---|---|"]
     for r in record["results"]:
         m = r["median_seconds"]
-        lines.append(f"| {r['architecture']} | {m['forward']:.4g} | {m['stitch']:.4g} | {m['total']:.4g} | "
+        lines.append(f"| {r['architecture']} | {r['batch']} | {m['forward']:.4g} | {m['stitch']:.4g} "
+                     f"| {m['total']:.4g} | "
                      f"{r['patterns_per_second']:,.0f} | {r['forward_patterns_per_second']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
 def figure(record: dict[str, Any]) -> Any:
-    """Patterns a second per architecture, with and without the stitch."""
+    """Patterns a second per architecture and batch size, with and without the stitch."""
     plt = pyplot()
     results = record["results"]
     fig, ax = plt.subplots(figsize=(1.6 * len(results) + 3.5, 3.8), layout="constrained")
-    bar_groups(ax, [r["architecture"] for r in results],
+    bar_groups(ax, [f"{r['architecture']}, batch {r['batch']}" for r in results],
                [("forward + stitch", [r["patterns_per_second"] for r in results], None),
                 ("forward alone", [r["forward_patterns_per_second"] for r in results], None)], log=False)
-    ax.set_xlabel("architecture")
+    ax.set_xlabel("architecture, patterns a forward pass")
     ax.set_ylabel("patterns per second (median)")
     c = record["config"]
-    ax.set_title(f"N = {c['N']}, batch {c['batch']}, width {c['width']}", fontsize=9)
+    ax.set_title(f"N = {c['N']}, {results[0]['patterns'] if results else '?'} patterns a scan, width {c['width']}",
+                 fontsize=9)
     ax.legend(title="timed", fontsize=8, title_fontsize=8)
     return fig
 
@@ -143,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-size", type=bounded_int(2, 16384), default=None,
                    help="the scanned object's side in px (default: 4·N)")
     p.add_argument("--step", type=bounded_int(1, 16384), default=None, help="grid step in px (default: N // 4)")
-    p.add_argument("--batch", type=bounded_int(1, 65536), default=256, help="patterns a forward pass (default: 256)")
+    p.add_argument("--batches", type=comma_numbers(bounded_int(1, 65536)), default=(256,),
+                   help="patterns a forward pass, a run each, e.g. 8,256 (default: 256)")
     p.add_argument("--width", type=bounded_int(1, 1024), default=32, help="channels (default: 32)")
     p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="retained modes per corner (default: 12)")
     p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="spectral blocks (default: 4)")
@@ -160,8 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--N must be even and --modes at most N // 2; got N = {args.N}, modes = {args.modes}")
     if args.object_size < args.N:
         raise UsageError(f"--object-size must be at least --N = {args.N}; got {args.object_size}")
-    if min(args.batch, len(grid_positions(args.object_size, args.N, args.step))) * args.width * args.N ** 2 > 2**31:
-        raise UsageError("--batch × --width × --N² must be at most 2**31 activations a layer: lower --batch")
+    patterns = len(grid_positions(args.object_size, args.N, args.step))
+    if min(max(args.batches), patterns) * args.width * args.N ** 2 > 2**31:
+        raise UsageError("--batches × --width × --N² must be at most 2**31 activations a layer: lower --batches")
     with command_threads(args.threads):
         device = resolve_device(args.device)
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def record() -> dict[str, Any]:
             return {"schema": SCHEMA, "environment": environment(device, MODULE, argv),
-                    "config": {k: getattr(args, k) for k in ("architectures", "N", "object_size", "step", "batch",
+                    "config": {k: getattr(args, k) for k in ("architectures", "N", "object_size", "step", "batches",
                                                              "width", "modes", "blocks", "repeats", "warmup")},
                     "results": results, "timings": {"total_seconds": time.perf_counter() - start}}
 

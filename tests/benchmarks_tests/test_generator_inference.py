@@ -15,10 +15,11 @@ from benchmarks.machinery.common import run_cli
 def test_a_tiny_run_times_every_architecture_over_the_whole_scan(tmp_path) -> None:
     out = tmp_path / "out"
     argv = ["--N", "16", "--modes", "4", "--width", "4", "--blocks", "1", "--object-size", "40", "--step", "6",
-            "--batch", "7", "--repeats", "2", "--warmup", "0", "--threads", "1", "--output-dir", str(out)]
+            "--batches", "7,100", "--repeats", "2", "--warmup", "0", "--threads", "1", "--output-dir", str(out)]
     assert run_cli(lambda _: generator_inference.main(argv)) == 0
     record = json.loads((out / "generator_inference.json").read_text())
-    assert [r["architecture"] for r in record["results"]] == ["ffno", "fno"]
+    assert [(r["architecture"], r["batch"]) for r in record["results"]] == [("ffno", 7), ("ffno", 100), ("fno", 7),
+                                                                           ("fno", 100)]
     for r in record["results"]:
         assert r["patterns"] == 25  # corners 0, 6, 12, 18, 24 on each axis of a 40 px canvas
         m = r["median_seconds"]
@@ -26,7 +27,7 @@ def test_a_tiny_run_times_every_architecture_over_the_whole_scan(tmp_path) -> No
         assert r["patterns_per_second"] == pytest.approx(25 / m["total"])
         assert r["forward_patterns_per_second"] > r["patterns_per_second"]
     report = (out / "generator_inference.md").read_text()
-    assert "| ffno |" in report and "(25 patterns)" in report and (out / "generator_inference.png").exists()
+    assert "| ffno | 7 |" in report and "(25 patterns)" in report and (out / "generator_inference.png").exists()
 
 
 def test_the_timed_scan_predicts_every_pattern_in_batches(monkeypatch) -> None:
