@@ -68,6 +68,7 @@ from .evaluation import lattice_note, stitch_objects
 from .evaluation.figures import draw_object, draw_reconstruction
 from .generators.spectral_conv import resolve_backend
 from .simulation import load_probe
+from .tracking import Tracking, flat_metrics, flat_params, log_run, tracking_from
 from .training import (
     DistributedContext,
     DivergenceError,
@@ -92,6 +93,7 @@ __all__ = [
 
 # The names the config fields' flags have always had (the reference's among them), beside the
 # ``--path.to.field`` every field gets from the model: field's flag → its other names.
+TRACKING_EXPERIMENT = "ptycho_torch.train"  # the MLflow experiment a run is logged to unless --experiment
 _SHORT_NAMES: dict[str, str | tuple[str, ...]] = {
     "files.train-path": "train-data",
     "files.test-path": "test-data",
@@ -170,6 +172,12 @@ def _parser_and_fields() -> tuple[argparse.ArgumentParser, ModelFlags]:
                    "OUTPUT_DIR/replaced-<time>/")
     p.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: continue although the checkpoint's config differs from the flags")
+    p.add_argument("--tracking-uri", default=None,
+                   help="log the finished run to MLflow there (a file store: file:./mlruns or a path; a server: "
+                   "http://HOST:PORT); also asked by MLFLOW_TRACKING_URI; needs the 'tracking' extra "
+                   "(default: not logged)")
+    p.add_argument("--experiment", default=TRACKING_EXPERIMENT,
+                   help=f"the MLflow experiment of the run (default: {TRACKING_EXPERIMENT})")
     fields = ModelFlags(p, TrainingConfig, title="config fields", shortcuts=_SHORT_NAMES, description=(
         "every field of TrainingConfig, --path.to.field (a table also whole as a JSON object); each flag given "
         "overrides --config's value; --spectral-init takes a strategy name or a JSON object such as "
@@ -324,6 +332,7 @@ def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[st
             raise UsageError("--allow-config-change has no effect without --resume (a fresh run has no checkpoint "
                              "to compare): drop it")
         check_environment()
+        tracking = tracking_from(args.tracking_uri, args.experiment, run_name=args.output_dir.name)
         config = load_config(args, fields)
         if ctx.active and (config.learn_probe or config.refine_positions or config.learn_background):
             raise UsageError("--learn-probe, --refine-positions and --learn-background train in one process: under "
@@ -358,7 +367,7 @@ def _checked_run(args: argparse.Namespace, fields: ModelFlags, argv: Sequence[st
             if moved is not None:
                 print(f"moved the earlier run's files to {moved}")
         with process_group(ctx, device):
-            code = _run(args, argv, config, ctx, device, checkpoint_path, resume, threads)
+            code = _run(args, argv, config, ctx, device, checkpoint_path, resume, threads, tracking)
             if ctx.active and code == 0:
                 dist.barrier()  # rank 0 has written the run's files before any rank leaves the group
             return code
@@ -376,6 +385,7 @@ def _run(
     checkpoint_path: Path,
     resume: dict[str, Any] | None,
     threads: ThreadChoice,
+    tracking: Tracking | None = None,
 ) -> int:
     progress: Progress | None = None
     # the epoch in progress (0-based) and the steps done, for the message of an interrupted run
@@ -430,7 +440,23 @@ def _run(
         else:
             reason = str(figure) if figure else "no reconstruction.png (--no-figure)"
         print(f"wrote {args.output_dir / 'metrics.json'}, {checkpoint_path} and {reason}")
+        if tracking is not None:
+            log_training(tracking, args.output_dir)
     return 0
+
+
+def log_training(tracking: Tracking, output_dir: Path) -> None:
+    """The finished run, as its ``metrics.json`` holds it, to MLflow: the config and the resolved init as
+    parameters, the losses per epoch as series, the test scores and the reconstruction's metrics, and
+    ``metrics.json`` and ``reconstruction.png`` as artifacts."""
+    record = json.loads((output_dir / "metrics.json").read_text())
+    params = {**flat_params(record["config"]), **flat_params(record["spectral_init"], "spectral_init.")}
+    metrics = {**flat_metrics(record["test"], "test."), **flat_metrics(record["reconstruction"] or {}, "object.")}
+    series = {"train_loss": record["epoch_losses"], "test_loss": record["epoch_test_losses"]}
+    run_id = log_run(tracking, params, metrics, series,
+                     [output_dir / "metrics.json", output_dir / "reconstruction.png"])
+    if run_id is not None:
+        print(f"logged to MLflow at {tracking.uri}: experiment {tracking.experiment!r}, run {run_id}")
 
 
 def _report(config: TrainingConfig, result: TrainResult, epoch_lines: bool) -> None:

@@ -59,6 +59,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -518,7 +519,7 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 # --- command line ------------------------------------------------------------------------------
 
 QUICK_IGNORES = ("--seeds", "--models", "--inputs", "--losses", "--blocks", "--baseline", "--compare",
-                 "--output-dir", "--overwrite", "--resume", "--jobs")
+                 "--output-dir", "--overwrite", "--resume", "--jobs", "--tracking-uri", "--experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -622,7 +623,8 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
     report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv,
                        previous=previous, arguments=arguments)
     record = report.to_json_dict()
-    publish(args.output_dir, STEM, record, markdown_report(record), figure)
+    publish(args.output_dir, STEM, record, markdown_report(record), figure,
+            tracking=benchmark_tracking(args, STEM))
     if old is not None:
         print(compare(report, old))
     return 0

@@ -30,6 +30,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     command_threads,
     environment,
@@ -181,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = resolve_device(args.device)
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args.width, args.rank, args.seeds, device, not args.no_progress, argv, args.output_dir)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

@@ -50,6 +50,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     command_threads,
     environment,
@@ -442,7 +443,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs), "mean_field": expected,
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)
-    publish(args.output_dir, STEM, record, markdown, figure)
+    publish(args.output_dir, STEM, record, markdown, figure,
+            tracking=benchmark_tracking(args, STEM))
     return 0
 
 

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from ptycho_torch.tracking import INSTALL_HINT, Tracking, flat_metrics, flat_params, log_run, mlflow_installed
+from ptycho_torch.tracking import tracking_from as _tracking_from
 from ptycho_torch.training import DistributedContext, pick_device
 from spectral_init import available_strategies, get_strategy
 from spectral_init.cli.output_files import (
@@ -123,8 +125,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
 _CLAIMED_HERE: list[Path] = []  # output directories claimed by prepare_output_dir, released by run_cli
 
 
-# Options that change where or how fast a benchmark runs, not what it measures: a resumed sweep may differ in them.
-RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "resume", "overwrite", "argv"})
+# Options that change where or how fast a benchmark runs, or where it is logged, not what it measures: a
+# resumed sweep may differ in them.
+RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "resume", "overwrite", "argv",
+                             "tracking_uri", "experiment"})
 
 
 def fresh_process_json(code: str, *args: str, timeout: float = 3600) -> Any:
@@ -309,6 +313,11 @@ def benchmark_parser(module: str, doc: str | None, resumable: bool = False) -> a
                        help="continue an interrupted run in --output-dir (same options): its finished runs are kept, "
                        "the rest run; the result equals an uninterrupted run's")
     p.add_argument("--threads", type=positive_thread_count, default=None, help=THREADS_HELP)
+    p.add_argument("--tracking-uri", type=tracking_uri_argument, default=None,
+                   help="also log the record to MLflow there (file:./mlruns or a path; http://HOST:PORT); also "
+                   "asked by MLFLOW_TRACKING_URI; needs the 'tracking' extra (default: not logged)")
+    p.add_argument("--experiment", default=None,
+                   help="the MLflow experiment (default: benchmarks.NAME, this benchmark's name)")
     p.add_argument(
         "--no-progress",
         action="store_true",
@@ -441,11 +450,14 @@ def publish(
     markdown: str,
     figure: Callable[[dict[str, Any]], Any] | None = None,
     extra_figures: Mapping[str, Callable[[dict[str, Any]], Any]] | None = None,
+    tracking: Tracking | None = None,
 ) -> None:
     """Write ``stem``.json and ``stem``.md (and ``stem``.png of ``figure(record)``, ``stem``_NAME.png of
-    each of ``extra_figures``' that has something to draw); print the table and the paths."""
+    each of ``extra_figures``' that has something to draw); print the table and the paths; with
+    ``tracking``, log the record to MLflow (``log_record``)."""
     paths = write_outputs(output_dir, stem, record, markdown)
     written, note = f"{paths['json']}, {paths['markdown']}", ""
+    pngs: list[Path | None] = []
     if figure is not None:
         pngs = draw_all(figure, extra_figures or {}, record, output_dir / f"{stem}.png")
         if pngs[0] is None:
@@ -453,6 +465,35 @@ def publish(
         written += "".join(f", {png}" for png in pngs if png is not None)
     print(markdown)
     print(f"wrote {written}{note}")
+    if tracking is not None:
+        log_record(tracking, record, [paths["json"], paths["markdown"], *(png for png in pngs if png is not None)])
+
+
+def benchmark_tracking(args: argparse.Namespace, stem: str) -> Tracking | None:
+    """Where a benchmark logs its record: ``--tracking-uri`` (or ``MLFLOW_TRACKING_URI``), the experiment
+    ``--experiment`` (default ``benchmarks.STEM``), the run named after the output directory."""
+    return _tracking_from(args.tracking_uri, args.experiment or f"benchmarks.{stem}", run_name=str(args.output_dir))
+
+
+def log_record(tracking: Tracking, record: dict[str, Any], artifacts: Sequence[Path]) -> str | None:
+    """A benchmark's record to MLflow: its ``config`` and where it ran as parameters, the numbers of its
+    ``summary`` as metrics (dotted keys), its JSON, Markdown and figures as artifacts."""
+    env = record.get("environment", {})
+    where = {"device": env.get("device_name"), "torch": env.get("versions", {}).get("torch"),
+             "threads": env.get("torch_threads"), "command": env.get("command"), "git": env.get("git_commit")}
+    params = {**flat_params(record.get("config", {}), "config."),
+              **flat_params({k: v for k, v in where.items() if v is not None}, "environment.")}
+    run_id = log_run(tracking, params, flat_metrics(record.get("summary", {})), artifacts=artifacts)
+    if run_id is not None:
+        print(f"logged to MLflow at {tracking.uri}: experiment {tracking.experiment!r}, run {run_id}")
+    return run_id
+
+
+def tracking_uri_argument(text: str) -> str:
+    """An argparse type: a tracking URI, refused (exit 2, before any work) where MLflow is not installed."""
+    if not mlflow_installed():
+        raise argparse.ArgumentTypeError(f"needs MLflow, which is not installed: {INSTALL_HINT}")
+    return text
 
 
 def markdown_header(title: str, environment: dict[str, Any], *details: str) -> list[str]:

@@ -50,6 +50,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -415,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       arguments=run_arguments(args))
         argv_used = sys.argv[1:] if argv is None else list(argv)
         record = run(args, tasks, sizes, device, workers, argv_used, previous)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

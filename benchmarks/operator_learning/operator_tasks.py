@@ -48,6 +48,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -502,7 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       arguments=run_arguments(args))
         argv_used = sys.argv[1:] if argv is None else list(argv)
         record = run(args, sizes, inits, device, workers, argv_used, previous)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

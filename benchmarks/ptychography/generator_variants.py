@@ -36,6 +36,7 @@ from ptycho_torch.training import predict_patches, train
 from .learned_vs_iterative import check_study_flags, scored, test_scan, training_config
 from .machinery.common import (
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -217,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with keep_finished_runs(args.output_dir, STEM, record, lambda: len(trainings)):
             run(args, rows, trainings)
         full = {**record(), "summary": summarize(rows, args.variants, args.kinds)}
-        publish(args.output_dir, STEM, full, markdown_report(full), figure)
+        publish(args.output_dir, STEM, full, markdown_report(full), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

@@ -30,6 +30,7 @@ from ptycho_torch.training.config import make_datasets
 from .machinery.common import (
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_numbers,
     comma_separated,
@@ -212,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

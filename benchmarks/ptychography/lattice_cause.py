@@ -52,6 +52,7 @@ from spectral_init.cli.usage import EXIT_DIVERGED, UsageError, format_validation
 from .machinery.common import (
     Progress,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -295,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except DivergenceError as exc:
             print(f"error: the trained model diverged ({exc}): lower --lr", file=sys.stderr)
             return EXIT_DIVERGED
-        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

@@ -41,6 +41,7 @@ from ptycho_torch.training import TrainingConfig, predict_patches, train
 from .machinery.common import (
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_numbers,
     comma_separated,
@@ -338,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure, EXTRA_FIGURES,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

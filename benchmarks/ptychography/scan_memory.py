@@ -31,6 +31,7 @@ import torch
 from .machinery.common import (
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     command_threads,
     environment,
@@ -191,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with command_threads(1, quiet=True):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)
-        publish(args.output_dir, STEM, record, markdown_report(record), figure)
+        publish(args.output_dir, STEM, record, markdown_report(record), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

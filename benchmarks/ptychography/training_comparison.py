@@ -56,6 +56,7 @@ from .machinery.common import (
     CALIBRATED,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -723,7 +724,8 @@ def _main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
     markdown = markdown_report(record)
-    publish(args.output_dir, STEM, record, markdown, figure, EXTRA_FIGURES)
+    publish(args.output_dir, STEM, record, markdown, figure, EXTRA_FIGURES,
+            tracking=benchmark_tracking(args, STEM))
     return 0
 
 

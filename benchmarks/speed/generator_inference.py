@@ -32,6 +32,7 @@ from ptycho_torch.simulation.probe import disk_probe
 from .machinery.common import (
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_numbers,
     comma_separated,
@@ -182,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(args, device, results)  # interrupted, nothing is written: no model's medians are partial
         full = record()
-        publish(args.output_dir, STEM, full, markdown_report(full), figure)
+        publish(args.output_dir, STEM, full, markdown_report(full), figure,
+                tracking=benchmark_tracking(args, STEM))
     return 0
 
 

@@ -39,6 +39,7 @@ from .machinery.common import (
     Progress,
     UsageError,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -224,7 +225,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             results.append(bench_architecture(architecture, args, device, progress))
     progress.close()
     full = {**record(args, device, argv, results), "timings": {"total_seconds": time.perf_counter() - start}}
-    publish(args.output_dir, STEM, full, markdown_report(full), figure)
+    publish(args.output_dir, STEM, full, markdown_report(full), figure,
+            tracking=benchmark_tracking(args, STEM))
     return 0
 
 

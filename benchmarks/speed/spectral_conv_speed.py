@@ -49,6 +49,7 @@ from ptycho_torch.generators.truncated_dft import complex_dtype_for
 from .machinery.common import (
     Progress,
     benchmark_parser,
+    benchmark_tracking,
     bounded_int,
     comma_separated,
     command_threads,
@@ -367,7 +368,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 results.append(bench_shape(layer, shape, args.repeats, args.warmup, dtype, device, args.memory,
                                            progress))
     full = {**record(args, device, argv, results), "timings": {"total_seconds": time.perf_counter() - start}}
-    publish(args.output_dir, STEM, full, markdown_report(full), figure)
+    publish(args.output_dir, STEM, full, markdown_report(full), figure,
+            tracking=benchmark_tracking(args, STEM))
     return 0
 
 
