@@ -78,7 +78,13 @@ from .machinery.common import (
 )
 from .machinery.figures import bar_groups, one_legend, pyplot
 from .machinery.stats import compare_strategies
-from .machinery.workers import JOBS_HELP, default_workers, results_of
+from .machinery.workers import (
+    JOBS_HELP,
+    add_executor_arguments,
+    check_executor_flags,
+    default_workers,
+    results_of,
+)
 
 SCHEMA = "spectral-init/gradient-ratios/1"
 MODULE, STEM = "benchmarks.gradient_ratios", "gradient_ratios"
@@ -346,7 +352,8 @@ _WORKER_PRELOAD = ("benchmarks.machinery.common", "ptycho_torch.diagnostics", "p
 
 def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_progress: bool = True,
               argv: Sequence[str] | None = None, previous: dict[str, Any] | None = None,
-              arguments: dict[str, Any] | None = None) -> Report:
+              arguments: dict[str, Any] | None = None, executor: str = "local",
+              executor_config: dict[str, Any] | None = None) -> Report:
     """Every model × input × seed × strategy, measured in this process or in ``cfg.workers`` worker processes
     (the numbers do not depend on where); on Ctrl-C the finished ones are written to ``output_dir`` (with
     the ``arguments`` a resume checks). The units of an interrupted ``previous`` record are kept."""
@@ -364,7 +371,8 @@ def run_sweep(cfg: SweepConfig, device: torch.device, output_dir: Path, show_pro
                 "runs": [r.model_dump() for runs in finished.values() for r in runs], "spectral_layers": layers}
 
     with keep_finished_runs(output_dir, STEM, partial, lambda: len(finished) * len(cfg.strategies), arguments):
-        for unit, runs, kinds in results_of(measure_unit, todo, cfg.workers, device.type, _WORKER_PRELOAD):
+        for unit, runs, kinds in results_of(measure_unit, todo, cfg.workers, device.type, _WORKER_PRELOAD,
+                                                  executor, executor_config):
             finished[unit.key] = runs
             layers[unit.model] = kinds
             progress.step(f"{unit.model} {unit.input} seed {unit.seed}")
@@ -519,7 +527,8 @@ def quick(strategy: str, cfg: SweepConfig, device: torch.device) -> str:
 # --- command line ------------------------------------------------------------------------------
 
 QUICK_IGNORES = ("--seeds", "--models", "--inputs", "--losses", "--blocks", "--baseline", "--compare",
-                 "--output-dir", "--overwrite", "--resume", "--jobs", "--tracking-uri", "--experiment")
+                 "--output-dir", "--overwrite", "--resume", "--jobs", "--tracking-uri", "--experiment",
+                 "--executor", "--executor-config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -561,12 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", type=Path, default=None, metavar="OLD.json", help="print deltas against an earlier run")
     p.add_argument("--quick", action="store_true", help="one block, one seed: the reference debug printout")
     p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
+    add_executor_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_executor_flags(args)
     if args.quick:
         refuse_unused(parser, args, QUICK_IGNORES, "with --quick (it prints one block of one seed, writes nothing)")
     device = resolve_device(args.device)
@@ -621,7 +632,8 @@ def _main(args: argparse.Namespace, device: torch.device, workers: int, argv: Se
     previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
                                   arguments=arguments)
     report = run_sweep(cfg, device, args.output_dir, show_progress=not args.no_progress, argv=argv,
-                       previous=previous, arguments=arguments)
+                       previous=previous, arguments=arguments, executor=args.executor,
+                       executor_config=args.executor_config)
     record = report.to_json_dict()
     publish(args.output_dir, STEM, record, markdown_report(record), figure,
             tracking=benchmark_tracking(args, STEM))

@@ -128,7 +128,7 @@ _CLAIMED_HERE: list[Path] = []  # output directories claimed by prepare_output_d
 # Options that change where or how fast a benchmark runs, or where it is logged, not what it measures: a
 # resumed sweep may differ in them.
 RUN_INDEPENDENT = frozenset({"output_dir", "threads", "jobs", "no_progress", "resume", "overwrite", "argv",
-                             "tracking_uri", "experiment"})
+                             "tracking_uri", "experiment", "executor", "executor_config"})
 
 
 def fresh_process_json(code: str, *args: str, timeout: float = 3600) -> Any:

@@ -64,7 +64,13 @@ from .machinery.common import (
     run_cli,
 )
 from .machinery.figures import one_legend, plain_log_ticks, pyplot, style
-from .machinery.workers import JOBS_HELP, default_workers, results_of
+from .machinery.workers import (
+    JOBS_HELP,
+    add_executor_arguments,
+    check_executor_flags,
+    default_workers,
+    results_of,
+)
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 
 SCHEMA = "spectral-init/lr-transfer/1"
@@ -385,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"(default: {value}; with --quick {getattr(QUICK_SIZES, field)})")
     p.add_argument("--data-seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed of the generated data")
     p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
+    add_executor_arguments(p)
     return p
 
 
@@ -407,6 +414,7 @@ def resolve(args: argparse.Namespace) -> tuple[list[str], Sizes]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_executor_flags(args)
     require_packages()
     tasks, sizes = resolve(args)
     device = resolve_device(args.device)
@@ -456,7 +464,8 @@ def run(args: argparse.Namespace, tasks: list[str], sizes: Sizes, device: torch.
 
     progress = Progress(len(jobs), "lr transfer", enabled=not args.no_progress, initial=len(jobs) - len(todo))
     with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs), run_arguments(args)):
-        for result in results_of(train_one, todo, workers, device.type, _WORKER_PRELOAD):
+        for result in results_of(train_one, todo, workers, device.type, _WORKER_PRELOAD, args.executor,
+                                 args.executor_config):
             runs.append(result)
             progress.step(f"{result['task']} K={result['modes']} {result['parametrization']} lr={result['lr']:.3g} "
                           f"seed {result['seed']}")

@@ -64,7 +64,13 @@ from .machinery.common import (
 )
 from .machinery.figures import bar_groups, merged_series, one_legend, plain_log_ticks, pyplot, style
 from .machinery.stats import compare_strategies, mean_ci
-from .machinery.workers import JOBS_HELP, default_workers, results_of
+from .machinery.workers import (
+    JOBS_HELP,
+    add_executor_arguments,
+    check_executor_flags,
+    default_workers,
+    results_of,
+)
 from .operator_models import DEFAULT_INIT, MODELS, apply_init, build_model, init_label, parse_init
 from .operator_training import TASK_DIMS, finite, fit, require_packages, task_data, task_split
 
@@ -469,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, default=3e-3, help="Adam's learning rate")
     p.add_argument("--data-seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed of the generated data")
     p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
+    add_executor_arguments(p)
     return p
 
 
@@ -489,6 +496,7 @@ def resolve_sizes(args: argparse.Namespace) -> Sizes:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_executor_flags(args)
     require_packages()
     sizes = resolve_sizes(args)
     inits = [init_label(name, gain) for name, gain in args.inits]
@@ -538,7 +546,8 @@ def run(args: argparse.Namespace, sizes: Sizes, inits: list[str], device: torch.
 
     progress = Progress(len(jobs), "operator tasks", enabled=not args.no_progress, initial=len(jobs) - len(todo))
     with keep_finished_runs(args.output_dir, STEM, record, lambda: len(runs), run_arguments(args)):
-        for result in results_of(train_one, todo, workers, device.type, _WORKER_PRELOAD):
+        for result in results_of(train_one, todo, workers, device.type, _WORKER_PRELOAD, args.executor,
+                                 args.executor_config):
             runs.append(result)
             progress.step(f"{result['task']} {result['model']} {result['init']} seed {result['seed']}")
     progress.close()
