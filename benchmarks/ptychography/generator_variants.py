@@ -33,7 +33,7 @@ from ptycho_torch.simulation import OBJECT_KINDS
 from ptycho_torch.solvers import solve_to_convergence
 from ptycho_torch.training import predict_patches, train
 
-from .learned_vs_iterative import check_study_flags, scored, test_scan, training_config
+from .learned_vs_iterative import add_generator_arguments, check_study_flags, scored, test_scan, training_config
 from .machinery.common import (
     benchmark_parser,
     benchmark_tracking,
@@ -182,17 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test object kinds (default: every kind but lines, which the baseline trains on)")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=3, help="seeds 0, 1, … (default: 3)")
     p.add_argument("--N", type=bounded_int(4, 1024), default=32, help="patch size (default: 32)")
-    p.add_argument("--architecture", choices=("ffno", "fno"), default="ffno", help="generator (default: ffno)")
-    p.add_argument("--width", type=bounded_int(1, 256), default=32, help="baseline width (default: 32)")
-    p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes (default: 12)")
-    p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="blocks (default: 4)")
-    p.add_argument("--nepochs", type=bounded_int(1, 30_000), default=60, help="baseline epochs (default: 60)")
-    p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam rate (default: 0.003)")
-    p.add_argument("--poisson-below", type=positive_float, default=1e7,
-                   help="below this many photons a pattern the Poisson loss, else the amplitude MAE (default: 1e7)")
-    p.add_argument("--nimgs-train", type=bounded_int(1, 1000), default=8,
-                   help="baseline training objects (more-data: 4× as many; default: 8)")
-    p.add_argument("--nimgs-test", type=bounded_int(1, 1000), default=2, help="test objects a kind (default: 2)")
+    add_generator_arguments(p)  # the baseline's; more-data, longer and wider scale --nimgs-train, --nepochs, --width
     return p
 
 

@@ -306,18 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-kinds", type=comma_separated(tuple(OBJECT_KINDS), "object kinds"), default=("lines",),
                    help="the training objects' kinds, taken in turn (default: lines)")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=1, help="seeds 0, 1, … (default: 1)")
+    add_generator_arguments(p)
+    return p
+
+
+def add_generator_arguments(p: argparse.ArgumentParser) -> None:
+    """The generator and its training, as this study and ``generator_variants`` (its baseline) take them."""
     p.add_argument("--architecture", choices=("ffno", "fno"), default="ffno", help="generator (default: ffno)")
-    p.add_argument("--width", type=bounded_int(1, 512), default=32, help="generator width (default: 32)")
+    p.add_argument("--width", type=bounded_int(1, 256), default=32, help="generator width (default: 32)")
     p.add_argument("--modes", type=bounded_int(1, 512), default=12, help="kept modes (default: 12)")
     p.add_argument("--blocks", type=bounded_int(1, 64), default=4, help="blocks (default: 4)")
-    p.add_argument("--nepochs", type=bounded_int(1, 100_000), default=60, help="training epochs (default: 60)")
+    p.add_argument("--nepochs", type=bounded_int(1, 30_000), default=60, help="training epochs (default: 60)")
     p.add_argument("--lr", type=positive_float, default=3e-3, help="Adam rate (default: 0.003)")
     p.add_argument("--poisson-below", type=positive_float, default=1e7,
-                   help="regimes with fewer photons a pattern train with the Poisson loss, the others with the "
-                   "amplitude MAE (default: 1e7)")
+                   help="fewer photons a pattern train with the Poisson loss, more with the amplitude MAE "
+                   "(default: 1e7)")
     p.add_argument("--nimgs-train", type=bounded_int(1, 1000), default=8, help="training objects (default: 8)")
     p.add_argument("--nimgs-test", type=bounded_int(1, 1000), default=2, help="test objects a kind (default: 2)")
-    return p
 
 
 def check_study_flags(args: argparse.Namespace) -> None:
