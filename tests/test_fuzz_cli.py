@@ -97,6 +97,15 @@ def files(tmp_path_factory) -> list[str]:
     return _file_pool(tmp_path_factory.mktemp("fuzz-files"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def in_a_scratch_directory(tmp_path_factory):
+    """Every fuzzed command runs from a scratch directory: a drawn value may be a relative path that a
+    command writes to (an MLflow store for --tracking-uri, submitit's logs for --executor slurm)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("fuzz-cwd"))
+        yield
+
+
 TINY_TRAIN = ["--N", "16", "--fno-width", "4", "--fno-modes", "2", "--fno-blocks", "1", "--fno-cnn-blocks", "0",
               "--nimgs-train", "1", "--nimgs-test", "1", "--nepochs", "1", "--batch-size", "64", "--device", "cpu",
               "--spectral-backend", "fallback", "--no-progress", "--no-figure"]  # the stitching and scores still run
