@@ -37,6 +37,7 @@ JOBS_HELP = ("worker processes of one torch thread each (default on a CPU: the -
 EXECUTOR_HELP = ("where the runs go: local (--jobs worker processes here), tcp://HOST:PORT (a Dask scheduler; the "
                  "'cluster' extra) or slurm (submitit; its options from the [slurm] table of --executor-config) "
                  "(default: local)")
+DASK_CONNECT_TIMEOUT = "20s"  # how long a scheduler may take to answer before the address counts as wrong
 SLURM_POLL_SECONDS = 1.0  # how often submitted jobs are asked whether they are done
 _NEEDS = {"dask": ("distributed", "pip install 'dask[distributed]' (or the 'cluster' extra)"),
           "slurm": ("submitit", "pip install submitit (or the 'cluster' extra)")}
@@ -162,7 +163,11 @@ def _dask_results(function: Callable[[Job], Result], jobs: list[Job], address: s
     from distributed import Client, as_completed
 
     call = functools.partial(_single_threaded, _importable(function))
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except OSError as exc:  # no scheduler there: the user's address, not a crash
+        raise UsageError(f"--executor {address}: no Dask scheduler answers there ({exc})") from None
+    with client:
         futures = [client.submit(call, job, pure=False) for job in jobs]
         try:
             for future in as_completed(futures):

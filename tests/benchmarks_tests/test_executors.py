@@ -86,3 +86,15 @@ def test_a_missing_engine_names_what_to_install(tmp_path, monkeypatch, capsys) -
     with pytest.raises(SystemExit):
         gradient_ratios.main(["--executor", "tcp://localhost:8786", "--output-dir", str(tmp_path / "out")])
     assert "pip install 'dask[distributed]'" in capsys.readouterr().err
+
+
+def test_an_unreachable_scheduler_is_a_usage_error_not_a_traceback(tmp_path, monkeypatch, capsys) -> None:
+    def refuse(address, timeout):
+        raise OSError(f"Timed out trying to connect to {address} after {timeout}")
+
+    monkeypatch.setattr(distributed, "Client", refuse)
+    out = tmp_path / "out"
+    assert run_cli(lambda _: gradient_ratios.main([*TINY, "--executor", "tcp://127.0.0.1:9", "--output-dir",
+                                                   str(out)])) == 2
+    err = capsys.readouterr().err
+    assert "--executor tcp://127.0.0.1:9: no Dask scheduler answers there" in err and "Traceback" not in err
