@@ -116,8 +116,9 @@ def log_run(tracking: Tracking, params: Mapping[str, str], metrics: Mapping[str,
             items = list(params.items())
             for start in range(0, len(items), 100):  # MLflow takes at most 100 parameters a call
                 mlflow.log_params(dict(items[start:start + 100]))
-            if metrics:
-                mlflow.log_metrics(dict(metrics))
+            values = list((metrics or {}).items())
+            for start in range(0, len(values), 1000):  # and at most 1,000 metrics
+                mlflow.log_metrics(dict(values[start:start + 1000]))
             for name, values in (series or {}).items():
                 for step, value in enumerate(values):
                     if value is not None and math.isfinite(value):

@@ -114,3 +114,23 @@ def test_flat_params_and_metrics_keep_what_mlflow_takes() -> None:
     metrics = tracking.flat_metrics({"a": {"mean": 0.5, "n": 3, "ok": True, "name": "x"}, "curve": [1, math.nan, 2],
                                      "p(x)": 1.0})
     assert metrics == {"a.mean": 0.5, "a.n": 3.0, "curve.0": 1.0, "curve.2": 2.0, "p_x_": 1.0}
+
+
+def test_more_values_than_mlflow_takes_a_call_are_all_logged(tmp_path, monkeypatch) -> None:
+    """A tracking server takes at most 100 parameters and 1,000 metrics a call (MLflow's REST limits; the
+    file store takes more): the limits stood in here, every value still arrives."""
+    def limited(log, most):
+        def call(values):
+            assert len(values) <= most, f"{len(values)} values in one call, a server takes {most}"
+            return log(values)
+        return call
+
+    monkeypatch.setattr(mlflow, "log_params", limited(mlflow.log_params, 100))
+    monkeypatch.setattr(mlflow, "log_metrics", limited(mlflow.log_metrics, 1000))
+    store = tmp_path / "mlruns"
+    params = {f"p{i}": str(i) for i in range(250)}
+    metrics = {f"m{i}": float(i) for i in range(2500)}
+    run_id = tracking.log_run(tracking.Tracking(f"file:{store}", "many"), params, metrics)
+    (run,) = runs(store, "many")
+    assert run.info.run_id == run_id and len(run.data.params) == 250 and len(run.data.metrics) == 2500
+    assert run.data.metrics["m2499"] == 2499.0
