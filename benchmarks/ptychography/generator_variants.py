@@ -30,10 +30,10 @@ from typing import Any
 import torch
 
 from ptycho_torch.simulation import OBJECT_KINDS
-from ptycho_torch.solvers import solve_to_convergence
+from ptycho_torch.solvers import object_ssim, solve_to_convergence
 from ptycho_torch.training import predict_patches, train
 
-from .learned_vs_iterative import add_generator_arguments, check_study_flags, scored, test_scan, training_config
+from .learned_vs_iterative import add_generator_arguments, check_study_flags, test_scan, training_config
 from .machinery.common import (
     benchmark_parser,
     benchmark_tracking,
@@ -87,11 +87,11 @@ def run(args: argparse.Namespace, rows: list[dict[str, Any]], trainings: list[di
                 patches = predict_patches(result.model, data, config.infer_batch_size, torch.device("cpu"))
                 seconds = time.perf_counter() - start
                 rows.append({"method": "generator", "variant": variant, "object_kind": kind, "seed": seed,
-                             **scored(patches, data)[0], "seconds_per_object": seconds / config.data.nimgs_test})
+                             **object_ssim(patches, data), "seconds_per_object": seconds / config.data.nimgs_test})
                 if variant == BASELINE:
                     solve = solve_to_convergence(data, seed=seed)
                     rows.append({"method": "iterative", "variant": None, "object_kind": kind, "seed": seed,
-                                 **scored(solve.patches, data)[0], "seconds_per_object": solve.seconds_per_object,
+                                 **object_ssim(solve.patches, data), "seconds_per_object": solve.seconds_per_object,
                                  "iterations": solve.iterations})
                 print(f"seed {seed}, {variant}, {kind}: " + ", ".join(
                     f"{r['method']} {r['ssim_amp']:.3f}/{r['ssim_phase']:.3f}"

@@ -33,9 +33,9 @@ from typing import Any
 import torch
 
 from ptycho_torch.data.dataset import PtychoDataset
-from ptycho_torch.evaluation import StitchedObject, evaluate_objects, reconstruction_metrics, stitch_objects
+from ptycho_torch.evaluation import StitchedObject, evaluate_objects, stitch_objects
 from ptycho_torch.simulation import OBJECT_KINDS, SimulationConfig, object_of_kind, simulate_dataset
-from ptycho_torch.solvers import ConvergedSolve, solve_to_convergence
+from ptycho_torch.solvers import ConvergedSolve, solve_to_convergence, stitched_ssim
 from ptycho_torch.training import TrainingConfig, predict_patches, train
 
 from .machinery.common import (
@@ -81,11 +81,10 @@ def test_scan(config: TrainingConfig, kind: str, seed: int, scale: float) -> Pty
 
 
 def scored(patches: torch.Tensor, data: PtychoDataset) -> tuple[dict[str, float | None], StitchedObject]:
-    """The SSIM of amplitude and phase (the mean over the scan's objects, as ``solvers.object_ssim``) and
-    the first object stitched and aligned, for the picture."""
+    """The SSIM of amplitude and phase (``solvers.object_ssim``) and the first object stitched and aligned,
+    for the picture: the objects stitched once for both."""
     stitched = evaluate_objects(patches, data)
-    scores = reconstruction_metrics(stitched)
-    return {"ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"]}, stitched[0]
+    return stitched_ssim(stitched), stitched[0]
 
 
 def best_checkpoint(solve: ConvergedSolve) -> dict[str, Any]:

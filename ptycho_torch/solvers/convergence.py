@@ -17,11 +17,12 @@ from typing import Any
 import torch
 
 from ..data.dataset import PtychoDataset
-from ..evaluation import evaluate_objects, reconstruction_metrics
+from ..evaluation import StitchedObject, evaluate_objects, reconstruction_metrics
 from ..scan.placement import PatchPlacement
 from .pie import DEFAULT_ALPHA, rpie_object
 
-__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "has_converged", "object_ssim", "solve_to_convergence"]
+__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "has_converged", "object_ssim", "solve_to_convergence",
+           "stitched_ssim"]
 
 CHECKPOINTS = (25, 50, 100, 200, 400, 800, 1000)
 TOLERANCE = 0.002  # SSIM: below this change between checkpoints the object counts as converged
@@ -42,7 +43,12 @@ class ConvergedSolve:
 def object_ssim(patches: torch.Tensor, data: PtychoDataset) -> dict[str, float | None]:
     """The SSIM of amplitude and phase of the objects stitched from ``patches`` against ``data``'s truth
     (``evaluation``: offset and plane removed; the mean over objects), as ``ssim_amp`` and ``ssim_phase``."""
-    scores = reconstruction_metrics(evaluate_objects(patches, data))
+    return stitched_ssim(evaluate_objects(patches, data))
+
+
+def stitched_ssim(objects: Sequence[StitchedObject]) -> dict[str, float | None]:
+    """``object_ssim`` of objects already stitched and scored (``evaluation.evaluate_objects``)."""
+    scores = reconstruction_metrics(objects)
     return {"ssim_amp": scores["ssim_amp"], "ssim_phase": scores["ssim_phase"]}
 
 
