@@ -12,7 +12,9 @@ at each layer's output, and the gradient norm of each spectral weight. ``edge-of
 model's resolution and activation as its parameters. Summaries: the forward ratio E[z_L²]/E[z_2²] and
 the backward ratio ‖∂L/∂h_2‖/‖∂L/∂h_L‖: median, range, and mean ± 95% CI of log10 over seeds; the forward
 ratio's mean and the backward's root mean square, beside what the mean field expects of them on the ReLU
-stacks (``spectral_init.analysis.stack_profile.relu_stack_profile`` at each strategy's E|w|²).
+stacks (``spectral_init.analysis.stack_profile.relu_stack_profile`` at each strategy's E|w|²). On a CPU
+the (model, depth, seed) units go to ``--jobs`` worker processes of one torch thread each (or to a
+cluster: ``--executor``, docs/cluster.md), with the numbers of one process.
 
     python -m benchmarks.signal_propagation
     python -m benchmarks.signal_propagation --models plain-relu --depths 32 --seeds 3
@@ -27,10 +29,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,13 @@ from .machinery.common import (
 )
 from .machinery.figures import merged_series, one_legend, pyplot, style
 from .machinery.stats import mean_ci
+from .machinery.workers import (
+    JOBS_HELP,
+    add_executor_arguments,
+    check_executor_flags,
+    default_workers,
+    results_of,
+)
 
 SCHEMA = "spectral-init/signal-propagation/1"
 MODULE, STEM = "benchmarks.signal_propagation", "signal_propagation"
@@ -161,41 +172,75 @@ def ratios(run: dict[str, list[float]]) -> tuple[float, float]:
     return f[-1] / max(f[i], 1e-300), b[i] / max(b[-1], 1e-300)
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One model, depth and seed, measured under every variant in turn: the work of one worker call."""
+
+    model: str
+    depth: int
+    seed: int
+    cfg: dict[str, Any]
+    device: str
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.model, self.depth, self.seed
+
+
+def measure_unit(unit: Unit) -> tuple[Unit, list[dict[str, Any]], dict[str, int]]:
+    """The runs of ``unit`` (variant by variant, interleaved within a seed so that load drifts hit them
+    alike) and its model's spectral layer kinds."""
+    cfg, device = unit.cfg, torch.device(unit.device)
+    noise = torch.Generator().manual_seed(10_007 + unit.seed)
+    x = torch.randn(input_shape(unit.model, cfg), generator=noise).to(device)
+    runs, kinds = [], {}
+    for variant in cfg["variants"]:
+        net, layers = build(unit.model, variant, unit.depth, unit.seed, cfg)
+        kinds = kinds or spectral_layer_kinds(net)  # the same layers for every variant
+        net = net.to(device)
+        calibration = None
+        if variant == CALIBRATED:
+            target = local_branch_target(net) if unit.model == "blocks" else 1.0
+            calibration = [layer.scale for layer in calibrate_(net, x, target=target).layers]
+        result = measure(net, layers, x, unit.seed)
+        forward, backward = ratios(result)
+        runs.append({"model": unit.model, "depth": unit.depth, "seed": unit.seed, "variant": variant,
+                     "forward_ratio": forward, "backward_ratio": backward, "calibration_scales": calibration,
+                     **result})
+    return unit, runs, kinds
+
+
+# Imported once by the fork server that CPU workers start from (benchmarks.machinery.workers), not by each worker.
+_WORKER_PRELOAD = ("ptycho_torch.generators", "ptycho_torch.diagnostics", "spectral_init")
+
+
 def run_sweep(cfg: dict[str, Any], device: torch.device, show_progress: bool,
-              partial: Callable[[list[dict]], dict[str, Any]],
-              output_dir: Path) -> tuple[list[dict], dict[str, dict[str, int]], float]:
-    """The runs, the spectral layers each model and depth was built with, and the seconds taken; on Ctrl-C
-    the finished runs (``partial(runs)``) are written to ``output_dir``."""
-    total = len(cfg["models"]) * len(cfg["depths"]) * len(cfg["seeds"]) * len(cfg["variants"])
-    progress = Progress(total, "signal propagation", enabled=show_progress)
-    runs, kinds, start = [], {}, time.perf_counter()
-    with keep_finished_runs(output_dir, STEM, lambda: partial(runs), lambda: len(runs)):
-        _sweep(cfg, device, runs, kinds, progress)
-    return runs, kinds, time.perf_counter() - start
+              partial: Callable[[list[dict]], dict[str, Any]], output_dir: Path, workers: int = 1,
+              executor: str = "local", executor_config: dict[str, Any] | None = None,
+              ) -> tuple[list[dict], dict[str, dict[str, int]], float]:
+    """The runs of every model × depth × seed × variant, measured in this process, on ``workers`` worker
+    processes or on the ``executor``'s cluster (the numbers do not depend on where); the spectral layers
+    each model and depth was built with; the seconds taken. On Ctrl-C the finished runs (``partial(runs)``)
+    are written to ``output_dir``."""
+    units = [Unit(m, d, s, cfg, str(device)) for m in cfg["models"] for d in cfg["depths"] for s in cfg["seeds"]]
+    progress = Progress(len(units), "signal propagation", enabled=show_progress)
+    finished: dict[tuple[str, int, int], list[dict]] = {}
+    kinds: dict[str, dict[str, int]] = {}
+    start = time.perf_counter()
 
+    def runs_so_far() -> list[dict]:
+        return [r for unit in units if unit.key in finished for r in finished[unit.key]]
 
-def _sweep(cfg: dict[str, Any], device: torch.device, runs: list[dict], kinds: dict[str, dict[str, int]],
-           progress: Progress) -> None:
-    for model in cfg["models"]:
-        for depth in cfg["depths"]:
-            for seed in cfg["seeds"]:
-                noise = torch.Generator().manual_seed(10_007 + seed)
-                x = torch.randn(input_shape(model, cfg), generator=noise).to(device)
-                for variant in cfg["variants"]:  # interleaved within a seed
-                    net, layers = build(model, variant, depth, seed, cfg)
-                    if f"{model}, depth {depth}" not in kinds:  # the same layers for every variant and seed
-                        kinds[f"{model}, depth {depth}"] = spectral_layer_kinds(net)
-                    net = net.to(device)
-                    calibration = None
-                    if variant == CALIBRATED:
-                        target = local_branch_target(net) if model == "blocks" else 1.0
-                        calibration = [layer.scale for layer in calibrate_(net, x, target=target).layers]
-                    result = measure(net, layers, x, seed)
-                    forward, backward = ratios(result)
-                    runs.append({"model": model, "depth": depth, "seed": seed, "variant": variant,
-                                 "forward_ratio": forward, "backward_ratio": backward,
-                                 "calibration_scales": calibration, **result})
-                    progress.step(f"{model} depth {depth} {variant} seed {seed}")
+    with keep_finished_runs(output_dir, STEM, lambda: partial(runs_so_far()), lambda: len(runs_so_far())):
+        for unit, runs, layer_kinds in results_of(measure_unit, units, workers, device.type, _WORKER_PRELOAD,
+                                                  executor, executor_config):
+            finished[unit.key] = runs
+            kinds[f"{unit.model}, depth {unit.depth}"] = layer_kinds
+            progress.step(f"{unit.model} depth {unit.depth} seed {unit.seed}")
+    progress.close()
+    # the order of one process, whichever finished first
+    ordered_kinds = {f"{m}, depth {d}": kinds[f"{m}, depth {d}"] for m in cfg["models"] for d in cfg["depths"]}
+    return runs_so_far(), ordered_kinds, time.perf_counter() - start
 
 
 def summarize(runs: list[dict]) -> list[dict[str, Any]]:
@@ -400,25 +445,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neuraloperator n_modes of the 1-D stack (keeps n_modes//2 + 1 frequencies)")
     p.add_argument("--size-3d", type=bounded_int(2, 64), default=16, help="input D = H = W of the 3-D stack")
     p.add_argument("--modes-3d", type=bounded_int(1, 64), default=8, help="neuraloperator n_modes of the 3-D stack")
+    p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
+    add_executor_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with command_threads(args.threads):
-        return _main(args, argv)
+    check_executor_flags(args)
+    if args.models is None:  # every model this installation can build: the 1-D and 3-D stacks are neuraloperator's
+        args.models = [m for m in MODELS if m not in DIMS_OF or _neuraloperator_installed()]
+        if len(args.models) < len(MODELS):
+            print("note: neuraloperator is not installed, so the 1-D and 3-D stacks (plain-relu-1d, plain-relu-3d) "
+                  "are left out; pip install -e '.[neuralop]' adds them", file=sys.stderr)
+    device = resolve_device(args.device)
+    # a worker call measures one (model, depth, seed): never more workers than those
+    units = len(args.models) * len(args.depths) * args.seeds
+    workers = min(args.jobs or default_workers(args.threads, device.type), units)
+    with command_threads(args.threads, quiet=workers > 1):
+        return _main(args, argv, device, workers)
 
 
 def _neuraloperator_installed() -> bool:
     return importlib.util.find_spec("neuralop") is not None
 
 
-def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    if args.models is None:  # every model this installation can build: the 1-D and 3-D stacks are neuraloperator's
-        args.models = [m for m in MODELS if m not in DIMS_OF or _neuraloperator_installed()]
-        if len(args.models) < len(MODELS):
-            print("note: neuraloperator is not installed, so the 1-D and 3-D stacks (plain-relu-1d, plain-relu-3d) "
-                  "are left out; pip install -e '.[neuralop]' adds them", file=sys.stderr)
+def _main(args: argparse.Namespace, argv: Sequence[str] | None, device: torch.device, workers: int) -> int:
     if args.modes > args.size // 2:
         raise UsageError(f"--modes must be <= size // 2 = {args.size // 2}; got {args.modes}")
     for dims in (1, 3):
@@ -429,17 +481,18 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         raise UsageError("the 1-D and 3-D stacks need neuraloperator: pip install -e '.[neuralop]'")
     strategies, _ = select_strategies(args.strategies, "sqrt_in", include_baseline=False)
     variants = strategies + ([] if args.no_calibrated else [CALIBRATED])
-    device = resolve_device(args.device)
     prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
     cfg = {"models": args.models, "depths": args.depths, "seeds": list(range(args.seeds)), "variants": variants,
            "width": args.width, "modes": args.modes, "size": args.size, "batch": args.batch,
-           "size_1d": args.size_1d, "modes_1d": args.modes_1d, "size_3d": args.size_3d, "modes_3d": args.modes_3d}
+           "size_1d": args.size_1d, "modes_1d": args.modes_1d, "size_3d": args.size_3d, "modes_3d": args.modes_3d,
+           "workers": workers}
 
     def partial(runs: list[dict]) -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, argv), "config": cfg, "runs": runs}
 
     expected = mean_field(cfg)  # before the sweep: it needs only the configuration
-    runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir)
+    runs, kinds, seconds = run_sweep(cfg, device, not args.no_progress, partial, args.output_dir, workers,
+                                     args.executor, args.executor_config)
     record = {**partial(runs), "spectral_layers": kinds, "summary": summarize(runs), "mean_field": expected,
               "timings": {"total_seconds": seconds}}
     markdown = markdown_report(record)

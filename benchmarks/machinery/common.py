@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import importlib.metadata
 import json
 import math
@@ -95,6 +96,21 @@ class BenchmarkInterrupted(KeyboardInterrupt):
         return "rerun with --overwrite for the whole report (this benchmark starts again)"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def importable(function: F) -> F:
+    """``function`` as its module's importable name gives it: a benchmark run as ``python -m`` defines its
+    functions and classes in ``__main__``, which a remote worker cannot import, and whose classes are not
+    the ones a worker's results come back as; by their module's name they are the same everywhere."""
+    if function.__module__ != "__main__":
+        return function
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        return function
+    return getattr(importlib.import_module(spec.name), function.__name__)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
     """A benchmark's exit status: ``main``'s; 2 with a one-line message for a ``UsageError``; 130 with a
     one-line message for Ctrl-C or SIGTERM (after ``keep_finished_runs`` wrote what had finished).
@@ -102,7 +118,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int]) -> int:
     The ``SPECTRAL_INIT_*`` environment is checked first: a misspelled variable is named with a
     warning, an invalid one is refused. The output directory claimed by ``prepare_output_dir`` is
     released at the end.
+
+    A benchmark run as ``python -m`` runs as its importable module (``importable``), so that the records
+    its runs send back from other processes are of its own classes.
     """
+    main = importable(main)
     try:
         with interrupts_raise_keyboard_interrupt():
             check_spectral_init_environment()

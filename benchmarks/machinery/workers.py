@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import importlib.util
 import multiprocessing
 import multiprocessing.context
 import os
 import signal
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +21,8 @@ from typing import Any, TypeVar
 import torch
 
 from spectral_init.cli.usage import UsageError
+
+from .common import importable
 
 __all__ = ["EXECUTOR_HELP", "JOBS_HELP", "add_executor_arguments", "check_executor_flags", "default_workers",
            "executor_argument", "executor_config_argument", "results_of"]
@@ -124,17 +124,6 @@ def _single_threaded(function: Callable[[Job], Result], job: Job) -> Result:
     return function(job)
 
 
-def _importable(function: Callable[[Job], Result]) -> Callable[[Job], Result]:
-    """``function`` as its module's importable name gives it: a benchmark run as ``python -m`` defines its
-    functions in ``__main__``, which a remote worker cannot import; by their module's name it can."""
-    if function.__module__ != "__main__":
-        return function
-    spec = getattr(sys.modules["__main__"], "__spec__", None)
-    if spec is None:
-        return function
-    return getattr(importlib.import_module(spec.name), function.__name__)
-
-
 def results_of(function: Callable[[Job], Result], jobs: Iterable[Job], workers: int, device_type: str,
                preload: Sequence[str] = (), executor: str = "local",
                executor_config: Mapping[str, Any] | None = None) -> Iterator[Result]:
@@ -162,7 +151,7 @@ def results_of(function: Callable[[Job], Result], jobs: Iterable[Job], workers: 
 def _dask_results(function: Callable[[Job], Result], jobs: list[Job], address: str) -> Iterator[Result]:
     from distributed import Client, as_completed
 
-    call = functools.partial(_single_threaded, _importable(function))
+    call = functools.partial(_single_threaded, importable(function))
     try:
         client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except OSError as exc:  # no scheduler there: the user's address, not a crash
@@ -183,7 +172,7 @@ def _slurm_results(function: Callable[[Job], Result], jobs: list[Job], options: 
 
     executor = submitit.AutoExecutor(folder=options.pop("folder", "slurm-logs"), cluster=options.pop("cluster", None))
     executor.update_parameters(**options)
-    call = functools.partial(_single_threaded, _importable(function))
+    call = functools.partial(_single_threaded, importable(function))
     pending = [executor.submit(call, job) for job in jobs]
     try:
         while pending:

@@ -6,7 +6,9 @@ the test errors, the stitched test object's MAE, SSIM and FRC (amplitude and
 phase), the steps until the (3-step running mean) loss first reaches a common
 threshold, and each block's spectral participation ‖spectral‖/‖local‖ at the
 start and at the end. Writes the loss curves (NAME.png) and one seed's
-reconstructed objects per variant (NAME_objects.png).
+reconstructed objects per variant (NAME_objects.png). On a CPU the runs go to ``--jobs`` worker
+processes of one torch thread each (or to a cluster: ``--executor``, docs/cluster.md); the record lists
+them in one process's order whichever finished first.
 
     python -m benchmarks.training_comparison
     python -m benchmarks.training_comparison --strategies legacy,sqrt_in --seeds 5 --nepochs 20
@@ -22,10 +24,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, get_args
 
 import pydantic
@@ -77,6 +81,13 @@ from .machinery.common import (
 from .machinery.figures import merged_series, one_legend, pyplot, style
 from .machinery.object_grid import object_grid, object_images
 from .machinery.stats import compare_strategies, mean_ci, paired_difference
+from .machinery.workers import (
+    JOBS_HELP,
+    add_executor_arguments,
+    check_executor_flags,
+    default_workers,
+    results_of,
+)
 
 SCHEMA = "spectral-init/training-comparison/1"
 MODULE, STEM = "benchmarks.training_comparison", "training_comparison"
@@ -98,6 +109,7 @@ RECONSTRUCTION_METRICS = ("mae_amp", "mae_phase", "ssim_amp", "ssim_phase", "frc
 INPUT_TRANSFORMS = get_args(InputTransformMode)
 LOSS_SCOPES = get_args(LossScope)
 OBJECT_SCORES = ("ssim_amp", "ssim_phase", "lattice_amp", "lattice_phase")  # shown with the pictured object
+PICTURED_SEED = 0  # whose first test object the objects figure shows
 
 
 def input_label(variant: tuple[str, str, str], axes: Sequence[Sequence[str]]) -> str:
@@ -180,15 +192,6 @@ def run_scores(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def keep_for_the_picture(objects: dict[str, Any], strategy: str, input_name: str, result: TrainResult) -> None:
-    """The first stitched test object of a run into ``objects`` (the truth once), as images."""
-    first = result.stitched[0]
-    objects["truth"] = objects["truth"] or object_images(first.truth)
-    objects["variants"].append({"strategy": strategy, "input": input_name,
-                                "images": object_images(first.reconstruction),
-                                **{k: first.metrics[k] for k in OBJECT_SCORES}})
-
-
 def record_config(args: argparse.Namespace, strategies: list[str], baseline: str,
                   input_names: list[str]) -> dict[str, Any]:
     """What was compared, and the training every run shared."""
@@ -200,75 +203,148 @@ def record_config(args: argparse.Namespace, strategies: list[str], baseline: str
             "backend": args.backend, "test_each_epoch": args.test_each_epoch}
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """One variant and seed trained and tested: the work of one worker call. ``variant``: its strategy,
+    input (layout, transform, loss scope), label and seed, as the record keeps them."""
+
+    variant: dict[str, Any]
+    config: TrainingConfig
+    keep_picture: bool  # the first test object kept as images, for the objects figure
+
+
+@dataclass(frozen=True)
+class AnchorJob:
+    """One seed's test scan reconstructed iteratively (``--anchor``)."""
+
+    seed: int
+    config: TrainingConfig
+    iterations: int
+    device: str
+    keep_picture: bool
+
+
+def run_job(job: TrainingJob | AnchorJob) -> dict[str, Any]:
+    """A worker call: the job's finished run (or, for a training that diverged, where it did) as plain data."""
+    return anchor_run(job) if isinstance(job, AnchorJob) else train_run(job)
+
+
+def train_run(job: TrainingJob) -> dict[str, Any]:
+    """``{"run": …}`` or ``{"diverged": …}``, with the model's spectral layer kinds and, when kept, its picture."""
+    try:
+        result = train(job.config)
+        check_finite_predictions(result.test_predictions, job.config.nepochs, len(result.step_losses))
+    except DivergenceError as exc:  # a finding about this variant, not the end of the others
+        return {"diverged": {**job.variant, "epoch": exc.epoch, "step": exc.step, "what": exc.what}}
+    picture = None
+    if job.keep_picture and result.stitched:  # the first test object
+        first = result.stitched[0]
+        picture = {"truth": object_images(first.truth),
+                   "variant": {"strategy": job.variant["strategy"], "input": job.variant["input"],
+                               "images": object_images(first.reconstruction),
+                               **{k: first.metrics[k] for k in OBJECT_SCORES}}}
+    return {"run": {**job.variant, **run_scores(result)}, "kinds": spectral_layer_kinds(result.model),
+            "picture": picture}
+
+
+# Imported once by the fork server that CPU workers start from (benchmarks.machinery.workers), not by each worker.
+_WORKER_PRELOAD = ("ptycho_torch.training", "ptycho_torch.evaluation", "ptycho_torch.anchor",
+                   "benchmarks.machinery.object_grid")
+
+
+def comparison_jobs(args: argparse.Namespace, strategies: list[str], baseline: str,
+                    device: torch.device) -> list[TrainingJob | AnchorJob]:
+    """Every strategy × input × seed, and with --anchor each seed's iterative reconstruction, in the order
+    one process runs them: seed by seed, the variants interleaved within it, so load drifts hit them alike."""
+    inputs = input_variants(args)
+    input_names = list(inputs)
+    jobs: list[TrainingJob | AnchorJob] = []
+    for seed in range(args.seeds):
+        for strategy in strategies:
+            for input_name, (layout, input_transform, loss_on) in inputs.items():
+                variant = {"strategy": strategy, "input_transform": input_transform, "input_layout": layout,
+                           "loss_on": loss_on, "input": input_name,
+                           "variant": variant_label(strategy, input_name, input_names), "seed": seed}
+                config = training_config(args, strategy, layout, input_transform, loss_on, seed, device.type)
+                jobs.append(TrainingJob(variant, config, keep_picture=seed == PICTURED_SEED))
+        if args.anchor:
+            config = training_config(args, baseline, *next(iter(inputs.values())), seed, "cpu")
+            jobs.append(AnchorJob(seed, config, args.anchor_iterations, str(device), seed == PICTURED_SEED))
+    return jobs
+
+
 def run_comparison(
-    args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device,
-    previous: dict[str, Any] | None = None,
+    args: argparse.Namespace, jobs: list[TrainingJob | AnchorJob], strategies: list[str], baseline: str,
+    device: torch.device, workers: int = 1, previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every strategy × input × seed trained and tested (and, with --anchor, each seed's iterative
-    reconstruction); the runs of an interrupted ``previous`` record are kept, not run again."""
+    """The ``jobs`` (``comparison_jobs``): every strategy × input × seed trained and tested (and, with
+    --anchor, each seed's iterative reconstruction), in this process, on ``workers`` worker processes or on
+    the --executor's cluster (the numbers do not depend on where); the runs of an interrupted ``previous``
+    record are kept, not run again."""
     inputs = input_variants(args)
     input_names = list(inputs)  # the input axis: every (layout, transform, loss scope) compared
-    progress = Progress(len(strategies) * len(inputs) * args.seeds + (args.seeds if args.anchor else 0),
-                        "training comparison", enabled=not args.no_progress)
     previous = previous or {}
     runs: list[dict[str, Any]] = list(previous.get("runs", []))
     diverged: list[dict[str, Any]] = list(previous.get("diverged", []))  # out of the statistics, counted beside
     anchor: list[dict[str, Any]] = list(previous.get("anchor", []))
-    objects: dict[str, Any] = previous.get("objects") or {"seed": 0, "truth": None, "variants": []}
+    objects: dict[str, Any] = previous.get("objects") or {"seed": PICTURED_SEED, "truth": None, "variants": []}
     kinds: dict[str, int] = previous.get("spectral_layers", {})
-    done = {(r["variant"], r["seed"]) for r in runs + diverged}
-    anchored = {a["seed"] for a in anchor}
+    done = {(r["variant"], r["seed"]) for r in runs + diverged} | {("iterative", a["seed"]) for a in anchor}
+    todo = [job for job in jobs if _job_key(job) not in done]
+    progress = Progress(len(jobs), "training comparison", enabled=not args.no_progress,
+                        initial=len(jobs) - len(todo))
     start = time.perf_counter()
 
     def partial() -> dict[str, Any]:
         return {"schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
                 "config": {"strategies": strategies, "input_transforms": args.input_transforms,
                            "input_layouts": args.input_layouts, "losses_on": args.losses_on, "inputs": input_names,
-                           "baseline": baseline},
+                           "baseline": baseline, "workers": workers},
                 "runs": runs, "diverged": diverged, "anchor": anchor, "objects": objects, "spectral_layers": kinds}
 
     with keep_finished_runs(args.output_dir, STEM, partial, lambda: len(runs) + len(anchor), run_arguments(args)):
-        for seed in range(args.seeds):
-            # interleaved within a seed: load drifts hit variants alike
-            for strategy in strategies:
-                for input_name, (layout, input_transform, loss_on) in inputs.items():
-                    label = variant_label(strategy, input_name, input_names)
-                    variant = {"strategy": strategy, "input_transform": input_transform, "input_layout": layout,
-                               "loss_on": loss_on, "input": input_name, "variant": label, "seed": seed}
-                    if (label, seed) in done:  # finished before the interruption
-                        progress.step(f"{label} seed {seed} (kept)")
-                        continue
-                    try:
-                        config = training_config(args, strategy, layout, input_transform, loss_on, seed,
-                                                 device.type)
-                        result = train(config)
-                        check_finite_predictions(result.test_predictions, config.nepochs, len(result.step_losses))
-                    except DivergenceError as exc:  # a finding about this variant, not the end of the others
-                        diverged.append({**variant, "epoch": exc.epoch, "step": exc.step, "what": exc.what})
-                        progress.step(f"{label} seed {seed} diverged")
-                        continue
-                    kinds = kinds or spectral_layer_kinds(result.model)
-                    runs.append({**variant, **run_scores(result)})
-                    if seed == objects["seed"] and result.stitched:  # the first test object, for the picture
-                        keep_for_the_picture(objects, strategy, input_name, result)
-                    progress.step(f"{label} seed {seed}")
-            if args.anchor and seed not in anchored:
-                anchor.append(anchor_run(args, baseline, seed, objects, device))
-                progress.step(f"iterative seed {seed}")
+        for finished in results_of(run_job, todo, workers, device.type, _WORKER_PRELOAD, args.executor,
+                                   args.executor_config):
+            if "anchor" in finished:
+                anchor.append(finished["anchor"])
+                if finished["picture"]:
+                    objects["iterative"] = finished["picture"]
+                progress.step(f"iterative seed {finished['anchor']['seed']}")
+            elif "diverged" in finished:
+                diverged.append(finished["diverged"])
+                progress.step(f"{finished['diverged']['variant']} seed {finished['diverged']['seed']} diverged")
+            else:
+                runs.append(finished["run"])
+                kinds = kinds or finished["kinds"]
+                if finished["picture"]:
+                    objects["truth"] = objects["truth"] or finished["picture"]["truth"]
+                    objects["variants"].append(finished["picture"]["variant"])
+                progress.step(f"{finished['run']['variant']} seed {finished['run']['seed']}")
+    progress.close()
     if not runs:
         raise EveryRunDiverged(diverged)
+    # the order of one process, whichever finished first
+    order = {_job_key(job): index for index, job in enumerate(jobs)}
+    runs.sort(key=lambda r: order[r["variant"], r["seed"]])
+    diverged.sort(key=lambda r: order[r["variant"], r["seed"]])
+    anchor.sort(key=lambda a: a["seed"])
+    objects["variants"].sort(key=lambda v: order[variant_label(v["strategy"], v["input"], input_names), PICTURED_SEED])
     thresholds, total_steps, summary = summarize(runs, diverged, inputs, strategies, baseline, args.loss_threshold)
     return {
         "schema": SCHEMA, "environment": environment(device, MODULE, args.argv),
         "config": {**record_config(args, strategies, baseline, input_names), "patterns": runs[0]["patterns"],
                    # one threshold per loss scope: a stitched and a per-patch loss differ in kind
-                   "loss_threshold": thresholds, "total_steps": total_steps},
+                   "loss_threshold": thresholds, "total_steps": total_steps, "workers": workers},
         "spectral_layers": {args.architecture: kinds}, "runs": runs, "diverged": diverged, "summary": summary,
         "anchor": {"runs": anchor, "summary": anchor_summary(anchor)} if anchor else None,
         "objects": objects if objects["truth"] is not None else None,
         "timings": {"total_seconds": time.perf_counter() - start,
                     "median_seconds_per_run": statistics.median(r["seconds"] for r in runs)},
     }
+
+
+def _job_key(job: TrainingJob | AnchorJob) -> tuple[str, int]:
+    return ("iterative", job.seed) if isinstance(job, AnchorJob) else (job.variant["variant"], job.variant["seed"])
 
 
 def summarize(runs: list[dict[str, Any]], diverged: list[dict[str, Any]], inputs: dict[str, tuple[str, str, str]],
@@ -342,21 +418,21 @@ def summarize(runs: list[dict[str, Any]], diverged: list[dict[str, Any]], inputs
     return thresholds, total_steps, summary
 
 
-def anchor_run(args: argparse.Namespace, baseline: str, seed: int, objects: dict[str, Any],
-               device: torch.device) -> dict[str, Any]:
+def anchor_run(job: AnchorJob) -> dict[str, Any]:
     """The iterative reconstruction (CDTools, probe known) of one seed's test scan — the same patterns,
-    noise and positions the generators are tested on — scored like theirs."""
-    first_input = next(iter(input_variants(args).values()))
-    config = training_config(args, baseline, *first_input, seed, "cpu")
-    _, test_set = make_datasets(config)
-    result = iterative_reconstruction(test_set, iterations=args.anchor_iterations, device=device,
-                                      seed=seed)
+    noise and positions the generators are tested on — scored like theirs: ``{"anchor": …, "picture": …}``."""
+    _, test_set = make_datasets(job.config)
+    result = iterative_reconstruction(test_set, iterations=job.iterations, device=torch.device(job.device),
+                                      seed=job.seed)
     stitched = evaluate_objects(result.patches, test_set)
-    if seed == objects["seed"] and stitched:
-        objects["iterative"] = {"images": object_images(stitched[0].reconstruction),
-                                **{k: stitched[0].metrics[k] for k in OBJECT_SCORES}}
-    return {"seed": seed, "package": result.package, "iterations": result.iterations, "seconds": result.seconds,
-            "seconds_per_object": result.seconds_per_object, "reconstruction": reconstruction_metrics(stitched)}
+    picture = None
+    if job.keep_picture and stitched:
+        picture = {"images": object_images(stitched[0].reconstruction),
+                   **{k: stitched[0].metrics[k] for k in OBJECT_SCORES}}
+    return {"anchor": {"seed": job.seed, "package": result.package, "iterations": result.iterations,
+                       "seconds": result.seconds, "seconds_per_object": result.seconds_per_object,
+                       "reconstruction": reconstruction_metrics(stitched)},
+            "picture": picture}
 
 
 def anchor_summary(anchor: list[dict[str, Any]]) -> dict[str, Any]:
@@ -374,7 +450,8 @@ def _cell(stat: dict[str, Any], digits: int = 3) -> str:
 def markdown_report(record: dict[str, Any]) -> str:
     env, cfg = record["environment"], record["config"]
     lines = [
-        *markdown_header("Training comparison per init strategy", env),
+        *markdown_header("Training comparison per init strategy", env,
+                         *([f"{cfg['workers']} worker processes of 1 thread"] if cfg.get("workers", 1) > 1 else [])),
         f"{cfg['architecture']}, N={cfg['N']}, width {cfg['width']}, {cfg['blocks']} blocks, {cfg['modes']} modes; "
         f"{cfg['nimgs_train']} training image(s){_patterns(cfg)}, "
         f"{cfg['nepochs']} epochs = {_steps(cfg)} Adam steps "
@@ -685,6 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add the variant 'calibrated': sqrt_in, then calibrate_ on the first training batch",
     )
+    p.add_argument("--jobs", type=bounded_int(1, os.cpu_count() or 1), default=None, help=JOBS_HELP)
+    add_executor_arguments(p)
     return p
 
 
@@ -692,26 +771,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    check_executor_flags(args)
     if not args.anchor:
         refuse_unused(parser, args, ("--anchor-iterations",), "without --anchor")
-    with command_threads(args.threads):
-        return _main(args)
-
-
-def _main(args: argparse.Namespace) -> int:
     strategies, baseline = select_strategies(args.strategies, args.baseline)
     if args.calibrated:
         strategies.append(CALIBRATED)
     device = resolve_device(args.device)
+    # a worker call trains one variant at one seed (or reconstructs one seed's scan): never more workers than those
+    units = (len(strategies) * len(input_variants(args)) + args.anchor) * args.seeds
+    workers = min(args.jobs or default_workers(args.threads, device.type), units)
+    with command_threads(args.threads, quiet=workers > 1):
+        return _main(args, strategies, baseline, device, workers)
+
+
+def _main(args: argparse.Namespace, strategies: list[str], baseline: str, device: torch.device,
+          workers: int) -> int:
     if args.anchor and not anchor_available():
         raise UsageError(f"--anchor needs CDTools: pip install '{ANCHOR_PACKAGE}' (or the 'anchor' extra)")
     if args.loss_threshold is not None and len(args.losses_on) > 1:
         raise UsageError("--loss-threshold is one absolute training loss, and the loss scopes of --losses-on "
                          f"({', '.join(args.losses_on)}) measure different things: leave it out (each scope gets "
                          "its own default threshold), or compare one scope")
-    try:  # the whole configuration, every input variant, once, before any training starts
-        for variant in input_variants(args).values():
-            training_config(args, baseline, *variant, 0, device.type)
+    try:  # every run's configuration, before any training starts
+        jobs = comparison_jobs(args, strategies, baseline, device)
     except pydantic.ValidationError as exc:
         raise UsageError(format_validation_error(exc, "training configuration")) from None
     except ValueError as exc:
@@ -719,7 +802,7 @@ def _main(args: argparse.Namespace) -> int:
     previous = prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite, resume=args.resume,
                                   arguments=run_arguments(args))
     try:
-        record = run_comparison(args, strategies, baseline, device, previous)
+        record = run_comparison(args, jobs, strategies, baseline, device, workers, previous)
     except EveryRunDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
