@@ -1,10 +1,11 @@
-"""Is the iterative anchor converged? The object's SSIM against iterations for two solvers with the probe
-known — rPIE of this package (``ptycho_torch.solvers``, α = 0.1) and CDTools (``ptycho_torch.anchor``, the
-anchor of the training comparisons: Adam at 0.05, minibatches of 5) — on the test scans the training
+"""Is the iterative anchor converged? The object's SSIM against iterations for solvers with the probe
+known — rPIE of this package (``ptycho_torch.solvers``, α = 0.1), CDTools (``ptycho_torch.anchor``, the
+anchor of the training comparisons: Adam at 0.05, minibatches of 5) and, where PtyLab is installed, its
+mPIE and ePIE (``ptycho_torch.solvers.ptylab``, object step 0.25) — on the test scans the training
 comparisons reconstruct (the same seed gives the same patterns, noise and positions), each run until
 neither SSIM changes by ``--tolerance`` between checkpoints (25, 50, … 1000 iterations), with its time per
 object to get there. CDTools restarts from a flat object at each checkpoint (its optimizer state is its
-own); rPIE goes on from where it stood. Scoring is not timed. ``--cdtools-lrs`` tries CDTools at other
+own); rPIE and PtyLab go on from where they stood. Scoring is not timed. ``--cdtools-lrs`` tries CDTools at other
 Adam rates (rows ``cdtools@RATE``), to find the rate at which it converges.
 
     python -m benchmarks.iterative_convergence --output-dir benchmarks/results/cpu-2core/iterative-convergence
@@ -23,7 +24,16 @@ import torch
 from ptycho_torch.anchor import DEFAULT_LR, anchor_available, iterative_reconstruction
 from ptycho_torch.data.dataset import PtychoDataset
 from ptycho_torch.simulation import SimulationConfig
-from ptycho_torch.solvers import CHECKPOINTS, TOLERANCE, has_converged, object_ssim, solve_to_convergence
+from ptycho_torch.solvers import (
+    CHECKPOINTS,
+    TOLERANCE,
+    has_converged,
+    object_ssim,
+    solve_with,
+    solver_package,
+    solver_problem,
+)
+from ptycho_torch.solvers import SOLVERS as ITERATIVE_SOLVERS
 from ptycho_torch.training import TrainingConfig
 from ptycho_torch.training.config import make_datasets
 
@@ -48,12 +58,13 @@ from .machinery.stats import mean_ci
 
 SCHEMA = "spectral-init/iterative-convergence/1"
 MODULE, STEM = "benchmarks.iterative_convergence", "iterative_convergence"
-SOLVERS = {"rpie": "rPIE (this package)", "cdtools": "CDTools (Adam)"}
+SOLVERS = {**ITERATIVE_SOLVERS, "cdtools": "CDTools (Adam)"}
 
 
 def solver_runs(solvers: Sequence[str], cdtools_lrs: Sequence[float]) -> list[tuple[str, float | None]]:
-    """(name, Adam rate) of every run: rPIE, and CDTools at each rate ("cdtools" at the anchor's own)."""
-    return [(name, None) for name in solvers if name == "rpie"] + [
+    """(name, Adam rate) of every run: rPIE and PtyLab's engines, and CDTools at each rate ("cdtools" at
+    the anchor's own)."""
+    return [(name, None) for name in solvers if name != "cdtools"] + [
         ("cdtools" if lr == DEFAULT_LR else f"cdtools@{lr:g}", lr) for lr in cdtools_lrs if "cdtools" in solvers]
 
 
@@ -85,7 +96,7 @@ def cdtools_history(data: PtychoDataset, checkpoints: Sequence[int], tolerance: 
 
 def solve(solver: str, lr: float | None, data: PtychoDataset, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     if lr is None:
-        history = solve_to_convergence(data, args.checkpoints, args.tolerance, seed=seed).history
+        history = solve_with(solver, data, args.checkpoints, args.tolerance, seed=seed).history
     else:
         history = cdtools_history(data, args.checkpoints, args.tolerance, seed, lr)
     last = history[-1]
@@ -117,7 +128,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
             "config": {"N": args.N, "offset": args.offset or args.N // 4, "nphotons": args.nphotons,
                        "scan": args.scan, "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test,
                        "seeds": args.seeds, "checkpoints": list(args.checkpoints), "tolerance": args.tolerance,
-                       "solvers": list(args.solvers), "cdtools_lrs": list(args.cdtools_lrs)},
+                       "solvers": list(args.solvers), "cdtools_lrs": list(args.cdtools_lrs),
+                       "packages": {name: solver_package(name) for name in args.solvers if name != "cdtools"}},
             "rows": rows, "summary": summary, "timings": {"total_seconds": time.perf_counter() - start}}
 
 
@@ -193,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"iterations at which the object is scored (default: {','.join(map(str, CHECKPOINTS))})")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"converged: neither SSIM moved by this between checkpoints (default: {TOLERANCE})")
-    p.add_argument("--solvers", type=comma_separated(tuple(SOLVERS), "solvers"), default=tuple(SOLVERS),
-                   help="rpie,cdtools (default: both)")
+    p.add_argument("--solvers", type=comma_separated(tuple(SOLVERS), "solvers"), default=("rpie", "cdtools"),
+                   help=f"comma-separated from {', '.join(SOLVERS)} (default: rpie,cdtools; the ptylab ones need "
+                   "pip install ptylab)")
     p.add_argument("--cdtools-lrs", type=comma_numbers(positive_float), default=(DEFAULT_LR,),
                    help=f"CDTools' Adam rates, a run each (default: {DEFAULT_LR:g}, the training comparisons' anchor)")
     return p
@@ -210,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "cdtools" in args.solvers and not anchor_available():
         raise UsageError("CDTools is not installed (pip install cdtools-py, or the 'anchor' extra); "
                          "--solvers rpie runs without it")
+    for solver in (s for s in args.solvers if s != "cdtools"):
+        if (problem := solver_problem(solver)) is not None:
+            raise UsageError(f"--solvers: {problem}")
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)

@@ -9,10 +9,11 @@ SSIM of its stitched object (phase offset and plane removed):
 
 - ``generator``: one forward pass a pattern, stitched (``training.predict_patches``; the time per object
   includes the stitch, not the physics loss);
-- ``iterative``: rPIE with the probe known, from a flat start, to convergence (``ptycho_torch.solvers``:
-  stopped where neither SSIM moves by 0.002 between 25, 50, … 1000 passes); its best checkpoint is kept
-  too (``best_*``: where noise makes the solver fit it, the SSIM peaks early and falls);
-- ``generator+iterative``: the same rPIE from the generator's object (its time adds the generator's).
+- ``iterative``: the ``--solver`` (rPIE of this package, or PtyLab's mPIE or ePIE) with the probe known,
+  from a flat start, to convergence (``ptycho_torch.solvers``: stopped where neither SSIM moves by 0.002
+  between 25, 50, … 1000 passes); its best checkpoint is kept too (``best_*``: where noise makes the
+  solver fit it, the SSIM peaks early and falls);
+- ``generator+iterative``: the same solver from the generator's object (its time adds the generator's).
 
 The first test object of seed 0 of every regime and kind is kept as images for the side-by-side figure.
 
@@ -35,7 +36,7 @@ import torch
 from ptycho_torch.data.dataset import PtychoDataset
 from ptycho_torch.evaluation import StitchedObject, evaluate_objects, stitch_objects
 from ptycho_torch.simulation import OBJECT_KINDS, SimulationConfig, object_of_kind, simulate_dataset
-from ptycho_torch.solvers import ConvergedSolve, solve_to_convergence, stitched_ssim
+from ptycho_torch.solvers import SOLVERS, ConvergedSolve, solve_with, solver_package, solver_problem, stitched_ssim
 from ptycho_torch.training import TrainingConfig, predict_patches, train
 
 from .machinery.common import (
@@ -94,8 +95,8 @@ def best_checkpoint(solve: ConvergedSolve) -> dict[str, Any]:
             "best_iterations": best["iterations"]}
 
 
-def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: PtychoDataset,
-                    seed: int) -> tuple[list[dict[str, Any]], dict[str, StitchedObject]]:
+def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: PtychoDataset, seed: int,
+                    solver: str = "rpie") -> tuple[list[dict[str, Any]], dict[str, StitchedObject]]:
     """The three reconstructions of one test scan: their SSIM, time per object and iterations; and the
     first object of each (and the truth's), aligned, for the picture."""
     objects = int(data.object_ids.max()) + 1
@@ -107,12 +108,12 @@ def reconstructions(model: torch.nn.Module, config: TrainingConfig, data: Ptycho
     rows = [{"method": "generator", **scores, "seconds_per_object": generator_seconds,
              "patterns_per_second": len(data) / objects / generator_seconds, "iterations": None}]
     firsts = {"generator": first}
-    flat = solve_to_convergence(data, seed=seed)
+    flat = solve_with(solver, data, seed=seed)
     scores, firsts["iterative"] = scored(flat.patches, data)
     rows.append({"method": "iterative", **scores, "seconds_per_object": flat.seconds_per_object,
                  "iterations": flat.iterations, "converged": flat.converged, **best_checkpoint(flat)})
     starts = [torch.where(c > 0, o, torch.ones_like(o)) for o, c in zip(stitched, coverage)]  # unlit: flat
-    warm = solve_to_convergence(data, seed=seed, starts=starts)
+    warm = solve_with(solver, data, seed=seed, starts=starts)
     scores, firsts["generator+iterative"] = scored(warm.patches, data)
     rows.append({"method": "generator+iterative", **scores,
                  "seconds_per_object": generator_seconds + warm.seconds_per_object, "iterations": warm.iterations,
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
                                   "seconds": result.timings["train_seconds"], "final_loss": result.epoch_losses[-1]})
                 for kind in args.kinds:
                     data = test_scan(config, kind, seed, result.intensity_scale)
-                    found, firsts = reconstructions(result.model, config, data, seed)
+                    found, firsts = reconstructions(result.model, config, data, seed, args.solver)
                     rows += [{**row, "object_kind": kind, "nphotons": nphotons, "step": step, "seed": seed}
                              for row in found]
                     if seed == 0:
@@ -154,7 +155,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None) -> dict[str, Any]:
                        "poisson_below": args.poisson_below,
                        "nimgs_train": args.nimgs_train, "nimgs_test": args.nimgs_test, "seeds": args.seeds,
                        "nphotons": list(args.nphotons), "steps": list(args.steps), "kinds": list(args.kinds),
-                       "train_kinds": list(args.train_kinds)},
+                       "train_kinds": list(args.train_kinds), "solver": args.solver,
+                       "solver_package": solver_package(args.solver)},
             "trainings": trainings, "rows": rows, "summary": summarize(rows), "objects": objects,
             "timings": {"total_seconds": time.perf_counter() - start}}
 
@@ -181,7 +183,8 @@ def markdown_report(record: dict[str, Any]) -> str:
              f"N = {cfg['N']}, trained once per regime and seed on {cfg['nimgs_train']} \"lines\" objects for "
              f"{cfg['nepochs']} epochs (lr {cfg['lr']:g}; Poisson loss below {cfg['poisson_below']:.0e} photons, "
              f"else the amplitude MAE; {train_seconds['mean']:.0f} s a training), then tested on "
-             f"{cfg['nimgs_test']} unseen object(s) of each kind. Iterative: rPIE, probe known, to convergence. "
+             f"{cfg['nimgs_test']} unseen object(s) of each kind. Iterative: {_solver(cfg)}, probe known, to "
+             "convergence. "
              f"Mean ± 95% CI over {cfg['seeds']} seed(s); seconds per object on this CPU. The solver's best "
              "checkpoint: its SSIMs where their mean peaked (an oracle's early stop, the truth in hand), and the "
              "iterations there.", "",
@@ -285,9 +288,15 @@ def objects_figure(record: dict[str, Any]) -> Any:
                 ax.set_title(f"{kind}: {method}", fontsize=7)
             if col == 0:
                 ax.set_ylabel(f"{regime[0]:.0e} ph\nstep {regime[1]}", fontsize=7)
-    fig.supxlabel("Unseen objects' phase (seed 0, first object, offset and plane removed): the generator and rPIE "
-                  "to convergence beside the truth, per regime (photons a pattern, scan step in px)", fontsize=8)
+    fig.supxlabel("Unseen objects' phase (seed 0, first object, offset and plane removed): the generator and "
+                  f"{_solver(record['config'])} to convergence beside the truth, per regime (photons a pattern, "
+                  "scan step in px)", fontsize=8)
     return fig
+
+
+def _solver(cfg: dict[str, Any]) -> str:
+    """The iterative solver's name in the report (rPIE in a record from before ``--solver``)."""
+    return SOLVERS[cfg.get("solver", "rpie")].removesuffix(" (this package)")
 
 
 EXTRA_FIGURES = {"objects": objects_figure}  # learned_vs_iterative_objects.png
@@ -305,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-kinds", type=comma_separated(tuple(OBJECT_KINDS), "object kinds"), default=("lines",),
                    help="the training objects' kinds, taken in turn (default: lines)")
     p.add_argument("--seeds", type=bounded_int(1, 100), default=1, help="seeds 0, 1, … (default: 1)")
+    p.add_argument("--solver", choices=tuple(SOLVERS), default="rpie",
+                   help="the iterative solver run to convergence: rPIE of this package, or PtyLab's mPIE or ePIE "
+                   "(pip install ptylab) (default: rpie)")
     add_generator_arguments(p)
     return p
 
@@ -340,6 +352,8 @@ def check_study_flags(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_study_flags(args)
+    if (problem := solver_problem(args.solver)) is not None:
+        raise UsageError(f"--solver: {problem}")
     with command_threads(args.threads):
         prepare_output_dir(args.output_dir, STEM, overwrite=args.overwrite)
         record = run(args, argv)

@@ -10,7 +10,7 @@ since the previous one. The scoring is not timed.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,8 @@ from ..evaluation import StitchedObject, evaluate_objects, reconstruction_metric
 from ..scan.placement import PatchPlacement
 from .pie import DEFAULT_ALPHA, rpie_object
 
-__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "has_converged", "object_ssim", "solve_to_convergence",
-           "stitched_ssim"]
+__all__ = ["CHECKPOINTS", "TOLERANCE", "ConvergedSolve", "converge", "has_converged", "object_ssim",
+           "solve_to_convergence", "stitched_ssim"]
 
 CHECKPOINTS = (25, 50, 100, 200, 400, 800, 1000)
 TOLERANCE = 0.002  # SSIM: below this change between checkpoints the object counts as converged
@@ -69,25 +69,21 @@ def _windows(objects: list[torch.Tensor], data: PtychoDataset) -> torch.Tensor:
     return patches
 
 
-def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECKPOINTS,
-                         tolerance: float = TOLERANCE, alpha: float = DEFAULT_ALPHA, seed: int = 0,
-                         starts: Sequence[torch.Tensor] | None = None) -> ConvergedSolve:
-    """Every object of ``data`` (which must carry the truth) by rPIE to convergence, from ``starts`` (one
-    canvas per object, e.g. a generator's stitched objects) or a flat start (1 everywhere)."""
+def converge(data: PtychoDataset, advance: Callable[[int], list[torch.Tensor]],
+             checkpoints: Sequence[int] = CHECKPOINTS, tolerance: float = TOLERANCE) -> ConvergedSolve:
+    """Any solver to convergence: ``advance(k)`` runs it ``k`` iterations further and returns its objects
+    (one canvas per object of ``data``, which must carry the truth); they are scored after each of
+    ``checkpoints`` iterations, and the solve stops where neither SSIM changed by ``tolerance``. Only
+    ``advance`` is timed."""
     if data.objects is None:
         raise ValueError("convergence is judged by SSIM against the truth: the data carry none")
     if not checkpoints or list(checkpoints) != sorted(set(checkpoints)) or checkpoints[0] < 1:
         raise ValueError(f"checkpoints must be increasing iteration counts >= 1; got {list(checkpoints)}")
     count = int(data.object_ids.max()) + 1
-    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
-        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
-    objects = ([torch.ones(data.canvas, dtype=torch.complex64) for _ in range(count)] if starts is None
-               else [o.to(torch.complex64).clone() for o in starts])
     done, seconds, history = 0, 0.0, []
     for at in checkpoints:
         start = time.perf_counter()
-        objects = [rpie_object(data, k, at - done, alpha=alpha, start=obj, seed=seed + 7919 * at + k)
-                   for k, obj in enumerate(objects)]
+        objects = advance(at - done)
         seconds += time.perf_counter() - start
         done = at
         patches = _windows(objects, data)
@@ -98,3 +94,26 @@ def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECK
         if has_converged(history, tolerance):
             return ConvergedSolve(patches, at, True, seconds / count, history)
     return ConvergedSolve(patches, done, False, seconds / count, history)
+
+
+def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECKPOINTS,
+                         tolerance: float = TOLERANCE, alpha: float = DEFAULT_ALPHA, seed: int = 0,
+                         starts: Sequence[torch.Tensor] | None = None) -> ConvergedSolve:
+    """Every object of ``data`` (which must carry the truth) by rPIE to convergence (``converge``), from
+    ``starts`` (one canvas per object, e.g. a generator's stitched objects) or a flat start (1 everywhere)."""
+    count = int(data.object_ids.max()) + 1
+    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
+        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
+    objects = ([torch.ones(data.canvas, dtype=torch.complex64) for _ in range(count)] if starts is None
+               else [o.to(torch.complex64).clone() for o in starts])
+    done = 0
+
+    def advance(iterations: int) -> list[torch.Tensor]:
+        nonlocal objects, done
+        done += iterations
+        # the seed of a stretch: its object and where it ends, so that a solve is reproducible stretch by stretch
+        objects = [rpie_object(data, k, iterations, alpha=alpha, start=obj, seed=seed + 7919 * done + k)
+                   for k, obj in enumerate(objects)]
+        return objects
+
+    return converge(data, advance, checkpoints, tolerance)

@@ -13,7 +13,10 @@ from benchmarks.machinery.common import run_cli
 
 @pytest.mark.heavy
 def test_a_tiny_run_stops_each_solver_where_ssim_stops_changing(tmp_path) -> None:
-    solvers = "rpie,cdtools" if iterative_convergence.anchor_available() else "rpie"
+    from ptycho_torch.solvers.ptylab import ptylab_available
+
+    solvers = ",".join(["rpie"] + ["cdtools"] * iterative_convergence.anchor_available()
+                       + ["ptylab-mpie"] * ptylab_available())
     out = tmp_path / "out"
     argv = ["--N", "16", "--nimgs-train", "1", "--nimgs-test", "1", "--seeds", "2", "--checkpoints", "2,4,8,16,32,64",
             "--solvers", solvers, "--threads", "1", "--output-dir", str(out)]
@@ -33,6 +36,19 @@ def test_a_tiny_run_stops_each_solver_where_ssim_stops_changing(tmp_path) -> Non
     assert set(record["summary"]) == set(solvers.split(","))
     report = iterative_convergence.markdown_report(record)
     assert "| rPIE (this package) |" in report and (out / "iterative_convergence.png").exists()
+    assert record["config"]["packages"]["rpie"] == "spectral-init rPIE"
+    if "ptylab-mpie" in solvers:
+        assert "| PtyLab mPIE |" in report and record["config"]["packages"]["ptylab-mpie"].startswith("ptylab ")
+
+
+def test_a_ptylab_solver_without_ptylab_is_refused_naming_the_package(tmp_path, capsys, monkeypatch) -> None:
+    from ptycho_torch.solvers import choice
+
+    monkeypatch.setattr(choice, "ptylab_available", lambda: False)
+    out = tmp_path / "out"
+    argv = ["--solvers", "rpie,ptylab-epie", "--output-dir", str(out)]
+    assert run_cli(lambda _: iterative_convergence.main(argv)) == 2
+    assert "--solvers: ptylab-epie needs PtyLab: pip install ptylab" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--checkpoints", "5,3"], "increasing"),

@@ -66,3 +66,12 @@ def test_modes_beyond_the_patch_are_refused_before_any_work(tmp_path, capsys) ->
     out = tmp_path / "out"
     assert run_cli(lambda _: learned_vs_iterative.main(["--N", "16", "--output-dir", str(out)])) == 2
     assert "--modes <= N // 2" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_ptylab_solver_without_ptylab_is_refused_before_any_work(tmp_path, capsys, monkeypatch) -> None:
+    from ptycho_torch.solvers import choice
+
+    monkeypatch.setattr(choice, "ptylab_available", lambda: False)
+    out = tmp_path / "out"
+    assert run_cli(lambda _: learned_vs_iterative.main(["--solver", "ptylab-mpie", "--output-dir", str(out)])) == 2
+    assert "--solver: ptylab-mpie needs PtyLab: pip install ptylab" in capsys.readouterr().err and not out.exists()
