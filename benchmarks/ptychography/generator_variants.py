@@ -8,7 +8,10 @@ The changes (``VARIANTS``; each relative to the flags, which set the baseline):
 - ``diverse``: the training objects alternate "lines" and random smooth objects (``smooth`` is then no
   longer an unseen kind; the Siemens star and the natural images still are);
 - ``longer``: 3× the epochs;
-- ``wider``: 2× the width (channels).
+- ``wider``: 2× the width (channels);
+- ``other-architecture``: the FNO generator (PtychoBlocks) where the baseline is the FFNO, and back;
+- ``other-loss``: the Poisson loss where the baseline trains with the amplitude MAE (at or above
+  ``--poisson-below`` photons), and back.
 
 Beside them, rPIE to convergence on the baseline's test scans (``ptycho_torch.solvers``), the gap every
 variant is trying to close.
@@ -63,6 +66,11 @@ VARIANTS: dict[str, tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]] 
     "diverse": ("training objects alternate lines and smooth", lambda a: {"train_kinds": ["lines", "smooth"]}),
     "longer": ("3× the epochs", lambda a: {"nepochs": 3 * a.nepochs}),
     "wider": ("2× the width", lambda a: {"width": 2 * a.width}),
+    "other-architecture": ("the other generator (fno ↔ ffno)",
+                           lambda a: {"architecture": "fno" if a.architecture == "ffno" else "ffno"}),
+    # the baseline's loss is Poisson below --poisson-below photons: a threshold of 0 or ∞ picks the other one
+    "other-loss": ("the other physics loss (Poisson ↔ amplitude MAE)",
+                   lambda a: {"poisson_below": 0.0 if a.nphotons < a.poisson_below else float("inf")}),
 }
 SCORES = ("ssim_amp", "ssim_phase")
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from benchmarks import generator_variants
+from benchmarks import generator_variants, learned_vs_iterative
 from benchmarks.machinery.common import run_cli
 
 TINY = ["--N", "16", "--modes", "4", "--width", "8", "--blocks", "2", "--nepochs", "2", "--nimgs-train", "2",
@@ -58,6 +58,15 @@ def test_a_variant_changes_only_its_own_flag() -> None:
         changed = vars(generator_variants.variant_arguments(args, name))
         assert {k: v for k, v in changed.items() if vars(args)[k] != v} == expected
     assert isinstance(generator_variants.variant_arguments(args, "wider"), argparse.Namespace)
+    # the other architecture and loss, each way: the loss's switch is the Poisson threshold around the dose
+    assert generator_variants.variant_arguments(args, "other-architecture").architecture == "fno"
+    args.architecture = "fno"
+    assert generator_variants.variant_arguments(args, "other-architecture").architecture == "ffno"
+    for nphotons, poisson_below, trains_with in ((1e6, 1e7, "mae"), (1e8, 1e7, "poisson")):
+        args.nphotons, args.poisson_below = nphotons, poisson_below
+        other = generator_variants.variant_arguments(args, "other-loss")
+        assert learned_vs_iterative.training_config(other, nphotons, 8, 0).loss == trains_with
+        assert learned_vs_iterative.training_config(args, nphotons, 8, 0).loss != trains_with
 
 
 def test_an_interrupt_keeps_the_finished_trainings(tmp_path, monkeypatch, capsys) -> None:
