@@ -49,12 +49,13 @@ def ptylab_version() -> str:
 def _quiet() -> Any:
     """PtyLab prints a line at every start, logs its settings and draws progress bars: none of it is ours
     to show."""
-    logging.disable(logging.WARNING)
+    before = logging.root.manager.disable  # the level a caller may have disabled already
+    logging.disable(max(before, logging.WARNING))
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(before)
 
 
 class _OneObject:
@@ -115,6 +116,9 @@ def ptylab_to_convergence(data: PtychoDataset, engine: str = "mPIE", beta: float
         raise ValueError(f"beta must be in (0, 1]; got {beta}")
     if not ptylab_available():
         raise ImportError(f"this solver needs PtyLab: pip install {PTYLAB_PACKAGE}")
+    if data.good_pixels is not None:  # rPIE keeps the field at bad pixels; these engines would fit them
+        raise ValueError("the data mark bad detector pixels, which PtyLab's engines are not given here: "
+                         "use the rpie solver")
     count = int(data.object_ids.max()) + 1
     if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
         raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")

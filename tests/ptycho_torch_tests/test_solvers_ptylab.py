@@ -53,12 +53,19 @@ def test_the_probe_is_held_fixed_and_the_start_placed_where_ours_is() -> None:
     assert flat.history[0]["ssim_amp"] < solve.history[0]["ssim_amp"] - 0.1
 
 
-def test_a_solve_is_reproducible_and_leaves_numpys_generator_alone() -> None:
+def test_a_solve_is_reproducible_and_leaves_numpys_generator_and_logging_alone() -> None:
+    import logging
+
     data = scan(nphotons=1e4)  # noisy: the random position order matters to the object
     np.random.seed(123)
     expected_next = np.random.random()
     np.random.seed(123)
-    first = adapter.ptylab_to_convergence(data, "ePIE", checkpoints=(5,), seed=1)
+    logging.disable(logging.INFO)  # a caller's own setting, kept
+    try:
+        first = adapter.ptylab_to_convergence(data, "ePIE", checkpoints=(5,), seed=1)
+        assert logging.root.manager.disable == logging.INFO
+    finally:
+        logging.disable(logging.NOTSET)
     assert np.random.random() == expected_next
     again = adapter.ptylab_to_convergence(data, "ePIE", checkpoints=(5,), seed=1)
     other = adapter.ptylab_to_convergence(data, "ePIE", checkpoints=(5,), seed=2)
@@ -74,6 +81,11 @@ def test_bad_arguments_are_refused_naming_what_is_allowed() -> None:
         adapter.ptylab_to_convergence(data, "mPIE", beta=0)
     with pytest.raises(ValueError, match="starts must be 2 objects of"):
         adapter.ptylab_to_convergence(data, "mPIE", starts=[torch.ones(3, 3)])
+    import dataclasses
+
+    masked = dataclasses.replace(data, good_pixels=torch.ones(16, 16, dtype=torch.bool))
+    with pytest.raises(ValueError, match="bad detector pixels.*use the rpie solver"):
+        adapter.ptylab_to_convergence(masked, "mPIE")
     assert solver_problem("ptylab-dm") == "unknown solver 'ptylab-dm'; allowed: rpie, ptylab-mpie, ptylab-epie"
     assert solver_package("ptylab-mpie").startswith("ptylab ") and solver_package("ptylab-mpie").endswith(" mPIE")
 
