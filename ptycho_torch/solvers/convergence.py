@@ -96,14 +96,21 @@ def converge(data: PtychoDataset, advance: Callable[[int], list[torch.Tensor]],
     return ConvergedSolve(patches, done, False, seconds / count, history)
 
 
+def checked_starts(data: PtychoDataset, starts: Sequence[torch.Tensor] | None) -> int:
+    """The number of objects in ``data``, once ``starts`` (None, or one canvas per object) is checked to fit
+    them; else ValueError naming the count and canvas a solver's starts must have."""
+    count = int(data.object_ids.max()) + 1
+    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
+        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
+    return count
+
+
 def solve_to_convergence(data: PtychoDataset, checkpoints: Sequence[int] = CHECKPOINTS,
                          tolerance: float = TOLERANCE, alpha: float = DEFAULT_ALPHA, seed: int = 0,
                          starts: Sequence[torch.Tensor] | None = None) -> ConvergedSolve:
     """Every object of ``data`` (which must carry the truth) by rPIE to convergence (``converge``), from
     ``starts`` (one canvas per object, e.g. a generator's stitched objects) or a flat start (1 everywhere)."""
-    count = int(data.object_ids.max()) + 1
-    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
-        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
+    count = checked_starts(data, starts)
     objects = ([torch.ones(data.canvas, dtype=torch.complex64) for _ in range(count)] if starts is None
                else [o.to(torch.complex64).clone() for o in starts])
     done = 0

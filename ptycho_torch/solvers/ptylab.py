@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import PtychoDataset
-from .convergence import CHECKPOINTS, TOLERANCE, ConvergedSolve, converge
+from .convergence import CHECKPOINTS, TOLERANCE, ConvergedSolve, checked_starts, converge
 
 __all__ = ["DEFAULT_BETA", "ENGINES", "PTYLAB_PACKAGE", "ptylab_available", "ptylab_to_convergence", "ptylab_version"]
 
@@ -119,9 +119,7 @@ def ptylab_to_convergence(data: PtychoDataset, engine: str = "mPIE", beta: float
     if data.good_pixels is not None:  # rPIE keeps the field at bad pixels; these engines would fit them
         raise ValueError("the data mark bad detector pixels, which PtyLab's engines are not given here: "
                          "use the rpie solver")
-    count = int(data.object_ids.max()) + 1
-    if starts is not None and (len(starts) != count or any(tuple(o.shape) != tuple(data.canvas) for o in starts)):
-        raise ValueError(f"starts must be {count} objects of {data.canvas[0]} × {data.canvas[1]} px")
+    count = checked_starts(data, starts)
     state = np.random.get_state()
     np.random.seed(seed)
     try:
